@@ -1,0 +1,42 @@
+// allocator.h — memory for tensor storage on CPU and CUDA.
+// CPU memory comes from a caching allocator: on these VMs first-touch page faults make fresh
+// allocations ~20x slower to write than reused ones, so freed blocks are kept in size buckets
+// and handed out again on the next training step. CUDA memory goes through core/cuda's cache.
+#pragma once
+#include <cstddef>
+#include <memory>
+
+#include "core/dtype.h"
+
+namespace pfq {
+
+// A block of raw bytes on one device. Returned to its allocator's cache on destruction.
+class Storage {
+ public:
+  Storage(size_t nbytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t nbytes_ = 0;
+  Device device_;
+};
+
+struct AllocatorStats {
+  size_t bytes_in_use = 0;     // held by live storages
+  size_t bytes_cached = 0;     // freed, kept for reuse
+  size_t peak_bytes_in_use = 0;
+  size_t allocations = 0;      // requests served
+  size_t cache_hits = 0;
+};
+
+AllocatorStats cpu_allocator_stats();
+// Returns every cached CPU block to the system (e.g. between benchmark phases).
+void cpu_allocator_release_cache();
+
+}  // namespace pfq

@@ -1,0 +1,125 @@
+// autograd.cpp — graph recording and the iterative, deterministic backward pass.
+#include "core/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/ops.h"
+
+namespace pfq {
+namespace {
+thread_local bool g_grad_enabled = true;
+}
+
+bool grad_enabled() { return g_grad_enabled; }
+NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = prev_; }
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!g_grad_enabled) return false;
+  for (const auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  if (!any_requires_grad(inputs)) return out;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs.reserve(inputs.size());
+  for (const auto& t : inputs)
+    node->inputs.push_back(t.defined() && t.requires_grad() ? t.impl_ptr() : nullptr);
+  node->backward = std::move(fn);
+  node->out_shape = out.shape();
+  node->out_dtype = out.dtype();
+  // The output must be a fresh impl: views share storage but never the impl of an input.
+  out.impl().requires_grad = true;
+  out.impl().grad_fn = std::move(node);
+  return out;
+}
+
+namespace {
+
+void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
+  if (!slot) {
+    // Own the gradient: it may alias a buffer the backward closure still uses elsewhere.
+    // Steal the buffer when nothing else can see it; copy otherwise.
+    bool sole_owner = g.is_contiguous() && g.storage().use_count() == 1;
+    slot = (sole_owner ? g.detach() : g.clone()).impl_ptr();
+    return;
+  }
+  Tensor(slot).add_(g);
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& seed) {
+  PFQ_CHECK(root.requires_grad(), "backward: the tensor does not require grad (no input of the graph has requires_grad set, or it was computed under NoGradGuard)");
+  PFQ_CHECK(seed.shape() == root.shape(), "backward: seed gradient has shape ", shape_str(seed.shape()), " but the tensor has shape ", shape_str(root.shape()));
+  NoGradGuard no_grad;
+  if (!root.impl().grad_fn) {  // a leaf: its gradient is the seed
+    auto slot = root.impl_ptr();
+    accumulate(slot->grad, seed);
+    return;
+  }
+  // Topological order by iterative post-order DFS; inputs visited in op-argument order so
+  // the walk (and floating-point accumulation order) is the same on every run.
+  std::vector<Node*> order;
+  std::unordered_set<Node*> seen;
+  std::vector<std::pair<Node*, size_t>> stack;
+  Node* root_node = root.impl().grad_fn.get();
+  stack.push_back({root_node, 0});
+  seen.insert(root_node);
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      const auto& in = node->inputs[next++];
+      if (in && in->grad_fn && !seen.count(in->grad_fn.get())) {
+        seen.insert(in->grad_fn.get());
+        stack.push_back({in->grad_fn.get(), 0});
+      }
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  std::unordered_map<Node*, std::shared_ptr<TensorImpl>> grads;
+  grads[root_node] = seed.detach().impl_ptr();
+  // Keep every node alive until the walk ends even when inputs are released on the way.
+  std::vector<std::shared_ptr<Node>> keep_alive;
+  keep_alive.push_back(root.impl().grad_fn);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* node = *it;
+    auto git = grads.find(node);
+    if (git == grads.end()) continue;  // no gradient reached this node
+    Tensor gout(git->second);
+    grads.erase(git);
+    PFQ_CHECK(node->backward, "backward through '", node->name, "' a second time: the graph was freed by the first backward (compute the forward again)");
+    std::vector<Tensor> gin = node->backward(gout);
+    PFQ_CHECK(gin.size() == node->inputs.size(), "internal: backward of '", node->name, "' returned ", gin.size(), " gradients for ", node->inputs.size(), " inputs");
+    for (size_t i = 0; i < gin.size(); ++i) {
+      auto& in = node->inputs[i];
+      if (!in || !gin[i].defined()) continue;
+      PFQ_CHECK(gin[i].shape() == in->shape, "internal: backward of '", node->name, "' gave input ", i, " a gradient of shape ", shape_str(gin[i].shape()), ", expected ", shape_str(in->shape));
+      if (in->grad_fn) {
+        keep_alive.push_back(in->grad_fn);
+        accumulate(grads[in->grad_fn.get()], gin[i]);
+      } else if (in->requires_grad) {
+        accumulate(in->grad, gin[i]);
+      }
+    }
+    node->backward = nullptr;  // frees saved tensors
+    node->inputs.clear();
+  }
+}
+
+void Tensor::backward(const Tensor& seed) const {
+  if (seed.defined()) {
+    run_backward(*this, seed);
+    return;
+  }
+  PFQ_CHECK(numel() == 1, "backward() on a tensor of shape ", shape_str(shape()), ": only a one-element tensor has an implicit seed gradient; pass a seed of the same shape");
+  run_backward(*this, Tensor::ones(shape(), dtype(), device()));
+}
+
+}  // namespace pfq

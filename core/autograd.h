@@ -1,0 +1,49 @@
+// autograd.h — the define-by-run tape. Each differentiable op's output holds a Node with
+// the op's inputs and a backward closure capturing only what the gradient needs. backward()
+// walks the graph iteratively in a fixed topological order, accumulates gradients into
+// leaves, and frees each node's closure once used (a second backward through it is an error).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace pfq {
+
+// Maps the gradient of an op's output to gradients of its inputs (undefined where unneeded).
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
+
+struct Node {
+  std::string name;                               // op name, for error messages
+  std::vector<std::shared_ptr<TensorImpl>> inputs;  // nullptr where the input needs no grad
+  BackwardFn backward;
+  Shape out_shape;
+  DType out_dtype;
+};
+
+bool grad_enabled();
+
+// Disables graph recording in its scope (evaluation, optimizer steps, statistics updates).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// True when recording is on and any of `inputs` requires a gradient.
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+// Records `out` as the result of op `name` applied to `inputs` when any_requires_grad(inputs);
+// otherwise returns `out` untouched. `fn` must return one entry per input.
+Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn);
+
+// Runs backpropagation from `root` with gradient `seed` (same shape as root).
+void run_backward(const Tensor& root, const Tensor& seed);
+
+}  // namespace pfq

@@ -1,0 +1,33 @@
+// norm_pool.h — CPU kernels for batch normalisation and pooling (no autograd).
+// Layout: x [N, C, S] with S = H*W (S = 1 for [N, C] inputs); pooling on [N*C, H, W] planes.
+#pragma once
+#include <cstdint>
+
+namespace pfq::cpu {
+
+// Training-mode BN: writes y, per-channel batch mean and inverse std (1/sqrt(var_biased+eps))
+// and the biased batch variance. gamma/beta may be null (no affine).
+template <typename T>
+void batch_norm_train_forward(int64_t N, int64_t C, int64_t S, const T* x, const T* gamma, const T* beta, double eps, T* y,
+                              double* mean, double* invstd, double* var);
+// Eval-mode BN with given statistics (mean, invstd per channel).
+template <typename T>
+void batch_norm_apply(int64_t N, int64_t C, int64_t S, const T* x, const double* mean, const double* invstd, const T* gamma,
+                      const T* beta, T* y);
+// Backward of BN. training: statistics depend on x (full formula); else fixed statistics.
+// dx may be null; dgamma/dbeta (per channel) may be null.
+template <typename T>
+void batch_norm_backward(int64_t N, int64_t C, int64_t S, bool training, const T* x, const T* dy, const double* mean,
+                         const double* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta);
+
+struct PoolGeom {
+  int64_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw;
+};
+template <typename T> void max_pool_forward(const PoolGeom& g, const T* x, T* y, int64_t* argmax);
+template <typename T> void max_pool_backward(const PoolGeom& g, const T* dy, const int64_t* argmax, T* dx);
+template <typename T> void avg_pool_forward(const PoolGeom& g, bool count_include_pad, const T* x, T* y);
+template <typename T> void avg_pool_backward(const PoolGeom& g, bool count_include_pad, const T* dy, T* dx);
+template <typename T> void adaptive_avg_pool_forward(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW, const T* x, T* y);
+template <typename T> void adaptive_avg_pool_backward(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW, const T* dy, T* dx);
+
+}  // namespace pfq::cpu

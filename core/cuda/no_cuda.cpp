@@ -1,0 +1,27 @@
+// no_cuda.cpp — the CUDA plumbing of a build without CUDA: reports zero devices and refuses,
+// with a message saying how to get a CUDA build, every request for device memory or work.
+#include "core/cuda/cuda_runtime.h"
+#include "core/error.h"
+
+namespace pfq::cuda {
+namespace {
+[[noreturn]] void no_cuda() {
+  PFQ_FAIL("this pfq was built without CUDA: reconfigure with nvcc on PATH (meson setup -Dcuda=enabled) to use --device cuda");
+}
+}  // namespace
+
+bool built_with_cuda() { return false; }
+int device_count() { return 0; }
+std::vector<DeviceInfo> list_devices() { return {}; }
+void require_device(int) { no_cuda(); }
+void* device_alloc(size_t, int) { no_cuda(); }
+void device_free(void*, size_t, int) {}
+void copy_host_to_device(void*, const void*, size_t, int) { no_cuda(); }
+void copy_device_to_host(void*, const void*, size_t, int) { no_cuda(); }
+void copy_device_to_device(void*, const void*, size_t, int) { no_cuda(); }
+void synchronize(int) { no_cuda(); }
+void fill_f32(float*, float, size_t, int) { no_cuda(); }
+void add_f32(const float*, const float*, float*, size_t, int) { no_cuda(); }
+void mul_f32(const float*, const float*, float*, size_t, int) { no_cuda(); }
+
+}  // namespace pfq::cuda

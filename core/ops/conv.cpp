@@ -1,0 +1,73 @@
+// conv.cpp — the conv2d op: argument checks, dispatch to the im2col/GEMM or depthwise
+// kernels of core/cpu/conv.h, and the gradient w.r.t. input, weight and bias.
+#include "core/cpu/conv.h"
+#include "core/ops.h"
+#include "core/ops/op_util.h"
+
+namespace pfq {
+
+int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation) {
+  return (in + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
+}
+
+namespace {
+
+cpu::ConvGeom make_geom(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
+  PFQ_CHECK(x.dim() == 4, "conv2d: input must be [N, C, H, W], got ", shape_str(x.shape()));
+  PFQ_CHECK(w.dim() == 4, "conv2d: weight must be [OC, C/groups, KH, KW], got ", shape_str(w.shape()));
+  PFQ_CHECK(o.groups >= 1 && x.size(1) % o.groups == 0 && w.size(0) % o.groups == 0, "conv2d: groups=", o.groups,
+            " must divide input channels ", x.size(1), " and output channels ", w.size(0));
+  PFQ_CHECK(w.size(1) * o.groups == x.size(1), "conv2d: weight ", shape_str(w.shape()), " expects ", w.size(1) * o.groups,
+            " input channels (groups=", o.groups, "), input ", shape_str(x.shape()), " has ", x.size(1));
+  for (int i = 0; i < 2; ++i)
+    PFQ_CHECK(o.stride[i] >= 1 && o.dilation[i] >= 1 && o.padding[i] >= 0, "conv2d: stride and dilation must be >= 1 and padding >= 0");
+  cpu::ConvGeom g{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), 0, 0,
+                  o.stride[0], o.stride[1], o.padding[0], o.padding[1], o.dilation[0], o.dilation[1], o.groups};
+  g.OH = conv_out_size(g.H, g.KH, g.sh, g.ph, g.dh);
+  g.OW = conv_out_size(g.W, g.KW, g.sw, g.pw, g.dw);
+  PFQ_CHECK(g.OH > 0 && g.OW > 0, "conv2d: input ", shape_str(x.shape()), " is smaller than the dilated kernel ", g.KH, "x", g.KW,
+            " with padding ", g.ph, "x", g.pw);
+  return g;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
+  check_same_device_dtype(x, weight, "conv2d");
+  require_cpu(x, "conv2d");
+  cpu::ConvGeom g = make_geom(x, weight, opt);
+  if (bias.defined()) {
+    check_same_device_dtype(x, bias, "conv2d");
+    PFQ_CHECK(bias.dim() == 1 && bias.size(0) == g.OC, "conv2d: bias ", shape_str(bias.shape()), " does not match ", g.OC, " output channels");
+  }
+  Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
+  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW}, x.dtype());
+  PFQ_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
+    const scalar_t* pb = bc.defined() ? bc.data<scalar_t>() : nullptr;
+    if (g.is_depthwise()) cpu::depthwise_forward<scalar_t>(g, xc.data<scalar_t>(), wc.data<scalar_t>(), pb, y.data<scalar_t>());
+    else cpu::conv2d_forward<scalar_t>(g, xc.data<scalar_t>(), wc.data<scalar_t>(), pb, y.data<scalar_t>());
+  });
+  const bool nx = x.requires_grad(), nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
+  return record("conv2d", y, {x, weight, bias}, [=](const Tensor& gy) {
+    Tensor dy = gy.contiguous();
+    Tensor dx, dw, db;
+    PFQ_DISPATCH_FLOAT(dy.dtype(), "conv2d_backward", [&] {
+      const scalar_t* pdy = dy.data<scalar_t>();
+      if (nx) {
+        dx = Tensor::empty(xc.shape(), xc.dtype());
+        if (g.is_depthwise()) cpu::depthwise_backward_input<scalar_t>(g, pdy, wc.data<scalar_t>(), dx.data<scalar_t>());
+        else cpu::conv2d_backward_input<scalar_t>(g, pdy, wc.data<scalar_t>(), dx.data<scalar_t>());
+      }
+      if (nw) {
+        dw = Tensor::empty(wc.shape(), wc.dtype());
+        if (g.is_depthwise()) cpu::depthwise_backward_weight<scalar_t>(g, pdy, xc.data<scalar_t>(), dw.data<scalar_t>());
+        else cpu::conv2d_backward_weight<scalar_t>(g, pdy, xc.data<scalar_t>(), dw.data<scalar_t>());
+      }
+    });
+    if (nb) db = sum(dy, {0, 2, 3});
+    return std::vector<Tensor>{dx, dw, db};
+  });
+}
+
+}  // namespace pfq

@@ -1,0 +1,255 @@
+// elementwise.cpp — element-wise ops with broadcasting and their gradients.
+// Forward math comes from core/functors.h; gradients are composed from other ops.
+#include "core/cpu/elementwise.h"
+#include "core/cuda/cuda_runtime.h"
+#include "core/functors.h"
+#include "core/ops.h"
+#include "core/ops/op_util.h"
+
+namespace pfq {
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  const size_t nd = std::max(a.size(), b.size());
+  Shape out(nd);
+  for (size_t i = 0; i < nd; ++i) {
+    int64_t da = i < nd - a.size() ? 1 : a[i - (nd - a.size())];
+    int64_t db = i < nd - b.size() ? 1 : b[i - (nd - b.size())];
+    PFQ_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ", shape_str(b),
+              " cannot be broadcast together (dimension ", i, ": ", da, " vs ", db, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Tensor expand_view(const Tensor& x, const Shape& shape) {
+  const size_t nd = shape.size();
+  PFQ_CHECK(x.dim() <= static_cast<int64_t>(nd), "expand: cannot expand ", shape_str(x.shape()), " to ", shape_str(shape));
+  Shape st(nd, 0);
+  const size_t lead = nd - x.shape().size();
+  for (size_t i = 0; i < x.shape().size(); ++i) {
+    int64_t d = x.shape()[i];
+    PFQ_CHECK(d == shape[lead + i] || d == 1, "expand: cannot expand ", shape_str(x.shape()), " to ", shape_str(shape));
+    st[lead + i] = d == 1 && shape[lead + i] != 1 ? 0 : x.strides()[i];
+  }
+  return make_view(x, shape, st, x.offset());
+}
+
+namespace {
+
+template <typename F>
+Tensor binary_forward(const Tensor& a, const Tensor& b, F f, const char* op) {
+  check_same_device_dtype(a, b, op);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (a.device().is_cuda()) {
+    constexpr bool is_add = std::is_same_v<F, fn::Add>, is_mul = std::is_same_v<F, fn::Mul>;
+    PFQ_CHECK((is_add || is_mul) && a.dtype() == DType::Float32 && a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous(),
+              op, ": no CUDA kernel for ", a.describe(), " and ", b.describe(), " yet (the CUDA backend implements add/mul of equal-shape float32 tensors)");
+    if constexpr (is_add) cuda::add_f32(a.data<float>(), b.data<float>(), out.data<float>(), out.numel(), a.device().index);
+    if constexpr (is_mul) cuda::mul_f32(a.data<float>(), b.data<float>(), out.data<float>(), out.numel(), a.device().index);
+    return out;
+  }
+  Tensor av = expand_view(a, shape), bv = expand_view(b, shape);
+  PFQ_DISPATCH_ALL(a.dtype(), op, [&] { cpu::map_binary<scalar_t>(av, bv, out, f); });
+  return out;
+}
+
+template <typename F>
+Tensor unary_forward(const Tensor& x, F f, const char* op) {
+  require_cpu(x, op);
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  PFQ_DISPATCH_FLOAT(x.dtype(), op, [&] { cpu::map_unary<scalar_t, scalar_t>(x, out, f); });
+  return out;
+}
+
+std::vector<Tensor> pair(Tensor a, Tensor b) { return {std::move(a), std::move(b)}; }
+std::vector<Tensor> one(Tensor a) { return {std::move(a)}; }
+
+}  // namespace
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  Shape in = x.shape();
+  return record("expand", expand_view(x, shape), {x}, [in](const Tensor& g) { return one(sum_to(g, in)); });
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Shape sa = a.shape(), sb = b.shape();
+  return record("add", binary_forward(a, b, fn::Add{}, "add"), {a, b},
+                [sa, sb](const Tensor& g) { return pair(sum_to(g, sa), sum_to(g, sb)); });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Shape sa = a.shape(), sb = b.shape();
+  return record("sub", binary_forward(a, b, fn::Sub{}, "sub"), {a, b},
+                [sa, sb](const Tensor& g) { return pair(sum_to(g, sa), sum_to(neg(g), sb)); });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  bool na = a.requires_grad(), nb = b.requires_grad();
+  Tensor ad = a.detach(), bd = b.detach();
+  return record("mul", binary_forward(a, b, fn::Mul{}, "mul"), {a, b}, [=](const Tensor& g) {
+    return pair(na ? sum_to(mul(g, bd), ad.shape()) : Tensor(), nb ? sum_to(mul(g, ad), bd.shape()) : Tensor());
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  bool nb = b.requires_grad();
+  Tensor ad = a.detach(), bd = b.detach();
+  return record("div", binary_forward(a, b, fn::Div{}, "div"), {a, b}, [=](const Tensor& g) {
+    Tensor ga = sum_to(div(g, bd), ad.shape());
+    Tensor gb = nb ? sum_to(neg(div(mul(g, ad), mul(bd, bd))), bd.shape()) : Tensor();
+    return pair(ga, gb);
+  });
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor ad = a.detach(), bd = b.detach();
+  return record("maximum", binary_forward(a, b, fn::Max{}, "maximum"), {a, b}, [=](const Tensor& g) {
+    Tensor m = binary_forward(ad, bd, fn::GeMask{}, "maximum");
+    return pair(sum_to(mul(g, m), ad.shape()), sum_to(mul(g, rsub(1.0, m)), bd.shape()));
+  });
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor ad = a.detach(), bd = b.detach();
+  return record("minimum", binary_forward(a, b, fn::Min{}, "minimum"), {a, b}, [=](const Tensor& g) {
+    Tensor m = binary_forward(ad, bd, fn::LeMask{}, "minimum");
+    return pair(sum_to(mul(g, m), ad.shape()), sum_to(mul(g, rsub(1.0, m)), bd.shape()));
+  });
+}
+
+Tensor add(const Tensor& a, double s) {
+  return record("add_scalar", unary_forward(a, fn::AddScalar{s}, "add"), {a}, [](const Tensor& g) { return one(g); });
+}
+Tensor mul(const Tensor& a, double s) {
+  return record("mul_scalar", unary_forward(a, fn::MulScalar{s}, "mul"), {a}, [s](const Tensor& g) { return one(mul(g, s)); });
+}
+Tensor rsub(double s, const Tensor& b) {
+  return record("rsub", unary_forward(b, fn::RSubScalar{s}, "rsub"), {b}, [](const Tensor& g) { return one(neg(g)); });
+}
+Tensor rdiv(double s, const Tensor& b) {
+  Tensor bd = b.detach();
+  return record("rdiv", unary_forward(b, fn::RDivScalar{s}, "rdiv"), {b},
+                [s, bd](const Tensor& g) { return one(mul(div(g, mul(bd, bd)), -s)); });
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+Tensor operator-(const Tensor& a, double b) { return add(a, -b); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, double b) { return mul(a, 1.0 / b); }
+Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+
+Tensor neg(const Tensor& x) {
+  return record("neg", unary_forward(x, fn::Neg{}, "neg"), {x}, [](const Tensor& g) { return one(neg(g)); });
+}
+
+Tensor exp(const Tensor& x) {
+  Tensor y = unary_forward(x, fn::Exp{}, "exp");
+  Tensor yd = y.detach();
+  return record("exp", y, {x}, [yd](const Tensor& g) { return one(mul(g, yd)); });
+}
+
+Tensor log(const Tensor& x) {
+  Tensor xd = x.detach();
+  return record("log", unary_forward(x, fn::Log{}, "log"), {x}, [xd](const Tensor& g) { return one(div(g, xd)); });
+}
+
+Tensor sqrt(const Tensor& x) {
+  Tensor y = unary_forward(x, fn::Sqrt{}, "sqrt");
+  Tensor yd = y.detach();
+  return record("sqrt", y, {x}, [yd](const Tensor& g) { return one(div(g, mul(yd, 2.0))); });
+}
+
+Tensor square(const Tensor& x) {
+  Tensor xd = x.detach();
+  return record("square", unary_forward(x, fn::Square{}, "square"), {x}, [xd](const Tensor& g) { return one(mul(g, mul(xd, 2.0))); });
+}
+
+Tensor pow(const Tensor& x, double e) {
+  Tensor xd = x.detach();
+  return record("pow", unary_forward(x, fn::PowScalar{e}, "pow"), {x}, [xd, e](const Tensor& g) {
+    return one(mul(g, mul(unary_forward(xd, fn::PowScalar{e - 1}, "pow"), e)));
+  });
+}
+
+Tensor abs(const Tensor& x) {
+  Tensor xd = x.detach();
+  return record("abs", unary_forward(x, fn::Abs{}, "abs"), {x},
+                [xd](const Tensor& g) { return one(mul(g, unary_forward(xd, fn::Sign{}, "abs"))); });
+}
+
+namespace {
+// Gradient through an activation from its saved output: grad_in = F(g, y).
+template <typename F>
+Tensor grad_from_output(const Tensor& g, const Tensor& y, F f, const char* op) {
+  Tensor out = Tensor::empty(g.shape(), g.dtype());
+  Tensor gc = g.contiguous();
+  PFQ_DISPATCH_FLOAT(g.dtype(), op, [&] { cpu::map_binary<scalar_t>(gc, y, out, f); });
+  return out;
+}
+}  // namespace
+
+Tensor relu(const Tensor& x) {
+  Tensor y = unary_forward(x, fn::Relu{}, "relu");
+  Tensor yd = y.detach();
+  return record("relu", y, {x}, [yd](const Tensor& g) { return one(grad_from_output(g, yd, fn::ReluGrad{}, "relu")); });
+}
+
+Tensor relu6(const Tensor& x) {
+  Tensor y = unary_forward(x, fn::Relu6{}, "relu6");
+  Tensor yd = y.detach();
+  return record("relu6", y, {x}, [yd](const Tensor& g) { return one(grad_from_output(g, yd, fn::Relu6Grad{}, "relu6")); });
+}
+
+Tensor sigmoid(const Tensor& x) {
+  Tensor y = unary_forward(x, fn::Sigmoid{}, "sigmoid");
+  Tensor yd = y.detach();
+  return record("sigmoid", y, {x}, [yd](const Tensor& g) { return one(grad_from_output(g, yd, fn::SigmoidGrad{}, "sigmoid")); });
+}
+
+Tensor tanh(const Tensor& x) {
+  Tensor y = unary_forward(x, fn::Tanh{}, "tanh");
+  Tensor yd = y.detach();
+  return record("tanh", y, {x}, [yd](const Tensor& g) { return one(grad_from_output(g, yd, fn::TanhGrad{}, "tanh")); });
+}
+
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  PFQ_CHECK(lo <= hi, "clamp: lower bound ", lo, " above upper bound ", hi);
+  Tensor xd = x.detach();
+  return record("clamp", unary_forward(x, fn::Clamp{lo, hi}, "clamp"), {x}, [xd, lo, hi](const Tensor& g) {
+    return one(mul(g, unary_forward(xd, fn::InRange{lo, hi}, "clamp")));
+  });
+}
+
+Tensor round(const Tensor& x) {
+  return record("round", unary_forward(x, fn::RoundHalfEven{}, "round"), {x},
+                [](const Tensor& g) { return one(Tensor::zeros(g.shape(), g.dtype())); });
+}
+
+Tensor round_ste(const Tensor& x) {
+  return record("round_ste", unary_forward(x, fn::RoundHalfEven{}, "round_ste"), {x}, [](const Tensor& g) { return one(g); });
+}
+
+Tensor sign(const Tensor& x) {
+  return record("sign", unary_forward(x, fn::Sign{}, "sign"), {x},
+                [](const Tensor& g) { return one(Tensor::zeros(g.shape(), g.dtype())); });
+}
+
+Tensor sign_ste(const Tensor& x) {
+  Tensor xd = x.detach();
+  return record("sign_ste", unary_forward(x, fn::SignBinary{}, "sign_ste"), {x}, [xd](const Tensor& g) {
+    return one(mul(g, unary_forward(xd, fn::InRange{-1, 1}, "sign_ste")));
+  });
+}
+
+Tensor clamp_ste(const Tensor& x, double lo, double hi) {
+  PFQ_CHECK(lo <= hi, "clamp_ste: lower bound ", lo, " above upper bound ", hi);
+  return record("clamp_ste", unary_forward(x, fn::Clamp{lo, hi}, "clamp_ste"), {x}, [](const Tensor& g) { return one(g); });
+}
+
+}  // namespace pfq

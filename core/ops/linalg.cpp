@@ -1,0 +1,78 @@
+// linalg.cpp — matmul (2-D and batched) and linear, on the CPU GEMM of core/cpu/gemm.h.
+#include "core/cpu/gemm.h"
+#include "core/ops.h"
+#include "core/ops/op_util.h"
+
+namespace pfq {
+namespace {
+
+// Plain (no autograd) batched product: a [B, M, K] @ b [B or 1, K, N] -> [B, M, N], contiguous inputs.
+Tensor bmm_raw(const Tensor& a, const Tensor& b, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+  const int64_t batch = a.shape()[0];
+  const bool shared_b = b.shape()[0] == 1;
+  Tensor out = Tensor::empty({batch, M, N}, a.dtype());
+  PFQ_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
+    const scalar_t* pa = a.data<scalar_t>();
+    const scalar_t* pb = b.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    for (int64_t i = 0; i < batch; ++i)
+      cpu::gemm<scalar_t>(ta, tb, M, N, K, 1, pa + i * M * K, ta ? M : K, pb + (shared_b ? 0 : i * K * N), tb ? K : N, 0,
+                          po + i * M * N, N);
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_same_device_dtype(a, b, "matmul");
+  require_cpu(a, "matmul");
+  PFQ_CHECK(a.dim() >= 2 && (b.dim() == 2 || b.dim() == a.dim()), "matmul: expected a [.., M, K] and b [K, N] or [.., K, N], got ",
+            shape_str(a.shape()), " and ", shape_str(b.shape()));
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  PFQ_CHECK(b.size(-2) == K, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
+  Shape batch_shape(a.shape().begin(), a.shape().end() - 2);
+  if (b.dim() > 2) PFQ_CHECK(Shape(b.shape().begin(), b.shape().end() - 2) == batch_shape, "matmul: batch dimensions differ: ",
+                             shape_str(a.shape()), " @ ", shape_str(b.shape()));
+  const int64_t B = shape_numel(batch_shape);
+  Tensor a3 = a.detach().contiguous(), b3 = b.detach().contiguous();
+  a3 = make_view(a3, {B, M, K}, contiguous_strides({B, M, K}), a3.offset());
+  const int64_t bb = b.dim() == 2 ? 1 : B;
+  b3 = make_view(b3, {bb, K, N}, contiguous_strides({bb, K, N}), b3.offset());
+  Tensor out = bmm_raw(a3, b3, false, false, M, N, K);
+  Shape out_shape = batch_shape;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  out = make_view(out, out_shape, contiguous_strides(out_shape), 0);
+  bool na = a.requires_grad(), nb = b.requires_grad();
+  Shape ashape = a.shape(), bshape = b.shape();
+  return record("matmul", out, {a, b}, [=](const Tensor& g) {
+    Tensor g3 = g.contiguous();
+    g3 = make_view(g3, {B, M, N}, contiguous_strides({B, M, N}), g3.offset());
+    Tensor ga, gb;
+    if (na) {  // dA = dC B^T
+      Tensor r = bmm_raw(g3, b3, false, true, M, K, N);
+      ga = make_view(r, ashape, contiguous_strides(ashape), 0);
+    }
+    if (nb) {  // dB = A^T dC (summed over the batch when b is shared)
+      Tensor r = bmm_raw(make_view(a3, {B, K, M}, contiguous_strides({B, K, M}), a3.offset()), g3, true, false, K, N, M);
+      // (the view above only relabels a3's buffer; trans_a reads it as [M, K] per batch)
+      if (bshape.size() == 2) gb = reshape(sum(r, {0}), bshape);
+      else gb = make_view(r, bshape, contiguous_strides(bshape), 0);
+    }
+    return std::vector<Tensor>{ga, gb};
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_same_device_dtype(x, weight, "linear");
+  PFQ_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1), "linear: expected x [N, IN] and weight [OUT, IN], got ",
+            shape_str(x.shape()), " and ", shape_str(weight.shape()));
+  if (bias.defined())
+    PFQ_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias ", shape_str(bias.shape()), " does not match ",
+              weight.size(0), " outputs");
+  Tensor y = matmul(x, transpose(weight, 0, 1));
+  return bias.defined() ? add(y, bias) : y;
+}
+
+}  // namespace pfq

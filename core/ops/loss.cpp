@@ -1,0 +1,122 @@
+// loss.cpp — softmax, log-softmax, the fused softmax cross-entropy (with label smoothing)
+// and dropout. Softmax-family kernels work on rows of the last axis (other axes permuted).
+#include <cmath>
+#include <memory>
+
+#include "core/ops.h"
+#include "core/ops/op_util.h"
+
+namespace pfq {
+namespace {
+
+// Row-wise log-softmax of a contiguous [R, K] buffer.
+template <typename T>
+void log_softmax_rows(const T* x, T* out, int64_t R, int64_t K) {
+#pragma omp parallel for schedule(static) if (R * K > 65536)
+  for (int64_t r = 0; r < R; ++r) {
+    const T* p = x + r * K;
+    T m = p[0];
+    for (int64_t k = 1; k < K; ++k) m = std::max(m, p[k]);
+    double s = 0;
+    for (int64_t k = 0; k < K; ++k) s += std::exp(double(p[k] - m));
+    const T lse = static_cast<T>(m + std::log(s));
+    for (int64_t k = 0; k < K; ++k) out[r * K + k] = p[k] - lse;
+  }
+}
+
+// Moves `dim` last and returns a contiguous copy; `inv` restores the order.
+Tensor dim_last(const Tensor& x, int64_t dim, std::vector<int64_t>& perm) {
+  const int64_t nd = x.dim();
+  perm.clear();
+  for (int64_t i = 0; i < nd; ++i)
+    if (i != dim) perm.push_back(i);
+  perm.push_back(dim);
+  return permute(x, perm).contiguous();
+}
+
+std::vector<int64_t> inverse(const std::vector<int64_t>& perm) {
+  std::vector<int64_t> inv(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = static_cast<int64_t>(i);
+  return inv;
+}
+
+}  // namespace
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  require_cpu(x, "log_softmax");
+  PFQ_CHECK(x.dim() >= 1, "log_softmax: needs at least one dimension");
+  const int64_t d = normalize_axis(dim, x.dim(), "log_softmax");
+  if (d != x.dim() - 1) {
+    std::vector<int64_t> perm;
+    Tensor xl = dim_last(x, d, perm);
+    return permute(log_softmax(xl, -1), inverse(perm));
+  }
+  const int64_t K = x.size(-1), R = x.numel() / std::max<int64_t>(K, 1);
+  Tensor xc = x.detach().contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  PFQ_DISPATCH_FLOAT(x.dtype(), "log_softmax", [&] { log_softmax_rows<scalar_t>(xc.data<scalar_t>(), y.data<scalar_t>(), R, K); });
+  Tensor yd = y.detach();
+  return record("log_softmax", y, {x}, [yd](const Tensor& g) {
+    // dx = g - softmax * sum(g)
+    return std::vector<Tensor>{sub(g, mul(exp(yd), sum(g, {-1}, true)))};
+  });
+}
+
+Tensor softmax(const Tensor& x, int64_t dim) { return exp(log_softmax(x, dim)); }
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothing) {
+  require_cpu(logits, "cross_entropy");
+  PFQ_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N, K], got ", shape_str(logits.shape()));
+  PFQ_CHECK(targets.dtype() == DType::Int64 && targets.dim() == 1 && targets.size(0) == logits.size(0),
+            "cross_entropy: targets must be int64 [", logits.size(0), "], got ", targets.describe());
+  PFQ_CHECK(smoothing >= 0 && smoothing < 1, "cross_entropy: label smoothing ", smoothing, " outside [0, 1)");
+  const int64_t N = logits.size(0), K = logits.size(1);
+  PFQ_CHECK(N > 0 && K > 0, "cross_entropy: empty logits ", shape_str(logits.shape()));
+  Tensor tc = targets.contiguous();
+  const int64_t* t = tc.data<int64_t>();
+  for (int64_t i = 0; i < N; ++i)
+    PFQ_CHECK(t[i] >= 0 && t[i] < K, "cross_entropy: target ", t[i], " at batch index ", i, " outside [0, ", K, ")");
+  Tensor xc = logits.detach().contiguous();
+  auto logp = std::make_shared<Tensor>(Tensor::empty({N, K}, logits.dtype()));
+  Tensor loss = Tensor::empty({}, logits.dtype());
+  PFQ_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
+    scalar_t* lp = logp->data<scalar_t>();
+    log_softmax_rows<scalar_t>(xc.data<scalar_t>(), lp, N, K);
+    double total = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      double row = -(1 - smoothing) * lp[i * K + t[i]];
+      if (smoothing > 0) {
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k) s += lp[i * K + k];
+        row -= smoothing / K * s;
+      }
+      total += row;
+    }
+    *loss.data<scalar_t>() = static_cast<scalar_t>(total / N);
+  });
+  return record("cross_entropy", loss, {logits, targets}, [=](const Tensor& g) {
+    const double scale = g.item() / N;
+    Tensor dx = Tensor::empty({N, K}, logp->dtype());
+    PFQ_DISPATCH_FLOAT(dx.dtype(), "cross_entropy_backward", [&] {
+      const scalar_t* lp = logp->data<scalar_t>();
+      scalar_t* o = dx.data<scalar_t>();
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t k = 0; k < K; ++k) {
+          const double target = (k == t[i] ? 1 - smoothing : 0) + smoothing / K;
+          o[i * K + k] = static_cast<scalar_t>(scale * (std::exp(double(lp[i * K + k])) - target));
+        }
+    });
+    return std::vector<Tensor>{dx, Tensor()};
+  });
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  PFQ_CHECK(p >= 0 && p < 1, "dropout: probability ", p, " outside [0, 1)");
+  if (!training || p == 0) return x;
+  require_cpu(x, "dropout");
+  Tensor mask = Tensor::bernoulli(x.shape(), 1 - p, gen, x.dtype());
+  mask.mul_(1.0 / (1 - p));
+  return mul(x, mask);
+}
+
+}  // namespace pfq

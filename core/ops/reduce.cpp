@@ -1,0 +1,204 @@
+// reduce.cpp — sum/mean/max/min/var over axes, sum_to (un-broadcasting) and argmax.
+// Reductions permute the reduced axes last and copy once, so the kernel is a plain
+// [outer, inner] loop with a fixed summation order (deterministic for any thread count).
+#include <algorithm>
+#include <numeric>
+
+#include "core/ops.h"
+#include "core/ops/op_util.h"
+
+namespace pfq {
+namespace {
+
+struct ReducePlan {
+  Shape keep_shape;          // output shape with reduced dims kept as 1
+  Shape out_shape;           // output shape as returned (keepdim or not)
+  std::vector<int64_t> perm; // kept axes first, reduced axes last
+  int64_t outer = 1, inner = 1;
+};
+
+ReducePlan make_plan(const Tensor& x, std::vector<int64_t> axes, bool keepdim, const char* op) {
+  const int64_t nd = x.dim();
+  std::vector<bool> red(nd, axes.empty());
+  for (auto a : axes) {
+    int64_t n = normalize_axis(a, nd, op);
+    PFQ_CHECK(!red[n] || axes.empty(), op, ": axis ", a, " given twice");
+    red[n] = true;
+  }
+  ReducePlan p;
+  for (int64_t i = 0; i < nd; ++i) {
+    p.keep_shape.push_back(red[i] ? 1 : x.shape()[i]);
+    if (!red[i]) {
+      p.perm.push_back(i);
+      p.outer *= x.shape()[i];
+      p.out_shape.push_back(x.shape()[i]);
+    } else if (keepdim) {
+      p.out_shape.push_back(1);
+    }
+  }
+  for (int64_t i = 0; i < nd; ++i)
+    if (red[i]) {
+      p.perm.push_back(i);
+      p.inner *= x.shape()[i];
+    }
+  return p;
+}
+
+// x viewed with axes in plan order and copied contiguous: [outer, inner].
+Tensor permuted_copy(const Tensor& x, const ReducePlan& p) {
+  Shape sh, st;
+  for (auto a : p.perm) {
+    sh.push_back(x.shape()[a]);
+    st.push_back(x.strides()[a]);
+  }
+  Tensor v = make_view(x, sh, st, x.offset());
+  return v.is_contiguous() ? v : v.detach().clone();
+}
+
+// Inverse of permuted_copy for a gradient laid out [outer, inner].
+Tensor unpermute(const Tensor& flat, const Tensor& like, const ReducePlan& p) {
+  Shape sh;
+  for (auto a : p.perm) sh.push_back(like.shape()[a]);
+  Tensor v = make_view(flat, sh, contiguous_strides(sh), flat.offset());
+  std::vector<int64_t> inv(p.perm.size());
+  for (size_t i = 0; i < p.perm.size(); ++i) inv[p.perm[i]] = static_cast<int64_t>(i);
+  Shape ish, ist;
+  for (auto a : inv) {
+    ish.push_back(v.shape()[a]);
+    ist.push_back(v.strides()[a]);
+  }
+  return make_view(v, ish, ist, v.offset()).clone();
+}
+
+// Sums each row of a contiguous [outer, inner] buffer in double, in a fixed order.
+template <typename T>
+void sum_rows(const T* px, T* po, int64_t outer, int64_t inner) {
+  if (outer == 1) {
+    // One long sum: fixed chunks summed in order.
+    constexpr int64_t kChunk = 4096;
+    const int64_t nchunks = (inner + kChunk - 1) / kChunk;
+    std::vector<double> part(std::max<int64_t>(nchunks, 1), 0.0);
+#pragma omp parallel for schedule(static) if (inner > 65536)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      double s = 0;
+      for (int64_t i = c * kChunk, e = std::min(inner, (c + 1) * kChunk); i < e; ++i) s += px[i];
+      part[c] = s;
+    }
+    po[0] = static_cast<T>(std::accumulate(part.begin(), part.end(), 0.0));
+    return;
+  }
+#pragma omp parallel for schedule(static) if (outer * inner > 65536)
+  for (int64_t o = 0; o < outer; ++o) {
+    double s = 0;
+    const T* q = px + o * inner;
+    for (int64_t i = 0; i < inner; ++i) s += q[i];
+    po[o] = static_cast<T>(s);
+  }
+}
+
+Tensor sum_forward(const Tensor& x, const ReducePlan& p) {
+  Tensor xc = permuted_copy(x, p);
+  Tensor out = Tensor::empty(p.out_shape, x.dtype());
+  PFQ_DISPATCH_FLOAT(x.dtype(), "sum", [&] { sum_rows<scalar_t>(xc.data<scalar_t>(), out.data<scalar_t>(), p.outer, p.inner); });
+  return out;
+}
+
+// Broadcasts g (reduced shape) back over x's shape.
+Tensor broadcast_back(const Tensor& g, const ReducePlan& p, const Shape& xshape) {
+  Tensor gk = reshape(g, p.keep_shape);
+  return expand_view(gk, xshape).clone();
+}
+
+Tensor extreme(const Tensor& x, std::vector<int64_t> axes, bool keepdim, bool is_max, const char* op) {
+  require_cpu(x, op);
+  PFQ_CHECK(x.numel() > 0, op, ": reduction of an empty tensor ", shape_str(x.shape()));
+  ReducePlan p = make_plan(x, axes, keepdim, op);
+  Tensor xc = permuted_copy(x, p);
+  Tensor out = Tensor::empty(p.out_shape, x.dtype());
+  std::vector<int64_t> idx(p.outer);
+  PFQ_DISPATCH_FLOAT(x.dtype(), op, [&] {
+    const scalar_t* px = xc.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    for (int64_t o = 0; o < p.outer; ++o) {
+      const scalar_t* q = px + o * p.inner;
+      int64_t best = 0;
+      for (int64_t i = 1; i < p.inner; ++i)
+        if (is_max ? q[i] > q[best] : q[i] < q[best]) best = i;
+      idx[o] = best;
+      po[o] = q[best];
+    }
+  });
+  Tensor xd = x.detach();
+  return record(op, out, {x}, [p, idx, xd](const Tensor& g) {
+    Tensor flat = Tensor::zeros({p.outer * p.inner}, g.dtype());
+    Tensor gc = g.contiguous();
+    PFQ_DISPATCH_FLOAT(g.dtype(), "max_backward", [&] {
+      scalar_t* pf = flat.data<scalar_t>();
+      const scalar_t* pg = gc.data<scalar_t>();
+      for (int64_t o = 0; o < p.outer; ++o) pf[o * p.inner + idx[o]] = pg[o];
+    });
+    return std::vector<Tensor>{unpermute(flat, xd, p)};
+  });
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
+  require_cpu(x, "sum");
+  ReducePlan p = make_plan(x, axes, keepdim, "sum");
+  Shape xs = x.shape();
+  return record("sum", sum_forward(x, p), {x}, [p, xs](const Tensor& g) { return std::vector<Tensor>{broadcast_back(g, p, xs)}; });
+}
+
+Tensor mean(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
+  ReducePlan p = make_plan(x, axes, keepdim, "mean");
+  PFQ_CHECK(p.inner > 0, "mean: reduction over zero elements of ", shape_str(x.shape()));
+  return mul(sum(x, axes, keepdim), 1.0 / static_cast<double>(p.inner));
+}
+
+Tensor max(const Tensor& x, std::vector<int64_t> axes, bool keepdim) { return extreme(x, axes, keepdim, true, "max"); }
+Tensor min(const Tensor& x, std::vector<int64_t> axes, bool keepdim) { return extreme(x, axes, keepdim, false, "min"); }
+
+Tensor var(const Tensor& x, std::vector<int64_t> axes, bool unbiased, bool keepdim) {
+  ReducePlan p = make_plan(x, axes, keepdim, "var");
+  PFQ_CHECK(p.inner > (unbiased ? 1 : 0), "var: needs more than ", unbiased ? 1 : 0, " elements per reduction, got ", p.inner);
+  Tensor m = mean(x, axes, true);
+  Tensor d = sub(x, m);
+  return mul(sum(mul(d, d), axes, keepdim), 1.0 / static_cast<double>(p.inner - (unbiased ? 1 : 0)));
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  const int64_t nd = x.dim(), lead = nd - static_cast<int64_t>(shape.size());
+  PFQ_CHECK(lead >= 0, "sum_to: cannot reduce ", shape_str(x.shape()), " to ", shape_str(shape));
+  std::vector<int64_t> axes;
+  for (int64_t i = 0; i < nd; ++i) {
+    if (i < lead) {
+      axes.push_back(i);
+      continue;
+    }
+    int64_t t = shape[i - lead];
+    PFQ_CHECK(t == x.shape()[i] || t == 1, "sum_to: cannot reduce ", shape_str(x.shape()), " to ", shape_str(shape));
+    if (t == 1 && x.shape()[i] != 1) axes.push_back(i);
+  }
+  if (axes.empty()) return reshape(x, shape);
+  return reshape(sum(x, axes, true), shape);
+}
+
+Tensor argmax(const Tensor& x, int64_t axis) {
+  require_cpu(x, "argmax");
+  ReducePlan p = make_plan(x, {axis}, false, "argmax");
+  Tensor xc = permuted_copy(x, p);
+  Tensor out = Tensor::empty(p.out_shape, DType::Int64);
+  PFQ_DISPATCH_FLOAT(x.dtype(), "argmax", [&] {
+    const scalar_t* px = xc.data<scalar_t>();
+    int64_t* po = out.data<int64_t>();
+    for (int64_t o = 0; o < p.outer; ++o) {
+      const scalar_t* q = px + o * p.inner;
+      po[o] = std::max_element(q, q + p.inner) - q;
+    }
+  });
+  return out;
+}
+
+}  // namespace pfq
