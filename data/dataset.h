@@ -1,0 +1,72 @@
+// dataset.h — the Dataset interface of pfq::data: (image, label) by index, images as float CHW.
+// Also InMemoryDataset, which holds decoded uint8 or float images in RAM; the IDX and CIFAR
+// readers (idx.h, cifar.h) return one. Lazy on-disk datasets (image_folder.h) derive from
+// Dataset directly. Batching, shuffling and augmentation live in loader.h / transforms.h.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pfq::data {
+
+// A float image in CHW layout: data[(c * height + y) * width + x].
+struct Image {
+  int64_t channels = 0, height = 0, width = 0;
+  std::vector<float> data;
+
+  Image() = default;
+  Image(int64_t c, int64_t h, int64_t w, float fill = 0.0f);
+  float& at(int64_t c, int64_t y, int64_t x) { return data[static_cast<size_t>((c * height + y) * width + x)]; }
+  float at(int64_t c, int64_t y, int64_t x) const { return data[static_cast<size_t>((c * height + y) * width + x)]; }
+  std::string dims_str() const;  // "3x32x32"
+};
+
+struct Sample {
+  Image image;    // float CHW; values in [0, 1] for uint8 sources (pixel / 255)
+  int64_t label;  // in [0, num_classes)
+};
+
+// Thread-safety contract: get() may be called concurrently from the loader's worker threads.
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  virtual Sample get(int64_t index) const = 0;  // requires 0 <= index < size()
+  virtual int64_t num_classes() const = 0;
+  // Shape of get()'s image; height/width are 0 when images differ in size (image folders).
+  virtual int64_t channels() const = 0;
+  virtual int64_t height() const = 0;
+  virtual int64_t width() const = 0;
+  virtual std::string description() const = 0;  // e.g. "fashion-mnist test: 10000 images 1x28x28"
+};
+
+// Images stored contiguously as [N, C, H, W], either uint8 (converted to x/255 by get()) or
+// float (returned as is). Labels are checked against num_classes at construction.
+class InMemoryDataset : public Dataset {
+ public:
+  InMemoryDataset(std::vector<uint8_t> pixels, int64_t n, int64_t c, int64_t h, int64_t w,
+                  std::vector<int64_t> labels, int64_t num_classes, std::string description = "in-memory");
+  InMemoryDataset(std::vector<float> pixels, int64_t n, int64_t c, int64_t h, int64_t w,
+                  std::vector<int64_t> labels, int64_t num_classes, std::string description = "in-memory");
+
+  int64_t size() const override { return n_; }
+  Sample get(int64_t index) const override;
+  int64_t num_classes() const override { return num_classes_; }
+  int64_t channels() const override { return c_; }
+  int64_t height() const override { return h_; }
+  int64_t width() const override { return w_; }
+  std::string description() const override { return description_; }
+  int64_t label(int64_t index) const;  // without decoding the image
+
+ private:
+  void check_shape(size_t pixel_count) const;
+  std::vector<uint8_t> u8_;
+  std::vector<float> f32_;
+  int64_t n_, c_, h_, w_;
+  std::vector<int64_t> labels_;
+  int64_t num_classes_;
+  std::string description_;
+};
+
+}  // namespace pfq::data

@@ -1,0 +1,92 @@
+// loader.h — DataLoader: batches a Dataset, shuffles per epoch from a seed, and decodes +
+// augments whole batches on worker threads ahead of the consumer (bounded prefetch window).
+// Augmentation draws from a Generator seeded by (seed, epoch, sample index) alone, so batches
+// are identical for any worker count. Left out: pinned memory and device transfer.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/tensor.h"
+#include "data/dataset.h"
+#include "data/transforms.h"
+
+namespace pfq::data {
+
+struct Batch {
+  Tensor images;  // float32 [N, C, H, W]
+  Tensor labels;  // int64 [N]
+  int64_t epoch = 0;
+  int64_t index = 0;  // batch index within the epoch
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 128;
+  bool shuffle = true;
+  bool drop_last = false;
+  int workers = 2;        // 0: batches are built on the caller's thread inside next()
+  int64_t prefetch = 0;   // batches ahead of the consumer (ready or in flight); 0: 2 * workers
+  uint64_t seed = 0;
+};
+
+// Seed of the Generator that augments sample `index` in `epoch` (splitmix64 mixing).
+uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);
+// The sample order of an epoch: a seeded Fisher-Yates permutation, or 0..n-1 when !shuffle.
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle);
+// Loads, transforms and stacks the given samples. Every transformed image must have the same dims.
+Batch make_batch(const Dataset& dataset, const Transform* transform, const std::vector<int64_t>& indices,
+                 uint64_t seed, int64_t epoch);
+
+class DataLoader {
+ public:
+  // transform may be null (images are stacked as the dataset returns them).
+  DataLoader(std::shared_ptr<const Dataset> dataset, TransformPtr transform, LoaderOptions options);
+  ~DataLoader();  // stops and joins the workers, whatever state the epoch is in
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  int64_t num_batches() const;
+  const LoaderOptions& options() const { return options_; }
+  const Dataset& dataset() const { return *dataset_; }
+  // Begins `epoch` at batch `first_batch` (resume mid-epoch; 0 <= first_batch <= num_batches()).
+  // Abandons any epoch in progress.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  // The next batch of the current epoch in order, or nullopt when the epoch is over. Rethrows
+  // an exception raised while building this batch (and on every later call until start_epoch).
+  std::optional<Batch> next();
+
+ private:
+  void stop_workers();
+  void worker_loop();
+  std::vector<int64_t> batch_indices(int64_t b) const;
+
+  std::shared_ptr<const Dataset> dataset_;
+  TransformPtr transform_;
+  LoaderOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable ready_cv_;  // consumer waits for its batch
+  std::condition_variable space_cv_;  // workers wait for room in the prefetch window
+  std::vector<std::thread> threads_;
+  bool started_ = false;
+  bool stop_ = false;
+  int64_t epoch_ = 0;
+  std::vector<int64_t> order_;
+  int64_t end_batch_ = 0;
+  int64_t next_claim_ = 0;    // next batch a worker will build
+  int64_t next_consume_ = 0;  // next batch next() returns
+  struct Slot {
+    std::optional<Batch> batch;
+    std::exception_ptr error;
+  };
+  std::map<int64_t, Slot> ready_;
+  std::exception_ptr failed_;
+};
+
+}  // namespace pfq::data

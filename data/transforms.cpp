@@ -1,0 +1,245 @@
+// transforms.cpp — the transforms of transforms.h. Random draws happen in a fixed order per
+// transform (crop: top then left; flip: one uniform) so a Generator state fixes the result.
+#include "data/transforms.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace pfq::data {
+
+// ---- building blocks ----
+
+Image crop(const Image& img, int64_t top, int64_t left, int64_t h, int64_t w) {
+  PFQ_CHECK(h > 0 && w > 0, "crop: size must be positive, got ", h, "x", w);
+  Image out(img.channels, h, w, 0.0f);
+  const int64_t y0 = std::max<int64_t>(0, -top), y1 = std::min<int64_t>(h, img.height - top);
+  const int64_t x0 = std::max<int64_t>(0, -left), x1 = std::min<int64_t>(w, img.width - left);
+  if (y0 >= y1 || x0 >= x1) return out;
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = y0; y < y1; ++y) {
+      const float* src = &img.data[static_cast<size_t>((c * img.height + y + top) * img.width + left)];
+      std::copy(src + x0, src + x1, &out.at(c, y, 0) + x0);
+    }
+  return out;
+}
+
+Image hflip(const Image& img) {
+  Image out = img;
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < img.height; ++y) {
+      float* row = &out.at(c, y, 0);
+      std::reverse(row, row + img.width);
+    }
+  return out;
+}
+
+namespace {
+
+// Per output index: the first contributing source index and normalised triangle weights.
+struct Taps {
+  std::vector<int64_t> start;
+  std::vector<std::vector<float>> weights;
+};
+
+// PIL's precompute_coeffs for the bilinear (triangle) filter.
+Taps bilinear_taps(int64_t in, int64_t out) {
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  const double support = std::max(scale, 1.0);  // filter support 1, widened when shrinking
+  const double inv = 1.0 / support;
+  Taps t;
+  t.start.resize(static_cast<size_t>(out));
+  t.weights.resize(static_cast<size_t>(out));
+  for (int64_t i = 0; i < out; ++i) {
+    const double center = (static_cast<double>(i) + 0.5) * scale;
+    const int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(center - support + 0.5));
+    const int64_t hi = std::min<int64_t>(in, static_cast<int64_t>(center + support + 0.5));
+    std::vector<double> w;
+    double sum = 0;
+    for (int64_t j = lo; j < hi; ++j) {
+      const double v = std::max(0.0, 1.0 - std::abs((static_cast<double>(j) - center + 0.5) * inv));
+      w.push_back(v);
+      sum += v;
+    }
+    auto& wf = t.weights[static_cast<size_t>(i)];
+    for (double v : w) wf.push_back(static_cast<float>(sum > 0 ? v / sum : 0.0));
+    t.start[static_cast<size_t>(i)] = lo;
+  }
+  return t;
+}
+
+}  // namespace
+
+Image resize_bilinear(const Image& img, int64_t out_h, int64_t out_w) {
+  PFQ_CHECK(out_h > 0 && out_w > 0, "resize: output size must be positive, got ", out_h, "x", out_w);
+  PFQ_CHECK(img.height > 0 && img.width > 0, "resize: empty input image ", img.dims_str());
+  if (out_h == img.height && out_w == img.width) return img;
+  const Taps tx = bilinear_taps(img.width, out_w), ty = bilinear_taps(img.height, out_h);
+  Image mid(img.channels, img.height, out_w);  // horizontal pass first, as PIL does
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < img.height; ++y)
+      for (int64_t x = 0; x < out_w; ++x) {
+        const auto& w = tx.weights[static_cast<size_t>(x)];
+        const int64_t s = tx.start[static_cast<size_t>(x)];
+        float acc = 0;
+        for (size_t k = 0; k < w.size(); ++k) acc += w[k] * img.at(c, y, s + static_cast<int64_t>(k));
+        mid.at(c, y, x) = acc;
+      }
+  Image out(img.channels, out_h, out_w);
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < out_h; ++y) {
+      const auto& w = ty.weights[static_cast<size_t>(y)];
+      const int64_t s = ty.start[static_cast<size_t>(y)];
+      for (int64_t x = 0; x < out_w; ++x) {
+        float acc = 0;
+        for (size_t k = 0; k < w.size(); ++k) acc += w[k] * mid.at(c, s + static_cast<int64_t>(k), x);
+        out.at(c, y, x) = acc;
+      }
+    }
+  return out;
+}
+
+static int64_t round_half_even(double v) { return static_cast<int64_t>(std::nearbyint(v)); }
+
+CropBox random_resized_crop_box(int64_t h, int64_t w, Generator& gen, std::array<double, 2> scale,
+                                std::array<double, 2> ratio) {
+  const double area = static_cast<double>(h) * static_cast<double>(w);
+  const double log_lo = std::log(ratio[0]), log_hi = std::log(ratio[1]);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * gen.uniform(scale[0], scale[1]);
+    const double aspect = std::exp(gen.uniform(log_lo, log_hi));
+    const int64_t cw = round_half_even(std::sqrt(target * aspect));
+    const int64_t ch = round_half_even(std::sqrt(target / aspect));
+    if (cw > 0 && cw <= w && ch > 0 && ch <= h) {
+      const int64_t top = gen.randint(h - ch + 1);
+      const int64_t left = gen.randint(w - cw + 1);
+      return {top, left, ch, cw};
+    }
+  }
+  const double in_ratio = static_cast<double>(w) / static_cast<double>(h);
+  int64_t cw = w, ch = h;
+  if (in_ratio < ratio[0]) {
+    ch = round_half_even(static_cast<double>(w) / ratio[0]);
+  } else if (in_ratio > ratio[1]) {
+    cw = round_half_even(static_cast<double>(h) * ratio[1]);
+  }
+  return {(h - ch) / 2, (w - cw) / 2, ch, cw};
+}
+
+// ---- transforms ----
+
+Image Compose::apply(Image img, Generator& gen) const {
+  for (const auto& s : steps_) img = s->apply(std::move(img), gen);
+  return img;
+}
+
+Dims Compose::output_dims(Dims in) const {
+  for (const auto& s : steps_) in = s->output_dims(in);
+  return in;
+}
+
+std::string Compose::describe() const {
+  std::string out = "Compose(";
+  for (size_t i = 0; i < steps_.size(); ++i) out += (i ? ", " : "") + steps_[i]->describe();
+  return out + ")";
+}
+
+static std::string join(const std::vector<float>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + detail::cat(v[i]);
+  return s;
+}
+
+Normalize::Normalize(std::vector<float> mean, std::vector<float> std) : mean_(std::move(mean)), std_(std::move(std)) {
+  PFQ_CHECK(!mean_.empty() && mean_.size() == std_.size(), "Normalize: mean (", mean_.size(), " values) and std (",
+            std_.size(), " values) must be non-empty and of equal length");
+  for (float s : std_) PFQ_CHECK(s > 0, "Normalize: std values must be positive, got ", join(std_));
+}
+
+Image Normalize::apply(Image img, Generator&) const {
+  const bool broadcast = mean_.size() == 1;
+  PFQ_CHECK(broadcast || static_cast<int64_t>(mean_.size()) == img.channels, "Normalize: ", mean_.size(),
+            " mean/std values for an image with ", img.channels, " channels (", img.dims_str(), ")");
+  const int64_t hw = img.height * img.width;
+  for (int64_t c = 0; c < img.channels; ++c) {
+    const float m = mean_[broadcast ? 0 : static_cast<size_t>(c)], s = std_[broadcast ? 0 : static_cast<size_t>(c)];
+    float* p = img.data.data() + c * hw;
+    for (int64_t i = 0; i < hw; ++i) p[i] = (p[i] - m) / s;
+  }
+  return img;
+}
+
+std::string Normalize::describe() const { return "Normalize(mean=" + join(mean_) + " std=" + join(std_) + ")"; }
+
+RandomCrop::RandomCrop(int64_t size, int64_t padding) : size_(size), padding_(padding) {
+  PFQ_CHECK(size > 0 && padding >= 0, "RandomCrop: need size > 0 and padding >= 0, got size ", size, " padding ",
+            padding);
+}
+
+Image RandomCrop::apply(Image img, Generator& gen) const {
+  const int64_t ph = img.height + 2 * padding_, pw = img.width + 2 * padding_;
+  PFQ_CHECK(ph >= size_ && pw >= size_, "RandomCrop: crop ", size_, "x", size_, " larger than the padded image ", ph,
+            "x", pw);
+  // torchvision draws nothing when the padded image already has the crop size.
+  const int64_t top = ph == size_ && pw == size_ ? 0 : gen.randint(ph - size_ + 1);
+  const int64_t left = ph == size_ && pw == size_ ? 0 : gen.randint(pw - size_ + 1);
+  return crop(img, top - padding_, left - padding_, size_, size_);
+}
+
+std::string RandomCrop::describe() const { return detail::cat("RandomCrop(", size_, ", padding=", padding_, ")"); }
+
+Image RandomHorizontalFlip::apply(Image img, Generator& gen) const {
+  return gen.uniform() < p_ ? hflip(img) : img;
+}
+
+std::string RandomHorizontalFlip::describe() const { return detail::cat("RandomHorizontalFlip(p=", p_, ")"); }
+
+RandomResizedCrop::RandomResizedCrop(int64_t size, std::array<double, 2> scale, std::array<double, 2> ratio)
+    : size_(size), scale_(scale), ratio_(ratio) {
+  PFQ_CHECK(size > 0, "RandomResizedCrop: size must be positive, got ", size);
+  PFQ_CHECK(0 < scale[0] && scale[0] <= scale[1] && 0 < ratio[0] && ratio[0] <= ratio[1],
+            "RandomResizedCrop: need 0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1], got scale (", scale[0],
+            ", ", scale[1], ") ratio (", ratio[0], ", ", ratio[1], ")");
+}
+
+Image RandomResizedCrop::apply(Image img, Generator& gen) const {
+  const CropBox b = random_resized_crop_box(img.height, img.width, gen, scale_, ratio_);
+  return resize_bilinear(crop(img, b.top, b.left, b.height, b.width), size_, size_);
+}
+
+std::string RandomResizedCrop::describe() const {
+  return detail::cat("RandomResizedCrop(", size_, ", scale=(", scale_[0], ", ", scale_[1], "), ratio=(", ratio_[0],
+                     ", ", ratio_[1], "))");
+}
+
+Resize::Resize(int64_t size) : size_(size) { PFQ_CHECK(size > 0, "Resize: size must be positive, got ", size); }
+
+Dims Resize::output_dims(Dims in) const {
+  if (in[1] <= 0 || in[2] <= 0) return {in[0], 0, 0};
+  const int64_t h = in[1], w = in[2];
+  if (w <= h) return {in[0], size_ * h / w, size_};
+  return {in[0], size_, size_ * w / h};
+}
+
+Image Resize::apply(Image img, Generator&) const {
+  const Dims d = output_dims({img.channels, img.height, img.width});
+  return resize_bilinear(img, d[1], d[2]);
+}
+
+std::string Resize::describe() const { return detail::cat("Resize(", size_, ")"); }
+
+CenterCrop::CenterCrop(int64_t size) : size_(size) {
+  PFQ_CHECK(size > 0, "CenterCrop: size must be positive, got ", size);
+}
+
+Image CenterCrop::apply(Image img, Generator&) const {
+  auto offset = [&](int64_t have) {
+    return have < size_ ? -((size_ - have) / 2) : round_half_even(static_cast<double>(have - size_) / 2.0);
+  };
+  return crop(img, offset(img.height), offset(img.width), size_, size_);
+}
+
+std::string CenterCrop::describe() const { return detail::cat("CenterCrop(", size_, ")"); }
+
+}  // namespace pfq::data

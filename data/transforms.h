@@ -1,0 +1,127 @@
+// transforms.h — image transforms on float CHW images (data/dataset.h's Image), torchvision
+// semantics: Normalize, RandomCrop (zero padding), RandomHorizontalFlip, RandomResizedCrop,
+// Resize (shorter side), CenterCrop, Compose. Randomness comes only from the Generator passed
+// to apply(). Left out: colour jitter, rotation, and PIL's uint8 rounding between steps.
+#pragma once
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "data/dataset.h"
+
+namespace pfq::data {
+
+using Dims = std::array<int64_t, 3>;  // {C, H, W}; 0 means "varies per image"
+
+class Transform {
+ public:
+  virtual ~Transform() = default;
+  virtual Image apply(Image img, Generator& gen) const = 0;
+  virtual Dims output_dims(Dims in) const { return in; }
+  virtual std::string describe() const = 0;
+};
+using TransformPtr = std::shared_ptr<const Transform>;
+
+// ---- deterministic building blocks ----
+// Window [top, top+h) x [left, left+w) of img; pixels outside img are 0 (zero padding).
+Image crop(const Image& img, int64_t top, int64_t left, int64_t h, int64_t w);
+Image hflip(const Image& img);
+// Bilinear resize with half-pixel centres; when shrinking, the filter widens to cover the
+// source footprint (antialiasing as PIL and torchvision's antialias=True do).
+Image resize_bilinear(const Image& img, int64_t out_h, int64_t out_w);
+
+struct CropBox {
+  int64_t top, left, height, width;
+};
+// torchvision RandomResizedCrop.get_params: up to 10 tries of area fraction ~ U(scale) and
+// log-aspect ~ U(log ratio); then the central crop clamped to the ratio range.
+CropBox random_resized_crop_box(int64_t h, int64_t w, Generator& gen, std::array<double, 2> scale,
+                                std::array<double, 2> ratio);
+
+// ---- transforms ----
+class Compose : public Transform {
+ public:
+  explicit Compose(std::vector<TransformPtr> steps) : steps_(std::move(steps)) {}
+  Image apply(Image img, Generator& gen) const override;
+  Dims output_dims(Dims in) const override;
+  std::string describe() const override;
+  const std::vector<TransformPtr>& steps() const { return steps_; }
+
+ private:
+  std::vector<TransformPtr> steps_;
+};
+
+// (x - mean[c]) / std[c]; mean/std have one entry per channel, or one entry for all channels.
+class Normalize : public Transform {
+ public:
+  Normalize(std::vector<float> mean, std::vector<float> std);
+  Image apply(Image img, Generator& gen) const override;
+  std::string describe() const override;
+
+ private:
+  std::vector<float> mean_, std_;
+};
+
+// Zero-pads by `padding` on every side, then takes a uniformly placed size x size window.
+class RandomCrop : public Transform {
+ public:
+  RandomCrop(int64_t size, int64_t padding);
+  Image apply(Image img, Generator& gen) const override;
+  Dims output_dims(Dims in) const override { return {in[0], size_, size_}; }
+  std::string describe() const override;
+
+ private:
+  int64_t size_, padding_;
+};
+
+class RandomHorizontalFlip : public Transform {
+ public:
+  explicit RandomHorizontalFlip(double p = 0.5) : p_(p) {}
+  Image apply(Image img, Generator& gen) const override;
+  std::string describe() const override;
+
+ private:
+  double p_;
+};
+
+class RandomResizedCrop : public Transform {
+ public:
+  explicit RandomResizedCrop(int64_t size, std::array<double, 2> scale = {0.08, 1.0},
+                             std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0});
+  Image apply(Image img, Generator& gen) const override;
+  Dims output_dims(Dims in) const override { return {in[0], size_, size_}; }
+  std::string describe() const override;
+
+ private:
+  int64_t size_;
+  std::array<double, 2> scale_, ratio_;
+};
+
+// Scales so the shorter side becomes `size` (the longer side is truncated, as torchvision does).
+class Resize : public Transform {
+ public:
+  explicit Resize(int64_t size);
+  Image apply(Image img, Generator& gen) const override;
+  Dims output_dims(Dims in) const override;
+  std::string describe() const override;
+
+ private:
+  int64_t size_;
+};
+
+// Central size x size window (offsets rounded half-to-even like Python's round); zero-padded
+// when the image is smaller.
+class CenterCrop : public Transform {
+ public:
+  explicit CenterCrop(int64_t size);
+  Image apply(Image img, Generator& gen) const override;
+  Dims output_dims(Dims in) const override { return {in[0], size_, size_}; }
+  std::string describe() const override;
+
+ private:
+  int64_t size_;
+};
+
+}  // namespace pfq::data
