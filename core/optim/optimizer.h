@@ -1,0 +1,79 @@
+// optimizer.h — the optimizer base of pfq (core/optim): named parameters, lr, zero_grad,
+// per-parameter state exported/imported as named tensors for exact checkpoint resume.
+// Sgd (sgd.h) and Adam/AdamW (adam.h) derive from it. Updates run in place on CPU
+// float32/float64 storage; left out: CUDA path, per-group lrs, maximize, foreach/fused.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace pfq::optim {
+
+// A trainable parameter: a leaf tensor with requires_grad, named like its state-dict key.
+struct ParamRef {
+  std::string name;
+  Tensor param;
+};
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// True for parameters that weight decay skips when exclude_bn_bias is set: names ending in
+// ".bias" and tensors with dim() <= 1 (BatchNorm gamma/beta, biases, scalars).
+bool no_decay(const std::string& name, const Tensor& param);
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every parameter whose grad() is defined (others are skipped and keep
+  // their state untouched, as in PyTorch). Runs under NoGradGuard.
+  void step();
+  // set_to_none (PyTorch's default) drops the gradients; otherwise they are zeroed in place.
+  void zero_grad(bool set_to_none = true);
+
+  double lr() const { return lr_; }
+  void set_lr(double lr);  // requires lr >= 0 and finite
+  int64_t step_count() const { return step_count_; }  // number of step() calls
+  const std::vector<ParamRef>& params() const { return params_; }
+  const char* kind() const { return kind_; }
+
+  // Copies of the state: "step" (int64 0-d, step() calls), "<slot>.<param name>" for each
+  // slot that exists (e.g. "momentum_buffer.fc.weight", "exp_avg.fc.weight") and, for
+  // optimizers with per-parameter step counts, "step.<param name>" (int64 0-d).
+  NamedTensors state_tensors() const;
+  // Replaces the whole state with `state` (as state_tensors() gives it; tensors are copied
+  // and cast to the parameter's dtype). Throws, leaving the state unchanged, on unknown
+  // names, shape mismatches, or a parameter with only part of its slots.
+  void load_state_tensors(const NamedTensors& state);
+
+ protected:
+  // Validates the parameters (non-empty, unique names, floating leaf CPU contiguous tensors
+  // with requires_grad) and lr. `slot_names`: per-parameter state tensors, same shape as it.
+  Optimizer(const char* kind, std::vector<ParamRef> params, double lr, std::vector<std::string> slot_names,
+            bool per_param_step);
+  // Updates parameter `i` with its gradient `grad` (contiguous, same shape/dtype/device).
+  virtual void update(size_t i, const Tensor& grad) = 0;
+
+  // Slot `s` of parameter `i`, created as zeros on first use (`created` tells whether it was).
+  Tensor& slot(size_t i, size_t s, bool* created = nullptr);
+  int64_t& param_step(size_t i) { return param_steps_[i]; }
+  static void check_hyper(bool ok, const char* kind, const char* what, double value, const char* expected);
+
+  const char* kind_;
+  std::vector<ParamRef> params_;
+  double lr_;
+  int64_t step_count_ = 0;
+
+ private:
+  std::vector<std::string> slot_names_;
+  bool per_param_step_;
+  std::vector<std::vector<Tensor>> slots_;  // [param][slot], undefined until first update
+  std::vector<int64_t> param_steps_;        // updates applied to each parameter
+};
+
+}  // namespace pfq::optim
