@@ -1,49 +1,64 @@
 // depthwise.cpp — direct depthwise convolution (groups == C == OC, one KHxKW filter per
 // channel). im2col + GEMM would be a [1, K] x [K, OH*OW] product per channel: all overhead.
-// Here each (sample, channel) plane is one task; inner loops run along output rows so the
-// stride-1 case vectorises.
+// Each (sample, channel) plane is one task: the plane is copied into a zero-padded scratch
+// buffer so the tap loops need no bounds checks, and the innermost loop runs along an output
+// row with restrict pointers so the stride-1 case vectorises.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "core/cpu/conv.h"
 
 namespace pfq::cpu {
 namespace {
-// Output columns ow whose input column ow*sw + off lies inside [0, W).
-inline void valid_cols(int64_t off, int64_t sw, int64_t W, int64_t OW, int64_t& lo, int64_t& hi) {
-  lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-  hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
-  lo = std::min(lo, OW);
-  hi = std::clamp(hi, lo, OW);
+
+template <typename T>
+T* plane_scratch(size_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
 }
+
+// Padded plane geometry: rows PH = H + 2ph (+ slack for strides), cols PW = W + 2pw.
+struct Padded {
+  int64_t PH, PW;
+  explicit Padded(const ConvGeom& g)
+      : PH(std::max(g.H + 2 * g.ph, (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1)),
+        PW(std::max(g.W + 2 * g.pw, (g.OW - 1) * g.sw + (g.KW - 1) * g.dw + 1)) {}
+};
+
+template <typename T>
+void pad_plane(const ConvGeom& g, const Padded& p, const T* x, T* xp) {
+  std::fill(xp, xp + p.PH * p.PW, T(0));
+  for (int64_t h = 0; h < g.H; ++h) std::memcpy(xp + (h + g.ph) * p.PW + g.pw, x + h * g.W, g.W * sizeof(T));
+}
+
 }  // namespace
 
 template <typename T>
 void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
   const int64_t planes = g.N * g.C, hw = g.H * g.W, ohw = g.OH * g.OW, kk = g.KH * g.KW;
+  const Padded pd(g);
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
     const int64_t c = p % g.C;
-    const T* xp = x + p * hw;
+    T* xp = plane_scratch<T>(pd.PH * pd.PW);
+    pad_plane(g, pd, x + p * hw, xp);
     const T* wc = w + c * kk;
     T* yp = y + p * ohw;
-    std::fill(yp, yp + ohw, b ? b[c] : T(0));
+    const T bias = b ? b[c] : T(0);
     for (int64_t oh = 0; oh < g.OH; ++oh) {
-      T* yr = yp + oh * g.OW;
+      T* __restrict yr = yp + oh * g.OW;
+      for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] = bias;
       for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
-        if (ih < 0 || ih >= g.H) continue;
-        const T* xr = xp + ih * g.W;
+        const T* xr = xp + (oh * g.sh + kh * g.dh) * pd.PW;
         for (int64_t kw = 0; kw < g.KW; ++kw) {
           const T wv = wc[kh * g.KW + kw];
-          const int64_t off = kw * g.dw - g.pw;
-          int64_t lo, hi;
-          valid_cols(off, g.sw, g.W, g.OW, lo, hi);
+          const T* __restrict xs = xr + kw * g.dw;
           if (g.sw == 1) {
-            const T* xs = xr + off;
-            for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xs[ow];
+            for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] += wv * xs[ow];
           } else {
-            for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * g.sw + off];
+            for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow] += wv * xs[ow * g.sw];
           }
         }
       }
@@ -54,62 +69,56 @@ void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T*
 template <typename T>
 void depthwise_backward_input(const ConvGeom& g, const T* dy, const T* w, T* dx) {
   const int64_t planes = g.N * g.C, hw = g.H * g.W, ohw = g.OH * g.OW, kk = g.KH * g.KW;
+  const Padded pd(g);
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < planes; ++p) {
     const int64_t c = p % g.C;
-    T* dxp = dx + p * hw;
+    T* dxp = plane_scratch<T>(pd.PH * pd.PW);
+    std::fill(dxp, dxp + pd.PH * pd.PW, T(0));
     const T* wc = w + c * kk;
     const T* dyp = dy + p * ohw;
-    std::fill(dxp, dxp + hw, T(0));
     for (int64_t oh = 0; oh < g.OH; ++oh) {
-      const T* dyr = dyp + oh * g.OW;
+      const T* __restrict dyr = dyp + oh * g.OW;
       for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
-        if (ih < 0 || ih >= g.H) continue;
-        T* dxr = dxp + ih * g.W;
+        T* dxr = dxp + (oh * g.sh + kh * g.dh) * pd.PW;
         for (int64_t kw = 0; kw < g.KW; ++kw) {
           const T wv = wc[kh * g.KW + kw];
-          const int64_t off = kw * g.dw - g.pw;
-          int64_t lo, hi;
-          valid_cols(off, g.sw, g.W, g.OW, lo, hi);
+          T* __restrict ds = dxr + kw * g.dw;
           if (g.sw == 1) {
-            T* ds = dxr + off;
-            for (int64_t ow = lo; ow < hi; ++ow) ds[ow] += wv * dyr[ow];
+            for (int64_t ow = 0; ow < g.OW; ++ow) ds[ow] += wv * dyr[ow];
           } else {
-            for (int64_t ow = lo; ow < hi; ++ow) dxr[ow * g.sw + off] += wv * dyr[ow];
+            for (int64_t ow = 0; ow < g.OW; ++ow) ds[ow * g.sw] += wv * dyr[ow];
           }
         }
       }
     }
+    T* dxo = dx + p * hw;
+    for (int64_t h = 0; h < g.H; ++h) std::memcpy(dxo + h * g.W, dxp + (h + g.ph) * pd.PW + g.pw, g.W * sizeof(T));
   }
 }
 
 template <typename T>
 void depthwise_backward_weight(const ConvGeom& g, const T* dy, const T* x, T* dw) {
   const int64_t hw = g.H * g.W, ohw = g.OH * g.OW, kk = g.KH * g.KW;
+  const Padded pd(g);
   // Parallel over channels; each channel sums its samples in order: deterministic.
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < g.C; ++c) {
+    T* xp = plane_scratch<T>(pd.PH * pd.PW);
     std::vector<double> acc(kk, 0.0);
     for (int64_t n = 0; n < g.N; ++n) {
-      const T* xp = x + (n * g.C + c) * hw;
+      pad_plane(g, pd, x + (n * g.C + c) * hw, xp);
       const T* dyp = dy + (n * g.C + c) * ohw;
       for (int64_t kh = 0; kh < g.KH; ++kh)
         for (int64_t kw = 0; kw < g.KW; ++kw) {
-          const int64_t off = kw * g.dw - g.pw;
-          int64_t lo, hi;
-          valid_cols(off, g.sw, g.W, g.OW, lo, hi);
           T s = 0;
           for (int64_t oh = 0; oh < g.OH; ++oh) {
-            const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
-            if (ih < 0 || ih >= g.H) continue;
-            const T* xr = xp + ih * g.W;
-            const T* dyr = dyp + oh * g.OW;
+            const T* __restrict dyr = dyp + oh * g.OW;
+            const T* __restrict xs = xp + (oh * g.sh + kh * g.dh) * pd.PW + kw * g.dw;
             if (g.sw == 1) {
-              const T* xs = xr + off;
-              for (int64_t ow = lo; ow < hi; ++ow) s += dyr[ow] * xs[ow];
+              for (int64_t ow = 0; ow < g.OW; ++ow) s += dyr[ow] * xs[ow];
             } else {
-              for (int64_t ow = lo; ow < hi; ++ow) s += dyr[ow] * xr[ow * g.sw + off];
+              for (int64_t ow = 0; ow < g.OW; ++ow) s += dyr[ow] * xs[ow * g.sw];
             }
           }
           acc[kh * g.KW + kw] += s;
