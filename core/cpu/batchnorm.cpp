@@ -1,6 +1,7 @@
 // batchnorm.cpp — batch normalisation kernels, parallel over channels. Statistics are
 // two-pass in double (mean, then squared deviations) so tiny variances — the very channels
-// PfQ looks for — are not lost to cancellation.
+// PfQ looks for — are not lost to cancellation. Reductions are `omp simd` (a fixed
+// vectorised order, so results stay deterministic).
 #include <cmath>
 
 #include "core/cpu/norm_pool.h"
@@ -16,12 +17,14 @@ void batch_norm_train_forward(int64_t N, int64_t C, int64_t S, const T* x, const
     double s = 0;
     for (int64_t n = 0; n < N; ++n) {
       const T* p = x + (n * C + c) * S;
+#pragma omp simd reduction(+ : s)
       for (int64_t i = 0; i < S; ++i) s += p[i];
     }
     const double m = s / M;
     double q = 0;
     for (int64_t n = 0; n < N; ++n) {
       const T* p = x + (n * C + c) * S;
+#pragma omp simd reduction(+ : q)
       for (int64_t i = 0; i < S; ++i) {
         const double d = p[i] - m;
         q += d * d;
@@ -67,6 +70,7 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t S, bool training, const T
     for (int64_t n = 0; n < N; ++n) {
       const T* p = x + (n * C + c) * S;
       const T* d = dy + (n * C + c) * S;
+#pragma omp simd reduction(+ : sdy, sdyx)
       for (int64_t i = 0; i < S; ++i) {
         sdy += d[i];
         sdyx += d[i] * ((p[i] - m) * is);

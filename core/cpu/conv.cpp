@@ -188,12 +188,16 @@ void conv2d_backward_weight(const ConvGeom& g, const T* dy, const T* x, T* dw) {
   const int nthreads = std::max<int>(1, std::min<int64_t>(omp_get_max_threads(), ngroups));
   // One partial dW per thread over a fixed split of the sample groups, summed in thread
   // order: deterministic for a given thread count.
-  std::vector<T> partial(static_cast<size_t>(nthreads) * wsize, T(0));
+  // The partial sums live in a persistent buffer (no fresh pages per call).
+  // (thread_local: each OpenMP worker must use the caller's buffer through `part`.)
+  thread_local std::vector<T> partial;
+  partial.assign(static_cast<size_t>(nthreads) * wsize, T(0));
+  T* const part = partial.data();
 #pragma omp parallel num_threads(nthreads)
   {
     const int t = omp_get_thread_num();
     const int64_t lo = ngroups * t / nthreads, hi = ngroups * (t + 1) / nthreads;
-    T* acc = partial.data() + t * wsize;
+    T* acc = part + t * wsize;
     for (int64_t q = lo; q < hi; ++q) {
       const int64_t n0 = q * S, s_here = std::min(S, g.N - n0), ld = s_here * ohw;
       T* col = scratch<T>(kdim * ld, 0);
@@ -209,9 +213,9 @@ void conv2d_backward_weight(const ConvGeom& g, const T* dy, const T* x, T* dw) {
       }
     }
   }
-  std::copy(partial.begin(), partial.begin() + wsize, dw);
+  std::copy(part, part + wsize, dw);
   for (int t = 1; t < nthreads; ++t) {
-    const T* p = partial.data() + t * wsize;
+    const T* p = part + t * wsize;
     for (int64_t i = 0; i < wsize; ++i) dw[i] += p[i];
   }
 }

@@ -116,8 +116,10 @@ void depthwise_backward_weight(const ConvGeom& g, const T* dy, const T* x, T* dw
             const T* __restrict dyr = dyp + oh * g.OW;
             const T* __restrict xs = xp + (oh * g.sh + kh * g.dh) * pd.PW + kw * g.dw;
             if (g.sw == 1) {
+#pragma omp simd reduction(+ : s)
               for (int64_t ow = 0; ow < g.OW; ++ow) s += dyr[ow] * xs[ow];
             } else {
+#pragma omp simd reduction(+ : s)
               for (int64_t ow = 0; ow < g.OW; ++ow) s += dyr[ow] * xs[ow * g.sw];
             }
           }
