@@ -1,0 +1,43 @@
+// checkpoint.h — pfq training checkpoints: a safetensors file holding the model's state dict
+// (PyTorch names), the optimizer state under "optim.*", and metadata with the architecture
+// (ModelConfig incl. per-layer channel counts, so pruned models reload), the training state
+// (epoch, next batch, step, best accuracy, generator state) and the pfq version.
+// Written atomically (core/io); validated on load with errors naming the file.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/optim/optimizer.h"
+#include "layers/models/model_config.h"
+#include "layers/module.h"
+
+namespace pfq::app {
+
+constexpr const char* kPfqVersion = "0.1.0";
+constexpr const char* kCheckpointFormat = "pfq-checkpoint-1";
+
+struct TrainState {
+  int64_t epoch = 0;        // epoch in progress (or the next one when batch == 0)
+  int64_t batch = 0;        // next batch index within `epoch`
+  int64_t global_step = 0;  // optimizer steps taken
+  double best_top1 = -1;
+  bool finished = false;
+  std::string generator_state;  // pfq::default_generator() state
+  nlohmann::json extra;         // stage-specific fields (e.g. the training options)
+};
+
+struct Checkpoint {
+  std::string path;
+  models::ModelConfig model;
+  NamedTensors model_state;  // state dict
+  NamedTensors optim_state;  // names without the "optim." prefix
+  TrainState train;
+};
+
+void save_checkpoint(const std::string& path, const Module& model, const models::ModelConfig& cfg, const TrainState& state,
+                     const optim::Optimizer* optimizer);
+Checkpoint load_checkpoint(const std::string& path);
+// Builds the architecture recorded in the checkpoint and loads its weights (strict).
+ModulePtr model_from_checkpoint(const Checkpoint& ckpt);
+
+}  // namespace pfq::app

@@ -1,0 +1,94 @@
+// cmd_train.cpp — `pfq train` and `pfq eval`.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "apps/checkpoint.h"
+#include "apps/commands.h"
+#include "apps/trainer.h"
+#include "data/factory.h"
+#include "layers/models/registry.h"
+
+namespace pfq::app {
+
+namespace {
+int g_exit_code = 0;
+}
+int exit_code() { return g_exit_code; }
+void set_exit_code(int code) { g_exit_code = code; }
+
+void add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "train a model from scratch (or resume) on a dataset");
+  auto o = std::make_shared<TrainOptions>();
+  cmd->add_option("--model", o->model, "architecture")->check(CLI::IsMember(models::model_names()))->capture_default_str();
+  cmd->add_option("--width", o->width, "channel width multiplier (MobileNets)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--dataset", o->dataset, "dataset")->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
+  cmd->add_option("--data-dir", o->data_dir, "dataset folder (default: the dataset's standard location)");
+  cmd->add_option("--epochs", o->epochs)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--optimizer", o->optimizer)->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
+  cmd->add_option("--lr", o->lr, "peak learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--momentum", o->momentum)->check(CLI::Range(0.0, 0.999999))->capture_default_str();
+  cmd->add_option("--nesterov", o->nesterov, "Nesterov momentum (true/false)")->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("--no-decay-bn-bias", o->no_decay_bn_bias, "exclude BN parameters and biases from weight decay");
+  cmd->add_option("--schedule", o->schedule)->check(CLI::IsMember({"constant", "step", "multistep", "cosine"}))->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "epochs of linear warmup")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--label-smoothing", o->label_smoothing)->check(CLI::Range(0.0, 0.999))->capture_default_str();
+  cmd->add_option("--seed", o->seed)->capture_default_str();
+  cmd->add_option("--threads", o->threads, "OpenMP threads (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_option("--out", o->out, "output directory (checkpoints, metrics)")->capture_default_str();
+  cmd->add_flag("--resume", o->resume, "continue from <out>/last.safetensors");
+  cmd->add_option("--limit-train", o->limit_train, "use only the first N training images")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit-test", o->limit_test, "use only the first N test images")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--quiet", o->quiet, "no progress bar");
+  cmd->callback([o] {
+    std::fprintf(stderr, "pfq train: %s\n", nlohmann::json(*o).dump().c_str());
+    TrainResult r = train(*o);
+    if (r.interrupted) {
+      set_exit_code(130);
+      return;
+    }
+    std::printf("final: test top1 %.2f%% top5 %.2f%% loss %.4f (best top1 %.2f%%), checkpoints in %s\n", r.final_eval.top1,
+                r.final_eval.top5, r.final_eval.loss, r.best_top1, o->out.c_str());
+  });
+}
+
+void add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "evaluate a checkpoint on a dataset's test split");
+  struct Opts {
+    std::string checkpoint, dataset = "fashion-mnist", data_dir, device = "cpu";
+    int workers = 2;
+    int64_t limit = 0;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("checkpoint", o->checkpoint, "a .safetensors checkpoint written by pfq")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
+  cmd->add_option("--data-dir", o->data_dir);
+  cmd->add_option("--device", o->device)->capture_default_str();
+  cmd->add_option("--workers", o->workers)->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit", o->limit, "evaluate only the first N images")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", o->json, "print one JSON object (top1, top5, loss, images)");
+  cmd->callback([o] {
+    PFQ_CHECK(Device::parse(o->device).is_cpu(), "--device ", o->device, ": evaluation on CUDA is not implemented yet; use --device cpu");
+    Checkpoint ck = load_checkpoint(o->checkpoint);
+    ModulePtr model = model_from_checkpoint(ck);
+    auto loader = make_loader(o->dataset, o->data_dir, false, 256, o->workers, 0, o->limit);
+    auto info = data::data_info(loader->dataset(), nullptr);
+    PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o->checkpoint,
+              " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o->dataset,
+              " has ", info.channels, " channels and ", info.num_classes, " classes");
+    EvalResult r = evaluate(*model, *loader, !o->json);
+    if (o->json) {
+      std::cout << nlohmann::json{{"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss}, {"images", r.images}}.dump() << "\n";
+    } else {
+      std::printf("%s on %s: top1 %.2f%% top5 %.2f%% loss %.4f (%lld images)\n", o->checkpoint.c_str(), o->dataset.c_str(), r.top1,
+                  r.top5, r.loss, static_cast<long long>(r.images));
+    }
+  });
+}
+
+}  // namespace pfq::app

@@ -1,0 +1,26 @@
+// metrics.h — per-epoch metrics written as JSON Lines and CSV side by side (appending, so a
+// resumed run continues the same files), and read back for reports and plots.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace pfq::app {
+
+class MetricsLog {
+ public:
+  // Files <dir>/<stem>.jsonl and <dir>/<stem>.csv.
+  MetricsLog(const std::string& dir, const std::string& stem);
+  // Appends one row (flat JSON object of numbers/strings). The CSV header is the keys of the
+  // first row ever written; later rows must have the same keys.
+  void append(const nlohmann::ordered_json& row);
+  // Drops rows whose `key` >= value (used when resuming from an earlier checkpoint).
+  void truncate_from(const std::string& key, double value);
+  std::vector<nlohmann::ordered_json> rows() const;
+
+ private:
+  void rewrite(const std::vector<nlohmann::ordered_json>& rows);
+  std::string jsonl_, csv_;
+};
+
+}  // namespace pfq::app

@@ -1,0 +1,280 @@
+// trainer.cpp — training/evaluation loops, checkpointing and resume for `pfq train`.
+#include "apps/trainer.h"
+
+#include <omp.h>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "apps/checkpoint.h"
+#include "apps/metrics.h"
+#include "apps/progress.h"
+#include "core/cuda/cuda_runtime.h"
+#include "core/io/atomic_file.h"
+#include "core/ops.h"
+#include "core/optim/adam.h"
+#include "core/optim/lr_schedule.h"
+#include "core/optim/sgd.h"
+#include "data/factory.h"
+#include "data/subset.h"
+#include "layers/models/registry.h"
+
+namespace pfq::app {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+}  // namespace
+
+bool stop_requested() { return g_stop.load(); }
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+#define PFQ_TRAIN_FIELDS(X)                                                                                  \
+  X(model) X(width) X(dataset) X(data_dir) X(epochs) X(batch_size) X(optimizer) X(lr) X(momentum) X(nesterov) \
+  X(weight_decay) X(no_decay_bn_bias) X(schedule) X(warmup) X(label_smoothing) X(seed) X(threads) X(workers) \
+  X(device) X(out) X(limit_train) X(limit_test)
+
+void to_json(nlohmann::json& j, const TrainOptions& o) {
+  j = nlohmann::json::object();
+#define PFQ_TO(f) j[#f] = o.f;
+  PFQ_TRAIN_FIELDS(PFQ_TO)
+#undef PFQ_TO
+}
+
+void from_json(const nlohmann::json& j, TrainOptions& o) {
+#define PFQ_FROM(f) \
+  if (j.contains(#f)) j.at(#f).get_to(o.f);
+  PFQ_TRAIN_FIELDS(PFQ_FROM)
+#undef PFQ_FROM
+}
+
+std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const std::string& data_dir, bool train,
+                                              int64_t batch_size, int workers, uint64_t seed, int64_t limit) {
+  const std::string dir = data_dir.empty() ? data::default_data_dir(dataset) : data_dir;
+  std::shared_ptr<const data::Dataset> ds = data::make_dataset(dataset, dir, train ? "train" : "test");
+  if (limit > 0 && limit < ds->size()) ds = std::make_shared<data::SubsetDataset>(ds, limit);
+  data::LoaderOptions lo;
+  lo.batch_size = batch_size;
+  lo.shuffle = train;
+  lo.drop_last = train;
+  lo.workers = workers;
+  lo.seed = seed;
+  return std::make_unique<data::DataLoader>(ds, data::default_transform(dataset, train), lo);
+}
+
+EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress, const std::string& label) {
+  NoGradGuard ng;
+  const bool was_training = model.is_training();
+  model.eval();
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t correct1 = 0, correct5 = 0;
+  std::unique_ptr<ProgressBar> bar;
+  if (show_progress) bar = std::make_unique<ProgressBar>(label, loader.dataset().size());
+  loader.start_epoch(0);
+  while (auto b = loader.next()) {
+    Tensor logits = model.forward(b->images);
+    const int64_t n = logits.size(0), k = logits.size(1);
+    loss_sum += cross_entropy(logits, b->labels).item() * n;
+    const float* pl = logits.data<float>();
+    const int64_t* pt = b->labels.data<int64_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      const float target = pl[i * k + pt[i]];
+      int64_t rank = 0;  // classes scoring strictly higher than the target (ties favour the target)
+      for (int64_t j = 0; j < k; ++j) rank += pl[i * k + j] > target;
+      correct1 += rank < 1;
+      correct5 += rank < 5;
+    }
+    r.images += n;
+    if (bar) bar->update(n);
+  }
+  if (bar) bar->finish();
+  model.train(was_training);
+  PFQ_CHECK(r.images > 0, "evaluate: the evaluation set is empty");
+  r.top1 = 100.0 * correct1 / r.images;
+  r.top5 = 100.0 * correct5 / r.images;
+  r.loss = loss_sum / r.images;
+  return r;
+}
+
+namespace {
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Module& model) {
+  std::vector<optim::ParamRef> params;
+  for (auto& [name, t] : model.named_parameters()) params.push_back({name, t});
+  if (o.optimizer == "sgd") {
+    optim::SgdOptions s;
+    s.lr = o.lr;
+    s.momentum = o.momentum;
+    s.nesterov = o.nesterov && o.momentum > 0;
+    s.weight_decay = o.weight_decay;
+    s.exclude_bn_bias = o.no_decay_bn_bias;
+    return std::make_unique<optim::Sgd>(params, s);
+  }
+  optim::AdamOptions a;
+  a.lr = o.lr;
+  a.weight_decay = o.weight_decay;
+  a.exclude_bn_bias = o.no_decay_bn_bias;
+  if (o.optimizer == "adam") return std::make_unique<optim::Adam>(params, a);
+  if (o.optimizer == "adamw") return std::make_unique<optim::AdamW>(params, a);
+  PFQ_FAIL("--optimizer '", o.optimizer, "': expected sgd, adam or adamw");
+}
+
+void check_device(const std::string& dev) {
+  Device d = Device::parse(dev);
+  if (d.is_cuda()) {
+    cuda::require_device(d.index);
+    PFQ_FAIL("--device ", dev, ": training on CUDA needs the CUDA backend's kernels, which are not implemented yet; use --device cpu");
+  }
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions& o) {
+  check_device(o.device);
+  PFQ_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
+  PFQ_CHECK(o.batch_size > 0, "--batch-size must be positive, got ", o.batch_size);
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  std::filesystem::create_directories(o.out);
+  const std::string last_path = o.out + "/last.safetensors", best_path = o.out + "/best.safetensors";
+  install_stop_handlers();
+
+  auto train_loader = make_loader(o.dataset, o.data_dir, true, o.batch_size, o.workers, o.seed, o.limit_train);
+  auto test_loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
+  auto info = data::data_info(train_loader->dataset(), nullptr);
+
+  models::ModelConfig cfg;
+  cfg.arch = o.model;
+  cfg.in_channels = info.channels;
+  cfg.input_size = info.height;
+  cfg.num_classes = info.num_classes;
+  cfg.width = o.width;
+  cfg.seed = o.seed;
+  TrainState st;
+  ModulePtr model;
+  std::unique_ptr<optim::Optimizer> opt;
+  MetricsLog metrics(o.out, "metrics");
+  if (o.resume && std::filesystem::exists(last_path)) {
+    Checkpoint ck = load_checkpoint(last_path);
+    cfg = ck.model;
+    model = model_from_checkpoint(ck);
+    opt = make_optimizer(o, *model);
+    opt->load_state_tensors(ck.optim_state);
+    st = ck.train;
+    st.finished = st.epoch >= o.epochs;  // a finished run resumed with more epochs continues
+    if (!st.generator_state.empty()) default_generator().set_state(st.generator_state);
+    metrics.truncate_from("epoch", static_cast<double>(st.epoch) + 1);
+    std::fprintf(stderr, "resuming from %s at epoch %lld batch %lld\n", last_path.c_str(), (long long)st.epoch + 1, (long long)st.batch);
+  } else {
+    manual_seed(o.seed);
+    model = models::build_model(cfg.arch, cfg);
+    opt = make_optimizer(o, *model);
+    std::filesystem::remove(o.out + "/metrics.jsonl");
+    std::filesystem::remove(o.out + "/metrics.csv");
+  }
+  io::write_file_atomic(o.out + "/train_config.json", nlohmann::json(o).dump(2) + "\n");
+
+  optim::ScheduleOptions so;
+  so.base_lr = o.lr;
+  so.total = static_cast<double>(o.epochs);
+  so.warmup = o.warmup;
+  so.step_size = std::max<double>(1, o.epochs / 3.0);
+  so.milestones = {0.5 * o.epochs, 0.75 * o.epochs};
+  optim::LrSchedule sched = optim::make_schedule(o.schedule, so);
+
+  TrainResult res;
+  const int64_t iters = train_loader->num_batches();
+  PFQ_CHECK(iters > 0, "training set has fewer images (", train_loader->dataset().size(), ") than one batch (", o.batch_size, ")");
+  auto save_last = [&] {
+    st.generator_state = default_generator().state();
+    st.extra = nlohmann::json(o);
+    save_checkpoint(last_path, *model, cfg, st, opt.get());
+  };
+  model->train();
+  for (int64_t epoch = st.epoch; epoch < o.epochs && !st.finished; ++epoch) {
+    st.epoch = epoch;
+    train_loader->start_epoch(epoch, st.batch);
+    std::unique_ptr<ProgressBar> bar;
+    if (!o.quiet)
+      bar = std::make_unique<ProgressBar>("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+                                          (iters - st.batch) * o.batch_size);
+    double loss_sum = 0;
+    int64_t seen = 0, correct = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    while (auto b = train_loader->next()) {
+      opt->set_lr(sched(optim::fractional_epoch(epoch, b->index, iters)));
+      Tensor logits = model->forward(b->images);
+      Tensor loss = cross_entropy(logits, b->labels, o.label_smoothing);
+      const double lv = loss.item();
+      PFQ_CHECK(std::isfinite(lv), "training diverged: loss is ", lv, " at epoch ", epoch + 1, " batch ", b->index,
+                " (lower --lr?); the last good checkpoint is ", last_path);
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+      const int64_t n = logits.size(0);
+      {
+        Tensor pred = argmax(logits.detach(), 1);
+        const int64_t* pp = pred.data<int64_t>();
+        const int64_t* pt = b->labels.data<int64_t>();
+        for (int64_t i = 0; i < n; ++i) correct += pp[i] == pt[i];
+      }
+      loss_sum += lv * n;
+      seen += n;
+      st.batch = b->index + 1;
+      st.global_step++;
+      if (bar) {
+        char s[96];
+        std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% lr %.4g", loss_sum / seen, 100.0 * correct / seen, opt->lr());
+        bar->update(n, s);
+      }
+      if (stop_requested()) {
+        save_last();
+        if (bar) bar->finish("interrupted");
+        std::fprintf(stderr, "interrupted: state saved to %s; run the same command with --resume to continue\n", last_path.c_str());
+        res.interrupted = true;
+        res.last_checkpoint = last_path;
+        return res;
+      }
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EvalResult ev = evaluate(*model, *test_loader);
+    if (bar) {
+      char s[160];
+      std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% | test top1 %.2f%% top5 %.2f%% loss %.4f", seen ? loss_sum / seen : 0.0,
+                    seen ? 100.0 * correct / seen : 0.0, ev.top1, ev.top5, ev.loss);
+      bar->finish(s);
+    }
+    nlohmann::ordered_json row = {{"epoch", epoch + 1},
+                                  {"lr", opt->lr()},
+                                  {"train_loss", seen ? loss_sum / seen : 0.0},
+                                  {"train_acc", seen ? 100.0 * correct / seen : 0.0},
+                                  {"test_loss", ev.loss},
+                                  {"test_top1", ev.top1},
+                                  {"test_top5", ev.top5},
+                                  {"epoch_seconds", secs},
+                                  {"images_per_second", secs > 0 ? seen / secs : 0.0}};
+    metrics.append(row);
+    st.epoch = epoch + 1;
+    st.batch = 0;
+    st.finished = st.epoch >= o.epochs;
+    const bool best = ev.top1 > st.best_top1;
+    if (best) st.best_top1 = ev.top1;
+    save_last();
+    if (best) save_checkpoint(best_path, *model, cfg, st, nullptr);
+    res.final_eval = ev;
+    res.epochs_run++;
+  }
+  if (res.epochs_run == 0) res.final_eval = evaluate(*model, *test_loader);
+  res.best_top1 = st.best_top1;
+  res.last_checkpoint = last_path;
+  res.best_checkpoint = best_path;
+  return res;
+}
+
+}  // namespace pfq::app

@@ -1,0 +1,72 @@
+// trainer.h — the training and evaluation loops behind `pfq train` and `pfq eval`:
+// seeded data pipeline, SGD/Adam with LR schedule per iteration, progress bar, per-epoch
+// metrics (JSONL + CSV), last/best checkpoints, resume (also mid-epoch after Ctrl-C).
+// CPU only for now: --device cuda fails clearly until the CUDA backend lands.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/loader.h"
+#include "layers/module.h"
+
+namespace pfq::app {
+
+struct TrainOptions {
+  std::string model = "resnet20";
+  double width = 1.0;
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;  // "" = the dataset's default location
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  std::string optimizer = "sgd";  // sgd | adam | adamw
+  double lr = 0.1;
+  double momentum = 0.9;
+  bool nesterov = true;
+  double weight_decay = 5e-4;
+  bool no_decay_bn_bias = false;
+  std::string schedule = "cosine";  // constant | step | multistep | cosine
+  double warmup = 0;                // epochs of linear warmup
+  double label_smoothing = 0;
+  uint64_t seed = 0;
+  int threads = 0;  // 0 = OpenMP default
+  int workers = 2;  // loader threads
+  std::string device = "cpu";
+  std::string out = "runs/train";
+  bool resume = false;
+  int64_t limit_train = 0;  // use only the first N training images (0 = all)
+  int64_t limit_test = 0;
+  bool quiet = false;       // no progress bar
+};
+void to_json(nlohmann::json& j, const TrainOptions& o);
+void from_json(const nlohmann::json& j, TrainOptions& o);
+
+struct EvalResult {
+  double top1 = 0, top5 = 0, loss = 0;
+  int64_t images = 0;
+};
+
+struct TrainResult {
+  EvalResult final_eval;
+  double best_top1 = 0;
+  int64_t epochs_run = 0;
+  bool interrupted = false;
+  std::string last_checkpoint, best_checkpoint;
+};
+
+// Evaluates `model` (switched to eval mode) over every batch of `loader`'s next epoch.
+EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress = false, const std::string& label = "eval");
+
+// Runs (or resumes, with opts.resume) training as configured; writes into opts.out.
+TrainResult train(const TrainOptions& opts);
+
+// Loader over `dataset` split with the default transforms; `limit` > 0 keeps the first N.
+std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const std::string& data_dir, bool train,
+                                              int64_t batch_size, int workers, uint64_t seed, int64_t limit);
+
+// Set by SIGINT/SIGTERM handlers that the trainer installs; checked between steps.
+bool stop_requested();
+void install_stop_handlers();
+
+}  // namespace pfq::app

@@ -1,0 +1,119 @@
+// workflow.cpp — stage runner and stages of `pfq workflow`.
+#include "apps/workflow.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "apps/checkpoint.h"
+#include "core/io/atomic_file.h"
+#include "layers/summary.h"
+
+namespace pfq::app {
+
+#define PFQ_WORKFLOW_FIELDS(X)                                                                                 \
+  X(out) X(dataset) X(data_dir) X(model) X(width) X(seed) X(threads) X(workers) X(limit_train) X(limit_test) \
+  X(quick) X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(wbits)    \
+  X(abits) X(finetune_epochs) X(finetune_lr)
+
+void to_json(nlohmann::json& j, const WorkflowOptions& o) {
+  j = nlohmann::json::object();
+#define PFQ_TO(f) j[#f] = o.f;
+  PFQ_WORKFLOW_FIELDS(PFQ_TO)
+#undef PFQ_TO
+}
+
+void from_json(const nlohmann::json& j, WorkflowOptions& o) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool known = false;
+#define PFQ_KNOWN(f) known = known || it.key() == #f;
+    PFQ_WORKFLOW_FIELDS(PFQ_KNOWN)
+#undef PFQ_KNOWN
+    PFQ_CHECK(known, "workflow config: unknown key '", it.key(), "'");
+  }
+#define PFQ_FROM(f) \
+  if (j.contains(#f)) j.at(#f).get_to(o.f);
+  PFQ_WORKFLOW_FIELDS(PFQ_FROM)
+#undef PFQ_FROM
+}
+
+void apply_quick(WorkflowOptions& o) {
+  o.pretrain_epochs = std::min<int64_t>(o.pretrain_epochs, 2);
+  o.finetune_epochs = std::min<int64_t>(o.finetune_epochs, 1);
+  if (o.limit_train == 0) o.limit_train = 4096;
+  if (o.limit_test == 0) o.limit_test = 1000;
+}
+
+namespace {
+
+std::string stage_dir(const WorkflowOptions& o, const std::string& stage) { return o.out + "/" + stage; }
+
+bool stage_done(const WorkflowOptions& o, const std::string& stage, nlohmann::json& result) {
+  const std::string marker = stage_dir(o, stage) + "/done.json";
+  if (!std::filesystem::exists(marker)) return false;
+  std::ifstream in(marker);
+  try {
+    result = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    PFQ_FAIL("workflow: ", marker, " is not valid JSON (", e.what(), "); delete it to rerun stage ", stage);
+  }
+  std::fprintf(stderr, "workflow: stage %s already done (%s), skipping\n", stage.c_str(), marker.c_str());
+  return true;
+}
+
+void mark_done(const WorkflowOptions& o, const std::string& stage, const nlohmann::json& result) {
+  io::write_file_atomic(stage_dir(o, stage) + "/done.json", result.dump(2) + "\n");
+}
+
+nlohmann::json run_pretrain(const WorkflowOptions& o) {
+  nlohmann::json result;
+  if (stage_done(o, "pretrain", result)) return result;
+  std::fprintf(stderr, "workflow: stage pretrain (%s, %lld epochs)\n", o.model.c_str(), static_cast<long long>(o.pretrain_epochs));
+  TrainOptions t;
+  t.model = o.model;
+  t.width = o.width;
+  t.dataset = o.dataset;
+  t.data_dir = o.data_dir;
+  t.epochs = o.pretrain_epochs;
+  t.batch_size = o.batch_size;
+  t.lr = o.pretrain_lr;
+  t.momentum = 0.9;
+  t.nesterov = true;
+  t.weight_decay = o.weight_decay;
+  t.schedule = "cosine";
+  t.seed = o.seed;
+  t.threads = o.threads;
+  t.workers = o.workers;
+  t.limit_train = o.limit_train;
+  t.limit_test = o.limit_test;
+  t.out = stage_dir(o, "pretrain");
+  t.resume = true;  // continues an interrupted pretrain stage, starts fresh otherwise
+  TrainResult r = train(t);
+  PFQ_CHECK(!r.interrupted, "workflow interrupted during pretrain; run the same command again to resume");
+  result = {{"checkpoint", r.last_checkpoint}, {"top1", r.final_eval.top1}, {"top5", r.final_eval.top5}, {"loss", r.final_eval.loss}};
+  mark_done(o, "pretrain", result);
+  return result;
+}
+
+}  // namespace
+
+nlohmann::json run_workflow(const WorkflowOptions& o) {
+  std::filesystem::create_directories(o.out);
+  const std::string cfg_path = o.out + "/config.json";
+  nlohmann::json cfg = o;
+  if (std::filesystem::exists(cfg_path)) {
+    std::ifstream in(cfg_path);
+    nlohmann::json prev = nlohmann::json::parse(in, nullptr, false);
+    PFQ_CHECK(!prev.is_discarded(), "workflow: ", cfg_path, " is not valid JSON");
+    PFQ_CHECK(prev == cfg, "workflow: ", o.out, " holds a run with a different configuration (", cfg_path,
+              "); use another --out or delete the folder");
+  } else {
+    io::write_file_atomic(cfg_path, cfg.dump(2) + "\n");
+  }
+  nlohmann::json table = nlohmann::json::object();
+  table["pretrain"] = run_pretrain(o);
+  io::write_file_atomic(o.out + "/results.json", table.dump(2) + "\n");
+  return table;
+}
+
+}  // namespace pfq::app

@@ -1,0 +1,25 @@
+// subset.h — a view of the first N samples of another dataset (smoke tests, --limit-*).
+#pragma once
+#include <memory>
+
+#include "data/dataset.h"
+
+namespace pfq::data {
+
+class SubsetDataset : public Dataset {
+ public:
+  SubsetDataset(std::shared_ptr<const Dataset> base, int64_t n);
+  int64_t size() const override { return n_; }
+  Sample get(int64_t index) const override;
+  int64_t num_classes() const override { return base_->num_classes(); }
+  int64_t channels() const override { return base_->channels(); }
+  int64_t height() const override { return base_->height(); }
+  int64_t width() const override { return base_->width(); }
+  std::string description() const override;
+
+ private:
+  std::shared_ptr<const Dataset> base_;
+  int64_t n_;
+};
+
+}  // namespace pfq::data

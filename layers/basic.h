@@ -1,0 +1,90 @@
+// basic.h — parameter-free layers (layers/): ReLU, ReLU6, MaxPool2d, AvgPool2d,
+// AdaptiveAvgPool2d, Dropout (own seedable Generator), Flatten, Identity. Each wraps one op of
+// core/ops.h and propagates shapes for summaries. Leaves out: ceil_mode, in-place variants.
+#pragma once
+#include <array>
+#include <optional>
+
+#include "layers/module.h"
+
+namespace pfq {
+
+class ReLU : public Module {
+ public:
+  std::string type_name() const override { return "ReLU"; }
+  Tensor forward(const Tensor& x) override;
+};
+
+class ReLU6 : public Module {
+ public:
+  std::string type_name() const override { return "ReLU6"; }
+  Tensor forward(const Tensor& x) override;
+};
+
+class Identity : public Module {
+ public:
+  std::string type_name() const override { return "Identity"; }
+  Tensor forward(const Tensor& x) override { return x; }
+};
+
+// x [N, C, H, W] -> [N, C, OH, OW]; stride defaults to the kernel size, as in PyTorch.
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0);
+  std::string type_name() const override { return "MaxPool2d"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+  std::array<int64_t, 2> kernel, stride, padding;
+};
+
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(int64_t kernel_size, std::optional<int64_t> stride = {}, int64_t padding = 0, bool count_include_pad = true);
+  std::string type_name() const override { return "AvgPool2d"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+  std::array<int64_t, 2> kernel, stride, padding;
+  bool count_include_pad;
+};
+
+// x [N, C, H, W] -> [N, C, OH, OW] with PyTorch's adaptive bins.
+class AdaptiveAvgPool2d : public Module {
+ public:
+  explicit AdaptiveAvgPool2d(int64_t size) : AdaptiveAvgPool2d(size, size) {}
+  AdaptiveAvgPool2d(int64_t oh, int64_t ow);
+  std::string type_name() const override { return "AdaptiveAvgPool2d"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+  std::array<int64_t, 2> output_size;
+};
+
+// Zeroes elements with probability p in training (survivors scaled by 1/(1-p)); identity in
+// eval. Masks come from the layer's own Generator: seeded explicitly, or from the default
+// generator's next value when no seed is given.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5, std::optional<uint64_t> seed = {});
+  std::string type_name() const override { return "Dropout"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override;
+  Generator& generator() { return gen_; }
+  double p;
+
+ private:
+  Generator gen_;
+};
+
+// Flattens dimensions start_dim.. into one: [N, C, H, W] -> [N, C*H*W] by default.
+class Flatten : public Module {
+ public:
+  explicit Flatten(int64_t start_dim = 1) : start_dim(start_dim) {}
+  std::string type_name() const override { return "Flatten"; }
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+  int64_t start_dim;
+};
+
+}  // namespace pfq

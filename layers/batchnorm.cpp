@@ -1,0 +1,59 @@
+// batchnorm.cpp — BatchNorm2d (batchnorm.h).
+#include "layers/batchnorm.h"
+
+#include <sstream>
+
+#include "core/ops.h"
+
+namespace pfq {
+
+BatchNorm2d::BatchNorm2d(int64_t c, const BatchNorm2dArgs& a)
+    : num_features(c), eps(a.eps), momentum(a.momentum), affine(a.affine), track_running_stats(a.track_running_stats) {
+  PFQ_CHECK(c > 0 && a.eps > 0, "BatchNorm2d(", c, ", eps=", a.eps, "): num_features and eps must be positive");
+  PFQ_CHECK(!a.momentum || (*a.momentum >= 0 && *a.momentum <= 1), "BatchNorm2d: momentum must be in [0, 1], got ", *a.momentum);
+  if (affine) {
+    register_parameter("weight", Tensor::ones({c}));
+    register_parameter("bias", Tensor::zeros({c}));
+  }
+  if (track_running_stats) {
+    register_buffer("running_mean", Tensor::zeros({c}));
+    register_buffer("running_var", Tensor::ones({c}));
+    register_buffer("num_batches_tracked", Tensor::scalar(0, DType::Int64));
+  }
+}
+
+std::string BatchNorm2d::extra_repr() const {
+  std::ostringstream os;
+  os << num_features << ", eps=" << eps << ", momentum=";
+  if (momentum) os << *momentum;
+  else os << "None";
+  os << ", affine=" << (affine ? "True" : "False") << ", track_running_stats=" << (track_running_stats ? "True" : "False");
+  return os.str();
+}
+
+int64_t BatchNorm2d::batches_tracked() const {
+  if (!track_running_stats) return 0;
+  return static_cast<int64_t>(buffer("num_batches_tracked").to(Device::cpu()).item());
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  PFQ_CHECK(x.dim() == 4 && x.size(1) == num_features, "BatchNorm2d(", num_features, "): expected input [N, ", num_features,
+            ", H, W], got ", shape_str(x.shape()));
+  if (!track_running_stats) return batch_norm(x, weight(), bias(), Tensor(), Tensor(), true, 0.0, eps);
+  if (!training_) return batch_norm(x, weight(), bias(), running_mean(), running_var(), false, 0.0, eps);
+  // num_batches_tracked counts first, as PyTorch does, so the cumulative factor of batch k is 1/k.
+  Tensor& nbt = buffer("num_batches_tracked");
+  Tensor count = nbt.to(Device::cpu()).clone();
+  count.data<int64_t>()[0] += 1;
+  nbt.copy_(count);
+  const double m = momentum ? *momentum : 1.0 / static_cast<double>(count.data<int64_t>()[0]);
+  return batch_norm(x, weight(), bias(), running_mean(), running_var(), true, m, eps);
+}
+
+Shape BatchNorm2d::output_shape(const Shape& in) const {
+  PFQ_CHECK(in.size() == 4 && in[1] == num_features, "BatchNorm2d(", num_features, "): expected input [N, ", num_features,
+            ", H, W], got ", shape_str(in));
+  return in;
+}
+
+}  // namespace pfq

@@ -1,0 +1,43 @@
+// batchnorm.h — BatchNorm2d (layers/), PyTorch's semantics and names: weight (gamma) = 1,
+// bias (beta) = 0, buffers running_mean = 0, running_var = 1 and num_batches_tracked (int64
+// 0-d). Training normalises with batch statistics and updates the buffers (unbiased variance);
+// eval uses the buffers; without track_running_stats batch statistics are used always.
+// Leaves out: sync BN, BatchNorm1d/3d (batch_norm itself also accepts [N, C]).
+#pragma once
+#include <optional>
+
+#include "layers/module.h"
+
+namespace pfq {
+
+struct BatchNorm2dArgs {
+  double eps = 1e-5;
+  // Running-statistics factor; nullopt = cumulative average (1 / num_batches_tracked), as PyTorch.
+  std::optional<double> momentum = 0.1;
+  bool affine = true;
+  bool track_running_stats = true;
+};
+
+// x [N, C, H, W] -> same shape.
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t num_features, const BatchNorm2dArgs& args = {});
+  std::string type_name() const override { return "BatchNorm2d"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+
+  // Undefined when !affine / !track_running_stats.
+  Tensor weight() const { return affine ? parameter("weight") : Tensor(); }
+  Tensor bias() const { return affine ? parameter("bias") : Tensor(); }
+  Tensor running_mean() const { return track_running_stats ? buffer("running_mean") : Tensor(); }
+  Tensor running_var() const { return track_running_stats ? buffer("running_var") : Tensor(); }
+  int64_t batches_tracked() const;  // 0 without tracking
+
+  int64_t num_features;
+  double eps;
+  std::optional<double> momentum;
+  bool affine, track_running_stats;
+};
+
+}  // namespace pfq

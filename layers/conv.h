@@ -1,0 +1,72 @@
+// conv.h — Conv2d and Linear modules (layers/), PyTorch's layout, names and default init
+// (kaiming_uniform_(a = sqrt(5)) weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias) drawn from a
+// passed Generator. Configuration fields are public so the pruner can read and edit them (it
+// must keep them consistent with the weight shape; forward checks). Leaves out: padding modes
+// other than zeros, string padding ("same"), non-square kernels in the constructor.
+#pragma once
+#include <array>
+
+#include "core/ops.h"
+#include "layers/module.h"
+
+namespace pfq {
+
+struct Conv2dArgs {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t dilation = 1;
+  int64_t groups = 1;
+  bool bias = true;
+};
+
+// weight [OC, IC/groups, KH, KW], optional bias [OC]; x [N, IC, H, W] -> [N, OC, OH, OW].
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, const Conv2dArgs& args = {},
+         Generator& gen = default_generator());
+  std::string type_name() const override { return "Conv2d"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+  int64_t macs(const Shape& in) const override;
+
+  Tensor& weight() { return parameter("weight"); }
+  const Tensor& weight() const { return parameter("weight"); }
+  bool has_bias() const { return has_parameter("bias"); }
+  Tensor bias() const { return has_bias() ? parameter("bias") : Tensor(); }  // undefined without bias
+  Conv2dOptions options() const;
+  // groups == in_channels == out_channels: one filter per channel (also true for 1 channel).
+  bool is_depthwise() const { return groups == in_channels && out_channels == in_channels; }
+  // Throws unless the fields and weight/bias shapes agree (after pruning surgery, say).
+  void check_consistent() const;
+  // Optional fixed map [OC, OH, OW] added to every sample's output (PfQ --border exact: the
+  // exact effect of removed constant input channels, zero-padded borders included). A buffer
+  // "output_correction", so it is saved and loaded; forward requires the output size to match.
+  bool has_output_correction() const { return has_buffer("output_correction"); }
+  Tensor output_correction() const { return has_output_correction() ? buffer("output_correction") : Tensor(); }
+  void set_output_correction(const Tensor& map);  // registers the buffer or replaces it
+
+  int64_t in_channels, out_channels;
+  std::array<int64_t, 2> kernel, stride, padding, dilation;
+  int64_t groups;
+};
+
+// weight [OUT, IN], optional bias [OUT]; x [N, IN] -> [N, OUT].
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator& gen = default_generator());
+  std::string type_name() const override { return "Linear"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+  int64_t macs(const Shape& in) const override;
+
+  Tensor& weight() { return parameter("weight"); }
+  const Tensor& weight() const { return parameter("weight"); }
+  bool has_bias() const { return has_parameter("bias"); }
+  Tensor bias() const { return has_bias() ? parameter("bias") : Tensor(); }
+
+  int64_t in_features, out_features;
+};
+
+}  // namespace pfq

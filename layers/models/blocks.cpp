@@ -1,0 +1,132 @@
+// blocks.cpp — ConvBNAct, BasicBlock, DepthwiseSeparable, InvertedResidual (blocks.h).
+#include "layers/models/blocks.h"
+
+#include "layers/init.h"
+
+namespace pfq::models {
+
+ConvBNAct::ConvBNAct(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act, Generator& gen) : act_(act) {
+  push_back(std::make_shared<Conv2d>(in, out, kernel,
+                                     Conv2dArgs{.stride = stride, .padding = (kernel - 1) / 2, .groups = groups, .bias = false}, gen));
+  push_back(std::make_shared<BatchNorm2d>(out));
+  if (act == Act::ReLU) push_back(std::make_shared<ReLU>());
+  if (act == Act::ReLU6) push_back(std::make_shared<ReLU6>());
+}
+
+BasicBlock::BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride, bool downsample, Generator& gen) {
+  register_module("conv1", std::make_shared<Conv2d>(in, mid, 3, Conv2dArgs{.stride = stride, .padding = 1, .bias = false}, gen));
+  register_module("bn1", std::make_shared<BatchNorm2d>(mid));
+  register_module("relu", std::make_shared<ReLU>());
+  register_module("conv2", std::make_shared<Conv2d>(mid, out, 3, Conv2dArgs{.padding = 1, .bias = false}, gen));
+  register_module("bn2", std::make_shared<BatchNorm2d>(out));
+  if (downsample) {
+    auto ds = std::make_shared<Sequential>();
+    ds->push_back(std::make_shared<Conv2d>(in, out, 1, Conv2dArgs{.stride = stride, .bias = false}, gen));
+    ds->push_back(std::make_shared<BatchNorm2d>(out));
+    register_module("downsample", ds);
+  } else {
+    PFQ_CHECK(stride == 1 && in == out, "BasicBlock(", in, " -> ", out, ", stride ", stride,
+              "): an identity shortcut needs stride 1 and equal channels; use a downsample");
+  }
+}
+
+Tensor BasicBlock::forward(const Tensor& x) {
+  Module& relu = *child("relu");
+  Tensor y = relu(child("bn1")->forward(child("conv1")->forward(x)));
+  y = child("bn2")->forward(child("conv2")->forward(y));
+  Tensor shortcut = has_downsample() ? child("downsample")->forward(x) : x;
+  PFQ_CHECK(y.shape() == shortcut.shape(), "BasicBlock: residual branch ", shape_str(y.shape()), " and shortcut ",
+            shape_str(shortcut.shape()), " differ (after pruning, conv2 and the shortcut must keep the same channels)");
+  return relu(add(y, shortcut));
+}
+
+std::vector<std::pair<std::string, Shape>> BasicBlock::child_input_shapes(const Shape& in) const {
+  std::vector<std::pair<std::string, Shape>> v;
+  Shape s = in;
+  for (const char* name : {"conv1", "bn1", "relu", "conv2", "bn2"}) {
+    v.emplace_back(name, s);
+    s = child(name)->output_shape(s);
+  }
+  if (has_downsample()) v.emplace_back("downsample", in);
+  return v;
+}
+
+Shape BasicBlock::output_shape(const Shape& in) const {
+  Shape s = in;
+  for (const char* name : {"conv1", "bn1", "relu", "conv2", "bn2"}) s = child(name)->output_shape(s);
+  const Shape shortcut = has_downsample() ? child("downsample")->output_shape(in) : in;
+  PFQ_CHECK(s == shortcut, "BasicBlock: residual branch ", shape_str(s), " and shortcut ", shape_str(shortcut), " differ");
+  return s;
+}
+
+DepthwiseSeparable::DepthwiseSeparable(int64_t in, int64_t out, int64_t stride, Generator& gen) {
+  add("dw", std::make_shared<ConvBNAct>(in, in, 3, stride, in, Act::ReLU, gen));
+  add("pw", std::make_shared<ConvBNAct>(in, out, 1, 1, 1, Act::ReLU, gen));
+}
+
+InvertedResidual::InvertedResidual(int64_t in, int64_t hidden, int64_t out, int64_t stride, bool expand, bool residual,
+                                   Generator& gen)
+    : has_expand_(expand), residual_(residual), stride_(stride) {
+  PFQ_CHECK(stride == 1 || stride == 2, "InvertedResidual: stride must be 1 or 2, got ", stride);
+  PFQ_CHECK(expand || hidden == in, "InvertedResidual: without expansion the depthwise conv runs on the input, so hidden (", hidden,
+            ") must equal in (", in, ")");
+  PFQ_CHECK(!residual || (stride == 1 && in == out), "InvertedResidual(", in, " -> ", out, ", stride ", stride,
+            "): a residual add needs stride 1 and equal channels");
+  auto seq = std::make_shared<Sequential>();
+  if (expand) seq->push_back(std::make_shared<ConvBNAct>(in, hidden, 1, 1, 1, Act::ReLU6, gen));
+  seq->push_back(std::make_shared<ConvBNAct>(hidden, hidden, 3, stride, hidden, Act::ReLU6, gen));
+  seq->push_back(std::make_shared<Conv2d>(hidden, out, 1, Conv2dArgs{.bias = false}, gen));
+  seq->push_back(std::make_shared<BatchNorm2d>(out));
+  register_module("conv", seq);
+}
+
+std::shared_ptr<ConvBNAct> InvertedResidual::expand() const {
+  return has_expand_ ? conv()->child_as<ConvBNAct>("0") : nullptr;
+}
+std::shared_ptr<ConvBNAct> InvertedResidual::depthwise() const { return conv()->child_as<ConvBNAct>(has_expand_ ? "1" : "0"); }
+std::shared_ptr<Conv2d> InvertedResidual::project() const { return conv()->child_as<Conv2d>(has_expand_ ? "2" : "1"); }
+std::shared_ptr<BatchNorm2d> InvertedResidual::project_bn() const { return conv()->child_as<BatchNorm2d>(has_expand_ ? "3" : "2"); }
+
+Tensor InvertedResidual::forward(const Tensor& x) {
+  Tensor y = child("conv")->forward(x);
+  if (!residual_) return y;
+  PFQ_CHECK(y.shape() == x.shape(), "InvertedResidual: residual branch ", shape_str(y.shape()), " and input ", shape_str(x.shape()),
+            " differ (after pruning, the block's input and projection must keep the same channels)");
+  return add(y, x);
+}
+
+Shape InvertedResidual::output_shape(const Shape& in) const {
+  const Shape s = child("conv")->output_shape(in);
+  PFQ_CHECK(!residual_ || s == in, "InvertedResidual: residual branch ", shape_str(s), " and input ", shape_str(in), " differ");
+  return s;
+}
+
+std::vector<std::pair<std::string, Shape>> InvertedResidual::child_input_shapes(const Shape& in) const {
+  return {{"conv", in}};
+}
+
+}  // namespace pfq::models
+
+namespace pfq::models {
+
+void init_conv_kaiming_fan_out(Module& model, Generator& gen) {
+  for (auto& [name, m] : model.named_modules()) {
+    if (auto* c = dynamic_cast<Conv2d*>(m)) {
+      init::kaiming_normal_fan_out_(c->weight(), gen);
+      if (c->has_bias()) init::constant_(c->parameter("bias"), 0);
+    } else if (auto* bn = dynamic_cast<BatchNorm2d*>(m); bn && bn->affine) {
+      init::constant_(bn->parameter("weight"), 1);
+      init::constant_(bn->parameter("bias"), 0);
+    }
+  }
+}
+
+void init_linear_normal(Module& model, Generator& gen, double std) {
+  for (auto& [name, m] : model.named_modules())
+    if (auto* l = dynamic_cast<Linear*>(m)) {
+      init::normal_(l->weight(), 0, std, gen);
+      if (l->has_bias()) init::constant_(l->parameter("bias"), 0);
+    }
+}
+
+}  // namespace pfq::models

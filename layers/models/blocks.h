@@ -1,0 +1,98 @@
+// blocks.h — the named building blocks of the model builders (layers/models/): ConvBNAct
+// (torchvision's Conv2dNormActivation), BasicBlock (ResNet), DepthwiseSeparable (MobileNetV1)
+// and InvertedResidual (MobileNetV2). Their dataflow is documented per class and exposed by
+// typed accessors so the pruner can build its channel-dependency graph; forward looks children
+// up by name, so replace_module() (quantization wrappers) takes effect. Typed accessors throw
+// when a child was replaced by another type. Leaves out: bottleneck blocks, SE, other norms.
+#pragma once
+#include "layers/layers.h"
+
+namespace pfq::models {
+
+enum class Act { None, ReLU, ReLU6 };
+
+// Sequential "0" = Conv2d(k x k, stride, padding (k-1)/2, groups, no bias), "1" = BatchNorm2d,
+// "2" = ReLU/ReLU6 (absent for Act::None). Type name "Conv2dNormActivation".
+class ConvBNAct : public Sequential {
+ public:
+  ConvBNAct(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act, Generator& gen);
+  std::string type_name() const override { return "Conv2dNormActivation"; }
+  std::shared_ptr<Conv2d> conv() const { return child_as<Conv2d>("0"); }
+  std::shared_ptr<BatchNorm2d> bn() const { return child_as<BatchNorm2d>("1"); }
+  Act act() const { return act_; }
+
+ private:
+  Act act_;
+};
+
+// torchvision's BasicBlock: out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), with
+// shortcut = downsample(x) (Sequential "0" = 1x1 Conv2d stride s, "1" = BatchNorm2d) when
+// present, else x. One `relu` child serves both activations (as in torchvision). conv2's and
+// the shortcut's channels meet in the add, so they must stay equal.
+class BasicBlock : public Module {
+ public:
+  // in -> conv1 (3x3, stride) -> mid -> conv2 (3x3) -> out; downsample: 1x1 conv in -> out.
+  BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride, bool downsample, Generator& gen);
+  std::string type_name() const override { return "BasicBlock"; }
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+  std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape& in) const override;
+
+  std::shared_ptr<Conv2d> conv1() const { return child_as<Conv2d>("conv1"); }
+  std::shared_ptr<BatchNorm2d> bn1() const { return child_as<BatchNorm2d>("bn1"); }
+  std::shared_ptr<Conv2d> conv2() const { return child_as<Conv2d>("conv2"); }
+  std::shared_ptr<BatchNorm2d> bn2() const { return child_as<BatchNorm2d>("bn2"); }
+  bool has_downsample() const { return has_child("downsample"); }
+  std::shared_ptr<Sequential> downsample() const { return has_downsample() ? child_as<Sequential>("downsample") : nullptr; }
+  bool has_residual() const { return true; }
+};
+
+// MobileNetV1 block: "dw" = ConvBNAct(3x3 depthwise, stride, ReLU), "pw" = ConvBNAct(1x1, ReLU).
+class DepthwiseSeparable : public Sequential {
+ public:
+  DepthwiseSeparable(int64_t in, int64_t out, int64_t stride, Generator& gen);
+  std::string type_name() const override { return "DepthwiseSeparable"; }
+  std::shared_ptr<ConvBNAct> depthwise() const { return child_as<ConvBNAct>("dw"); }
+  std::shared_ptr<ConvBNAct> pointwise() const { return child_as<ConvBNAct>("pw"); }
+  bool has_residual() const { return false; }
+};
+
+// torchvision's InvertedResidual: one child "conv" (Sequential) holding, in order,
+//   [expand: ConvBNAct(1x1, in -> hidden, ReLU6)]   only when has_expand()
+//   depthwise: ConvBNAct(3x3 depthwise, stride, hidden, ReLU6)
+//   project: Conv2d(1x1, hidden -> out, no bias), project_bn: BatchNorm2d(out)   (linear)
+// so conv.0..3 with expansion and conv.0..2 without. out = conv(x) + x when has_residual()
+// (stride 1 and in == out in the unpruned design; then in and out must stay equal).
+class InvertedResidual : public Module {
+ public:
+  InvertedResidual(int64_t in, int64_t hidden, int64_t out, int64_t stride, bool expand, bool residual, Generator& gen);
+  std::string type_name() const override { return "InvertedResidual"; }
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+  std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape& in) const override;
+
+  std::shared_ptr<Sequential> conv() const { return child_as<Sequential>("conv"); }
+  bool has_expand() const { return has_expand_; }
+  std::shared_ptr<ConvBNAct> expand() const;  // nullptr without expansion
+  std::shared_ptr<ConvBNAct> depthwise() const;
+  std::shared_ptr<Conv2d> project() const;
+  std::shared_ptr<BatchNorm2d> project_bn() const;
+  bool has_residual() const { return residual_; }
+  int64_t stride() const { return stride_; }
+
+ private:
+  bool has_expand_, residual_;
+  int64_t stride_;
+};
+
+}  // namespace pfq::models
+
+namespace pfq::models {
+
+// torchvision's model init: every Conv2d weight kaiming_normal_(fan_out, ReLU gain), conv bias 0,
+// BatchNorm2d weight 1 / bias 0. Linear layers are left alone (PyTorch default init).
+void init_conv_kaiming_fan_out(Module& model, Generator& gen);
+// Every Linear: weight N(0, std), bias 0 (torchvision's MobileNetV2 classifier init).
+void init_linear_normal(Module& model, Generator& gen, double std);
+
+}  // namespace pfq::models

@@ -1,0 +1,61 @@
+// model_config.h — the architecture record of a model (layers/models/): name, input channels,
+// input size, classes, width multiplier, variant, init seed and per-conv output-channel
+// overrides (a pruned model rebuilt from checkpoint metadata), with JSON conversion, plus the
+// ChannelPlan that builders use to honour the overrides. Leaves out: per-layer kernel changes.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace pfq::models {
+
+struct ModelConfig {
+  int64_t in_channels = 3;
+  int64_t input_size = 32;  // side of the square input; picks the variant when variant is ""
+  int64_t num_classes = 10;
+  double width = 1.0;       // channel width multiplier
+  std::string variant{};    // "cifar" | "imagenet" | "" = auto (input_size <= 64 -> cifar)
+  uint64_t seed = 0;        // initialisation (and dropout-mask) seed
+  // Conv module name (dotted, as in the state dict without ".weight") -> out_channels.
+  std::map<std::string, int64_t> channels{};
+  // Conv module name -> [OC, OH, OW] of its output-correction buffer (PfQ --border exact).
+  std::map<std::string, std::vector<int64_t>> output_corrections{};
+  std::string arch{};       // model name for build_model(cfg) and checkpoints ("resnet20", ...)
+
+  // "cifar" or "imagenet"; throws on any other explicit value.
+  std::string resolved_variant() const;
+  bool operator==(const ModelConfig&) const = default;
+};
+
+// JSON object with keys arch, in_channels, input_size, num_classes, width, variant, seed,
+// channels, output_corrections. from_json rejects unknown keys and wrong types (pfq::Error naming the key);
+// absent keys keep their defaults.
+void to_json(nlohmann::json& j, const ModelConfig& c);
+void from_json(const nlohmann::json& j, ModelConfig& c);
+
+// torchvision's _make_divisible: v rounded to a multiple of `divisor` (at least `divisor`),
+// never below 90% of v.
+int64_t make_divisible(double v, int64_t divisor = 8);
+
+// Output channels per conv for a builder: the override when the config has one for that
+// name, else the builder's default. finish() rejects overrides that named no conv.
+class ChannelPlan {
+ public:
+  explicit ChannelPlan(const std::map<std::string, int64_t>& overrides) : overrides_(overrides) {}
+  int64_t out(const std::string& conv, int64_t default_channels);
+  // For convs whose count is fixed by their input (depthwise): an override must equal it.
+  int64_t fixed(const std::string& conv, int64_t channels);
+  // Residual adds and depthwise inputs: the two channel counts must agree.
+  static void require_equal(const std::string& where, int64_t a, int64_t b);
+  void finish(const std::string& model) const;
+
+ private:
+  std::map<std::string, int64_t> overrides_;
+  std::set<std::string> used_;
+};
+
+}  // namespace pfq::models

@@ -1,0 +1,24 @@
+// resnet.h — ResNet builders (layers/models/). ResNet-20/32/56: CIFAR ResNets of He et al.
+// 2016 (3x3 conv 16, three stages of n BasicBlocks at 16/32/64 channels, strides 1/2/2) but
+// with 1x1 conv + BN projection shortcuts where the shape changes (option B), not the paper's
+// zero-padding option A. ResNet-18: torchvision's layout and names (conv1, bn1, relu, maxpool,
+// layer1..4, avgpool, fc); its "cifar" variant uses a 3x3 stride-1 stem and no maxpool.
+// Init (torchvision): conv kaiming_normal_(fan_out), BN 1/0, fc PyTorch default. Leaves out: Bottleneck.
+#pragma once
+#include "layers/models/blocks.h"
+#include "layers/models/model_config.h"
+
+namespace pfq::models {
+
+// Children in order: conv1, bn1, relu, [maxpool], layer1.., avgpool, flatten, fc. A Sequential,
+// so it runs (and the pruner walks it) as a chain; the Flatten holds no state-dict entries.
+class ResNet : public Sequential {
+ public:
+  std::string type_name() const override { return "ResNet"; }
+};
+
+// depth = 6n + 2 (20, 32, 56, 110, ...); the variant must resolve to "cifar".
+std::shared_ptr<ResNet> resnet_cifar(int depth, const ModelConfig& cfg);
+std::shared_ptr<ResNet> resnet18(const ModelConfig& cfg);
+
+}  // namespace pfq::models

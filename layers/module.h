@@ -1,0 +1,138 @@
+// module.h — the Module base of pfq (layers/): parameters, buffers and child modules registered
+// by name, PyTorch-style dotted state-dict names in registration order, train/eval, device and
+// dtype moves, state-dict loading with clear errors, child replacement (quantization wrappers,
+// pruning surgery) and the shape/MAC propagation used by summary.h. Modules live in shared_ptr.
+// Leaves out: hooks, parameter groups, non-persistent buffers, multi-input forward.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace pfq {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module;
+using ModulePtr = std::shared_ptr<Module>;
+
+// What load_state_dict found (strict=false returns it instead of throwing).
+struct LoadResult {
+  std::vector<std::string> missing_keys;     // in the module, absent from the state dict
+  std::vector<std::string> unexpected_keys;  // in the state dict, absent from the module
+};
+
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // ---- what every layer provides ----
+  virtual std::string type_name() const = 0;  // "Conv2d", "BatchNorm2d", "BasicBlock", ...
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x) { return forward(x); }
+  // One-line configuration for printing, like PyTorch's extra_repr ("3, 16, kernel_size=3").
+  virtual std::string extra_repr() const { return ""; }
+
+  // ---- shape propagation without running the model (summary.h) ----
+  // Output shape for input shape `in` (full shape, batch included). Default: `in` unchanged,
+  // which fits element-wise layers; every shape-changing or composite module overrides it.
+  virtual Shape output_shape(const Shape& in) const;
+  // Multiply-accumulates of one forward with input `in`, children included. Only conv and
+  // linear count (BN, activations, pooling, adds: 0). Default: the children's sum.
+  virtual int64_t macs(const Shape& in) const;
+  // The input shape each child sees for module input `in`, in child order (composites
+  // override; the default errors for a module with children, returns {} for a leaf).
+  virtual std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape& in) const;
+
+  // ---- registration (constructors call these) ----
+  // Makes `t` a leaf (detached) with requires_grad=true; an undefined `t` is rejected. The
+  // returned reference is valid until the next registration (copy the handle to keep it).
+  Tensor& register_parameter(const std::string& name, Tensor t);
+  Tensor& register_buffer(const std::string& name, Tensor t);  // requires_grad=false
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    add_child(name, m);
+    return m;
+  }
+  // Replaces an existing child; `name` may be dotted ("layer1.0.conv1"): the last component
+  // is replaced inside the module the prefix names. Returns the previous module.
+  ModulePtr replace_module(const std::string& name, ModulePtr m);
+  // Replaces an existing parameter/buffer of this module (pruning surgery: new shapes allowed).
+  void set_parameter(const std::string& name, Tensor t);
+  void set_buffer(const std::string& name, Tensor t);
+
+  // ---- lookup ----
+  bool has_parameter(const std::string& name) const;  // own parameter, not dotted
+  bool has_buffer(const std::string& name) const;
+  Tensor& parameter(const std::string& name);  // own; throws naming the available ones
+  const Tensor& parameter(const std::string& name) const;
+  Tensor& buffer(const std::string& name);
+  const Tensor& buffer(const std::string& name) const;
+  bool has_child(const std::string& name) const;
+  ModulePtr child(const std::string& name) const;  // own child; throws when absent
+  // Module at a dotted path ("" = this module); throws naming the first missing component.
+  Module& submodule(const std::string& path);
+  template <typename M>
+  std::shared_ptr<M> child_as(const std::string& name) const {
+    auto p = std::dynamic_pointer_cast<M>(child(name));
+    PFQ_CHECK(p, type_name(), ": child '", name, "' is a ", child(name)->type_name(), ", not the expected type");
+    return p;
+  }
+
+  // ---- traversal (registration order, dotted names) ----
+  const std::vector<std::pair<std::string, ModulePtr>>& named_children() const { return children_; }
+  const NamedTensors& own_parameters() const { return params_; }
+  const NamedTensors& own_buffers() const { return buffers_; }
+  NamedTensors named_parameters() const;
+  NamedTensors named_buffers() const;
+  std::vector<Tensor> parameters() const;
+  // Pre-order: ("", this), ("layer1", ...), ("layer1.0", ...), ...
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  std::vector<std::pair<std::string, const Module*>> named_modules() const;
+  int64_t num_parameters() const;  // elements of all parameters, children included
+
+  // ---- state ----
+  // Parameters and buffers per module, parameters first, in registration order; the tensors
+  // share storage with the module (detached).
+  NamedTensors state_dict() const;
+  // Copies (with dtype conversion) every matching entry. Shape mismatches always throw;
+  // with strict, missing or unexpected keys throw too. Nothing is modified when it throws.
+  LoadResult load_state_dict(const NamedTensors& state, bool strict = true);
+  LoadResult load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+
+  // ---- modes and placement (recursive) ----
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  // Moves/converts parameters and buffers in place: the tensor handles stay the same, so an
+  // optimizer built earlier still sees them; gradients are dropped when anything changes.
+  // to(DType) converts only floating tensors (num_batches_tracked stays int64).
+  Module& to(Device device);
+  Module& to(DType dtype);
+  void zero_grad();  // drops gradients (set_to_none, as PyTorch does by default)
+
+  // PyTorch-like indented tree: "Conv2d(3, 16, kernel_size=(3, 3), ...)".
+  std::string repr() const;
+
+ protected:
+  bool training_ = true;
+
+ private:
+  void add_child(const std::string& name, ModulePtr m);
+  void collect(const std::string& prefix, NamedTensors& out, bool params, bool buffers) const;
+
+  NamedTensors params_;
+  NamedTensors buffers_;
+  std::vector<std::pair<std::string, ModulePtr>> children_;
+};
+
+// "a.b" + "c" -> "a.b.c"; "" + "c" -> "c".
+std::string join_name(const std::string& prefix, const std::string& name);
+
+}  // namespace pfq

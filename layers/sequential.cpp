@@ -1,0 +1,44 @@
+// sequential.cpp — Sequential (sequential.h).
+#include "layers/sequential.h"
+
+namespace pfq {
+
+Sequential::Sequential(const std::vector<ModulePtr>& modules) {
+  for (const auto& m : modules) push_back(m);
+}
+
+Sequential& Sequential::push_back(ModulePtr m) { return add(std::to_string(size()), std::move(m)); }
+
+Sequential& Sequential::add(const std::string& name, ModulePtr m) {
+  register_module(name, std::move(m));
+  return *this;
+}
+
+ModulePtr Sequential::operator[](size_t i) const {
+  PFQ_CHECK(i < size(), type_name(), "[", i, "]: out of range (", size(), " modules)");
+  return named_children()[i].second;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor y = x;
+  for (const auto& [name, m] : named_children()) y = m->forward(y);
+  return y;
+}
+
+Shape Sequential::output_shape(const Shape& in) const {
+  Shape s = in;
+  for (const auto& [name, m] : named_children()) s = m->output_shape(s);
+  return s;
+}
+
+std::vector<std::pair<std::string, Shape>> Sequential::child_input_shapes(const Shape& in) const {
+  std::vector<std::pair<std::string, Shape>> out;
+  Shape s = in;
+  for (const auto& [name, m] : named_children()) {
+    out.emplace_back(name, s);
+    s = m->output_shape(s);
+  }
+  return out;
+}
+
+}  // namespace pfq
