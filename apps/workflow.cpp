@@ -8,6 +8,7 @@
 #include "apps/checkpoint.h"
 #include "core/io/atomic_file.h"
 #include "layers/summary.h"
+#include "prune/pfq.h"
 
 namespace pfq::app {
 
@@ -95,6 +96,44 @@ nlohmann::json run_pretrain(const WorkflowOptions& o) {
   return result;
 }
 
+// Stage 2 (pfq-method.md section 3): PfQ on the pretrained model. Evaluates the float model
+// before and after, so the report shows the function is unchanged (exact border mode).
+nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain) {
+  nlohmann::json result;
+  if (stage_done(o, "pfq", result)) return result;
+  std::fprintf(stderr, "workflow: stage pfq (criterion %s, border %s)\n", o.criterion.c_str(), o.border.c_str());
+  std::filesystem::create_directories(stage_dir(o, "pfq"));
+  Checkpoint ck = load_checkpoint(pretrain.at("checkpoint").get<std::string>());
+  ModulePtr model = model_from_checkpoint(ck);
+  model->eval();
+  const Shape in = {1, ck.model.in_channels, ck.model.input_size, ck.model.input_size};
+  const ModelSummary before = summarize(*model, in);
+  prune::PfqOptions po;
+  po.criterion = prune::parse_criterion(o.criterion);
+  po.border = prune::parse_border(o.border);
+  prune::PruneReport rep = prune::pfq_prune(*model, ck.model, po);
+  const ModelSummary after = summarize(*model, in);
+  auto loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
+  EvalResult ev = evaluate(*model, *loader);
+  TrainState st = ck.train;
+  const std::string path = stage_dir(o, "pfq") + "/model.safetensors";
+  save_checkpoint(path, *model, rep.config, st, nullptr);
+  io::write_file_atomic(stage_dir(o, "pfq") + "/report.json", rep.to_json().dump(2) + "\n");
+  io::write_file_atomic(stage_dir(o, "pfq") + "/report.txt", rep.str());
+  std::fprintf(stderr, "%s", rep.str().c_str());
+  result = {{"checkpoint", path},
+            {"removed_channels", rep.removed_total},
+            {"kept_constant", rep.kept_constant_total},
+            {"params_before", before.total_params},
+            {"params_after", after.total_params},
+            {"macs_before", before.total_macs},
+            {"macs_after", after.total_macs},
+            {"top1_before", pretrain.at("top1")},
+            {"top1_after", ev.top1}};
+  mark_done(o, "pfq", result);
+  return result;
+}
+
 }  // namespace
 
 nlohmann::json run_workflow(const WorkflowOptions& o) {
@@ -112,6 +151,7 @@ nlohmann::json run_workflow(const WorkflowOptions& o) {
   }
   nlohmann::json table = nlohmann::json::object();
   table["pretrain"] = run_pretrain(o);
+  table["pfq"] = run_pfq(o, table["pretrain"]);
   io::write_file_atomic(o.out + "/results.json", table.dump(2) + "\n");
   return table;
 }
