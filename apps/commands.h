@@ -13,6 +13,7 @@ void add_inspect_command(CLI::App& app);
 void add_prune_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_workflow_command(CLI::App& app);
+void add_finetune_command(CLI::App& app);
 
 // Exit status set by the subcommand that ran (e.g. 130 after Ctrl-C).
 int exit_code();

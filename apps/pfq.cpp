@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   pfq::app::add_prune_command(app);
   pfq::app::add_bench_command(app);
   pfq::app::add_workflow_command(app);
+  pfq::app::add_finetune_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -103,8 +103,6 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress,
   return r;
 }
 
-namespace {
-
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Module& model) {
   std::vector<optim::ParamRef> params;
   for (auto& [name, t] : model.named_parameters()) params.push_back({name, t});
@@ -125,6 +123,8 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Mo
   if (o.optimizer == "adamw") return std::make_unique<optim::AdamW>(params, a);
   PFQ_FAIL("--optimizer '", o.optimizer, "': expected sgd, adam or adamw");
 }
+
+namespace {
 
 void check_device(const std::string& dev) {
   Device d = Device::parse(dev);

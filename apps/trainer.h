@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/optim/optimizer.h"
 #include "data/loader.h"
 #include "layers/module.h"
 
@@ -64,6 +65,10 @@ TrainResult train(const TrainOptions& opts);
 // Loader over `dataset` split with the default transforms; `limit` > 0 keeps the first N.
 std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const std::string& data_dir, bool train,
                                               int64_t batch_size, int workers, uint64_t seed, int64_t limit);
+
+// The optimizer o.optimizer over every named parameter of `model` (lr, momentum, Nesterov,
+// weight decay as configured; the LR is set per iteration by the caller's schedule).
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Module& model);
 
 // Set by SIGINT/SIGTERM handlers that the trainer installs; checked between steps.
 bool stop_requested();

@@ -144,6 +144,11 @@ nlohmann::json run_workflow(const WorkflowOptions& o) {
     std::ifstream in(cfg_path);
     nlohmann::json prev = nlohmann::json::parse(in, nullptr, false);
     PFQ_CHECK(!prev.is_discarded(), "workflow: ", cfg_path, " is not valid JSON");
+    // Threads and loader workers change speed, not results: they may differ between runs.
+    for (const char* k : {"threads", "workers"}) {
+      prev.erase(k);
+      cfg.erase(k);
+    }
     PFQ_CHECK(prev == cfg, "workflow: ", o.out, " holds a run with a different configuration (", cfg_path,
               "); use another --out or delete the folder");
   } else {
