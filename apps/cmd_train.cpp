@@ -5,6 +5,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
+#include "apps/finetune.h"
 #include "apps/trainer.h"
 #include "data/factory.h"
 #include "layers/models/registry.h"
@@ -75,7 +76,7 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([o] {
     PFQ_CHECK(Device::parse(o->device).is_cpu(), "--device ", o->device, ": evaluation on CUDA is not implemented yet; use --device cpu");
     Checkpoint ck = load_checkpoint(o->checkpoint);
-    ModulePtr model = model_from_checkpoint(ck);
+    ModulePtr model = model_from_any_checkpoint(ck);  // float or QAT (fake-quantized) checkpoints
     auto loader = make_loader(o->dataset, o->data_dir, false, 256, o->workers, 0, o->limit);
     auto info = data::data_info(loader->dataset(), nullptr);
     PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o->checkpoint,

@@ -3,9 +3,13 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 
 #include "apps/checkpoint.h"
+#include "apps/finetune.h"
+#include "apps/metrics.h"
+#include "apps/plot/svg_plot.h"
 #include "core/io/atomic_file.h"
 #include "layers/summary.h"
 #include "prune/pfq.h"
@@ -66,6 +70,25 @@ void mark_done(const WorkflowOptions& o, const std::string& stage, const nlohman
   io::write_file_atomic(stage_dir(o, stage) + "/done.json", result.dump(2) + "\n");
 }
 
+// Loss and accuracy per epoch from a stage's metrics.jsonl, side by side, as <dir>/curves.svg.
+void plot_curves(const std::string& dir, const std::string& title) {
+  auto rows = MetricsLog(dir, "metrics").rows();
+  if (rows.empty()) return;
+  auto column = [&](const char* key) {
+    std::vector<double> v;
+    for (auto& r : rows) v.push_back(r.value(key, std::nan("")));
+    return v;
+  };
+  std::vector<double> epochs = column("epoch");
+  plot::Axes loss{title + ": loss", "epoch", "cross-entropy"};
+  plot::Axes acc{title + ": accuracy", "epoch", "top-1 (%)"};
+  std::string a = plot::line_chart_svg(loss, {{"train", epochs, column("train_loss"), "line+markers"},
+                                              {"test", epochs, column("test_loss"), "line+markers"}});
+  std::string b = plot::line_chart_svg(acc, {{"train", epochs, column("train_acc"), "line+markers"},
+                                             {"test", epochs, column("test_top1"), "line+markers"}});
+  io::write_file_atomic(dir + "/curves.svg", plot::grid_svg({a, b}, 2));
+}
+
 nlohmann::json run_pretrain(const WorkflowOptions& o) {
   nlohmann::json result;
   if (stage_done(o, "pretrain", result)) return result;
@@ -91,7 +114,8 @@ nlohmann::json run_pretrain(const WorkflowOptions& o) {
   t.resume = true;  // continues an interrupted pretrain stage, starts fresh otherwise
   TrainResult r = train(t);
   PFQ_CHECK(!r.interrupted, "workflow interrupted during pretrain; run the same command again to resume");
-  result = {{"checkpoint", r.last_checkpoint}, {"top1", r.final_eval.top1}, {"top5", r.final_eval.top5}, {"loss", r.final_eval.loss}};
+  plot_curves(t.out, "pretrain");
+  result = {{"checkpoint", r.last_checkpoint}, {"curves", t.out + "/curves.svg"}, {"top1", r.final_eval.top1}, {"top5", r.final_eval.top5}, {"loss", r.final_eval.loss}};
   mark_done(o, "pretrain", result);
   return result;
 }
@@ -121,6 +145,20 @@ nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain)
   io::write_file_atomic(stage_dir(o, "pfq") + "/report.json", rep.to_json().dump(2) + "\n");
   io::write_file_atomic(stage_dir(o, "pfq") + "/report.txt", rep.str());
   std::fprintf(stderr, "%s", rep.str().c_str());
+  // The per-layer folded weight range before vs after PfQ (pfq-method.md section 2).
+  std::vector<std::string> names;
+  plot::Series wb{"before PfQ", {}, {}, "line+markers"}, wa{"after PfQ", {}, {}, "line+markers"};
+  for (const auto& l : rep.layers) {
+    names.push_back(l.name);
+    wb.y.push_back(l.max_w_before);
+    wa.y.push_back(l.max_w_after);
+  }
+  if (!names.empty()) {
+    plot::Axes ax{"max |w'| of BN-folded weights per layer", "layer", "max |w'|"};
+    ax.log_y = true;
+    ax.xtick_labels = names;
+    io::write_file_atomic(stage_dir(o, "pfq") + "/weight_range.svg", plot::line_chart_svg(ax, {wb, wa}, 960, 480));
+  }
   result = {{"checkpoint", path},
             {"removed_channels", rep.removed_total},
             {"kept_constant", rep.kept_constant_total},
@@ -132,6 +170,56 @@ nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain)
             {"top1_after", ev.top1}};
   mark_done(o, "pfq", result);
   return result;
+}
+
+// Stage 3 (pfq-method.md section 4.3): quantization-aware fine-tuning of the PfQ model with
+// BN folded, W/A bits as configured (first conv and last linear at 8 bits).
+nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_stage) {
+  nlohmann::json result;
+  if (stage_done(o, "finetune", result)) return result;
+  std::fprintf(stderr, "workflow: stage finetune (W%d/A%d, %lld epochs)\n", o.wbits, o.abits, static_cast<long long>(o.finetune_epochs));
+  FinetuneOptions f;
+  f.checkpoint = pfq_stage.at("checkpoint").get<std::string>();
+  f.out = stage_dir(o, "finetune");
+  f.qat.wbits = o.wbits;
+  f.qat.abits = o.abits;
+  f.epochs = o.finetune_epochs;
+  f.lr = o.finetune_lr;
+  f.weight_decay = o.weight_decay;
+  f.batch_size = o.batch_size;
+  f.dataset = o.dataset;
+  f.data_dir = o.data_dir;
+  f.limit_train = o.limit_train;
+  f.limit_test = o.limit_test;
+  f.seed = o.seed;
+  f.threads = o.threads;
+  f.workers = o.workers;
+  FinetuneResult r = finetune(f);
+  plot_curves(f.out, "quantized fine-tune");
+  result = {{"checkpoint", r.checkpoint}, {"curves", f.out + "/curves.svg"}, {"top1", r.top1}, {"top5", r.top5},
+            {"diverged", r.diverged}, {"epochs", r.epochs}, {"wbits", o.wbits}, {"abits", o.abits}};
+  mark_done(o, "finetune", result);
+  return result;
+}
+
+// The final table, as Markdown next to results.json.
+void write_report(const WorkflowOptions& o, const nlohmann::json& t) {
+  char buf[2048];
+  std::snprintf(buf, sizeof buf,
+                "# pfq workflow report\n\n%s %s (width %.2f) on %s, seed %llu.\n\n"
+                "| stage | top-1 (%%) | parameters | multiply-adds | notes |\n|---|---|---|---|---|\n"
+                "| float, pretrained | %.2f | %lld | %lld | |\n"
+                "| float, after PfQ | %.2f | %lld | %lld | %lld channels removed (%s, border %s) |\n"
+                "| W%d/A%d fake-quantized, fine-tuned | %.2f | %lld | %lld | %s |\n\n"
+                "![training curves](pretrain/curves.svg)\n\n![weight range before/after PfQ](pfq/weight_range.svg)\n\n"
+                "![fine-tuning curves](finetune/curves.svg)\n",
+                o.model.c_str(), "", o.width, o.dataset.c_str(), static_cast<unsigned long long>(o.seed),
+                t["pretrain"]["top1"].get<double>(), t["pfq"]["params_before"].get<long long>(), t["pfq"]["macs_before"].get<long long>(),
+                t["pfq"]["top1_after"].get<double>(), t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(),
+                t["pfq"]["removed_channels"].get<long long>(), o.criterion.c_str(), o.border.c_str(), o.wbits, o.abits,
+                t["finetune"]["top1"].get<double>(), t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(),
+                t["finetune"]["diverged"].get<bool>() ? "diverged" : "");
+  io::write_file_atomic(o.out + "/report.md", buf);
 }
 
 }  // namespace
@@ -157,6 +245,8 @@ nlohmann::json run_workflow(const WorkflowOptions& o) {
   nlohmann::json table = nlohmann::json::object();
   table["pretrain"] = run_pretrain(o);
   table["pfq"] = run_pfq(o, table["pretrain"]);
+  table["finetune"] = run_finetune(o, table["pfq"]);
+  write_report(o, table);
   io::write_file_atomic(o.out + "/results.json", table.dump(2) + "\n");
   return table;
 }

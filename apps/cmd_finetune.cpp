@@ -1,0 +1,52 @@
+// cmd_finetune.cpp — `pfq finetune`: quantization-aware fine-tuning of a float checkpoint
+// (apps/finetune.h). Prints the final fake-quantized top-1; exit status 0 also when diverged
+// (the result is flagged, as pfq-method.md 4.3 asks).
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "apps/finetune.h"
+#include "data/factory.h"
+#include "quant/quantizer.h"
+
+namespace pfq::app {
+
+void add_finetune_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("finetune", "quantization-aware fine-tuning of a float checkpoint (BN folded)");
+  auto o = std::make_shared<FinetuneOptions>();
+  cmd->add_option("checkpoint", o->checkpoint, "float .safetensors checkpoint (pfq train / pfq prune)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out", o->out, "output directory (checkpoint, metrics)")->capture_default_str();
+  cmd->add_option("--wbits", o->qat.wbits, "weight bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
+  cmd->add_option("--abits", o->qat.abits, "activation bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
+  cmd->add_option("--first-last-bits", o->qat.first_last_bits, "bits of the first conv and last linear (weights and input)")
+      ->check(CLI::Range(1, 32))
+      ->capture_default_str();
+  cmd->add_option("--wquant", o->qat.wquant, "weight quantizer")->check(CLI::IsMember(quant::quantizer_names()))->capture_default_str();
+  cmd->add_option("--aquant", o->qat.aquant, "activation quantizer")->check(CLI::IsMember(quant::quantizer_names()))->capture_default_str();
+  cmd->add_flag("--per-channel", o->qat.per_channel, "per-output-channel weight quantization");
+  cmd->add_flag("--fold-bn,!--no-fold-bn", o->qat.fold_bn, "fold BN into the conv weights during QAT (default on)");
+  cmd->add_option("--calib-batches", o->qat.calib_batches, "ema observers: batches observed before quantizing")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--stages", o->stages, "wa | w,wa (first half weights only)")->check(CLI::IsMember({"wa", "w,wa"}))->capture_default_str();
+  cmd->add_option("--epochs", o->epochs)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", o->lr, "peak learning rate (cosine schedule)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
+  cmd->add_option("--data-dir", o->data_dir, "dataset folder (default: the dataset's standard location)");
+  cmd->add_option("--limit-train", o->limit_train, "use only the first N training images")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit-test", o->limit_test, "use only the first N test images")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", o->seed)->capture_default_str();
+  cmd->add_option("--threads", o->threads, "OpenMP threads (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("--quiet", o->quiet, "no progress bar");
+  cmd->callback([o] {
+    std::fprintf(stderr, "pfq finetune: %s\n", nlohmann::json(*o).dump().c_str());
+    FinetuneResult r = finetune(*o);
+    std::printf("final: fake-quantized test top1 %.2f%% top5 %.2f%% after %lld epochs%s, checkpoint %s\n", r.top1, r.top5,
+                static_cast<long long>(r.epochs), r.diverged ? " (diverged)" : "", r.checkpoint.c_str());
+  });
+}
+
+}  // namespace pfq::app

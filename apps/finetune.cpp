@@ -1,0 +1,165 @@
+// finetune.cpp — the QAT fine-tuning loop (apps/finetune.h). Reuses the trainer's loader,
+// optimizer factory and evaluate(); the per-batch loop is simpler than train()'s (no mid-epoch
+// resume) and treats a non-finite loss as a result ("diverged"), not an error.
+#include "apps/finetune.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "apps/metrics.h"
+#include "apps/progress.h"
+#include "apps/trainer.h"
+#include "core/io/atomic_file.h"
+#include "core/ops.h"
+#include "core/optim/lr_schedule.h"
+#include "data/factory.h"
+#include "layers/models/registry.h"
+
+namespace pfq::app {
+
+void to_json(nlohmann::json& j, const FinetuneOptions& o) {
+  j = {{"checkpoint", o.checkpoint}, {"out", o.out},           {"qat", o.qat},
+       {"stages", o.stages},         {"epochs", o.epochs},     {"lr", o.lr},
+       {"momentum", o.momentum},     {"weight_decay", o.weight_decay}, {"batch_size", o.batch_size},
+       {"dataset", o.dataset},       {"data_dir", o.data_dir}, {"limit_train", o.limit_train},
+       {"limit_test", o.limit_test}, {"seed", o.seed},         {"threads", o.threads},
+       {"workers", o.workers}};
+}
+
+ModulePtr model_from_any_checkpoint(const Checkpoint& ck) {
+  if (!ck.train.extra.is_object() || !ck.train.extra.contains("qat")) return model_from_checkpoint(ck);
+  ModulePtr m = models::build_model(ck.model);
+  quant::prepare_qat(*m, ck.train.extra.at("qat").get<quant::QatConfig>());
+  try {
+    m->load_state_dict(ck.model_state, true);
+  } catch (const Error& e) {
+    PFQ_FAIL("checkpoint ", ck.path, ": weights do not fit the recorded QAT model '", ck.model.arch, "': ", e.what());
+  }
+  return m;
+}
+
+FinetuneResult finetune(const FinetuneOptions& o) {
+  PFQ_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
+  PFQ_CHECK(o.stages == "wa" || o.stages == "w,wa", "--stages '", o.stages, "': expected wa or w,wa");
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  std::filesystem::create_directories(o.out);
+  const std::string last_path = o.out + "/last.safetensors";
+  io::write_file_atomic(o.out + "/finetune_config.json", nlohmann::json(o).dump(2) + "\n");
+
+  Checkpoint ck = load_checkpoint(o.checkpoint);
+  PFQ_CHECK(!(ck.train.extra.is_object() && ck.train.extra.contains("qat")), "checkpoint ", o.checkpoint,
+            " is already quantization-aware; pass the float checkpoint");
+  ModulePtr model = model_from_checkpoint(ck);
+  manual_seed(o.seed);
+  auto train_loader = make_loader(o.dataset, o.data_dir, true, o.batch_size, o.workers, o.seed, o.limit_train);
+  auto test_loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
+  auto info = data::data_info(train_loader->dataset(), nullptr);
+  PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o.checkpoint,
+            " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o.dataset, " has ",
+            info.channels, " channels and ", info.num_classes, " classes");
+  quant::QatReport rep = quant::prepare_qat(*model, o.qat);
+  if (!o.quiet)
+    std::fprintf(stderr, "prepare_qat: %lld folded conv+BN, %lld plain convs, %lld linears, %lld activation quantizers\n",
+                 (long long)rep.folded_convs, (long long)rep.plain_convs, (long long)rep.linears, (long long)rep.act_quantizers);
+
+  TrainOptions to;
+  to.optimizer = "sgd";
+  to.lr = o.lr;
+  to.momentum = o.momentum;
+  to.nesterov = false;
+  to.weight_decay = o.weight_decay;
+  auto opt = make_optimizer(to, *model);
+  optim::ScheduleOptions so;
+  so.base_lr = o.lr;
+  so.total = static_cast<double>(o.epochs);
+  optim::LrSchedule sched = optim::make_schedule("cosine", so);
+  std::filesystem::remove(o.out + "/metrics.jsonl");
+  std::filesystem::remove(o.out + "/metrics.csv");
+  MetricsLog metrics(o.out, "metrics");
+
+  const int64_t iters = train_loader->num_batches();
+  PFQ_CHECK(iters > 0, "training set has fewer images (", train_loader->dataset().size(), ") than one batch (", o.batch_size, ")");
+  const int64_t w_only_epochs = o.stages == "w,wa" ? o.epochs / 2 : 0;
+  install_stop_handlers();
+  FinetuneResult res;
+  EvalResult ev;
+  TrainState st;
+  bool interrupted = false;
+  model->train();
+  for (int64_t epoch = 0; epoch < o.epochs && !res.diverged && !interrupted; ++epoch) {
+    const bool act_on = epoch >= w_only_epochs, frozen = epoch == o.epochs - 1;
+    quant::set_activation_quant(*model, act_on);
+    quant::freeze_bn_stats(*model, frozen);
+    train_loader->start_epoch(epoch);
+    std::unique_ptr<ProgressBar> bar;
+    if (!o.quiet)
+      bar = std::make_unique<ProgressBar>("qat " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), iters * o.batch_size);
+    double loss_sum = 0;
+    int64_t seen = 0, correct = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    while (auto b = train_loader->next()) {
+      opt->set_lr(sched(optim::fractional_epoch(epoch, b->index, iters)));
+      Tensor logits = model->forward(b->images);
+      Tensor loss = cross_entropy(logits, b->labels);
+      const double lv = loss.item();
+      if (!std::isfinite(lv)) {
+        std::fprintf(stderr, "finetune: loss is %g at epoch %lld batch %lld: diverged, stopping\n", lv, (long long)epoch + 1,
+                     (long long)b->index);
+        res.diverged = true;
+        break;
+      }
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+      const int64_t n = logits.size(0);
+      Tensor pred = argmax(logits.detach(), 1);
+      for (int64_t i = 0; i < n; ++i) correct += pred.data<int64_t>()[i] == b->labels.data<int64_t>()[i];
+      loss_sum += lv * n;
+      seen += n;
+      st.global_step++;
+      if (bar) {
+        char s[96];
+        std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% lr %.4g", loss_sum / seen, 100.0 * correct / seen, opt->lr());
+        bar->update(n, s);
+      }
+      if (stop_requested()) {
+        interrupted = true;
+        break;
+      }
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ev = evaluate(*model, *test_loader);
+    if (bar) {
+      char s[128];
+      std::snprintf(s, sizeof s, "test top1 %.2f%% top5 %.2f%%%s", ev.top1, ev.top5, res.diverged ? " (diverged)" : "");
+      bar->finish(s);
+    }
+    metrics.append(nlohmann::ordered_json{{"epoch", epoch + 1},
+                                          {"lr", opt->lr()},
+                                          {"train_loss", seen ? loss_sum / seen : 0.0},
+                                          {"train_acc", seen ? 100.0 * correct / seen : 0.0},
+                                          {"test_loss", ev.loss},
+                                          {"test_top1", ev.top1},
+                                          {"test_top5", ev.top5},
+                                          {"act_quant", act_on ? 1 : 0},
+                                          {"bn_frozen", frozen ? 1 : 0},
+                                          {"diverged", res.diverged ? 1 : 0},
+                                          {"epoch_seconds", secs}});
+    res.epochs = epoch + 1;
+    st.epoch = epoch + 1;
+    st.finished = st.epoch >= o.epochs || res.diverged;
+    st.best_top1 = std::max(st.best_top1, ev.top1);
+    st.extra = {{"qat", o.qat}, {"finetune", o}, {"diverged", res.diverged}};
+    save_checkpoint(last_path, *model, ck.model, st, nullptr);
+  }
+  res.top1 = ev.top1;
+  res.top5 = ev.top5;
+  res.checkpoint = last_path;
+  return res;
+}
+
+}  // namespace pfq::app

@@ -1,0 +1,47 @@
+// finetune.h — quantization-aware fine-tuning behind `pfq finetune` (pfq-method.md 4.3): loads
+// a float (possibly PfQ-pruned) checkpoint, wraps it with quant::prepare_qat, trains with SGD
+// (momentum 0.9, cosine LR), freezes BN statistics for the last epoch, evaluates the
+// fake-quantized model every epoch and writes metrics and a checkpoint recording the QatConfig.
+// Left out: resume, CUDA, freezing unfolded BNs (--no-fold-bn keeps batch statistics).
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "apps/checkpoint.h"
+#include "quant/qat.h"
+
+namespace pfq::app {
+
+struct FinetuneOptions {
+  std::string checkpoint;            // float checkpoint (pfq train / pfq prune output)
+  std::string out = "runs/finetune";
+  quant::QatConfig qat;
+  std::string stages = "wa";         // "wa" | "w,wa" (first half weights only)
+  int64_t epochs = 10;
+  double lr = 0.01;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  int64_t batch_size = 128;
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;
+  int64_t limit_train = 0, limit_test = 0;
+  uint64_t seed = 0;
+  int threads = 0, workers = 2;
+  bool quiet = false;
+};
+void to_json(nlohmann::json& j, const FinetuneOptions& o);
+
+struct FinetuneResult {
+  double top1 = 0, top5 = 0;
+  bool diverged = false;  // a non-finite loss stopped training; top1/top5 are still evaluated
+  int64_t epochs = 0;     // epochs run (a diverged epoch counts)
+  std::string checkpoint; // <out>/last.safetensors
+};
+
+FinetuneResult finetune(const FinetuneOptions& opts);
+
+// Builds the model a checkpoint records: float, or (train.extra["qat"] present) prepared with
+// that QatConfig, then loads the weights strictly. `pfq eval` should use this for QAT checkpoints.
+ModulePtr model_from_any_checkpoint(const Checkpoint& ckpt);
+
+}  // namespace pfq::app

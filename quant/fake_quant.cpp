@@ -1,0 +1,109 @@
+// fake_quant.cpp — the fused fake-quantize op: argument checks, dispatch to the CPU kernel
+// (quant/fake_quant_kernel.cpp) and the straight-through backward closure.
+#include "quant/fake_quant.h"
+
+namespace pfq::quant {
+
+namespace detail {
+
+Rows as_rows(const Tensor& x, bool per_channel, const char* op) {
+  PFQ_CHECK(x.defined(), op, ": undefined input tensor");
+  PFQ_CHECK(x.device().is_cpu(), op, ": no ", x.device().str(), " kernel yet for ", x.describe(),
+            " (fake quantization runs on CPU tensors); move the tensor with .to(Device::cpu())");
+  PFQ_CHECK(is_floating(x.dtype()), op, ": expected a float32 or float64 tensor, got ", x.describe());
+  Rows r;
+  r.x = x.detach().contiguous();
+  if (per_channel) {
+    PFQ_CHECK(x.dim() >= 1, op, ": per-channel quantization needs a tensor with an axis 0 (output channels), got ",
+              x.describe());
+    r.C = x.size(0);
+  }
+  r.K = r.C > 0 ? x.numel() / r.C : 0;
+  return r;
+}
+
+Tensor check_row_param(const Tensor& p, const Rows& r, const Tensor& x, const char* what, const char* op) {
+  PFQ_CHECK(p.defined(), op, ": ", what, " is undefined");
+  PFQ_CHECK(p.dtype() == x.dtype() && p.device() == x.device(), op, ": ", what, " is ", p.describe(),
+            " but the input is ", x.describe(), " (dtypes and devices must match)");
+  PFQ_CHECK(p.numel() == r.C, op, ": ", what, " has ", p.numel(), " elements (", p.describe(), "), expected ", r.C,
+            r.C == 1 ? " (per tensor)" : " (one per index of axis 0)");
+  return p.detach().contiguous();
+}
+
+}  // namespace detail
+
+void check_fake_quant_options(const FakeQuantOptions& opt, const char* who) {
+  PFQ_CHECK(opt.bits >= 1 && opt.bits <= 8, who, ": bits must be in 1..8 (1 = binary sign), got ", opt.bits);
+  PFQ_CHECK(opt.bits >= 2 || opt.symmetric, who,
+            ": 1-bit quantization is the binary sign s * sign(x) for weights and needs symmetric = true");
+}
+
+cpu::QuantGrid grid_of(const FakeQuantOptions& opt) { return cpu::quant_grid(opt.bits, opt.symmetric); }
+
+namespace {
+
+// Shared body of fake_quantize / fake_quantize_range; lo/hi are [C] buffers (read when !observe).
+FakeQuantResult run(const Tensor& x, const detail::Rows& r, const FakeQuantOptions& opt, bool observe, Tensor lo,
+                    Tensor hi) {
+  const DType dt = x.dtype();
+  FakeQuantResult res;
+  res.out = Tensor::empty(x.shape(), dt);
+  res.scale = Tensor::empty({r.C}, dt);
+  res.zero_point = Tensor::zeros({r.C}, dt);
+  const cpu::QuantGrid g = opt.bits >= 2 ? grid_of(opt) : cpu::QuantGrid{-1, 1};
+  const bool binary = opt.bits == 1;
+  PFQ_DISPATCH_FLOAT(dt, "fake_quantize", [&] {
+    const scalar_t* px = r.x.data<scalar_t>();
+    if (binary)
+      cpu::binary_forward<scalar_t>(r.C, r.K, px, res.scale.data<scalar_t>(), res.out.data<scalar_t>());
+    else
+      cpu::fake_quant_forward<scalar_t>(r.C, r.K, px, g, opt.symmetric, observe, lo.data<scalar_t>(), hi.data<scalar_t>(),
+                                        res.scale.data<scalar_t>(), res.zero_point.data<scalar_t>(),
+                                        res.out.data<scalar_t>());
+  });
+  if (!any_requires_grad({x})) return res;
+  Tensor xd = r.x, sd = res.scale, zd = res.zero_point;
+  const int64_t C = r.C, K = r.K;
+  res.out = record("fake_quantize", res.out, {x}, [=](const Tensor& gout) {
+    Tensor gc = gout.contiguous();
+    Tensor dx = Tensor::empty(xd.shape(), xd.dtype());
+    PFQ_DISPATCH_FLOAT(xd.dtype(), "fake_quantize backward", [&] {
+      if (binary)
+        cpu::binary_backward_x<scalar_t>(C * K, xd.data<scalar_t>(), gc.data<scalar_t>(), dx.data<scalar_t>());
+      else
+        cpu::fake_quant_backward_x<scalar_t>(C, K, xd.data<scalar_t>(), gc.data<scalar_t>(), sd.data<scalar_t>(),
+                                             zd.data<scalar_t>(), g, dx.data<scalar_t>());
+    });
+    return std::vector<Tensor>{dx};
+  });
+  return res;
+}
+
+}  // namespace
+
+FakeQuantResult fake_quantize(const Tensor& x, const FakeQuantOptions& opt) {
+  check_fake_quant_options(opt, "fake_quantize");
+  detail::Rows r = detail::as_rows(x, opt.per_channel, "fake_quantize");
+  return run(x, r, opt, true, Tensor::empty({r.C}, x.dtype()), Tensor::empty({r.C}, x.dtype()));
+}
+
+FakeQuantResult fake_quantize_range(const Tensor& x, const Tensor& lo, const Tensor& hi, const FakeQuantOptions& opt) {
+  check_fake_quant_options(opt, "fake_quantize_range");
+  PFQ_CHECK(opt.bits >= 2, "fake_quantize_range: bits must be >= 2 (1-bit sign takes no range; use fake_quantize)");
+  detail::Rows r = detail::as_rows(x, opt.per_channel, "fake_quantize_range");
+  Tensor l = detail::check_row_param(lo, r, x, "lo", "fake_quantize_range");
+  Tensor h = detail::check_row_param(hi, r, x, "hi", "fake_quantize_range");
+  return run(x, r, opt, false, l, h);
+}
+
+std::pair<Tensor, Tensor> observe_range(const Tensor& x, const FakeQuantOptions& opt) {
+  detail::Rows r = detail::as_rows(x, opt.per_channel, "observe_range");
+  Tensor lo = Tensor::empty({r.C}, x.dtype()), hi = Tensor::empty({r.C}, x.dtype());
+  PFQ_DISPATCH_FLOAT(x.dtype(), "observe_range", [&] {
+    cpu::observe_range<scalar_t>(r.C, r.K, r.x.data<scalar_t>(), opt.symmetric, lo.data<scalar_t>(), hi.data<scalar_t>());
+  });
+  return {lo, hi};
+}
+
+}  // namespace pfq::quant

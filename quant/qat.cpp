@@ -1,0 +1,254 @@
+// qat.cpp — QAT wrappers and prepare_qat (quant/qat.h). The wrappers register the wrapped
+// layers' own tensors (parameters are the same leaf handles, buffers share storage), so
+// optimizers, checkpoints and the PfQ output_correction keep working. CPU only.
+#include "quant/qat.h"
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "layers/basic.h"
+#include "layers/models/blocks.h"
+#include "layers/sequential.h"
+
+namespace pfq::quant {
+
+#define PFQ_QAT_FIELDS(X) X(wbits) X(abits) X(first_last_bits) X(wquant) X(aquant) X(per_channel) X(fold_bn) X(calib_batches)
+void to_json(nlohmann::json& j, const QatConfig& c) {
+  j = nlohmann::json::object();
+#define PFQ_TO(f) j[#f] = c.f;
+  PFQ_QAT_FIELDS(PFQ_TO)
+#undef PFQ_TO
+}
+void from_json(const nlohmann::json& j, QatConfig& c) {
+#define PFQ_FROM(f) \
+  if (j.contains(#f)) j.at(#f).get_to(c.f);
+  PFQ_QAT_FIELDS(PFQ_FROM)
+#undef PFQ_FROM
+}
+
+// ---------------- FakeQuantize ----------------
+FakeQuantize::FakeQuantize(std::unique_ptr<Quantizer> q) : q_(std::move(q)) {
+  if (!q_) return;
+  for (auto& [n, t] : q_->parameters()) register_parameter(n, t);
+  for (auto& [n, t] : q_->buffers()) register_buffer(n, t);
+}
+std::string FakeQuantize::extra_repr() const {
+  if (!q_) return "identity";
+  const auto& s = q_->spec();
+  return q_->name() + ", bits=" + std::to_string(s.bits) + (s.symmetric ? ", signed" : ", unsigned") +
+         (s.per_channel ? ", per_channel" : "") + (enabled ? "" : ", disabled");
+}
+Tensor FakeQuantize::forward(const Tensor& x) { return enabled && q_ ? q_->forward(x, is_training()) : x; }
+
+// ---------------- FoldedBatchNorm2d ----------------
+FoldedBatchNorm2d::FoldedBatchNorm2d(const BatchNorm2d& bn)
+    : num_features(bn.num_features), eps(bn.eps), momentum(bn.momentum), affine(bn.affine) {
+  PFQ_CHECK(bn.track_running_stats, "prepare_qat: BatchNorm2d(", bn.num_features, ") without running statistics cannot be folded");
+  if (affine) {
+    register_parameter("weight", bn.weight());
+    register_parameter("bias", bn.bias());
+  }
+  for (auto& [n, t] : bn.own_buffers()) register_buffer(n, t);
+}
+std::string FoldedBatchNorm2d::extra_repr() const { return std::to_string(num_features) + ", eps=" + std::to_string(eps) + ", folded"; }
+
+// ---------------- QatConv2d ----------------
+QatConv2d::QatConv2d(std::shared_ptr<Conv2d> conv, std::shared_ptr<FoldedBatchNorm2d> bn, std::unique_ptr<Quantizer> wq,
+                     std::unique_ptr<Quantizer> input_q)
+    : conv_(std::move(conv)), bn_(std::move(bn)) {
+  PFQ_CHECK(!bn_ || bn_->num_features == conv_->out_channels, "QatConv2d: conv has ", conv_->out_channels,
+            " output channels, BN ", bn_->num_features);
+  for (auto& [n, t] : conv_->own_parameters()) register_parameter(n, t);
+  for (auto& [n, t] : conv_->own_buffers()) register_buffer(n, t);
+  register_module("weight_quant", std::make_shared<FakeQuantize>(std::move(wq)));
+  if (input_q) register_module("input_quant", std::make_shared<FakeQuantize>(std::move(input_q)));
+  train(conv_->is_training());
+}
+
+std::string QatConv2d::extra_repr() const { return conv_->extra_repr() + (bn_ ? ", bn_folded" : "") + (frozen_ ? ", bn_frozen" : ""); }
+
+Tensor QatConv2d::forward(const Tensor& x_in) {
+  Tensor x = has_child("input_quant") ? child("input_quant")->forward(x_in) : x_in;
+  const int64_t oc = conv_->out_channels;
+  PFQ_CHECK(x.dim() == 4 && x.size(1) == conv_->in_channels, "QatConv2d(", conv_->extra_repr(), "): expected input [N, ",
+            conv_->in_channels, ", H, W], got ", shape_str(x.shape()));
+  const Tensor& w = parameter("weight");  // [OC, IC/groups, KH, KW]
+  Tensor b = has_parameter("bias") ? parameter("bias") : Tensor();
+  Tensor corr = has_buffer("output_correction") ? buffer("output_correction") : Tensor();  // [OC, OH, OW]
+  Module& wq = *child("weight_quant");
+  const Conv2dOptions opt = conv_->options();
+  if (!bn_) {
+    Tensor y = conv2d(x, wq.forward(w), b, opt);
+    return corr.defined() ? add(y, corr) : y;
+  }
+  Tensor gamma = bn_->affine ? bn_->parameter("weight") : Tensor::ones({oc}, w.dtype());
+  Tensor beta = bn_->affine ? bn_->parameter("bias") : Tensor::zeros({oc}, w.dtype());
+  Tensor& rmean = bn_->buffer("running_mean");
+  Tensor& rvar = bn_->buffer("running_var");
+  const double eps = bn_->eps;
+  Tensor sigma_r = sqrt(add(rvar.clone(), eps));  // [OC], no gradient
+  Tensor s = div(gamma, sigma_r);                 // [OC]
+  Tensor y = conv2d(x, wq.forward(mul(w, reshape(s, {oc, 1, 1, 1}))), Tensor(), opt);  // [N, OC, OH, OW]
+  // b + corr as [OC, 1, 1] or [OC, OH, OW]
+  Tensor bias_map = b.defined() ? reshape(b, {oc, 1, 1}) : Tensor::zeros({oc, 1, 1}, w.dtype());
+  if (corr.defined()) bias_map = add(bias_map, corr);
+  if (!is_training() || frozen_)
+    return add(y, add(mul(reshape(s, {oc, 1, 1}), sub(bias_map, reshape(rmean.clone(), {oc, 1, 1}))), reshape(beta, {oc, 1, 1})));
+
+  Tensor z = conv2d(x, w, Tensor(), opt);
+  z = add(z, bias_map);
+  Tensor mu_b = mean(z, {0, 2, 3});                // [OC]
+  Tensor var_b = var(z, {0, 2, 3}, false);         // [OC], biased (normalisation)
+  Tensor sigma_b = sqrt(add(var_b, eps));
+  {
+    NoGradGuard ng;
+    Tensor& nbt = bn_->buffer("num_batches_tracked");
+    Tensor count = nbt.clone();
+    count.data<int64_t>()[0] += 1;
+    nbt.copy_(count);
+    const double m = bn_->momentum ? *bn_->momentum : 1.0 / static_cast<double>(count.data<int64_t>()[0]);
+    const double n = static_cast<double>(z.numel() / oc);
+    Tensor unbiased = mul(var_b.detach(), n / std::max(1.0, n - 1));
+    rmean.copy_(add(mul(rmean, 1 - m), mul(mu_b.detach(), m)));
+    rvar.copy_(add(mul(rvar, 1 - m), mul(unbiased, m)));
+  }
+  Tensor out = mul(y, reshape(div(sigma_r, sigma_b), {oc, 1, 1}));
+  Tensor shift = mul(reshape(div(gamma, sigma_b), {oc, 1, 1}), sub(bias_map, reshape(mu_b, {oc, 1, 1})));
+  return add(out, add(shift, reshape(beta, {oc, 1, 1})));
+}
+
+// ---------------- QatLinear ----------------
+QatLinear::QatLinear(std::shared_ptr<Linear> lin, std::unique_ptr<Quantizer> wq, std::unique_ptr<Quantizer> input_q)
+    : lin_(std::move(lin)) {
+  for (auto& [n, t] : lin_->own_parameters()) register_parameter(n, t);
+  register_module("weight_quant", std::make_shared<FakeQuantize>(std::move(wq)));
+  if (input_q) register_module("input_quant", std::make_shared<FakeQuantize>(std::move(input_q)));
+  train(lin_->is_training());
+}
+
+Tensor QatLinear::forward(const Tensor& x_in) {
+  Tensor x = has_child("input_quant") ? child("input_quant")->forward(x_in) : x_in;
+  PFQ_CHECK(x.dim() == 2 && x.size(1) == lin_->in_features, "QatLinear(", lin_->extra_repr(), "): expected input [N, ",
+            lin_->in_features, "], got ", shape_str(x.shape()));
+  Tensor b = has_parameter("bias") ? parameter("bias") : Tensor();
+  return linear(x, child("weight_quant")->forward(parameter("weight")), b);
+}
+
+// ---------------- prepare_qat ----------------
+namespace {
+
+std::unique_ptr<Quantizer> make_q(const std::string& name, int bits, bool symmetric, bool per_channel, int64_t channels,
+                                  DType dt, const QatConfig& cfg) {
+  if (bits >= 32) return nullptr;
+  QuantSpec spec;
+  spec.bits = bits;
+  spec.symmetric = symmetric;
+  spec.per_channel = per_channel;
+  spec.channels = per_channel ? channels : 0;
+  spec.dtype = dt;
+  spec.calib_batches = cfg.calib_batches;
+  return make_quantizer(name, spec);
+}
+
+// Signed activation quantizer (network input): quantizers without a signed mode fall back to ema.
+std::unique_ptr<Quantizer> make_signed_act(int bits, DType dt, const QatConfig& cfg) {
+  const std::string name = (cfg.aquant == "pact" || cfg.aquant == "dorefa") ? "ema" : cfg.aquant;
+  return make_q(name, bits, true, false, 0, dt, cfg);
+}
+
+std::pair<std::string, std::string> split_last(const std::string& path) {
+  const auto dot = path.rfind('.');
+  if (dot == std::string::npos) return {"", path};
+  return {path.substr(0, dot), path.substr(dot + 1)};
+}
+
+bool is_type(const Module* m, const char* t) { return m && m->type_name() == t; }
+
+}  // namespace
+
+QatReport prepare_qat(Module& model, const QatConfig& cfg) {
+  for (auto& [n, m] : model.named_modules())
+    PFQ_CHECK(!dynamic_cast<QatConv2d*>(m) && !dynamic_cast<QatLinear*>(m), "prepare_qat: module '", n,
+              "' is already a QAT wrapper (the model was prepared before)");
+  QatReport rep;
+  std::vector<std::pair<std::string, std::string>> pairs;  // conv path, bn path
+  std::vector<std::string> convs, linears, acts;
+  auto mods = model.named_modules();
+  for (auto& [name, m] : mods) {
+    if (dynamic_cast<Conv2d*>(m)) convs.push_back(name);
+    if (dynamic_cast<Linear*>(m)) linears.push_back(name);
+    if (dynamic_cast<ReLU*>(m) || dynamic_cast<ReLU6*>(m)) acts.push_back(name);
+    if (dynamic_cast<models::BasicBlock*>(m)) {
+      for (auto [c, b] : {std::pair{"conv1", "bn1"}, std::pair{"conv2", "bn2"}})
+        if (m->has_child(c) && m->has_child(b) && dynamic_cast<Conv2d*>(m->child(c).get()) &&
+            dynamic_cast<BatchNorm2d*>(m->child(b).get()))
+          pairs.emplace_back(join_name(name, c), join_name(name, b));
+    } else if (dynamic_cast<Sequential*>(m)) {
+      const auto& ch = m->named_children();
+      for (size_t i = 0; i + 1 < ch.size(); ++i)
+        if (dynamic_cast<Conv2d*>(ch[i].second.get()) && dynamic_cast<BatchNorm2d*>(ch[i + 1].second.get()))
+          pairs.emplace_back(join_name(name, ch[i].first), join_name(name, ch[i + 1].first));
+    }
+  }
+  PFQ_CHECK(!convs.empty() || !linears.empty(), "prepare_qat: the model has no Conv2d or Linear to quantize");
+  rep.first_conv = convs.empty() ? "" : convs.front();
+  rep.last_linear = linears.empty() ? "" : linears.back();
+  const DType dt = model.parameters().empty() ? DType::Float32 : model.parameters().front().dtype();
+
+  std::map<std::string, std::string> bn_of;  // conv path -> bn path
+  if (cfg.fold_bn)
+    for (auto& [c, b] : pairs) bn_of[c] = b;
+  for (const std::string& path : convs) {
+    auto conv = std::dynamic_pointer_cast<Conv2d>(model.submodule(split_last(path).first).child(split_last(path).second));
+    const bool first = path == rep.first_conv;
+    const int wb = first ? cfg.first_last_bits : cfg.wbits;
+    auto wq = make_q(cfg.wquant, wb, true, cfg.per_channel, conv->out_channels, dt, cfg);
+    auto iq = first ? make_signed_act(cfg.first_last_bits, dt, cfg) : nullptr;
+    std::shared_ptr<FoldedBatchNorm2d> fbn;
+    if (auto it = bn_of.find(path); it != bn_of.end()) {
+      auto [bp, bn_name] = split_last(it->second);
+      auto bn = std::dynamic_pointer_cast<BatchNorm2d>(model.submodule(bp).child(bn_name));
+      fbn = std::make_shared<FoldedBatchNorm2d>(*bn);
+      fbn->train(bn->is_training());
+      model.replace_module(it->second, fbn);
+      rep.folded_convs++;
+    } else {
+      rep.plain_convs++;
+    }
+    model.replace_module(path, std::make_shared<QatConv2d>(conv, fbn, std::move(wq), std::move(iq)));
+  }
+  for (const std::string& path : linears) {
+    auto lin = std::dynamic_pointer_cast<Linear>(model.submodule(split_last(path).first).child(split_last(path).second));
+    const bool last = path == rep.last_linear;
+    const int wb = last ? cfg.first_last_bits : cfg.wbits;
+    auto wq = make_q(cfg.wquant, wb, true, cfg.per_channel, lin->out_features, dt, cfg);
+    auto iq = last ? make_q(cfg.aquant, cfg.first_last_bits, false, false, 0, dt, cfg) : nullptr;
+    model.replace_module(path, std::make_shared<QatLinear>(lin, std::move(wq), std::move(iq)));
+    rep.linears++;
+  }
+  for (const std::string& path : acts) {
+    ModulePtr act = model.submodule(split_last(path).first).child(split_last(path).second);
+    auto seq = std::make_shared<Sequential>();
+    seq->push_back(act);
+    seq->push_back(std::make_shared<FakeQuantize>(make_q(cfg.aquant, cfg.abits, false, false, 0, dt, cfg)));
+    seq->train(act->is_training());
+    model.replace_module(path, seq);
+    rep.act_quantizers++;
+  }
+  return rep;
+}
+
+void freeze_bn_stats(Module& model, bool frozen) {
+  for (auto& [n, m] : model.named_modules())
+    if (auto* q = dynamic_cast<QatConv2d*>(m)) q->freeze_bn_stats(frozen);
+}
+
+void set_activation_quant(Module& model, bool enabled) {
+  for (auto& [n, m] : model.named_modules()) {
+    if (!is_type(m, "FakeQuantize")) continue;
+    const std::string leaf = split_last(n).second;
+    if (leaf != "weight_quant") static_cast<FakeQuantize*>(m)->enabled = enabled;
+  }
+}
+
+}  // namespace pfq::quant

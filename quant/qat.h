@@ -1,0 +1,128 @@
+// qat.h — quantization-aware training preparation (quant/, pfq-method.md 4.3): wraps a float
+// model in place with replace_module (no layer class is edited). Conv+BN pairs become QatConv2d
+// with BN folded (Krishnamoorthi 2018 3.2 / Jacob 2018), other convs and every Linear get a
+// weight quantizer, every ReLU/ReLU6 is followed by an unsigned activation quantizer, the
+// first conv quantizes the network input (signed) and the last Linear its input (the pooled
+// activations). Left out: CUDA, per-use quantizers for BasicBlock's shared `relu` child.
+#pragma once
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "layers/batchnorm.h"
+#include "layers/conv.h"
+#include "quant/quantizer.h"
+
+namespace pfq::quant {
+
+// bits >= 32 means "no quantizer" (identity) for that role.
+struct QatConfig {
+  int wbits = 4;
+  int abits = 4;
+  int first_last_bits = 8;  // first conv's weights + input, last linear's weights + input
+  std::string wquant = "minmax";
+  std::string aquant = "ema";
+  bool per_channel = false;  // weights only
+  bool fold_bn = true;
+  int64_t calib_batches = 50;  // ema observers: batches observed before quantizing
+};
+void to_json(nlohmann::json& j, const QatConfig& c);
+void from_json(const nlohmann::json& j, QatConfig& c);
+
+// A Quantizer as a Module: its learnable tensors are parameters, its statistics buffers (same
+// handles/storage, so optimizers and checkpoints see them). forward(x) = q(x, is_training())
+// when enabled and a quantizer is set, else x. Type "FakeQuantize".
+class FakeQuantize : public Module {
+ public:
+  explicit FakeQuantize(std::unique_ptr<Quantizer> q);  // q may be null: identity
+  std::string type_name() const override { return "FakeQuantize"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override;
+  Quantizer* quantizer() const { return q_.get(); }
+  bool enabled = true;
+
+ private:
+  std::unique_ptr<Quantizer> q_;
+};
+
+// Holds a folded BatchNorm2d's tensors under the BN's own names (weight, bias, running_mean,
+// running_var, num_batches_tracked) so state dicts match the float model; forward is the
+// identity (the QatConv2d before it applies the BN). Type "FoldedBatchNorm2d".
+class FoldedBatchNorm2d : public Module {
+ public:
+  explicit FoldedBatchNorm2d(const BatchNorm2d& bn);
+  std::string type_name() const override { return "FoldedBatchNorm2d"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override { return x; }
+  int64_t num_features;
+  double eps;
+  std::optional<double> momentum;
+  bool affine;
+};
+
+// Conv2d with a fake-quantized weight, optionally with the following BN folded in (bn != null).
+// Parameters/buffers keep the conv's names (weight, bias, output_correction); children
+// "weight_quant" and optionally "input_quant". x [N, IC, H, W] -> [N, OC, OH, OW], computing
+//   eval / frozen: conv(x, q(s * w)) + beta + s * (b + corr - mu_r),  s = gamma / sqrt(var_r + eps)
+//   training:      conv(x, q(s * w)) * sqrt(var_r + eps) / sqrt(var_b + eps)
+//                  + gamma * (b + corr - mu_b) / sqrt(var_b + eps) + beta
+// with mu_b, var_b the batch statistics of conv(x, w) + b + corr (a second, float conv; gradients
+// flow through them) and the running statistics updated like BatchNorm2d.
+class QatConv2d : public Module {
+ public:
+  QatConv2d(std::shared_ptr<Conv2d> conv, std::shared_ptr<FoldedBatchNorm2d> bn, std::unique_ptr<Quantizer> wq,
+            std::unique_ptr<Quantizer> input_q = nullptr);
+  std::string type_name() const override { return "QatConv2d"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override { return conv_->output_shape(in); }
+  int64_t macs(const Shape& in) const override { return conv_->macs(in); }
+  std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape&) const override { return {}; }
+  // Frozen: running statistics are used and no longer updated, also in training mode.
+  void freeze_bn_stats(bool frozen = true) { frozen_ = frozen; }
+  bool bn_frozen() const { return frozen_; }
+  bool folded() const { return bn_ != nullptr; }
+  const Conv2d& conv() const { return *conv_; }
+
+ private:
+  std::shared_ptr<Conv2d> conv_;
+  std::shared_ptr<FoldedBatchNorm2d> bn_;
+  bool frozen_ = false;
+};
+
+// Linear with a fake-quantized weight and optionally quantized input; names as Linear.
+class QatLinear : public Module {
+ public:
+  QatLinear(std::shared_ptr<Linear> lin, std::unique_ptr<Quantizer> wq, std::unique_ptr<Quantizer> input_q = nullptr);
+  std::string type_name() const override { return "QatLinear"; }
+  std::string extra_repr() const override { return lin_->extra_repr(); }
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override { return lin_->output_shape(in); }
+  int64_t macs(const Shape& in) const override { return lin_->macs(in); }
+  std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape&) const override { return {}; }
+
+ private:
+  std::shared_ptr<Linear> lin_;
+};
+
+// What prepare_qat wrapped.
+struct QatReport {
+  int64_t folded_convs = 0;     // conv+BN pairs folded
+  int64_t plain_convs = 0;      // convs with a weight quantizer only
+  int64_t linears = 0;
+  int64_t act_quantizers = 0;   // after ReLU/ReLU6
+  std::string first_conv, last_linear;
+};
+
+// Wraps `model` in place (see the file comment). State-dict names of the float model are kept;
+// quantizers add entries (e.g. "features.0.2.1.running_max"), so a float checkpoint loads with
+// strict = false and a QAT checkpoint loads strictly into a model prepared with the same config.
+// requires: float32/float64 CPU model, not prepared before.
+QatReport prepare_qat(Module& model, const QatConfig& cfg);
+
+// Every QatConv2d of `model`: use running statistics from now on (or again batch statistics).
+void freeze_bn_stats(Module& model, bool frozen = true);
+// Enables/disables every activation/input quantizer (stage "w" of --stages w,wa).
+void set_activation_quant(Module& model, bool enabled);
+
+}  // namespace pfq::quant

@@ -1,0 +1,162 @@
+// quantizer.cpp — the named quantizers and their factory. State updates (running ranges,
+// LSQ's first-call step) run under NoGradGuard and write in place.
+#include "quant/quantizer.h"
+
+namespace pfq::quant {
+namespace {
+
+int64_t param_rows(const QuantSpec& s) { return s.per_channel ? s.channels : 1; }
+
+}  // namespace
+
+void Quantizer::check_input(const Tensor& x) const {
+  PFQ_CHECK(x.defined(), name(), " quantizer: undefined input");
+  PFQ_CHECK(x.dtype() == spec_.dtype, name(), " quantizer: input is ", x.describe(), " but the quantizer was built for ",
+            dtype_name(spec_.dtype), " (set QuantSpec::dtype)");
+  if (spec_.per_channel && spec_.channels > 0)
+    PFQ_CHECK(x.dim() >= 1 && x.size(0) == spec_.channels, name(), " quantizer: per-channel over ", spec_.channels,
+              " channels but the input is ", x.describe());
+}
+
+// ---------------- minmax ----------------
+Tensor MinMaxQuantizer::forward(const Tensor& x, bool /*training*/) {
+  check_input(x);
+  FakeQuantResult r = fake_quantize(x, options());
+  last_scale_ = r.scale;
+  last_zero_point_ = r.zero_point;
+  return r.out;
+}
+
+// ---------------- ema ----------------
+EmaQuantizer::EmaQuantizer(const QuantSpec& spec) : Quantizer(spec) {
+  running_min_ = Tensor::zeros({param_rows(spec)}, spec.dtype);
+  running_max_ = Tensor::zeros({param_rows(spec)}, spec.dtype);
+  num_batches_ = Tensor::zeros({}, DType::Int64);
+}
+
+NamedTensorList EmaQuantizer::buffers() const {
+  return {{"running_min", running_min_}, {"running_max", running_max_}, {"num_batches", num_batches_}};
+}
+
+int64_t EmaQuantizer::num_batches() const { return *num_batches_.data<int64_t>(); }
+
+bool EmaQuantizer::calibrated() const { return num_batches() >= std::max<int64_t>(spec_.calib_batches, 1); }
+
+Tensor EmaQuantizer::forward(const Tensor& x, bool training) {
+  check_input(x);
+  const FakeQuantOptions opt = options();
+  if (training) {
+    const int64_t seen = num_batches();
+    {
+      NoGradGuard ng;
+      auto [lo, hi] = observe_range(x, opt);
+      if (seen == 0) {
+        running_min_.copy_(lo);
+        running_max_.copy_(hi);
+      } else {
+        const double d = spec_.ema_decay;
+        running_min_.mul_(d).add_(lo, 1 - d);
+        running_max_.mul_(d).add_(hi, 1 - d);
+      }
+      *num_batches_.data<int64_t>() = seen + 1;
+    }
+    if (seen < spec_.calib_batches) return x;
+  } else if (!calibrated()) {
+    return x;
+  }
+  FakeQuantResult r = fake_quantize_range(x, running_min_, running_max_, opt);
+  last_scale_ = r.scale;
+  last_zero_point_ = r.zero_point;
+  return r.out;
+}
+
+// ---------------- pact ----------------
+PactQuantizer::PactQuantizer(const QuantSpec& spec) : Quantizer(spec) {
+  alpha_ = Tensor::full({param_rows(spec)}, spec.pact_alpha, spec.dtype).set_requires_grad(true);
+}
+
+Tensor PactQuantizer::forward(const Tensor& x, bool /*training*/) {
+  check_input(x);
+  Tensor out = pact_quantize(x, alpha_, spec_.bits);
+  NoGradGuard ng;
+  last_scale_ = mul(alpha_.detach(), 1.0 / static_cast<double>((int64_t{1} << spec_.bits) - 1));
+  last_zero_point_ = Tensor::zeros({param_rows(spec_)}, spec_.dtype);
+  return out;
+}
+
+// ---------------- lsq ----------------
+LsqQuantizer::LsqQuantizer(const QuantSpec& spec) : Quantizer(spec) {
+  step_ = Tensor::ones({param_rows(spec)}, spec.dtype).set_requires_grad(true);
+  initialized_ = Tensor::zeros({}, DType::Int64);
+}
+
+Tensor LsqQuantizer::forward(const Tensor& x, bool /*training*/) {
+  check_input(x);
+  if (*initialized_.data<int64_t>() == 0) {
+    NoGradGuard ng;
+    step_.copy_(lsq_init_step(x, spec_.bits, spec_.symmetric, spec_.per_channel));
+    *initialized_.data<int64_t>() = 1;
+  }
+  Tensor out = lsq_quantize(x, step_, spec_.bits, spec_.symmetric);
+  last_scale_ = step_.detach().clone();
+  last_zero_point_ = Tensor::zeros({param_rows(spec_)}, spec_.dtype);
+  return out;
+}
+
+// ---------------- dorefa ----------------
+Tensor DorefaQuantizer::forward(const Tensor& x, bool /*training*/) {
+  check_input(x);
+  return dorefa_quantize(x, spec_.bits, spec_.per_channel);
+}
+
+// ---------------- factory ----------------
+std::vector<std::string> quantizer_names() { return {"minmax", "ema", "pact", "lsq", "dorefa"}; }
+
+std::unique_ptr<Quantizer> make_quantizer(const std::string& name, const QuantSpec& spec) {
+  auto need_bits = [&](int lo, int hi) {
+    PFQ_CHECK(spec.bits >= lo && spec.bits <= hi, "make_quantizer(\"", name, "\"): bits must be in ", lo, "..", hi,
+              ", got ", spec.bits);
+  };
+  auto need_channels = [&] {
+    PFQ_CHECK(!spec.per_channel || spec.channels > 0, "make_quantizer(\"", name,
+              "\"): per_channel needs QuantSpec::channels (the size of axis 0) to create its per-channel state");
+  };
+  PFQ_CHECK(is_floating(spec.dtype), "make_quantizer(\"", name, "\"): QuantSpec::dtype must be float32 or float64, got ",
+            dtype_name(spec.dtype));
+  PFQ_CHECK(spec.channels >= 0, "make_quantizer(\"", name, "\"): channels must be >= 0, got ", spec.channels);
+  if (name == "minmax") {
+    need_bits(1, 8);
+    check_fake_quant_options({spec.bits, spec.symmetric, spec.per_channel}, "make_quantizer(\"minmax\")");
+    return std::make_unique<MinMaxQuantizer>(spec);
+  }
+  if (name == "ema") {
+    need_bits(2, 8);
+    need_channels();
+    PFQ_CHECK(spec.ema_decay >= 0 && spec.ema_decay < 1, "make_quantizer(\"ema\"): ema_decay must be in [0, 1), got ",
+              spec.ema_decay);
+    PFQ_CHECK(spec.calib_batches >= 0, "make_quantizer(\"ema\"): calib_batches must be >= 0, got ", spec.calib_batches);
+    return std::make_unique<EmaQuantizer>(spec);
+  }
+  if (name == "pact") {
+    need_bits(1, 8);
+    need_channels();
+    PFQ_CHECK(!spec.symmetric, "make_quantizer(\"pact\"): PACT quantizes unsigned activations; set symmetric = false");
+    PFQ_CHECK(spec.pact_alpha > 0, "make_quantizer(\"pact\"): pact_alpha must be > 0, got ", spec.pact_alpha);
+    return std::make_unique<PactQuantizer>(spec);
+  }
+  if (name == "lsq") {
+    need_bits(2, 8);
+    need_channels();
+    return std::make_unique<LsqQuantizer>(spec);
+  }
+  if (name == "dorefa") {
+    need_bits(1, 8);
+    PFQ_CHECK(spec.symmetric, "make_quantizer(\"dorefa\"): DoReFa quantizes weights to [-1, 1]; set symmetric = true");
+    return std::make_unique<DorefaQuantizer>(spec);
+  }
+  std::string known;
+  for (const auto& n : quantizer_names()) known += (known.empty() ? "" : ", ") + n;
+  PFQ_FAIL("make_quantizer: unknown quantizer \"", name, "\" (known: ", known, ")");
+}
+
+}  // namespace pfq::quant

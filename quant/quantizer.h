@@ -1,0 +1,134 @@
+// quantizer.h — named fake quantizers (minmax, ema, pact, lsq, dorefa) behind one interface,
+// built by make_quantizer(name, spec). Learnable tensors are leaves with requires_grad that an
+// optimizer takes as ParamRefs; running statistics are named buffers a checkpoint can save.
+// Both are updated in place, so handles taken from parameters()/buffers() stay valid.
+// Left out: QAT model preparation and BN folding (they wrap layers/ modules with these).
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "quant/fake_quant.h"
+#include "quant/learned_quant.h"
+
+namespace pfq::quant {
+
+using NamedTensorList = std::vector<std::pair<std::string, Tensor>>;
+
+struct QuantSpec {
+  int bits = 8;
+  bool symmetric = true;     // signed (weights): z = 0; false: unsigned/asymmetric (activations)
+  bool per_channel = false;  // one range/parameter per index of axis 0
+  int64_t channels = 0;      // size of axis 0; required with per_channel by ema, pact and lsq
+  DType dtype = DType::Float32;  // of parameters and buffers (inputs must match)
+  double ema_decay = 0.9;        // ema: running = decay * running + (1 - decay) * batch
+  int64_t calib_batches = 50;    // ema: training batches that only observe before quantizing
+  double pact_alpha = 6.0;       // pact: initial clip value
+};
+
+class Quantizer {
+ public:
+  explicit Quantizer(const QuantSpec& spec) : spec_(spec) {}
+  virtual ~Quantizer() = default;
+  Quantizer(const Quantizer&) = delete;
+  Quantizer& operator=(const Quantizer&) = delete;
+
+  // Fake-quantizes x (any shape; [C, ...] when per_channel). `training` matters to observers.
+  virtual Tensor forward(const Tensor& x, bool training) = 0;
+  virtual std::string name() const = 0;
+  virtual NamedTensorList parameters() const { return {}; }
+  virtual NamedTensorList buffers() const { return {}; }
+  // Scale used by the last quantizing forward ([1] or [C]; undefined before one and for dorefa).
+  Tensor last_scale() const { return last_scale_; }
+  Tensor last_zero_point() const { return last_zero_point_; }
+  const QuantSpec& spec() const { return spec_; }
+
+ protected:
+  FakeQuantOptions options() const { return {spec_.bits, spec_.symmetric, spec_.per_channel}; }
+  // Checks dtype against spec.dtype and axis 0 against spec.channels (when set).
+  void check_input(const Tensor& x) const;
+
+  QuantSpec spec_;
+  Tensor last_scale_, last_zero_point_;
+};
+
+// minmax — the range of the current tensor on every call (the paper's per-layer default for
+// weights): symmetric s = max|x| / (2^(b-1) - 1), z = 0; asymmetric s = (max - min) / (2^b - 1)
+// with [min, max] widened to contain 0, z = round(-min / s). bits == 1: s * sign(x), s = mean|x|.
+// out = (clamp(round(x / s) + z, qmin, qmax) - z) * s; dx = g inside the clip range, else 0.
+class MinMaxQuantizer : public Quantizer {
+ public:
+  using Quantizer::Quantizer;
+  Tensor forward(const Tensor& x, bool training) override;
+  std::string name() const override { return "minmax"; }
+};
+
+// ema — activation observer: per training batch, batch range (lo_b, hi_b) (symmetric:
+// (-max|x|, max|x|)); the first batch sets running = batch, later ones
+//   running = decay * running + (1 - decay) * batch.
+// While fewer than calib_batches batches had been observed before the current one, a training
+// call only observes and returns x unchanged; afterwards it quantizes x with the updated
+// running range (the formula of minmax with [running_min, running_max] as the range). Eval
+// freezes the buffers and quantizes with them once calib_batches (and at least one) batches
+// were observed, else returns x. Buffers: running_min, running_max [C], num_batches int64 [].
+class EmaQuantizer : public Quantizer {
+ public:
+  explicit EmaQuantizer(const QuantSpec& spec);
+  Tensor forward(const Tensor& x, bool training) override;
+  std::string name() const override { return "ema"; }
+  NamedTensorList buffers() const override;
+  int64_t num_batches() const;
+  bool calibrated() const;  // quantization switched on
+
+ private:
+  Tensor running_min_, running_max_, num_batches_;
+};
+
+// pact — unsigned activations clipped to a learnable alpha (init spec.pact_alpha):
+//   out = round(clip(x, 0, alpha) / s) * s, s = alpha / (2^b - 1)
+//   dx = g where 0 <= x < alpha;  dalpha = sum of g where x >= alpha.   Parameter: alpha [1]|[C].
+class PactQuantizer : public Quantizer {
+ public:
+  explicit PactQuantizer(const QuantSpec& spec);
+  Tensor forward(const Tensor& x, bool training) override;
+  std::string name() const override { return "pact"; }
+  NamedTensorList parameters() const override { return {{"alpha", alpha_}}; }
+
+ private:
+  Tensor alpha_;
+};
+
+// lsq — learnable step s (parameter "step" [1]|[C]), set on the first call to
+// 2 * mean|x| / sqrt(Qp); signed (symmetric) grid -2^(b-1)..2^(b-1)-1 or unsigned 0..2^b-1:
+//   out = round(clip(x / s, -Qn, Qp)) * s;  dx = g inside;  ds = (round(x/s) - x/s inside,
+//   -Qn / Qp at the clip) summed with g, times 1 / sqrt(N * Qp).   Buffer: initialized int64 [].
+class LsqQuantizer : public Quantizer {
+ public:
+  explicit LsqQuantizer(const QuantSpec& spec);
+  Tensor forward(const Tensor& x, bool training) override;
+  std::string name() const override { return "lsq"; }
+  NamedTensorList parameters() const override { return {{"step", step_}}; }
+  NamedTensorList buffers() const override { return {{"initialized", initialized_}}; }
+
+ private:
+  Tensor step_, initialized_;
+};
+
+// dorefa — weights: out = 2 * round(n * (tanh(x) / (2 max|tanh(x)|) + 1/2)) / n - 1,
+// n = 2^b - 1, max per tensor or per channel; dx = g * (1 - tanh(x)^2) / max|tanh(x)|
+// (straight through the rounding, the max held constant). Needs symmetric = true.
+class DorefaQuantizer : public Quantizer {
+ public:
+  using Quantizer::Quantizer;
+  Tensor forward(const Tensor& x, bool training) override;
+  std::string name() const override { return "dorefa"; }
+};
+
+// Builds the quantizer called `name` (one of quantizer_names()). Errors name the quantizer
+// and the offending spec field: unknown name, bits outside the quantizer's range, a missing
+// channel count, a sign the quantizer does not support, bad ema/pact settings.
+std::unique_ptr<Quantizer> make_quantizer(const std::string& name, const QuantSpec& spec);
+std::vector<std::string> quantizer_names();
+
+}  // namespace pfq::quant
