@@ -98,8 +98,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
     std::unique_ptr<ProgressBar> bar;
     if (!o.quiet)
       bar = std::make_unique<ProgressBar>("qat " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), iters * o.batch_size);
-    double loss_sum = 0;
-    int64_t seen = 0, correct = 0;
+    EpochStats stats;
     auto t0 = std::chrono::steady_clock::now();
     while (auto b = train_loader->next()) {
       opt->set_lr(sched(optim::fractional_epoch(epoch, b->index, iters)));
@@ -116,16 +115,9 @@ FinetuneResult finetune(const FinetuneOptions& o) {
       loss.backward();
       opt->step();
       const int64_t n = logits.size(0);
-      Tensor pred = argmax(logits.detach(), 1);
-      for (int64_t i = 0; i < n; ++i) correct += pred.data<int64_t>()[i] == b->labels.data<int64_t>()[i];
-      loss_sum += lv * n;
-      seen += n;
+      stats.add(logits, b->labels, lv);
       st.global_step++;
-      if (bar) {
-        char s[96];
-        std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% lr %.4g", loss_sum / seen, 100.0 * correct / seen, opt->lr());
-        bar->update(n, s);
-      }
+      if (bar) bar->update(n, stats.status(opt->lr()));
       if (stop_requested()) {
         interrupted = true;
         break;
@@ -140,8 +132,8 @@ FinetuneResult finetune(const FinetuneOptions& o) {
     }
     metrics.append(nlohmann::ordered_json{{"epoch", epoch + 1},
                                           {"lr", opt->lr()},
-                                          {"train_loss", seen ? loss_sum / seen : 0.0},
-                                          {"train_acc", seen ? 100.0 * correct / seen : 0.0},
+                                          {"train_loss", stats.mean_loss()},
+                                          {"train_acc", stats.accuracy()},
                                           {"test_loss", ev.loss},
                                           {"test_top1", ev.top1},
                                           {"test_top5", ev.top5},

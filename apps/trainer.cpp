@@ -68,6 +68,22 @@ std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const 
   return std::make_unique<data::DataLoader>(ds, data::default_transform(dataset, train), lo);
 }
 
+void EpochStats::add(const Tensor& logits, const Tensor& labels, double loss) {
+  const int64_t n = logits.size(0);
+  Tensor pred = argmax(logits.detach(), 1);
+  const int64_t* pp = pred.data<int64_t>();
+  const int64_t* pt = labels.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) correct += pp[i] == pt[i];
+  loss_sum += loss * n;
+  seen += n;
+}
+
+std::string EpochStats::status(double lr) const {
+  char s[96];
+  std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% lr %.4g", mean_loss(), accuracy(), lr);
+  return s;
+}
+
 EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress, const std::string& label) {
   NoGradGuard ng;
   const bool was_training = model.is_training();
@@ -204,8 +220,7 @@ TrainResult train(const TrainOptions& o) {
     if (!o.quiet)
       bar = std::make_unique<ProgressBar>("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                                           (iters - st.batch) * o.batch_size);
-    double loss_sum = 0;
-    int64_t seen = 0, correct = 0;
+    EpochStats stats;
     auto t0 = std::chrono::steady_clock::now();
     while (auto b = train_loader->next()) {
       opt->set_lr(sched(optim::fractional_epoch(epoch, b->index, iters)));
@@ -218,21 +233,10 @@ TrainResult train(const TrainOptions& o) {
       loss.backward();
       opt->step();
       const int64_t n = logits.size(0);
-      {
-        Tensor pred = argmax(logits.detach(), 1);
-        const int64_t* pp = pred.data<int64_t>();
-        const int64_t* pt = b->labels.data<int64_t>();
-        for (int64_t i = 0; i < n; ++i) correct += pp[i] == pt[i];
-      }
-      loss_sum += lv * n;
-      seen += n;
+      stats.add(logits, b->labels, lv);
       st.batch = b->index + 1;
       st.global_step++;
-      if (bar) {
-        char s[96];
-        std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% lr %.4g", loss_sum / seen, 100.0 * correct / seen, opt->lr());
-        bar->update(n, s);
-      }
+      if (bar) bar->update(n, stats.status(opt->lr()));
       if (stop_requested()) {
         save_last();
         if (bar) bar->finish("interrupted");
@@ -246,19 +250,19 @@ TrainResult train(const TrainOptions& o) {
     EvalResult ev = evaluate(*model, *test_loader);
     if (bar) {
       char s[160];
-      std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% | test top1 %.2f%% top5 %.2f%% loss %.4f", seen ? loss_sum / seen : 0.0,
-                    seen ? 100.0 * correct / seen : 0.0, ev.top1, ev.top5, ev.loss);
+      std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% | test top1 %.2f%% top5 %.2f%% loss %.4f", stats.mean_loss(),
+                    stats.accuracy(), ev.top1, ev.top5, ev.loss);
       bar->finish(s);
     }
     nlohmann::ordered_json row = {{"epoch", epoch + 1},
                                   {"lr", opt->lr()},
-                                  {"train_loss", seen ? loss_sum / seen : 0.0},
-                                  {"train_acc", seen ? 100.0 * correct / seen : 0.0},
+                                  {"train_loss", stats.mean_loss()},
+                                  {"train_acc", stats.accuracy()},
                                   {"test_loss", ev.loss},
                                   {"test_top1", ev.top1},
                                   {"test_top5", ev.top5},
                                   {"epoch_seconds", secs},
-                                  {"images_per_second", secs > 0 ? seen / secs : 0.0}};
+                                  {"images_per_second", secs > 0 ? stats.seen / secs : 0.0}};
     metrics.append(row);
     st.epoch = epoch + 1;
     st.batch = 0;

@@ -56,6 +56,17 @@ struct TrainResult {
   std::string last_checkpoint, best_checkpoint;
 };
 
+// Running loss/accuracy over the training steps of one epoch (for the progress bar and metrics).
+struct EpochStats {
+  double loss_sum = 0;
+  int64_t seen = 0, correct = 0;
+  // logits [N, K], labels int64 [N], loss = the batch mean.
+  void add(const Tensor& logits, const Tensor& labels, double loss);
+  double mean_loss() const { return seen ? loss_sum / seen : 0.0; }
+  double accuracy() const { return seen ? 100.0 * correct / seen : 0.0; }
+  std::string status(double lr) const;  // "loss 0.4123 acc 85.20% lr 0.05"
+};
+
 // Evaluates `model` (switched to eval mode) over every batch of `loader`'s next epoch.
 EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress = false, const std::string& label = "eval");
 
