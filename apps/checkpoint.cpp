@@ -57,6 +57,18 @@ Checkpoint load_checkpoint(const std::string& path) {
   return c;
 }
 
+Checkpoint load_weights_as_checkpoint(const std::string& path, const models::ModelConfig& cfg) {
+  PFQ_CHECK(!cfg.arch.empty(), "loading weights from ", path, ": name the architecture (e.g. --arch resnet20)");
+  io::SafetensorsFile f = io::load_safetensors(path);
+  Checkpoint c;
+  c.path = path;
+  c.model = cfg;
+  for (auto& [name, t] : f.tensors)
+    if (name.rfind(kOptimPrefix, 0) != 0) c.model_state.emplace_back(name, t);
+  PFQ_CHECK(!c.model_state.empty(), "loading weights from ", path, ": the file holds no model tensors");
+  return c;
+}
+
 ModulePtr model_from_checkpoint(const Checkpoint& ckpt) {
   ModulePtr m = models::build_model(ckpt.model);
   try {

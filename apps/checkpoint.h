@@ -39,5 +39,11 @@ void save_checkpoint(const std::string& path, const Module& model, const models:
 Checkpoint load_checkpoint(const std::string& path);
 // Builds the architecture recorded in the checkpoint and loads its weights (strict).
 ModulePtr model_from_checkpoint(const Checkpoint& ckpt);
+// A plain state dict (safetensors without pfq metadata, e.g. exported from PyTorch with pfq's
+// module names) as a Checkpoint of the architecture `cfg` the caller names (cfg.arch required);
+// "optim.*" tensors of a pfq checkpoint are ignored, training state is default.
+// model_from_checkpoint then loads it strictly: missing/unexpected names and shape mismatches
+// are errors naming the file and the architecture.
+Checkpoint load_weights_as_checkpoint(const std::string& path, const models::ModelConfig& cfg);
 
 }  // namespace pfq::app

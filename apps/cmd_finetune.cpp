@@ -41,11 +41,14 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "OpenMP threads (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
+  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o] {
     std::fprintf(stderr, "pfq finetune: %s\n", nlohmann::json(*o).dump().c_str());
     FinetuneResult r = finetune(*o);
     std::printf("final: fake-quantized test top1 %.2f%% top5 %.2f%% after %lld epochs%s, checkpoint %s\n", r.top1, r.top5,
                 static_cast<long long>(r.epochs), r.diverged ? " (diverged)" : "", r.checkpoint.c_str());
+    std::printf("model size: %.3f KiB (weights at their bit widths; scales, biases, activation ranges at 32 bits)\n",
+                r.size_kib);
   });
 }
 

@@ -45,6 +45,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--limit-train", o->limit_train, "use only the first N training images")->check(CLI::NonNegativeNumber);
   cmd->add_option("--limit-test", o->limit_test, "use only the first N test images")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
+  cmd->add_flag("--skip-nonfinite", o->skip_nonfinite,
+                "skip steps whose loss or gradients are NaN/Inf (counted in metrics) instead of stopping");
   cmd->callback([o] {
     std::fprintf(stderr, "pfq train: %s\n", nlohmann::json(*o).dump().c_str());
     TrainResult r = train(*o);
@@ -54,6 +56,8 @@ void add_train_command(CLI::App& app) {
     }
     std::printf("final: test top1 %.2f%% top5 %.2f%% loss %.4f (best top1 %.2f%%), checkpoints in %s\n", r.final_eval.top1,
                 r.final_eval.top5, r.final_eval.loss, r.best_top1, o->out.c_str());
+    if (r.skipped_nonfinite > 0)
+      std::printf("skipped %lld steps with a NaN/Inf loss or gradient (--skip-nonfinite)\n", (long long)r.skipped_nonfinite);
   });
 }
 
@@ -69,14 +73,15 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("checkpoint", o->checkpoint, "a .safetensors checkpoint written by pfq")->required()->check(CLI::ExistingFile);
   cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir);
-  cmd->add_option("--device", o->device)->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--workers", o->workers)->check(CLI::NonNegativeNumber);
   cmd->add_option("--limit", o->limit, "evaluate only the first N images")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "print one JSON object (top1, top5, loss, images)");
   cmd->callback([o] {
-    PFQ_CHECK(Device::parse(o->device).is_cpu(), "--device ", o->device, ": evaluation on CUDA is not implemented yet; use --device cpu");
+    const Device dev = resolve_device(o->device);
     Checkpoint ck = load_checkpoint(o->checkpoint);
     ModulePtr model = model_from_any_checkpoint(ck);  // float or QAT (fake-quantized) checkpoints
+    model->to(dev);
     auto loader = make_loader(o->dataset, o->data_dir, false, 256, o->workers, 0, o->limit);
     auto info = data::data_info(loader->dataset(), nullptr);
     PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o->checkpoint,

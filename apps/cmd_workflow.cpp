@@ -11,6 +11,50 @@
 
 namespace pfq::app {
 
+WorkflowOptions read_workflow_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  PFQ_CHECK(in, "--config ", path, ": cannot open");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    PFQ_FAIL("--config ", path, ": not valid JSON (error at byte ", e.byte, "): ", e.what());
+  } catch (const nlohmann::json::exception& e) {
+    PFQ_FAIL("--config ", path, ": not valid JSON: ", e.what());
+  }
+  PFQ_CHECK(j.is_object(), "--config ", path, ": expected a JSON object of options, got ", j.type_name());
+  WorkflowOptions o;
+  const nlohmann::json defaults = o;
+  for (const auto& [key, value] : j.items())  // a float where an integer is expected would not convert safely
+    PFQ_CHECK(!(defaults.contains(key) && defaults[key].is_number_integer() && value.is_number_float()), "--config ", path,
+              ": key '", key, "': expected an integer, got ", value.dump());
+  for (const auto& [key, value] : j.items())  // negative numbers would wrap around in unsigned options
+    PFQ_CHECK(!(defaults.contains(key) && defaults[key].is_number_unsigned() && value.is_number_integer() &&
+                !value.is_number_unsigned()),
+              "--config ", path, ": key '", key, "': value ", value.dump(), " is out of range for this option (not negative)");
+  try {
+    from_json(j, o);
+  } catch (const Error& e) {
+    PFQ_FAIL("--config ", path, ": ", e.what());
+  } catch (const nlohmann::json::exception&) {
+    // Name the offending key: convert the keys one at a time.
+    for (const auto& [key, value] : j.items()) {
+      WorkflowOptions probe;
+      try {
+        from_json(nlohmann::json{{key, value}}, probe);
+      } catch (const nlohmann::json::exception& e) {
+        PFQ_FAIL("--config ", path, ": key '", key, "': value ", value.dump(), " has the wrong type for this option (",
+                 nlohmann::json(probe)[key].type_name(), " expected): ", e.what());
+      }
+    }
+    PFQ_FAIL("--config ", path, ": a value has the wrong type");
+  }
+  const nlohmann::json got = o;  // integers out of the option's range wrap around: refuse them
+  for (const auto& [key, value] : j.items())
+    PFQ_CHECK(got[key] == value, "--config ", path, ": key '", key, "': value ", value.dump(), " is out of range for this option");
+  return o;
+}
+
 void add_workflow_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("workflow",
                                  "pretrain -> PfQ -> quantized fine-tune -> evaluate, as resumable stages in one folder "
@@ -26,6 +70,7 @@ void add_workflow_command(CLI::App& app) {
   cmd->add_option("--width", o->width)->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--seed", o->seed)->capture_default_str();
   cmd->add_option("--threads", o->threads)->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N: where pretraining and fine-tuning run")->capture_default_str();
   cmd->add_option("--workers", o->workers)->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--limit-train", o->limit_train)->check(CLI::NonNegativeNumber);
   cmd->add_option("--limit-test", o->limit_test)->check(CLI::NonNegativeNumber);
@@ -42,12 +87,7 @@ void add_workflow_command(CLI::App& app) {
   cmd->add_option("--finetune-lr", o->finetune_lr)->check(CLI::PositiveNumber)->capture_default_str();
   cmd->callback([cmd, o, config] {
     WorkflowOptions opts;
-    if (!config->empty()) {
-      std::ifstream in(*config);
-      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-      PFQ_CHECK(!j.is_discarded(), "--config ", *config, ": not valid JSON");
-      from_json(j, opts);
-    }
+    if (!config->empty()) opts = read_workflow_config(*config);
     // Command-line flags override the file: copy every option the user actually gave.
     nlohmann::json given = *o, merged = opts;
     for (auto* opt : cmd->get_options()) {

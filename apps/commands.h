@@ -14,6 +14,9 @@ void add_prune_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_workflow_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
+void add_reproduce_command(CLI::App& app);
+void add_export_command(CLI::App& app);    // cmd_intcheck.cpp
+void add_intcheck_command(CLI::App& app);
 
 // Exit status set by the subcommand that ran (e.g. 130 after Ctrl-C).
 int exit_code();

@@ -18,6 +18,7 @@
 #include "core/optim/lr_schedule.h"
 #include "data/factory.h"
 #include "layers/models/registry.h"
+#include "quant/model_size.h"
 
 namespace pfq::app {
 
@@ -27,7 +28,7 @@ void to_json(nlohmann::json& j, const FinetuneOptions& o) {
        {"momentum", o.momentum},     {"weight_decay", o.weight_decay}, {"batch_size", o.batch_size},
        {"dataset", o.dataset},       {"data_dir", o.data_dir}, {"limit_train", o.limit_train},
        {"limit_test", o.limit_test}, {"seed", o.seed},         {"threads", o.threads},
-       {"workers", o.workers}};
+       {"workers", o.workers},       {"device", o.device}};
 }
 
 ModulePtr model_from_any_checkpoint(const Checkpoint& ck) {
@@ -62,6 +63,8 @@ FinetuneResult finetune(const FinetuneOptions& o) {
             " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o.dataset, " has ",
             info.channels, " channels and ", info.num_classes, " classes");
   quant::QatReport rep = quant::prepare_qat(*model, o.qat);
+  const Device dev = resolve_device(o.device);
+  model->to(dev);  // after prepare_qat: the quantizers' parameters and buffers move too
   if (!o.quiet)
     std::fprintf(stderr, "prepare_qat: %lld folded conv+BN, %lld plain convs, %lld linears, %lld activation quantizers\n",
                  (long long)rep.folded_convs, (long long)rep.plain_convs, (long long)rep.linears, (long long)rep.act_quantizers);
@@ -102,17 +105,24 @@ FinetuneResult finetune(const FinetuneOptions& o) {
     auto t0 = std::chrono::steady_clock::now();
     while (auto b = train_loader->next()) {
       opt->set_lr(sched(optim::fractional_epoch(epoch, b->index, iters)));
-      Tensor logits = model->forward(b->images);
-      Tensor loss = cross_entropy(logits, b->labels);
+      Tensor logits = model->forward(b->images.to(dev));
+      Tensor loss = cross_entropy(logits, b->labels.to(dev));
       const double lv = loss.item();
       if (!std::isfinite(lv)) {
-        std::fprintf(stderr, "finetune: loss is %g at epoch %lld batch %lld: diverged, stopping\n", lv, (long long)epoch + 1,
-                     (long long)b->index);
+        const std::string p = first_nonfinite(model->named_parameters(), false);
+        std::fprintf(stderr, "finetune: loss is %g at epoch %lld batch %lld%s%s: diverged, stopping\n", lv, (long long)epoch + 1,
+                     (long long)b->index, p.empty() ? "" : "; first non-finite parameter: ", p.c_str());
         res.diverged = true;
         break;
       }
       opt->zero_grad();
       loss.backward();
+      if (const std::string g = first_nonfinite(model->named_parameters(), true); !g.empty()) {
+        std::fprintf(stderr, "finetune: the gradient of parameter '%s' is not finite at epoch %lld batch %lld: diverged, stopping\n",
+                     g.c_str(), (long long)epoch + 1, (long long)b->index);
+        res.diverged = true;
+        break;
+      }
       opt->step();
       const int64_t n = logits.size(0);
       stats.add(logits, b->labels, lv);
@@ -151,6 +161,10 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   res.top1 = ev.top1;
   res.top5 = ev.top5;
   res.checkpoint = last_path;
+  const quant::ModelSize size = quant::model_size(*model);
+  res.size_kib = size.kib();
+  io::write_file_atomic(o.out + "/model_size.json", size.to_json().dump(2) + "\n");
+  if (!o.quiet) std::fprintf(stderr, "%s", size.str().c_str());
   return res;
 }
 

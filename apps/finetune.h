@@ -28,6 +28,7 @@ struct FinetuneOptions {
   uint64_t seed = 0;
   int threads = 0, workers = 2;
   bool quiet = false;
+  std::string device = "cpu";        // cpu | cuda | cuda:N
 };
 void to_json(nlohmann::json& j, const FinetuneOptions& o);
 
@@ -36,6 +37,7 @@ struct FinetuneResult {
   bool diverged = false;  // a non-finite loss stopped training; top1/top5 are still evaluated
   int64_t epochs = 0;     // epochs run (a diverged epoch counts)
   std::string checkpoint; // <out>/last.safetensors
+  double size_kib = 0;    // quant::model_size of the QAT model (also written to <out>/model_size.json)
 };
 
 FinetuneResult finetune(const FinetuneOptions& opts);

@@ -1,6 +1,7 @@
 // metrics.cpp — JSONL/CSV metric files.
 #include "apps/metrics.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -33,6 +34,11 @@ std::string csv_line(const nlohmann::ordered_json& row, bool header) {
   return line + "\n";
 }
 }  // namespace
+
+double MetricsLog::number(const nlohmann::ordered_json& row, const std::string& key) {
+  auto it = row.find(key);
+  return it != row.end() && it->is_number() ? it->get<double>() : std::nan("");
+}
 
 std::vector<nlohmann::ordered_json> MetricsLog::rows() const {
   std::vector<nlohmann::ordered_json> out;

@@ -17,6 +17,9 @@ class MetricsLog {
   // Drops rows whose `key` >= value (used when resuming from an earlier checkpoint).
   void truncate_from(const std::string& key, double value);
   std::vector<nlohmann::ordered_json> rows() const;
+  // One number of a row; NaN when the key is missing or null (non-finite values, e.g. the loss of
+  // a diverged step, are written as JSON null).
+  static double number(const nlohmann::ordered_json& row, const std::string& key);
 
  private:
   void rewrite(const std::vector<nlohmann::ordered_json>& rows);

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   pfq::app::add_bench_command(app);
   pfq::app::add_workflow_command(app);
   pfq::app::add_finetune_command(app);
+  pfq::app::add_reproduce_command(app);
+  pfq::app::add_export_command(app);
+  pfq::app::add_intcheck_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

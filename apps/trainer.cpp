@@ -38,7 +38,39 @@ void install_stop_handlers() {
 #define PFQ_TRAIN_FIELDS(X)                                                                                  \
   X(model) X(width) X(dataset) X(data_dir) X(epochs) X(batch_size) X(optimizer) X(lr) X(momentum) X(nesterov) \
   X(weight_decay) X(no_decay_bn_bias) X(schedule) X(warmup) X(label_smoothing) X(seed) X(threads) X(workers) \
-  X(device) X(out) X(limit_train) X(limit_test)
+  X(device) X(out) X(limit_train) X(limit_test) X(skip_nonfinite)
+
+std::string first_nonfinite(const NamedTensors& named, bool grads) {
+  // On a GPU, one reduction first (x * 0 is NaN exactly where x is not finite) so a healthy
+  // step costs one device-to-host copy, not one per parameter.
+  if (!named.empty() && named.front().second.device().is_cuda()) {
+    NoGradGuard ng;
+    Tensor acc;
+    for (const auto& [name, p] : named) {
+      Tensor t = grads ? p.grad() : p;
+      if (!t.defined() || t.numel() == 0 || !is_floating(t.dtype())) continue;
+      Tensor z = sum(mul(t.detach(), 0.0)).to(DType::Float64);
+      acc = acc.defined() ? add(acc, z) : z;
+    }
+    if (!acc.defined() || std::isfinite(acc.item())) return "";
+  }
+  for (const auto& [name, p] : named) {
+    Tensor t = grads ? p.grad() : p;
+    if (!t.defined() || t.numel() == 0) continue;
+    if (!t.device().is_cpu()) t = t.to(Device::cpu());
+    t = t.contiguous();
+    bool finite = true;
+    if (t.dtype() == DType::Float32) {
+      const float* d = t.data<float>();
+      for (int64_t i = 0; i < t.numel() && finite; ++i) finite = std::isfinite(d[i]);
+    } else if (t.dtype() == DType::Float64) {
+      const double* d = t.data<double>();
+      for (int64_t i = 0; i < t.numel() && finite; ++i) finite = std::isfinite(d[i]);
+    }
+    if (!finite) return name;
+  }
+  return "";
+}
 
 void to_json(nlohmann::json& j, const TrainOptions& o) {
   j = nlohmann::json::object();
@@ -70,9 +102,10 @@ std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const 
 
 void EpochStats::add(const Tensor& logits, const Tensor& labels, double loss) {
   const int64_t n = logits.size(0);
-  Tensor pred = argmax(logits.detach(), 1);
+  Tensor pred = argmax(logits.detach(), 1).to(Device::cpu());
+  Tensor lab = labels.to(Device::cpu());
   const int64_t* pp = pred.data<int64_t>();
-  const int64_t* pt = labels.data<int64_t>();
+  const int64_t* pt = lab.data<int64_t>();
   for (int64_t i = 0; i < n; ++i) correct += pp[i] == pt[i];
   loss_sum += loss * n;
   seen += n;
@@ -94,11 +127,13 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress,
   std::unique_ptr<ProgressBar> bar;
   if (show_progress) bar = std::make_unique<ProgressBar>(label, loader.dataset().size());
   loader.start_epoch(0);
+  const Device dev = model_device(model);
   while (auto b = loader.next()) {
-    Tensor logits = model.forward(b->images);
+    Tensor logits = model.forward(b->images.to(dev));
     const int64_t n = logits.size(0), k = logits.size(1);
-    loss_sum += cross_entropy(logits, b->labels).item() * n;
-    const float* pl = logits.data<float>();
+    loss_sum += cross_entropy(logits, b->labels.to(dev)).item() * n;
+    const Tensor host_logits = logits.to(Device::cpu()).contiguous();  // ranks are counted on the host
+    const float* pl = host_logits.data<float>();
     const int64_t* pt = b->labels.data<int64_t>();
     for (int64_t i = 0; i < n; ++i) {
       const float target = pl[i * k + pt[i]];
@@ -142,18 +177,21 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Mo
 
 namespace {
 
-void check_device(const std::string& dev) {
-  Device d = Device::parse(dev);
-  if (d.is_cuda()) {
-    cuda::require_device(d.index);
-    PFQ_FAIL("--device ", dev, ": training on CUDA needs the CUDA backend's kernels, which are not implemented yet; use --device cpu");
-  }
-}
-
 }  // namespace
 
+Device resolve_device(const std::string& text) {
+  const Device d = Device::parse(text);
+  if (d.is_cuda()) cuda::require_device(d.index);  // "built without CUDA" / "no CUDA GPU present": never a CPU fallback
+  return d;
+}
+
+Device model_device(const Module& model) {
+  const NamedTensors params = model.named_parameters();
+  return params.empty() ? Device::cpu() : params.front().second.device();
+}
+
 TrainResult train(const TrainOptions& o) {
-  check_device(o.device);
+  const Device dev = resolve_device(o.device);
   PFQ_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
   PFQ_CHECK(o.batch_size > 0, "--batch-size must be positive, got ", o.batch_size);
   if (o.threads > 0) omp_set_num_threads(o.threads);
@@ -163,7 +201,8 @@ TrainResult train(const TrainOptions& o) {
 
   auto train_loader = make_loader(o.dataset, o.data_dir, true, o.batch_size, o.workers, o.seed, o.limit_train);
   auto test_loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
-  auto info = data::data_info(train_loader->dataset(), nullptr);
+  // Through the transform: image folders have no fixed size until cropped (ImageNet: 224).
+  auto info = data::data_info(train_loader->dataset(), train_loader->transform());
 
   models::ModelConfig cfg;
   cfg.arch = o.model;
@@ -180,6 +219,7 @@ TrainResult train(const TrainOptions& o) {
     Checkpoint ck = load_checkpoint(last_path);
     cfg = ck.model;
     model = model_from_checkpoint(ck);
+    model->to(dev);  // before the optimizer state, which is created on the parameters' device
     opt = make_optimizer(o, *model);
     opt->load_state_tensors(ck.optim_state);
     st = ck.train;
@@ -190,6 +230,7 @@ TrainResult train(const TrainOptions& o) {
   } else {
     manual_seed(o.seed);
     model = models::build_model(cfg.arch, cfg);
+    model->to(dev);
     opt = make_optimizer(o, *model);
     std::filesystem::remove(o.out + "/metrics.jsonl");
     std::filesystem::remove(o.out + "/metrics.csv");
@@ -205,11 +246,13 @@ TrainResult train(const TrainOptions& o) {
   optim::LrSchedule sched = optim::make_schedule(o.schedule, so);
 
   TrainResult res;
+  if (st.extra.is_object()) res.skipped_nonfinite = st.extra.value("skipped_nonfinite", int64_t{0});
   const int64_t iters = train_loader->num_batches();
   PFQ_CHECK(iters > 0, "training set has fewer images (", train_loader->dataset().size(), ") than one batch (", o.batch_size, ")");
   auto save_last = [&] {
     st.generator_state = default_generator().state();
     st.extra = nlohmann::json(o);
+    st.extra["skipped_nonfinite"] = res.skipped_nonfinite;
     save_checkpoint(last_path, *model, cfg, st, opt.get());
   };
   model->train();
@@ -221,21 +264,43 @@ TrainResult train(const TrainOptions& o) {
       bar = std::make_unique<ProgressBar>("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                                           (iters - st.batch) * o.batch_size);
     EpochStats stats;
+    int64_t skipped_epoch = 0;
     auto t0 = std::chrono::steady_clock::now();
     while (auto b = train_loader->next()) {
       opt->set_lr(sched(optim::fractional_epoch(epoch, b->index, iters)));
-      Tensor logits = model->forward(b->images);
-      Tensor loss = cross_entropy(logits, b->labels, o.label_smoothing);
+      Tensor logits = model->forward(b->images.to(dev));
+      Tensor loss = cross_entropy(logits, b->labels.to(dev), o.label_smoothing);
       const double lv = loss.item();
-      PFQ_CHECK(std::isfinite(lv), "training diverged: loss is ", lv, " at epoch ", epoch + 1, " batch ", b->index,
-                " (lower --lr?); the last good checkpoint is ", last_path);
-      opt->zero_grad();
-      loss.backward();
-      opt->step();
+      std::string bad;  // what is NaN/Inf in this step ("" = nothing)
+      if (!std::isfinite(lv)) {
+        const std::string p = first_nonfinite(model->named_parameters(), false);
+        bad = detail::cat("the loss is ", lv, p.empty() ? " (every parameter is finite: the forward pass overflowed)"
+                                                        : "; first non-finite parameter: '" + p + "'");
+      } else {
+        opt->zero_grad();
+        loss.backward();
+        const std::string g = first_nonfinite(model->named_parameters(), true);
+        if (!g.empty()) bad = detail::cat("the gradient of parameter '", g, "' is not finite (loss ", lv, ")");
+      }
+      const int64_t step = epoch * iters + b->index + 1;
+      if (!bad.empty()) {
+        PFQ_CHECK(o.skip_nonfinite, "training stopped at step ", step, " (epoch ", epoch + 1, " batch ", b->index, "): ", bad,
+                  "; the last good checkpoint is ",
+                  std::filesystem::exists(last_path) ? last_path : "not written yet (no epoch finished)",
+                  " (lower --lr, or pass --skip-nonfinite to skip such steps)");
+        opt->zero_grad();
+        if (res.skipped_nonfinite < 10)
+          std::fprintf(stderr, "\nskipping step %lld (epoch %lld batch %lld): %s\n", (long long)step, (long long)epoch + 1,
+                       (long long)b->index, bad.c_str());
+        ++skipped_epoch;
+        ++res.skipped_nonfinite;
+      } else {
+        opt->step();
+        stats.add(logits, b->labels, lv);
+        st.global_step++;
+      }
       const int64_t n = logits.size(0);
-      stats.add(logits, b->labels, lv);
       st.batch = b->index + 1;
-      st.global_step++;
       if (bar) bar->update(n, stats.status(opt->lr()));
       if (stop_requested()) {
         save_last();
@@ -261,6 +326,7 @@ TrainResult train(const TrainOptions& o) {
                                   {"test_loss", ev.loss},
                                   {"test_top1", ev.top1},
                                   {"test_top5", ev.top5},
+                                  {"skipped_nonfinite", skipped_epoch},
                                   {"epoch_seconds", secs},
                                   {"images_per_second", secs > 0 ? stats.seen / secs : 0.0}};
     metrics.append(row);

@@ -1,7 +1,7 @@
 // trainer.h — the training and evaluation loops behind `pfq train` and `pfq eval`:
 // seeded data pipeline, SGD/Adam with LR schedule per iteration, progress bar, per-epoch
 // metrics (JSONL + CSV), last/best checkpoints, resume (also mid-epoch after Ctrl-C).
-// CPU only for now: --device cuda fails clearly until the CUDA backend lands.
+// --device cpu | cuda | cuda:N: the model lives there and each batch is copied there.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -39,6 +39,7 @@ struct TrainOptions {
   int64_t limit_train = 0;  // use only the first N training images (0 = all)
   int64_t limit_test = 0;
   bool quiet = false;       // no progress bar
+  bool skip_nonfinite = false;  // skip (and count) steps whose loss or gradients are NaN/Inf instead of stopping
 };
 void to_json(nlohmann::json& j, const TrainOptions& o);
 void from_json(const nlohmann::json& j, TrainOptions& o);
@@ -53,6 +54,7 @@ struct TrainResult {
   double best_top1 = 0;
   int64_t epochs_run = 0;
   bool interrupted = false;
+  int64_t skipped_nonfinite = 0;  // steps skipped for a NaN/Inf loss or gradient (--skip-nonfinite), whole run
   std::string last_checkpoint, best_checkpoint;
 };
 
@@ -70,6 +72,13 @@ struct EpochStats {
 // Evaluates `model` (switched to eval mode) over every batch of `loader`'s next epoch.
 EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress = false, const std::string& label = "eval");
 
+// Parses --device (cpu, cuda, cuda:N) and checks a CUDA device is usable: a build without CUDA
+// or a machine without a GPU is a clear error, never a silent CPU fallback.
+Device resolve_device(const std::string& text);
+// The device of a module's parameters (CPU for a module without parameters). evaluate() and
+// the training loops move each batch there.
+Device model_device(const Module& model);
+
 // Runs (or resumes, with opts.resume) training as configured; writes into opts.out.
 TrainResult train(const TrainOptions& opts);
 
@@ -80,6 +89,10 @@ std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const 
 // The optimizer o.optimizer over every named parameter of `model` (lr, momentum, Nesterov,
 // weight decay as configured; the LR is set per iteration by the caller's schedule).
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Module& model);
+
+// Name of the first tensor of `named` (in order) holding a NaN or Inf — in its values, or with
+// `grads` in its gradient (tensors without a gradient are skipped); "" when all are finite.
+std::string first_nonfinite(const NamedTensors& named, bool grads);
 
 // Set by SIGINT/SIGTERM handlers that the trainer installs; checked between steps.
 bool stop_requested();

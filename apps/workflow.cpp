@@ -8,16 +8,19 @@
 
 #include "apps/checkpoint.h"
 #include "apps/finetune.h"
+#include "apps/intcheck.h"
 #include "apps/metrics.h"
+#include "apps/pfq_plots.h"
 #include "apps/plot/svg_plot.h"
 #include "core/io/atomic_file.h"
 #include "layers/summary.h"
 #include "prune/pfq.h"
+#include "quant/model_size.h"
 
 namespace pfq::app {
 
 #define PFQ_WORKFLOW_FIELDS(X)                                                                                 \
-  X(out) X(dataset) X(data_dir) X(model) X(width) X(seed) X(threads) X(workers) X(limit_train) X(limit_test) \
+  X(out) X(dataset) X(data_dir) X(model) X(width) X(seed) X(threads) X(workers) X(device) X(limit_train) X(limit_test) \
   X(quick) X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(wbits)    \
   X(abits) X(finetune_epochs) X(finetune_lr)
 
@@ -49,8 +52,7 @@ void apply_quick(WorkflowOptions& o) {
   if (o.limit_test == 0) o.limit_test = 1000;
 }
 
-namespace {
-
+// Stage machinery, shared with `pfq reproduce` (declared in workflow.h).
 std::string stage_dir(const WorkflowOptions& o, const std::string& stage) { return o.out + "/" + stage; }
 
 bool stage_done(const WorkflowOptions& o, const std::string& stage, nlohmann::json& result) {
@@ -76,7 +78,7 @@ void plot_curves(const std::string& dir, const std::string& title) {
   if (rows.empty()) return;
   auto column = [&](const char* key) {
     std::vector<double> v;
-    for (auto& r : rows) v.push_back(r.value(key, std::nan("")));
+    for (auto& r : rows) v.push_back(MetricsLog::number(r, key));  // null (diverged) -> a gap
     return v;
   };
   std::vector<double> epochs = column("epoch");
@@ -107,6 +109,7 @@ nlohmann::json run_pretrain(const WorkflowOptions& o) {
   t.schedule = "cosine";
   t.seed = o.seed;
   t.threads = o.threads;
+  t.device = o.device;
   t.workers = o.workers;
   t.limit_train = o.limit_train;
   t.limit_test = o.limit_test;
@@ -146,19 +149,7 @@ nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain)
   io::write_file_atomic(stage_dir(o, "pfq") + "/report.txt", rep.str());
   std::fprintf(stderr, "%s", rep.str().c_str());
   // The per-layer folded weight range before vs after PfQ (pfq-method.md section 2).
-  std::vector<std::string> names;
-  plot::Series wb{"before PfQ", {}, {}, "line+markers"}, wa{"after PfQ", {}, {}, "line+markers"};
-  for (const auto& l : rep.layers) {
-    names.push_back(l.name);
-    wb.y.push_back(l.max_w_before);
-    wa.y.push_back(l.max_w_after);
-  }
-  if (!names.empty()) {
-    plot::Axes ax{"max |w'| of BN-folded weights per layer", "layer", "max |w'|"};
-    ax.log_y = true;
-    ax.xtick_labels = names;
-    io::write_file_atomic(stage_dir(o, "pfq") + "/weight_range.svg", plot::line_chart_svg(ax, {wb, wa}, 960, 480));
-  }
+  if (!rep.layers.empty()) io::write_file_atomic(stage_dir(o, "pfq") + "/weight_range.svg", weight_range_svg(rep));
   result = {{"checkpoint", path},
             {"removed_channels", rep.removed_total},
             {"kept_constant", rep.kept_constant_total},
@@ -171,6 +162,8 @@ nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain)
   mark_done(o, "pfq", result);
   return result;
 }
+
+namespace {
 
 // Stage 3 (pfq-method.md section 4.3): quantization-aware fine-tuning of the PfQ model with
 // BN folded, W/A bits as configured (first conv and last linear at 8 bits).
@@ -193,8 +186,11 @@ nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_
   f.limit_test = o.limit_test;
   f.seed = o.seed;
   f.threads = o.threads;
+  f.device = o.device;
   f.workers = o.workers;
   FinetuneResult r = finetune(f);
+  // finetune() returns early on Ctrl-C; such a stage is not done (it restarts next time).
+  PFQ_CHECK(!stop_requested(), "workflow interrupted during finetune; run the same command again to redo that stage");
   plot_curves(f.out, "quantized fine-tune");
   result = {{"checkpoint", r.checkpoint}, {"curves", f.out + "/curves.svg"}, {"top1", r.top1}, {"top5", r.top5},
             {"diverged", r.diverged}, {"epochs", r.epochs}, {"wbits", o.wbits}, {"abits", o.abits}};
@@ -202,23 +198,71 @@ nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_
   return result;
 }
 
+// Stage 4 (issue #4 item 5): export the fine-tuned model as an integer model (int8 weights,
+// fixed-point requantization) and run it on CPU over the test set; its predictions are compared
+// with the fake-quantized model's. A model that cannot be converted (e.g. diverged to NaN) is a
+// recorded result, not a crash.
+nlohmann::json run_intcheck_stage(const WorkflowOptions& o, const nlohmann::json& ft) {
+  nlohmann::json result;
+  if (stage_done(o, "intcheck", result)) return result;
+  std::fprintf(stderr, "workflow: stage intcheck (integer export + CPU run)\n");
+  std::filesystem::create_directories(stage_dir(o, "intcheck"));
+  IntCheckOptions ic;
+  ic.model = stage_dir(o, "intcheck") + "/model.pfqint";
+  ic.qat_checkpoint = ft.at("checkpoint").get<std::string>();
+  ic.dataset = o.dataset;
+  ic.data_dir = o.data_dir;
+  ic.limit_test = o.limit_test;
+  ic.workers = o.workers;
+  try {
+    ExportResult e = export_integer(ic.qat_checkpoint, ic.model);
+    result = run_intcheck(ic).to_json();
+    result["model"] = ic.model;
+    result["summary"] = e.summary;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "workflow: integer check failed: %s\n", e.what());
+    result = {{"error", e.what()}};
+  }
+  mark_done(o, "intcheck", result);
+  return result;
+}
+
+// quant::model_size of a checkpoint's model (float, or fake-quantized for a QAT checkpoint).
+double checkpoint_kib(const nlohmann::json& stage) {
+  return quant::model_size(*model_from_any_checkpoint(load_checkpoint(stage.at("checkpoint").get<std::string>()))).kib();
+}
+
 // The final table, as Markdown next to results.json.
 void write_report(const WorkflowOptions& o, const nlohmann::json& t) {
-  char buf[2048];
+  const nlohmann::json& ic = t["intcheck"];
+  char introw[512];
+  if (ic.contains("error"))
+    std::snprintf(introw, sizeof introw, "| W%d/A%d integer (int8, CPU) | - | | | | not converted: %s |\n", o.wbits, o.abits,
+                  ic["error"].get<std::string>().substr(0, 300).c_str());
+  else
+    std::snprintf(introw, sizeof introw, "| W%d/A%d integer (int8, CPU) | %.2f | %lld | %lld | %.2f | predictions agree with the "
+                  "fake-quantized model on %.2f%% of %lld images |\n", o.wbits, o.abits, ic["int_top1"].get<double>(),
+                  t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(), t["finetune"]["size_kib"].get<double>(),
+                  ic["agreement"].get<double>(), ic["images"].get<long long>());
+  char buf[4096];
   std::snprintf(buf, sizeof buf,
                 "# pfq workflow report\n\n%s %s (width %.2f) on %s, seed %llu.\n\n"
-                "| stage | top-1 (%%) | parameters | multiply-adds | notes |\n|---|---|---|---|---|\n"
-                "| float, pretrained | %.2f | %lld | %lld | |\n"
-                "| float, after PfQ | %.2f | %lld | %lld | %lld channels removed (%s, border %s) |\n"
-                "| W%d/A%d fake-quantized, fine-tuned | %.2f | %lld | %lld | %s |\n\n"
+                "| stage | top-1 (%%) | parameters | multiply-adds | size_kib | notes |\n|---|---|---|---|---|---|\n"
+                "| float, pretrained | %.2f | %lld | %lld | %.2f | |\n"
+                "| float, after PfQ | %.2f | %lld | %lld | %.2f | %lld channels removed (%s, border %s) |\n"
+                "| W%d/A%d fake-quantized, fine-tuned | %.2f | %lld | %lld | %.2f | %s |\n%s\n"
+                "size_kib: bits of every stored tensor (quantized weights at their bit width; scales, biases, BN "
+                "statistics, activation ranges and float layers at 32 bits), in KiB.\n\n"
                 "![training curves](pretrain/curves.svg)\n\n![weight range before/after PfQ](pfq/weight_range.svg)\n\n"
                 "![fine-tuning curves](finetune/curves.svg)\n",
                 o.model.c_str(), "", o.width, o.dataset.c_str(), static_cast<unsigned long long>(o.seed),
                 t["pretrain"]["top1"].get<double>(), t["pfq"]["params_before"].get<long long>(), t["pfq"]["macs_before"].get<long long>(),
+                t["pretrain"]["size_kib"].get<double>(),
                 t["pfq"]["top1_after"].get<double>(), t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(),
+                t["pfq"]["size_kib"].get<double>(),
                 t["pfq"]["removed_channels"].get<long long>(), o.criterion.c_str(), o.border.c_str(), o.wbits, o.abits,
                 t["finetune"]["top1"].get<double>(), t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(),
-                t["finetune"]["diverged"].get<bool>() ? "diverged" : "");
+                t["finetune"]["size_kib"].get<double>(), t["finetune"]["diverged"].get<bool>() ? "diverged" : "", introw);
   io::write_file_atomic(o.out + "/report.md", buf);
 }
 
@@ -232,8 +276,9 @@ nlohmann::json run_workflow(const WorkflowOptions& o) {
     std::ifstream in(cfg_path);
     nlohmann::json prev = nlohmann::json::parse(in, nullptr, false);
     PFQ_CHECK(!prev.is_discarded(), "workflow: ", cfg_path, " is not valid JSON");
-    // Threads and loader workers change speed, not results: they may differ between runs.
-    for (const char* k : {"threads", "workers"}) {
+    // Threads, loader workers and the device change speed, not the experiment: they may differ
+    // between runs (a CUDA run's float32 sums differ from the CPU's in the last bits).
+    for (const char* k : {"threads", "workers", "device"}) {
       prev.erase(k);
       cfg.erase(k);
     }
@@ -246,6 +291,8 @@ nlohmann::json run_workflow(const WorkflowOptions& o) {
   table["pretrain"] = run_pretrain(o);
   table["pfq"] = run_pfq(o, table["pretrain"]);
   table["finetune"] = run_finetune(o, table["pfq"]);
+  table["intcheck"] = run_intcheck_stage(o, table["finetune"]);
+  for (const char* stage : {"pretrain", "pfq", "finetune"}) table[stage]["size_kib"] = checkpoint_kib(table[stage]);
   write_report(o, table);
   io::write_file_atomic(o.out + "/results.json", table.dump(2) + "\n");
   return table;

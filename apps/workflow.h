@@ -19,6 +19,7 @@ struct WorkflowOptions {
   uint64_t seed = 0;
   int threads = 0;
   int workers = 2;
+  std::string device = "cpu";  // pretrain and fine-tune run there (cpu | cuda | cuda:N); PfQ runs on the CPU
   int64_t limit_train = 0, limit_test = 0;
   bool quick = false;  // reduced schedule and data for smoke tests (< 3 minutes on 2 cores)
   // pretrain (pfq-method.md section 4.1)
@@ -39,6 +40,23 @@ void from_json(const nlohmann::json& j, WorkflowOptions& o);
 
 // Applies --quick's reductions (fewer epochs, data subsets) to `o`.
 void apply_quick(WorkflowOptions& o);
+
+// Reads a `pfq workflow --config` JSON file over the defaults. Throws pfq::Error naming the
+// file and, for a bad value, the key and the expected type (defined in cmd_workflow.cpp).
+WorkflowOptions read_workflow_config(const std::string& path);
+
+// Stage machinery, shared with `pfq reproduce`. A stage lives in stage_dir(o, stage) =
+// <o.out>/<stage> (stage may hold '/'); it is done when its done.json exists, and stage_done
+// then reads that file's result into `result`. mark_done writes it (atomically) last.
+std::string stage_dir(const WorkflowOptions& o, const std::string& stage);
+bool stage_done(const WorkflowOptions& o, const std::string& stage, nlohmann::json& result);
+void mark_done(const WorkflowOptions& o, const std::string& stage, const nlohmann::json& result);
+// Loss and accuracy per epoch from <dir>/metrics.jsonl, side by side, as <dir>/curves.svg.
+void plot_curves(const std::string& dir, const std::string& title);
+// Stage 1 into <o.out>/pretrain and stage 2 (PfQ on pretrain["checkpoint"], with the float
+// accuracy before/after and pfq/weight_range.svg) into <o.out>/pfq; both return their done.json.
+nlohmann::json run_pretrain(const WorkflowOptions& o);
+nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain);
 
 // Runs the stages that are not done yet; returns the final results table as JSON.
 nlohmann::json run_workflow(const WorkflowOptions& o);

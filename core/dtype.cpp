@@ -11,6 +11,8 @@ size_t dtype_size(DType t) {
     case DType::Float64: return 8;
     case DType::Int64: return 8;
     case DType::UInt8: return 1;
+    case DType::Int8: return 1;
+    case DType::Int32: return 4;
   }
   return 0;
 }
@@ -21,6 +23,8 @@ const char* dtype_name(DType t) {
     case DType::Float64: return "float64";
     case DType::Int64: return "int64";
     case DType::UInt8: return "uint8";
+    case DType::Int8: return "int8";
+    case DType::Int32: return "int32";
   }
   return "?";
 }

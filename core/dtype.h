@@ -8,7 +8,7 @@
 
 namespace pfq {
 
-enum class DType : uint8_t { Float32, Float64, Int64, UInt8 };
+enum class DType : uint8_t { Float32, Float64, Int64, UInt8, Int8, Int32 };  // Int8/Int32: integer export (quant/)
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
@@ -19,6 +19,8 @@ template <> struct DTypeOf<float> { static constexpr DType value = DType::Float3
 template <> struct DTypeOf<double> { static constexpr DType value = DType::Float64; };
 template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::Int64; };
 template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::UInt8; };
+template <> struct DTypeOf<int8_t> { static constexpr DType value = DType::Int8; };
+template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::Int32; };
 
 enum class DeviceType : uint8_t { CPU, CUDA };
 

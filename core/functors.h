@@ -1,5 +1,8 @@
 // functors.h — element-wise math written once, usable from CPU loops and CUDA kernels.
-// Each functor is a stateless (or small-state) struct with a templated call operator.
+// Each functor is a stateless (or small-state) struct with a templated call operator marked
+// PFQ_HD (__host__ __device__ under nvcc): core/cpu loops and the CUDA strided engine
+// (core/cuda/elementwise.cuh) instantiate the same structs. std:: math resolves to libm on the
+// host and to CUDA's device overloads in kernels (results may differ in the last ulp).
 #pragma once
 #include <cmath>
 
@@ -52,6 +55,9 @@ struct AddScalar { double s; template <class T> PFQ_HD T operator()(T x) const {
 struct MulScalar { double s; template <class T> PFQ_HD T operator()(T x) const { return x * T(s); } };
 struct RSubScalar { double s; template <class T> PFQ_HD T operator()(T x) const { return T(s) - x; } };
 struct RDivScalar { double s; template <class T> PFQ_HD T operator()(T x) const { return T(s) / x; } };
+
+// a + alpha * b: Tensor::add_ (gradient accumulation, EMA updates), as the CPU axpy loop.
+struct AddScaled { double alpha; template <class T> PFQ_HD T operator()(T a, T b) const { return a + T(alpha) * b; } };
 
 // Backward helpers: (grad, saved) -> grad_in
 struct ReluGrad { template <class T> PFQ_HD T operator()(T g, T y) const { return y > T(0) ? g : T(0); } };

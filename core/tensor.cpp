@@ -1,4 +1,5 @@
-// tensor.cpp — Tensor creation, metadata, copies between devices and dtypes, printing.
+// tensor.cpp — Tensor creation, metadata, copies between devices and dtypes, printing. On CUDA,
+// fill_/copy_/add_/mul_ run core/cuda kernels (kernels.h); random fills are CPU only.
 #include "core/tensor.h"
 
 #include <cstring>
@@ -7,6 +8,7 @@
 #include "core/autograd.h"
 #include "core/cpu/elementwise.h"
 #include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
 
 namespace pfq {
 
@@ -72,6 +74,8 @@ template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shap
 template Tensor Tensor::from_vector<double>(const std::vector<double>&, const Shape&);
 template Tensor Tensor::from_vector<int64_t>(const std::vector<int64_t>&, const Shape&);
 template Tensor Tensor::from_vector<uint8_t>(const std::vector<uint8_t>&, const Shape&);
+template Tensor Tensor::from_vector<int8_t>(const std::vector<int8_t>&, const Shape&);
+template Tensor Tensor::from_vector<int32_t>(const std::vector<int32_t>&, const Shape&);
 
 Tensor Tensor::rand(const Shape& shape, Generator& g, double lo, double hi, DType dtype) {
   Tensor t = empty(shape, dtype);
@@ -139,6 +143,8 @@ template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
+template std::vector<int8_t> Tensor::to_vector<int8_t>() const;
+template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
 
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
   auto impl = std::make_shared<TensorImpl>();
@@ -202,8 +208,7 @@ Tensor Tensor::to(DType dt) const {
 
 Tensor& Tensor::fill_(double value) {
   if (device().is_cuda()) {
-    PFQ_CHECK(dtype() == DType::Float32 && is_contiguous(), "fill_ on CUDA supports contiguous float32 tensors, got ", describe());
-    cuda::fill_f32(data<float>(), static_cast<float>(value), numel(), device().index);
+    cuda::fill(*this, value);  // any dtype, any strides
     return *this;
   }
   PFQ_DISPATCH_ALL(dtype(), "fill_", [&] {
@@ -224,11 +229,12 @@ Tensor& Tensor::fill_(double value) {
 Tensor& Tensor::copy_(const Tensor& src) {
   PFQ_CHECK(src.shape() == shape(), "copy_: source shape ", shape_str(src.shape()), " differs from destination ", shape_str(shape()));
   if (device().is_cuda() || src.device().is_cuda()) {
-    PFQ_CHECK(dtype() == src.dtype() && is_contiguous(), "copy_ involving CUDA needs equal dtypes and a contiguous destination, got ",
-              describe(), " <- ", src.describe());
-    Tensor s = src.to(device()).contiguous();
-    if (device().is_cuda()) cuda::copy_device_to_device(raw_data(), s.raw_data(), numel() * dtype_size(dtype()), device().index);
-    else std::memcpy(raw_data(), s.raw_data(), numel() * dtype_size(dtype()));
+    // Cross-device: move the source first (to() copies through a contiguous buffer), then
+    // convert/scatter on the destination's device. Any dtypes, any strides on both sides.
+    Tensor s = src.detach();
+    if (s.device() != device()) s = s.to(device());
+    if (device().is_cpu()) return copy_(s);
+    cuda::copy(s, *this);
     return *this;
   }
   if (is_contiguous()) {
@@ -258,15 +264,24 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   PFQ_CHECK(other.shape() == shape() && other.dtype() == dtype() && other.device() == device(),
             "add_: expected a tensor like ", describe(), ", got ", other.describe());
-  PFQ_CHECK(device().is_cpu(), "add_: in-place add on ", device().str(), " is not implemented");
   PFQ_CHECK(is_contiguous(), "add_: destination must be contiguous");
-  Tensor o = other.contiguous();
+  Tensor o = other.contiguous();  // a strided view aliasing *this must not be read while written
+  if (device().is_cuda()) {
+    PFQ_CHECK(is_floating(dtype()), "add_: expected a float32 or float64 tensor, got ", describe());
+    cuda::map_binary(*this, o, *this, fn::AddScaled{alpha});
+    return *this;
+  }
   PFQ_DISPATCH_FLOAT(dtype(), "add_", [&] { axpy<scalar_t>(numel(), static_cast<scalar_t>(alpha), o.data<scalar_t>(), data<scalar_t>()); });
   return *this;
 }
 
 Tensor& Tensor::mul_(double factor) {
-  PFQ_CHECK(device().is_cpu() && is_contiguous(), "mul_: expected a contiguous CPU tensor, got ", describe());
+  PFQ_CHECK(is_contiguous(), "mul_: expected a contiguous tensor, got ", describe());
+  if (device().is_cuda()) {
+    PFQ_CHECK(is_floating(dtype()), "mul_: expected a float32 or float64 tensor, got ", describe());
+    cuda::map_unary(*this, *this, fn::MulScalar{factor});
+    return *this;
+  }
   PFQ_DISPATCH_FLOAT(dtype(), "mul_", [&] {
     scalar_t* p = data<scalar_t>();
     const scalar_t f = static_cast<scalar_t>(factor);

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <memory>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -56,6 +57,8 @@ class ImageFolderDataset : public Dataset {
   std::vector<std::string> files_;
   std::vector<int64_t> labels_;
   int64_t skipped_listing_ = 0;
+  // Appends the image files under `dir` (recursively, following links) to `found`.
+  void list_class(const std::filesystem::path& dir, std::vector<std::string>& found);
   mutable std::mutex bad_mu_;
   mutable std::vector<bool> bad_;  // images known to be undecodable (skip_bad only)
   mutable std::atomic<int64_t> skipped_decode_{0};

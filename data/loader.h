@@ -54,6 +54,7 @@ class DataLoader {
   int64_t num_batches() const;
   const LoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
+  const Transform* transform() const { return transform_.get(); }  // may be null
   // Begins `epoch` at batch `first_batch` (resume mid-epoch; 0 <= first_batch <= num_batches()).
   // Abandons any epoch in progress.
   void start_epoch(int64_t epoch, int64_t first_batch = 0);

@@ -41,13 +41,20 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
             ", H, W], got ", shape_str(x.shape()));
   if (!track_running_stats) return batch_norm(x, weight(), bias(), Tensor(), Tensor(), true, 0.0, eps);
   if (!training_) return batch_norm(x, weight(), bias(), running_mean(), running_var(), false, 0.0, eps);
+  return batch_norm(x, weight(), bias(), running_mean(), running_var(), true, count_bn_batch(*this, momentum), eps);
+}
+
+double count_bn_batch(Module& bn, const std::optional<double>& momentum) {
   // num_batches_tracked counts first, as PyTorch does, so the cumulative factor of batch k is 1/k.
-  Tensor& nbt = buffer("num_batches_tracked");
-  Tensor count = nbt.to(Device::cpu()).clone();
-  count.data<int64_t>()[0] += 1;
-  nbt.copy_(count);
-  const double m = momentum ? *momentum : 1.0 / static_cast<double>(count.data<int64_t>()[0]);
-  return batch_norm(x, weight(), bias(), running_mean(), running_var(), true, m, eps);
+  // On a GPU the counter is bumped by a kernel: with a fixed momentum the host never waits for it.
+  Tensor& nbt = bn.buffer("num_batches_tracked");
+  if (nbt.device().is_cpu()) {
+    nbt.data<int64_t>()[0] += 1;
+  } else {
+    nbt.copy_(add(nbt, Tensor::empty(nbt.shape(), nbt.dtype(), nbt.device()).fill_(1)));
+  }
+  if (momentum) return *momentum;
+  return 1.0 / nbt.to(Device::cpu()).item();
 }
 
 Shape BatchNorm2d::output_shape(const Shape& in) const {

@@ -40,4 +40,8 @@ class BatchNorm2d : public Module {
   bool affine, track_running_stats;
 };
 
+// Training-step bookkeeping of a BN-like module: increments its "num_batches_tracked" buffer and
+// returns this batch's running-statistics factor (momentum, or 1/count when momentum is unset).
+double count_bn_batch(Module& bn, const std::optional<double>& momentum);
+
 }  // namespace pfq

@@ -89,7 +89,9 @@ Tensor& Module::register_buffer(const std::string& name, Tensor t) {
   PFQ_CHECK(t.defined(), type_name(), ": register_buffer('", name, "') with an undefined tensor");
   PFQ_CHECK(!has_child(name) && !has_parameter(name) && !has_buffer(name), type_name(), ": name '", name,
             "' is already registered");
-  Tensor b = t.detach();
+  // A plain leaf is kept as the same handle, so whoever registered it (e.g. a quantizer's running
+  // range) sees the module's to(device)/to(dtype) moves; anything with a graph is detached first.
+  Tensor b = t.is_leaf() && !t.requires_grad() ? t : t.detach();
   buffers_.emplace_back(name, b);
   return buffers_.back().second;
 }

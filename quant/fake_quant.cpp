@@ -1,5 +1,5 @@
-// fake_quant.cpp — the fused fake-quantize op: argument checks, dispatch to the CPU kernel
-// (quant/fake_quant_kernel.cpp) and the straight-through backward closure.
+// fake_quant.cpp — the fused fake-quantize op: argument checks, dispatch to the CPU or CUDA
+// kernel (quant/fake_quant_kernel.{cpp,cu}) and the straight-through backward closure.
 #include "quant/fake_quant.h"
 
 namespace pfq::quant {
@@ -8,8 +8,6 @@ namespace detail {
 
 Rows as_rows(const Tensor& x, bool per_channel, const char* op) {
   PFQ_CHECK(x.defined(), op, ": undefined input tensor");
-  PFQ_CHECK(x.device().is_cpu(), op, ": no ", x.device().str(), " kernel yet for ", x.describe(),
-            " (fake quantization runs on CPU tensors); move the tensor with .to(Device::cpu())");
   PFQ_CHECK(is_floating(x.dtype()), op, ": expected a float32 or float64 tensor, got ", x.describe());
   Rows r;
   r.x = x.detach().contiguous();
@@ -47,15 +45,23 @@ namespace {
 FakeQuantResult run(const Tensor& x, const detail::Rows& r, const FakeQuantOptions& opt, bool observe, Tensor lo,
                     Tensor hi) {
   const DType dt = x.dtype();
+  const Device dev = x.device();
   FakeQuantResult res;
-  res.out = Tensor::empty(x.shape(), dt);
-  res.scale = Tensor::empty({r.C}, dt);
-  res.zero_point = Tensor::zeros({r.C}, dt);
+  res.out = Tensor::empty(x.shape(), dt, dev);
+  res.scale = Tensor::empty({r.C}, dt, dev);
+  res.zero_point = Tensor::zeros({r.C}, dt, dev);
   const cpu::QuantGrid g = opt.bits >= 2 ? grid_of(opt) : cpu::QuantGrid{-1, 1};
   const bool binary = opt.bits == 1;
   PFQ_DISPATCH_FLOAT(dt, "fake_quantize", [&] {
     const scalar_t* px = r.x.data<scalar_t>();
-    if (binary)
+    if (dev.is_cuda()) {
+      if (binary)
+        gpu::binary_forward<scalar_t>(r.C, r.K, px, res.scale.data<scalar_t>(), res.out.data<scalar_t>(), dev.index);
+      else
+        gpu::fake_quant_forward<scalar_t>(r.C, r.K, px, g, opt.symmetric, observe, lo.data<scalar_t>(), hi.data<scalar_t>(),
+                                          res.scale.data<scalar_t>(), res.zero_point.data<scalar_t>(),
+                                          res.out.data<scalar_t>(), dev.index);
+    } else if (binary)
       cpu::binary_forward<scalar_t>(r.C, r.K, px, res.scale.data<scalar_t>(), res.out.data<scalar_t>());
     else
       cpu::fake_quant_forward<scalar_t>(r.C, r.K, px, g, opt.symmetric, observe, lo.data<scalar_t>(), hi.data<scalar_t>(),
@@ -67,9 +73,16 @@ FakeQuantResult run(const Tensor& x, const detail::Rows& r, const FakeQuantOptio
   const int64_t C = r.C, K = r.K;
   res.out = record("fake_quantize", res.out, {x}, [=](const Tensor& gout) {
     Tensor gc = gout.contiguous();
-    Tensor dx = Tensor::empty(xd.shape(), xd.dtype());
+    Tensor dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
     PFQ_DISPATCH_FLOAT(xd.dtype(), "fake_quantize backward", [&] {
-      if (binary)
+      if (xd.device().is_cuda()) {
+        const int d = xd.device().index;
+        if (binary)
+          gpu::binary_backward_x<scalar_t>(C * K, xd.data<scalar_t>(), gc.data<scalar_t>(), dx.data<scalar_t>(), d);
+        else
+          gpu::fake_quant_backward_x<scalar_t>(C, K, xd.data<scalar_t>(), gc.data<scalar_t>(), sd.data<scalar_t>(),
+                                               zd.data<scalar_t>(), g, dx.data<scalar_t>(), d);
+      } else if (binary)
         cpu::binary_backward_x<scalar_t>(C * K, xd.data<scalar_t>(), gc.data<scalar_t>(), dx.data<scalar_t>());
       else
         cpu::fake_quant_backward_x<scalar_t>(C, K, xd.data<scalar_t>(), gc.data<scalar_t>(), sd.data<scalar_t>(),
@@ -85,7 +98,7 @@ FakeQuantResult run(const Tensor& x, const detail::Rows& r, const FakeQuantOptio
 FakeQuantResult fake_quantize(const Tensor& x, const FakeQuantOptions& opt) {
   check_fake_quant_options(opt, "fake_quantize");
   detail::Rows r = detail::as_rows(x, opt.per_channel, "fake_quantize");
-  return run(x, r, opt, true, Tensor::empty({r.C}, x.dtype()), Tensor::empty({r.C}, x.dtype()));
+  return run(x, r, opt, true, Tensor::empty({r.C}, x.dtype(), x.device()), Tensor::empty({r.C}, x.dtype(), x.device()));
 }
 
 FakeQuantResult fake_quantize_range(const Tensor& x, const Tensor& lo, const Tensor& hi, const FakeQuantOptions& opt) {
@@ -99,8 +112,11 @@ FakeQuantResult fake_quantize_range(const Tensor& x, const Tensor& lo, const Ten
 
 std::pair<Tensor, Tensor> observe_range(const Tensor& x, const FakeQuantOptions& opt) {
   detail::Rows r = detail::as_rows(x, opt.per_channel, "observe_range");
-  Tensor lo = Tensor::empty({r.C}, x.dtype()), hi = Tensor::empty({r.C}, x.dtype());
+  Tensor lo = Tensor::empty({r.C}, x.dtype(), x.device()), hi = Tensor::empty({r.C}, x.dtype(), x.device());
   PFQ_DISPATCH_FLOAT(x.dtype(), "observe_range", [&] {
+    if (x.device().is_cuda())
+      return gpu::observe_range<scalar_t>(r.C, r.K, r.x.data<scalar_t>(), opt.symmetric, lo.data<scalar_t>(),
+                                          hi.data<scalar_t>(), x.device().index);
     cpu::observe_range<scalar_t>(r.C, r.K, r.x.data<scalar_t>(), opt.symmetric, lo.data<scalar_t>(), hi.data<scalar_t>());
   });
   return {lo, hi};

@@ -1,7 +1,7 @@
 // fake_quant.h — the fused fake-quantize op of pfq::quant: observe a range (or take one),
 // quantize uniformly and dequantize in one kernel call, with a straight-through gradient.
-// Used by the named quantizers (quantizer.h) and by QAT wrappers. CPU kernels only
-// (quant/fake_quant_kernel.h); a CUDA tensor is a clear error. Left out: integer export.
+// Used by the named quantizers (quantizer.h) and by QAT wrappers. CPU and CUDA kernels
+// (quant/fake_quant_kernel.h), same formulas and rounding. Left out: integer export.
 #pragma once
 #include <utility>
 
@@ -45,7 +45,7 @@ cpu::QuantGrid grid_of(const FakeQuantOptions& opt);
 // bits == 1 (binary sign, XNOR-Net / BinaryConnect style): s = mean |x| per tensor/channel,
 //   out = s * sign(x) with sign(0) = +1, z = 0; s = 0 for an all-zero tensor (out = 0 = x).
 //   Gradient dx = g where |x| <= 1, else 0 (hard-tanh STE), s treated as a constant.
-// requires: x float32/float64 on CPU; per_channel: x.dim() >= 1.
+// requires: x float32/float64 (CPU or CUDA); per_channel: x.dim() >= 1.
 FakeQuantResult fake_quantize(const Tensor& x, const FakeQuantOptions& opt);
 
 // As fake_quantize but with a given range lo, hi [C] (C = 1 or x.size(0) per channel; same
@@ -57,7 +57,7 @@ FakeQuantResult fake_quantize_range(const Tensor& x, const Tensor& lo, const Ten
 std::pair<Tensor, Tensor> observe_range(const Tensor& x, const FakeQuantOptions& opt);
 
 namespace detail {
-// x as [C, K] rows: C = 1 or x.size(0). Checks CPU/float and returns a contiguous detached copy
+// x as [C, K] rows: C = 1 or x.size(0). Checks float and returns a contiguous detached copy
 // (or view) of x together with C and K.
 struct Rows {
   Tensor x;

@@ -1,13 +1,16 @@
-// fake_quant_kernel.h — CPU kernels of quant/ (no autograd): range observation, uniform fake
+// fake_quant_kernel.h — kernels of quant/ (no autograd), CPU and CUDA: range observation, uniform fake
 // quantization and its straight-through backward, 1-bit sign, PACT, LSQ and DoReFa maps.
 // Layout: every kernel sees x as [C, K] contiguous rows (C = 1 per tensor, C = size(0) per
 // output channel, K = numel / C). The scalar helpers below are the one definition of the math.
 // Sums use fixed blocks combined in order, so results do not depend on the thread count.
-// Left out: CUDA kernels (core/cuda owns the backend; these ops error on CUDA tensors).
+// The CUDA kernels (namespace gpu below, quant/fake_quant_kernel.cu) take the same arguments
+// plus the device index and share the scalar helpers (PFQ_HD), so both round identically.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <limits>
+
+#include "core/functors.h"  // PFQ_HD
 
 namespace pfq::quant::cpu {
 
@@ -28,7 +31,7 @@ inline QuantGrid quant_grid(int bits, bool symmetric) {
 // Degenerate range (all zeros, or s below the smallest normal number of T): s = 1 (z = 0 for
 // an all-zero range), which quantizes every element to (near) 0 without dividing by zero.
 template <typename T>
-inline void qparams_from_range(T lo, T hi, QuantGrid g, bool symmetric, T& scale, T& zero_point) {
+PFQ_HD inline void qparams_from_range(T lo, T hi, QuantGrid g, bool symmetric, T& scale, T& zero_point) {
   if (symmetric) {
     const T m = std::fabs(lo) > std::fabs(hi) ? std::fabs(lo) : std::fabs(hi);
     scale = m / static_cast<T>(g.qmax);
@@ -48,7 +51,7 @@ inline void qparams_from_range(T lo, T hi, QuantGrid g, bool symmetric, T& scale
 // q = clamp(round_half_even(x / s) + z, qmin, qmax); returns (q - z) * s. std::nearbyint
 // rounds half to even under the default floating-point environment (FE_TONEAREST).
 template <typename T>
-inline T fake_quant_one(T x, T scale, T zero_point, T qmin, T qmax) {
+PFQ_HD inline T fake_quant_one(T x, T scale, T zero_point, T qmin, T qmax) {
   T q = std::nearbyint(x / scale) + zero_point;
   q = q < qmin ? qmin : (q > qmax ? qmax : q);
   return (q - zero_point) * scale;
@@ -104,3 +107,42 @@ template <typename T>
 void dorefa_backward(int64_t C, int64_t K, const T* x, const T* dy, const T* max_tanh, T* dx);
 
 }  // namespace pfq::quant::cpu
+
+// The same kernels on CUDA: pointers are device memory of GPU `device`; same layout, formulas,
+// rounding (IEEE division and rint, round half to even) and double accumulation as the CPU
+// versions. Per-row sums fold in a fixed tree (core/cuda/reduce.cuh): deterministic, but
+// summed in another order than on CPU. Work is queued on the device stream; nothing syncs.
+// Built without CUDA, each throws (quant/fake_quant_kernel_no_cuda.cpp).
+namespace pfq::quant::gpu {
+using cpu::QuantGrid;
+template <typename T>
+void observe_range(int64_t C, int64_t K, const T* x, bool symmetric, T* lo, T* hi, int device);
+template <typename T>
+void fake_quant_forward(int64_t C, int64_t K, const T* x, QuantGrid g, bool symmetric, bool observe, T* lo, T* hi,
+                        T* scale, T* zero_point, T* out, int device);
+template <typename T>
+void fake_quant_backward_x(int64_t C, int64_t K, const T* x, const T* dy, const T* scale, const T* zero_point,
+                           QuantGrid g, T* dx, int device);
+template <typename T>
+void binary_forward(int64_t C, int64_t K, const T* x, T* scale, T* out, int device);
+template <typename T>
+void binary_backward_x(int64_t n, const T* x, const T* dy, T* dx, int device);
+template <typename T>
+void pact_forward(int64_t C, int64_t K, const T* x, const T* alpha, int64_t qmax, T* out, int device);
+template <typename T>
+void pact_backward(int64_t C, int64_t K, const T* x, const T* dy, const T* alpha, T* dx, T* dalpha, int device);
+template <typename T>
+void lsq_forward(int64_t C, int64_t K, const T* x, const T* step, int64_t qn, int64_t qp, T* out, int device);
+template <typename T>
+void lsq_backward(int64_t C, int64_t K, const T* x, const T* dy, const T* step, int64_t qn, int64_t qp,
+                  double grad_scale, T* dx, T* dstep, int device);
+template <typename T>
+void row_mean_abs(int64_t C, int64_t K, const T* x, T* out, int device);
+template <typename T>
+void dorefa_forward(int64_t C, int64_t K, const T* x, int64_t n, T* max_tanh, T* out, int device);
+template <typename T>
+void dorefa_backward(int64_t C, int64_t K, const T* x, const T* dy, const T* max_tanh, T* dx, int device);
+// LSQ's initial step on the device: step[c] = 2 * mean|x_c| / sqrt(qp), or 1 where that is not > 0.
+template <typename T>
+void lsq_init_step(int64_t C, int64_t K, const T* x, int64_t qp, T* step, int device);
+}  // namespace pfq::quant::gpu

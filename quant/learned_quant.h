@@ -1,8 +1,8 @@
 // learned_quant.h — fake-quantize ops with their own gradients: PACT (learnable clip alpha),
-// LSQ (learnable step) and DoReFa weights. Each is one fused CPU kernel call forward and one
-// backward (quant/fake_quant_kernel.h). The quantizer classes (quantizer.h) own the learnable
+// LSQ (learnable step) and DoReFa weights. Each is one fused CPU or CUDA kernel call forward and
+// one backward (quant/fake_quant_kernel.h). The quantizer classes (quantizer.h) own the learnable
 // tensors and call these. A parameter of 1 element acts per tensor; of C > 1 elements, per
-// index of axis 0 of x (x.size(0) == C). Left out: CUDA kernels.
+// index of axis 0 of x (x.size(0) == C).
 #pragma once
 #include "core/ops.h"
 

@@ -12,7 +12,8 @@
 
 namespace pfq::quant {
 
-#define PFQ_QAT_FIELDS(X) X(wbits) X(abits) X(first_last_bits) X(wquant) X(aquant) X(per_channel) X(fold_bn) X(calib_batches)
+#define PFQ_QAT_FIELDS(X) X(wbits) X(abits) X(first_last_bits) X(wquant) X(aquant) X(per_channel) X(fold_bn) X(calib_batches) \
+  X(block_output_quant)
 void to_json(nlohmann::json& j, const QatConfig& c) {
   j = nlohmann::json::object();
 #define PFQ_TO(f) j[#f] = c.f;
@@ -20,6 +21,7 @@ void to_json(nlohmann::json& j, const QatConfig& c) {
 #undef PFQ_TO
 }
 void from_json(const nlohmann::json& j, QatConfig& c) {
+  c.block_output_quant = false;  // records written before the field existed had none
 #define PFQ_FROM(f) \
   if (j.contains(#f)) j.at(#f).get_to(c.f);
   PFQ_QAT_FIELDS(PFQ_FROM)
@@ -90,7 +92,7 @@ Tensor QatConv2d::forward(const Tensor& x_in) {
   Tensor s = div(gamma, sigma_r);                 // [OC]
   Tensor y = conv2d(x, wq.forward(mul(w, reshape(s, {oc, 1, 1, 1}))), Tensor(), opt);  // [N, OC, OH, OW]
   // b + corr as [OC, 1, 1] or [OC, OH, OW]
-  Tensor bias_map = b.defined() ? reshape(b, {oc, 1, 1}) : Tensor::zeros({oc, 1, 1}, w.dtype());
+  Tensor bias_map = b.defined() ? reshape(b, {oc, 1, 1}) : Tensor::zeros({oc, 1, 1}, w.dtype(), w.device());
   if (corr.defined()) bias_map = add(bias_map, corr);
   if (!is_training() || frozen_)
     return add(y, add(mul(reshape(s, {oc, 1, 1}), sub(bias_map, reshape(rmean.clone(), {oc, 1, 1}))), reshape(beta, {oc, 1, 1})));
@@ -102,11 +104,7 @@ Tensor QatConv2d::forward(const Tensor& x_in) {
   Tensor sigma_b = sqrt(add(var_b, eps));
   {
     NoGradGuard ng;
-    Tensor& nbt = bn_->buffer("num_batches_tracked");
-    Tensor count = nbt.clone();
-    count.data<int64_t>()[0] += 1;
-    nbt.copy_(count);
-    const double m = bn_->momentum ? *bn_->momentum : 1.0 / static_cast<double>(count.data<int64_t>()[0]);
+    const double m = count_bn_batch(*bn_, bn_->momentum);
     const double n = static_cast<double>(z.numel() / oc);
     Tensor unbiased = mul(var_b.detach(), n / std::max(1.0, n - 1));
     rmean.copy_(add(mul(rmean, 1 - m), mul(mu_b.detach(), m)));
@@ -172,12 +170,13 @@ QatReport prepare_qat(Module& model, const QatConfig& cfg) {
               "' is already a QAT wrapper (the model was prepared before)");
   QatReport rep;
   std::vector<std::pair<std::string, std::string>> pairs;  // conv path, bn path
-  std::vector<std::string> convs, linears, acts;
+  std::vector<std::string> convs, linears, acts, blocks;
   auto mods = model.named_modules();
   for (auto& [name, m] : mods) {
     if (dynamic_cast<Conv2d*>(m)) convs.push_back(name);
     if (dynamic_cast<Linear*>(m)) linears.push_back(name);
     if (dynamic_cast<ReLU*>(m) || dynamic_cast<ReLU6*>(m)) acts.push_back(name);
+    if (dynamic_cast<models::InvertedResidual*>(m)) blocks.push_back(name);
     if (dynamic_cast<models::BasicBlock*>(m)) {
       for (auto [c, b] : {std::pair{"conv1", "bn1"}, std::pair{"conv2", "bn2"}})
         if (m->has_child(c) && m->has_child(b) && dynamic_cast<Conv2d*>(m->child(c).get()) &&
@@ -235,6 +234,14 @@ QatReport prepare_qat(Module& model, const QatConfig& cfg) {
     model.replace_module(path, seq);
     rep.act_quantizers++;
   }
+  if (cfg.block_output_quant)
+    for (const std::string& path : blocks) {
+      Module& blk = model.submodule(path);
+      auto fq = std::make_shared<FakeQuantize>(make_signed_act(cfg.abits, dt, cfg));
+      fq->train(blk.is_training());
+      blk.register_module("output_quant", fq);
+      rep.block_output_quantizers++;
+    }
   return rep;
 }
 

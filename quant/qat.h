@@ -25,6 +25,10 @@ struct QatConfig {
   bool per_channel = false;  // weights only
   bool fold_bn = true;
   int64_t calib_batches = 50;  // ema observers: batches observed before quantizing
+  // MobileNetV2: a signed activation quantizer (abits) on every InvertedResidual output (after
+  // the residual add; child "output_quant"), so the linear bottlenecks are integer too (the
+  // integer model needs every conv input quantized). from_json: absent = false (older runs).
+  bool block_output_quant = true;
 };
 void to_json(nlohmann::json& j, const QatConfig& c);
 void from_json(const nlohmann::json& j, QatConfig& c);
@@ -83,6 +87,7 @@ class QatConv2d : public Module {
   bool bn_frozen() const { return frozen_; }
   bool folded() const { return bn_ != nullptr; }
   const Conv2d& conv() const { return *conv_; }
+  const FoldedBatchNorm2d* bn() const { return bn_.get(); }  // null when not folded
 
  private:
   std::shared_ptr<Conv2d> conv_;
@@ -111,6 +116,7 @@ struct QatReport {
   int64_t plain_convs = 0;      // convs with a weight quantizer only
   int64_t linears = 0;
   int64_t act_quantizers = 0;   // after ReLU/ReLU6
+  int64_t block_output_quantizers = 0;  // MobileNetV2 block outputs (block_output_quant)
   std::string first_conv, last_linear;
 };
 

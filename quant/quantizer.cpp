@@ -1,5 +1,6 @@
 // quantizer.cpp — the named quantizers and their factory. State updates (running ranges,
-// LSQ's first-call step) run under NoGradGuard and write in place.
+// LSQ's first-call step) run under NoGradGuard and write in place. State lives on the device
+// the module moved it to; the int64 counters are read with item() (a host copy on CUDA).
 #include "quant/quantizer.h"
 
 namespace pfq::quant {
@@ -38,7 +39,7 @@ NamedTensorList EmaQuantizer::buffers() const {
   return {{"running_min", running_min_}, {"running_max", running_max_}, {"num_batches", num_batches_}};
 }
 
-int64_t EmaQuantizer::num_batches() const { return *num_batches_.data<int64_t>(); }
+int64_t EmaQuantizer::num_batches() const { return static_cast<int64_t>(num_batches_.item()); }
 
 bool EmaQuantizer::calibrated() const { return num_batches() >= std::max<int64_t>(spec_.calib_batches, 1); }
 
@@ -58,7 +59,7 @@ Tensor EmaQuantizer::forward(const Tensor& x, bool training) {
         running_min_.mul_(d).add_(lo, 1 - d);
         running_max_.mul_(d).add_(hi, 1 - d);
       }
-      *num_batches_.data<int64_t>() = seen + 1;
+      num_batches_.fill_(static_cast<double>(seen + 1));
     }
     if (seen < spec_.calib_batches) return x;
   } else if (!calibrated()) {
@@ -80,7 +81,7 @@ Tensor PactQuantizer::forward(const Tensor& x, bool /*training*/) {
   Tensor out = pact_quantize(x, alpha_, spec_.bits);
   NoGradGuard ng;
   last_scale_ = mul(alpha_.detach(), 1.0 / static_cast<double>((int64_t{1} << spec_.bits) - 1));
-  last_zero_point_ = Tensor::zeros({param_rows(spec_)}, spec_.dtype);
+  last_zero_point_ = Tensor::zeros({param_rows(spec_)}, spec_.dtype, x.device());
   return out;
 }
 
@@ -92,14 +93,14 @@ LsqQuantizer::LsqQuantizer(const QuantSpec& spec) : Quantizer(spec) {
 
 Tensor LsqQuantizer::forward(const Tensor& x, bool /*training*/) {
   check_input(x);
-  if (*initialized_.data<int64_t>() == 0) {
+  if (initialized_.item() == 0) {
     NoGradGuard ng;
     step_.copy_(lsq_init_step(x, spec_.bits, spec_.symmetric, spec_.per_channel));
-    *initialized_.data<int64_t>() = 1;
+    initialized_.fill_(1);
   }
   Tensor out = lsq_quantize(x, step_, spec_.bits, spec_.symmetric);
   last_scale_ = step_.detach().clone();
-  last_zero_point_ = Tensor::zeros({param_rows(spec_)}, spec_.dtype);
+  last_zero_point_ = Tensor::zeros({param_rows(spec_)}, spec_.dtype, x.device());
   return out;
 }
 

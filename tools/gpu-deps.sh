@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gpu-deps.sh — copies the build dependencies that the GPU machine lacks (Eigen, doctest, stb,
-# CLI11, nlohmann-json headers; static libstb.a and zlib) from this Debian machine into the
-# git-ignored third_party/, with pkg-config .pc files pointing at them, so the tree travels:
+# CLI11, nlohmann-json headers; static libstb.a and zlib; Fashion-MNIST when installed) from this
+# Debian machine into the git-ignored third_party/, with pkg-config .pc files pointing at them, so the tree travels:
 #   PKG_CONFIG_LIBDIR=$PWD/third_party/pkgconfig meson setup build-gpu   (on the GPU machine)
 # Where that machine has no pkg-config binary, add PKG_CONFIG=$PWD/third_party/bin/pkg-config.
 set -euo pipefail
@@ -22,6 +22,9 @@ cp -r /usr/include/eigen3 "$tp/include/eigen3"
 cp -r /usr/include/doctest /usr/include/stb /usr/include/CLI /usr/include/nlohmann "$tp/include/"
 cp /usr/include/zlib.h /usr/include/zconf.h "$tp/include/"
 cp "$multi/libstb.a" "$multi/libz.a" "$tp/lib/"  # static and PIC: no runtime dependency
+# The default dataset, so the GPU check can run `pfq workflow` there (Debian's dataset-fashion-mnist).
+fm=/usr/share/datasets/fashion-mnist
+[ -f "$fm/train-images-idx3-ubyte.gz" ] && cp -r "$fm" "$tp/fashion-mnist"
 
 # pc NAME VERSION CFLAGS [LIBS] — ${pcfiledir} keeps the files valid wherever the tree lands.
 pc() {

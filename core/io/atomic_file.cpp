@@ -8,7 +8,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -17,6 +20,20 @@ namespace pfq::io {
 namespace {
 
 std::string errno_text(int err) { return std::string(std::strerror(err)); }
+
+// Fault injection for tools/kill-harness.sh: PFQ_FAULT_WRITE_DELAY_MS=<ms> pauses in the middle
+// of every write and before the rename, so that a SIGKILL reliably lands inside a write.
+int fault_write_delay_ms() {
+  static const int ms = [] {
+    const char* v = std::getenv("PFQ_FAULT_WRITE_DELAY_MS");
+    return v ? std::atoi(v) : 0;
+  }();
+  return ms;
+}
+
+void fault_pause() {
+  if (fault_write_delay_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(fault_write_delay_ms()));
+}
 
 std::string parent_dir(const std::string& path) {
   const auto slash = path.rfind('/');
@@ -58,6 +75,17 @@ class TempFile {
 
   void write(const void* data, size_t size) {
     const char* p = static_cast<const char*>(data);
+    if (fault_write_delay_ms() > 0 && size > 1) {  // half now, half after the pause
+      const size_t half = size / 2;
+      write_all(p, half);
+      fault_pause();
+      p += half;
+      size -= half;
+    }
+    write_all(p, size);
+  }
+
+  void write_all(const char* p, size_t size) {
     while (size > 0) {
       const ssize_t n = ::write(fd_, p, size);
       if (n < 0) {
@@ -72,6 +100,7 @@ class TempFile {
   // fsync + close + rename over the target + fsync of the directory.
   void commit() {
     if (::fsync(fd_) != 0) fail("fsync of the temp file", errno);
+    fault_pause();
     const int fd = fd_;
     fd_ = -1;
     if (::close(fd) != 0) fail("closing the temp file", errno);

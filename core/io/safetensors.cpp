@@ -56,6 +56,8 @@ const char* file_dtype_code(DType t) {
     case DType::Float64: return "F64";
     case DType::Int64: return "I64";
     case DType::UInt8: return "U8";
+    case DType::Int8: return "I8";
+    case DType::Int32: return "I32";
   }
   PFQ_FAIL("save_safetensors: unknown dtype");
 }
@@ -156,6 +158,12 @@ TensorInfo parse_entry(const std::string& src, const std::string& name, const Js
   if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) nbytes = 0;
   for (int64_t dim : info.shape)
     PFQ_ST_CHECK(nbytes == 0 || !__builtin_mul_overflow(nbytes, static_cast<uint64_t>(dim), &nbytes),
+                 "tensor '", name, "': shape ", shape.dump(), " is too large");
+  // An empty tensor's other dims must still multiply to an int64 (shape arithmetic is int64).
+  uint64_t elems = 1;
+  for (int64_t dim : info.shape)
+    PFQ_ST_CHECK(dim == 0 || (!__builtin_mul_overflow(elems, static_cast<uint64_t>(dim), &elems) &&
+                              elems <= static_cast<uint64_t>(INT64_MAX)),
                  "tensor '", name, "': shape ", shape.dump(), " is too large");
   const Json& offs = v.at("data_offsets");
   PFQ_ST_CHECK(offs.is_array() && offs.size() == 2, "tensor '", name,
@@ -267,6 +275,8 @@ Tensor read_tensor(const std::string& src, const InputFile& file, uint64_t data_
   if (t.dtype == "F64") return read_as(DType::Float64);
   if (t.dtype == "I64") return read_as(DType::Int64);
   if (t.dtype == "U8") return read_as(DType::UInt8);
+  if (t.dtype == "I8") return read_as(DType::Int8);
+  if (t.dtype == "I32") return read_as(DType::Int32);
   if (t.dtype == "F16" || t.dtype == "BF16") {
     std::vector<uint16_t> half(nbytes / 2);
     if (nbytes > 0) file.read_exact(offset, half.data(), nbytes);
@@ -277,7 +287,7 @@ Tensor read_tensor(const std::string& src, const InputFile& file, uint64_t data_
     return out;
   }
   PFQ_FAIL("safetensors file '", src, "': tensor '", t.name, "' has dtype ", t.dtype,
-           ", which pfq cannot hold (supported: F32, F64, I64, U8; F16 and BF16 load as float32)");
+           ", which pfq cannot hold (supported: F32, F64, I64, I32, I8, U8; F16 and BF16 load as float32)");
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // safetensors.h — checkpoint files in the safetensors format (core/io), readable by PyTorch
 // and every safetensors tool: u64 little-endian header length N, N bytes of JSON header,
 // then the tensors' bytes back to back. Saving is atomic; loading validates everything.
-// Dtypes: F32, F64, I64, U8 round-trip; F16 and BF16 load converted to float32; the other
-// standard dtypes (BOOL, I8..U64, F8_*) are reported by read_safetensors_header but rejected
+// Dtypes: F32, F64, I64, I32, I8, U8 round-trip; F16 and BF16 load converted to float32; the other
+// standard dtypes (BOOL, I16, U16..U64, F8_*) are reported by read_safetensors_header but rejected
 // by load_safetensors. Leaves out: memory mapping and lazy loading (files are read whole).
 #pragma once
 #include <cstdint>

@@ -1,6 +1,8 @@
 // conv.cpp — the conv2d op: argument checks, dispatch to the im2col/GEMM or depthwise
-// kernels of core/cpu/conv.h, and the gradient w.r.t. input, weight and bias.
+// kernels of core/cpu/conv.h or to cuDNN (core/cuda/dnn.h) for CUDA tensors, and the gradient
+// w.r.t. input, weight and bias.
 #include "core/cpu/conv.h"
+#include "core/cuda/dnn.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
 
@@ -30,16 +32,46 @@ cpu::ConvGeom make_geom(const Tensor& x, const Tensor& w, const Conv2dOptions& o
   return g;
 }
 
+// conv2d on CUDA: cuDNN forward, backward-data, backward-filter and bias gradient.
+Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const cpu::ConvGeom& g) {
+  const DType dt = x.dtype();
+  const int dev = x.device().index;
+  Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
+  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW}, dt, x.device());
+  cuda::conv2d_forward(dt, dev, g, xc.raw_data(), wc.raw_data(), bc.defined() ? bc.raw_data() : nullptr, y.raw_data());
+  const bool nx = x.requires_grad(), nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
+  // Capture only what each gradient needs: x for dW, w for dX.
+  Tensor keep_x = nw ? xc : Tensor(), keep_w = nx ? wc : Tensor();
+  return record("conv2d", y, {x, weight, bias}, [=](const Tensor& gy) {
+    Tensor dy = gy.contiguous();
+    Tensor dx, dw, db;
+    if (nx) {
+      dx = Tensor::empty({g.N, g.C, g.H, g.W}, dt, dy.device());
+      cuda::conv2d_backward_input(dt, dev, g, dy.raw_data(), keep_w.raw_data(), dx.raw_data());
+    }
+    if (nw) {
+      dw = Tensor::empty({g.OC, g.cg(), g.KH, g.KW}, dt, dy.device());
+      cuda::conv2d_backward_weight(dt, dev, g, dy.raw_data(), keep_x.raw_data(), dw.raw_data());
+    }
+    if (nb) {
+      db = Tensor::empty({g.OC}, dt, dy.device());
+      cuda::conv2d_backward_bias(dt, dev, g, dy.raw_data(), db.raw_data());
+    }
+    return std::vector<Tensor>{dx, dw, db};
+  });
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
   check_same_device_dtype(x, weight, "conv2d");
-  require_cpu(x, "conv2d");
   cpu::ConvGeom g = make_geom(x, weight, opt);
   if (bias.defined()) {
     check_same_device_dtype(x, bias, "conv2d");
     PFQ_CHECK(bias.dim() == 1 && bias.size(0) == g.OC, "conv2d: bias ", shape_str(bias.shape()), " does not match ", g.OC, " output channels");
   }
+  if (x.device().is_cuda()) return conv2d_cuda(x, weight, bias, g);
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW}, x.dtype());

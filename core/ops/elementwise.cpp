@@ -1,7 +1,8 @@
 // elementwise.cpp — element-wise ops with broadcasting and their gradients.
-// Forward math comes from core/functors.h; gradients are composed from other ops.
+// Forward math comes from core/functors.h, instantiated by the CPU loops (core/cpu) and by the
+// CUDA strided engine (core/cuda/kernels.h); gradients are composed from other ops.
 #include "core/cpu/elementwise.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
 #include "core/functors.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
@@ -41,23 +42,23 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, F f, const char* op) {
   check_same_device_dtype(a, b, op);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  Tensor av = expand_view(a, shape), bv = expand_view(b, shape);
   if (a.device().is_cuda()) {
-    constexpr bool is_add = std::is_same_v<F, fn::Add>, is_mul = std::is_same_v<F, fn::Mul>;
-    PFQ_CHECK((is_add || is_mul) && a.dtype() == DType::Float32 && a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous(),
-              op, ": no CUDA kernel for ", a.describe(), " and ", b.describe(), " yet (the CUDA backend implements add/mul of equal-shape float32 tensors)");
-    if constexpr (is_add) cuda::add_f32(a.data<float>(), b.data<float>(), out.data<float>(), out.numel(), a.device().index);
-    if constexpr (is_mul) cuda::mul_f32(a.data<float>(), b.data<float>(), out.data<float>(), out.numel(), a.device().index);
+    cuda::map_binary(av, bv, out, f);
     return out;
   }
-  Tensor av = expand_view(a, shape), bv = expand_view(b, shape);
   PFQ_DISPATCH_ALL(a.dtype(), op, [&] { cpu::map_binary<scalar_t>(av, bv, out, f); });
   return out;
 }
 
 template <typename F>
 Tensor unary_forward(const Tensor& x, F f, const char* op) {
-  require_cpu(x, op);
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    PFQ_CHECK(is_floating(x.dtype()), op, ": expected a float32 or float64 tensor, got ", x.describe());
+    cuda::map_unary(x, out, f);
+    return out;
+  }
   PFQ_DISPATCH_FLOAT(x.dtype(), op, [&] { cpu::map_unary<scalar_t, scalar_t>(x, out, f); });
   return out;
 }
@@ -187,7 +188,13 @@ namespace {
 // Gradient through an activation from its saved output: grad_in = F(g, y).
 template <typename F>
 Tensor grad_from_output(const Tensor& g, const Tensor& y, F f, const char* op) {
-  Tensor out = Tensor::empty(g.shape(), g.dtype());
+  check_same_device_dtype(g, y, op);
+  Tensor out = Tensor::empty(g.shape(), g.dtype(), g.device());
+  if (g.device().is_cuda()) {
+    PFQ_CHECK(is_floating(g.dtype()), op, " backward: expected a float32 or float64 gradient, got ", g.describe());
+    cuda::map_binary(g, y, out, f);
+    return out;
+  }
   Tensor gc = g.contiguous();
   PFQ_DISPATCH_FLOAT(g.dtype(), op, [&] { cpu::map_binary<scalar_t>(gc, y, out, f); });
   return out;
@@ -228,7 +235,7 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 
 Tensor round(const Tensor& x) {
   return record("round", unary_forward(x, fn::RoundHalfEven{}, "round"), {x},
-                [](const Tensor& g) { return one(Tensor::zeros(g.shape(), g.dtype())); });
+                [](const Tensor& g) { return one(Tensor::zeros(g.shape(), g.dtype(), g.device())); });
 }
 
 Tensor round_ste(const Tensor& x) {
@@ -237,7 +244,7 @@ Tensor round_ste(const Tensor& x) {
 
 Tensor sign(const Tensor& x) {
   return record("sign", unary_forward(x, fn::Sign{}, "sign"), {x},
-                [](const Tensor& g) { return one(Tensor::zeros(g.shape(), g.dtype())); });
+                [](const Tensor& g) { return one(Tensor::zeros(g.shape(), g.dtype(), g.device())); });
 }
 
 Tensor sign_ste(const Tensor& x) {

@@ -1,5 +1,7 @@
-// linalg.cpp — matmul (2-D and batched) and linear, on the CPU GEMM of core/cpu/gemm.h.
+// linalg.cpp — matmul (2-D and batched) and linear, on the CPU GEMM of core/cpu/gemm.h or
+// cuBLAS (core/cuda/dnn.h) for CUDA tensors.
 #include "core/cpu/gemm.h"
+#include "core/cuda/dnn.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
 
@@ -10,7 +12,13 @@ namespace {
 Tensor bmm_raw(const Tensor& a, const Tensor& b, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   const int64_t batch = a.shape()[0];
   const bool shared_b = b.shape()[0] == 1;
-  Tensor out = Tensor::empty({batch, M, N}, a.dtype());
+  Tensor out = Tensor::empty({batch, M, N}, a.dtype(), a.device());
+  if (a.device().is_cuda()) {
+    // One strided-batched cuBLAS call; a shared b has batch stride 0.
+    cuda::gemm(a.dtype(), a.device().index, ta, tb, M, N, K, 1.0, a.raw_data(), ta ? M : K, M * K, b.raw_data(), tb ? K : N,
+               shared_b ? 0 : K * N, 0.0, out.raw_data(), N, M * N, batch);
+    return out;
+  }
   PFQ_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
     const scalar_t* pa = a.data<scalar_t>();
     const scalar_t* pb = b.data<scalar_t>();
@@ -22,11 +30,45 @@ Tensor bmm_raw(const Tensor& a, const Tensor& b, bool ta, bool tb, int64_t M, in
   return out;
 }
 
+// The CUDA matmul. Unlike the CPU path it folds the batch into M when b is shared (one GEMM,
+// and dB needs no batch sum) and reads a 2-D b stored transposed (linear's weight^T) in place.
+Tensor matmul_cuda(const Tensor& a, const Tensor& b, const Shape& batch_shape, int64_t B, int64_t M, int64_t N, int64_t K) {
+  const bool shared = b.dim() == 2;
+  // b_t: b is the transpose of a contiguous [N, K] buffer, used as is (op(B) = B^T).
+  const bool b_t = shared && b.strides()[0] == 1 && b.strides()[1] == K && K > 1 && N > 1;
+  Tensor a3 = a.detach().contiguous();
+  Tensor b3 = b_t ? b.detach() : b.detach().contiguous();
+  const int64_t bm = shared ? B * M : M, bb = shared ? 1 : B;  // rows per product, products
+  a3 = make_view(a3, {bb, bm, K}, contiguous_strides({bb, bm, K}), a3.offset());
+  b3 = b_t ? make_view(b3, {1, N, K}, contiguous_strides({1, N, K}), b3.offset())
+           : make_view(b3, {bb, K, N}, contiguous_strides({bb, K, N}), b3.offset());
+  Tensor out = bmm_raw(a3, b3, false, b_t, bm, N, K);
+  Shape out_shape = batch_shape;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  out = make_view(out, out_shape, contiguous_strides(out_shape), 0);
+  const bool na = a.requires_grad(), nb = b.requires_grad();
+  const Shape ashape = a.shape(), bshape = b.shape();
+  return record("matmul", out, {a, b}, [=](const Tensor& g) {
+    Tensor g3 = g.contiguous();
+    g3 = make_view(g3, {bb, bm, N}, contiguous_strides({bb, bm, N}), g3.offset());
+    Tensor ga, gb;
+    if (na) {  // dA = dC B^T
+      Tensor r = bmm_raw(g3, b3, false, !b_t, bm, K, N);
+      ga = make_view(r, ashape, contiguous_strides(ashape), 0);
+    }
+    if (nb) {  // dB = A^T dC
+      Tensor r = bmm_raw(make_view(a3, {bb, K, bm}, contiguous_strides({bb, K, bm}), a3.offset()), g3, true, false, K, N, bm);
+      gb = make_view(r, bshape, contiguous_strides(bshape), 0);
+    }
+    return std::vector<Tensor>{ga, gb};
+  });
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_device_dtype(a, b, "matmul");
-  require_cpu(a, "matmul");
   PFQ_CHECK(a.dim() >= 2 && (b.dim() == 2 || b.dim() == a.dim()), "matmul: expected a [.., M, K] and b [K, N] or [.., K, N], got ",
             shape_str(a.shape()), " and ", shape_str(b.shape()));
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
@@ -35,6 +77,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (b.dim() > 2) PFQ_CHECK(Shape(b.shape().begin(), b.shape().end() - 2) == batch_shape, "matmul: batch dimensions differ: ",
                              shape_str(a.shape()), " @ ", shape_str(b.shape()));
   const int64_t B = shape_numel(batch_shape);
+  if (a.device().is_cuda()) return matmul_cuda(a, b, batch_shape, B, M, N, K);
   Tensor a3 = a.detach().contiguous(), b3 = b.detach().contiguous();
   a3 = make_view(a3, {B, M, K}, contiguous_strides({B, M, K}), a3.offset());
   const int64_t bb = b.dim() == 2 ? 1 : B;

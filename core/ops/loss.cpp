@@ -1,8 +1,11 @@
 // loss.cpp — softmax, log-softmax, the fused softmax cross-entropy (with label smoothing)
-// and dropout. Softmax-family kernels work on rows of the last axis (other axes permuted).
+// and dropout. Softmax-family kernels work on rows of the last axis (other axes permuted);
+// on CUDA the same rows go to core/cuda/kernels.h. Dropout draws its mask on the CPU generator
+// on every device, so a seed gives the same mask on CPU and CUDA.
 #include <cmath>
 #include <memory>
 
+#include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
 
@@ -43,7 +46,6 @@ std::vector<int64_t> inverse(const std::vector<int64_t>& perm) {
 }  // namespace
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
-  require_cpu(x, "log_softmax");
   PFQ_CHECK(x.dim() >= 1, "log_softmax: needs at least one dimension");
   const int64_t d = normalize_axis(dim, x.dim(), "log_softmax");
   if (d != x.dim() - 1) {
@@ -53,8 +55,9 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   }
   const int64_t K = x.size(-1), R = x.numel() / std::max<int64_t>(K, 1);
   Tensor xc = x.detach().contiguous();
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  PFQ_DISPATCH_FLOAT(x.dtype(), "log_softmax", [&] { log_softmax_rows<scalar_t>(xc.data<scalar_t>(), y.data<scalar_t>(), R, K); });
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.device().is_cuda()) cuda::log_softmax_rows(xc, y, R, K);
+  else PFQ_DISPATCH_FLOAT(x.dtype(), "log_softmax", [&] { log_softmax_rows<scalar_t>(xc.data<scalar_t>(), y.data<scalar_t>(), R, K); });
   Tensor yd = y.detach();
   return record("log_softmax", y, {x}, [yd](const Tensor& g) {
     // dx = g - softmax * sum(g)
@@ -64,18 +67,48 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 
 Tensor softmax(const Tensor& x, int64_t dim) { return exp(log_softmax(x, dim)); }
 
+namespace {
+// Targets on the host for the range check; on the logits' device for the kernels.
+void check_targets(const Tensor& targets_cpu, int64_t K) {
+  const int64_t* t = targets_cpu.data<int64_t>();
+  for (int64_t i = 0, n = targets_cpu.numel(); i < n; ++i)
+    PFQ_CHECK(t[i] >= 0 && t[i] < K, "cross_entropy: target ", t[i], " at batch index ", i, " outside [0, ", K, ")");
+}
+
+// CUDA logits: targets may be on the CPU or on the logits' GPU; validated on the host (one
+// small device-to-host copy when they live on the GPU), then used from device memory.
+Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& targets, double smoothing) {
+  PFQ_CHECK(targets.device().is_cpu() || targets.device() == logits.device(), "cross_entropy: targets on ",
+            targets.device().str(), " but logits on ", logits.device().str());
+  const int64_t N = logits.size(0), K = logits.size(1);
+  Tensor t_host = targets.detach().to(Device::cpu()).contiguous();
+  check_targets(t_host, K);
+  Tensor t_dev = targets.device().is_cpu() ? t_host.to(logits.device()) : targets.detach().contiguous();
+  Tensor xc = logits.detach().contiguous();
+  Tensor logp = Tensor::empty({N, K}, logits.dtype(), logits.device());
+  Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
+  cuda::cross_entropy_forward(xc, t_dev, smoothing, logp, loss);
+  return record("cross_entropy", loss, {logits, targets}, [=](const Tensor& g) {
+    Tensor dx = Tensor::empty({N, K}, logp.dtype(), logp.device());
+    Tensor gd = g.to(logp.device()).contiguous();
+    cuda::cross_entropy_backward(logp, t_dev, smoothing, gd, dx);
+    return std::vector<Tensor>{dx, Tensor()};
+  });
+}
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothing) {
-  require_cpu(logits, "cross_entropy");
   PFQ_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N, K], got ", shape_str(logits.shape()));
   PFQ_CHECK(targets.dtype() == DType::Int64 && targets.dim() == 1 && targets.size(0) == logits.size(0),
             "cross_entropy: targets must be int64 [", logits.size(0), "], got ", targets.describe());
   PFQ_CHECK(smoothing >= 0 && smoothing < 1, "cross_entropy: label smoothing ", smoothing, " outside [0, 1)");
   const int64_t N = logits.size(0), K = logits.size(1);
   PFQ_CHECK(N > 0 && K > 0, "cross_entropy: empty logits ", shape_str(logits.shape()));
+  if (logits.device().is_cuda()) return cross_entropy_cuda(logits, targets, smoothing);
+  PFQ_CHECK(targets.device().is_cpu(), "cross_entropy: targets on ", targets.device().str(), " but logits on cpu");
   Tensor tc = targets.contiguous();
+  check_targets(tc, K);
   const int64_t* t = tc.data<int64_t>();
-  for (int64_t i = 0; i < N; ++i)
-    PFQ_CHECK(t[i] >= 0 && t[i] < K, "cross_entropy: target ", t[i], " at batch index ", i, " outside [0, ", K, ")");
   Tensor xc = logits.detach().contiguous();
   auto logp = std::make_shared<Tensor>(Tensor::empty({N, K}, logits.dtype()));
   Tensor loss = Tensor::empty({}, logits.dtype());
@@ -113,10 +146,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothi
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   PFQ_CHECK(p >= 0 && p < 1, "dropout: probability ", p, " outside [0, 1)");
   if (!training || p == 0) return x;
-  require_cpu(x, "dropout");
+  // The mask comes from the CPU generator on every device (then copied to x's device): the
+  // same seed drops the same elements on CPU and CUDA, at the cost of one host-to-device copy.
   Tensor mask = Tensor::bernoulli(x.shape(), 1 - p, gen, x.dtype());
   mask.mul_(1.0 / (1 - p));
-  return mul(x, mask);
+  return mul(x, mask.to(x.device()));
 }
 
 }  // namespace pfq

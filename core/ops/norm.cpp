@@ -1,17 +1,74 @@
 // norm.cpp — the batch_norm op (train: batch statistics + running-statistics update;
 // eval: running statistics) and its gradient w.r.t. input, weight (gamma) and bias (beta).
+// CPU kernels in core/cpu/batchnorm.cpp; CUDA tensors go to cuDNN (core/cuda/dnn.h).
 #include <cmath>
 #include <vector>
 
 #include "core/cpu/norm_pool.h"
+#include "core/cuda/dnn.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
 
 namespace pfq {
+namespace {
+
+// batch_norm on CUDA (arguments already checked). Training: cuDNN forward with the running-
+// statistics update and cuDNN backward from the saved batch statistics. Eval: cuDNN inference;
+// its backward (fixed statistics) is composed from element-wise ops and sums.
+Tensor batch_norm_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps, int64_t N, int64_t C, int64_t S) {
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  PFQ_CHECK(eps >= cuda::batch_norm_min_eps(), "batch_norm on CUDA: eps ", eps, " below cuDNN's minimum ", cuda::batch_norm_min_eps());
+  Tensor xc = x.detach().contiguous();
+  // cuDNN always takes a scale and a shift: ones/zeros stand in when there is no affine.
+  Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor::ones({C}, dt).to(dev);
+  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor::zeros({C}, dt).to(dev);
+  Tensor y = Tensor::empty(x.shape(), dt, dev);
+  const bool nx = x.requires_grad(), nw = weight.defined() && weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
+  if (training) {
+    const bool track = running_mean.defined() && running_var.defined();
+    if (track)
+      PFQ_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), "batch_norm: running statistics must be contiguous");
+    Tensor save_mean = Tensor::empty({C}, dt, dev), save_invstd = Tensor::empty({C}, dt, dev);
+    cuda::batch_norm_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps,
+                                   track ? running_mean.raw_data() : nullptr, track ? running_var.raw_data() : nullptr,
+                                   y.raw_data(), save_mean.raw_data(), save_invstd.raw_data());
+    return record("batch_norm", y, {x, weight, bias}, [=](const Tensor& gy) {
+      Tensor dy = gy.contiguous();
+      Tensor dx = Tensor::empty(xc.shape(), dt, dev), dw = Tensor::empty({C}, dt, dev), db = Tensor::empty({C}, dt, dev);
+      cuda::batch_norm_train_backward(dt, dev.index, N, C, S, xc.raw_data(), dy.raw_data(), wc.raw_data(), save_mean.raw_data(),
+                                      save_invstd.raw_data(), eps, dx.raw_data(), dw.raw_data(), db.raw_data());
+      return std::vector<Tensor>{nx ? dx : Tensor(), nw ? dw : Tensor(), nb ? db : Tensor()};
+    });
+  }
+  Tensor rm = running_mean.detach().contiguous(), rv = running_var.detach().contiguous();
+  cuda::batch_norm_infer_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), rm.raw_data(), rv.raw_data(),
+                                 eps, y.raw_data());
+  if (!any_requires_grad({x, weight, bias})) return y;
+  // Fixed statistics: y = xhat * gamma + beta with xhat = (x - mean) * invstd, per channel.
+  const Shape cshape = x.dim() == 4 ? Shape{1, C, 1, 1} : Shape{1, C};
+  const std::vector<int64_t> axes = x.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+  Tensor invstd, mean_c, gamma_c;
+  {
+    NoGradGuard no_grad;
+    invstd = reshape(rdiv(1.0, sqrt(add(rv, eps))), cshape);
+    mean_c = reshape(rm, cshape);
+    gamma_c = reshape(wc, cshape);
+  }
+  return record("batch_norm", y, {x, weight, bias}, [=](const Tensor& gy) {
+    Tensor dx, dw, db;
+    if (nx) dx = mul(gy, mul(gamma_c, invstd));
+    if (nw) dw = sum(mul(gy, mul(sub(xc, mean_c), invstd)), axes);
+    if (nb) db = sum(gy, axes);
+    return std::vector<Tensor>{dx, dw, db};
+  });
+}
+
+}  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
-  require_cpu(x, "batch_norm");
   PFQ_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [N, C] or [N, C, H, W], got ", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1), S = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   for (const Tensor* t : {&weight, &bias, &running_mean, &running_var})
@@ -23,6 +80,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   PFQ_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
   if (!training) PFQ_CHECK(running_mean.defined() && running_var.defined(), "batch_norm: eval mode needs running_mean and running_var");
   if (training) PFQ_CHECK(N * S > 1, "batch_norm: training needs more than one value per channel, got input ", shape_str(x.shape()));
+  if (x.device().is_cuda()) return batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps, N, C, S);
   Tensor xc = x.detach().contiguous();
   Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();

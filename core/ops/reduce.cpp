@@ -1,9 +1,11 @@
 // reduce.cpp — sum/mean/max/min/var over axes, sum_to (un-broadcasting) and argmax.
 // Reductions permute the reduced axes last and copy once, so the kernel is a plain
-// [outer, inner] loop with a fixed summation order (deterministic for any thread count).
+// [outer, inner] loop with a fixed summation order (deterministic for any thread count); on
+// CUDA the same [outer, inner] buffer goes to the row kernels of core/cuda/kernels.h.
 #include <algorithm>
 #include <numeric>
 
+#include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
 
@@ -98,7 +100,11 @@ void sum_rows(const T* px, T* po, int64_t outer, int64_t inner) {
 
 Tensor sum_forward(const Tensor& x, const ReducePlan& p) {
   Tensor xc = permuted_copy(x, p);
-  Tensor out = Tensor::empty(p.out_shape, x.dtype());
+  Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    cuda::sum_rows(xc, out, p.outer, p.inner);
+    return out;
+  }
   PFQ_DISPATCH_FLOAT(x.dtype(), "sum", [&] { sum_rows<scalar_t>(xc.data<scalar_t>(), out.data<scalar_t>(), p.outer, p.inner); });
   return out;
 }
@@ -110,32 +116,43 @@ Tensor broadcast_back(const Tensor& g, const ReducePlan& p, const Shape& xshape)
 }
 
 Tensor extreme(const Tensor& x, std::vector<int64_t> axes, bool keepdim, bool is_max, const char* op) {
-  require_cpu(x, op);
   PFQ_CHECK(x.numel() > 0, op, ": reduction of an empty tensor ", shape_str(x.shape()));
   ReducePlan p = make_plan(x, axes, keepdim, op);
   Tensor xc = permuted_copy(x, p);
-  Tensor out = Tensor::empty(p.out_shape, x.dtype());
-  std::vector<int64_t> idx(p.outer);
-  PFQ_DISPATCH_FLOAT(x.dtype(), op, [&] {
-    const scalar_t* px = xc.data<scalar_t>();
-    scalar_t* po = out.data<scalar_t>();
-    for (int64_t o = 0; o < p.outer; ++o) {
-      const scalar_t* q = px + o * p.inner;
-      int64_t best = 0;
-      for (int64_t i = 1; i < p.inner; ++i)
-        if (is_max ? q[i] > q[best] : q[i] < q[best]) best = i;
-      idx[o] = best;
-      po[o] = q[best];
-    }
-  });
+  Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
+  // Index of the first extreme of each row, on x's device.
+  Tensor idx = Tensor::empty({p.outer}, DType::Int64, x.device());
+  if (x.device().is_cuda()) {
+    // NaN handling differs from the loop below: the CUDA kernel propagates the first NaN.
+    cuda::extreme_rows(xc, p.outer, p.inner, is_max, out, idx);
+  } else {
+    PFQ_DISPATCH_FLOAT(x.dtype(), op, [&] {
+      const scalar_t* px = xc.data<scalar_t>();
+      scalar_t* po = out.data<scalar_t>();
+      int64_t* pi = idx.data<int64_t>();
+      for (int64_t o = 0; o < p.outer; ++o) {
+        const scalar_t* q = px + o * p.inner;
+        int64_t best = 0;
+        for (int64_t i = 1; i < p.inner; ++i)
+          if (is_max ? q[i] > q[best] : q[i] < q[best]) best = i;
+        pi[o] = best;
+        po[o] = q[best];
+      }
+    });
+  }
   Tensor xd = x.detach();
   return record(op, out, {x}, [p, idx, xd](const Tensor& g) {
-    Tensor flat = Tensor::zeros({p.outer * p.inner}, g.dtype());
+    Tensor flat = Tensor::zeros({p.outer * p.inner}, g.dtype(), g.device());
     Tensor gc = g.contiguous();
+    if (g.device().is_cuda()) {
+      cuda::scatter_rows(gc, idx, flat, p.outer, p.inner);
+      return std::vector<Tensor>{unpermute(flat, xd, p)};
+    }
     PFQ_DISPATCH_FLOAT(g.dtype(), "max_backward", [&] {
       scalar_t* pf = flat.data<scalar_t>();
       const scalar_t* pg = gc.data<scalar_t>();
-      for (int64_t o = 0; o < p.outer; ++o) pf[o * p.inner + idx[o]] = pg[o];
+      const int64_t* pi = idx.data<int64_t>();
+      for (int64_t o = 0; o < p.outer; ++o) pf[o * p.inner + pi[o]] = pg[o];
     });
     return std::vector<Tensor>{unpermute(flat, xd, p)};
   });
@@ -144,7 +161,6 @@ Tensor extreme(const Tensor& x, std::vector<int64_t> axes, bool keepdim, bool is
 }  // namespace
 
 Tensor sum(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
-  require_cpu(x, "sum");
   ReducePlan p = make_plan(x, axes, keepdim, "sum");
   Shape xs = x.shape();
   return record("sum", sum_forward(x, p), {x}, [p, xs](const Tensor& g) { return std::vector<Tensor>{broadcast_back(g, p, xs)}; });
@@ -186,10 +202,14 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 }
 
 Tensor argmax(const Tensor& x, int64_t axis) {
-  require_cpu(x, "argmax");
   ReducePlan p = make_plan(x, {axis}, false, "argmax");
   Tensor xc = permuted_copy(x, p);
-  Tensor out = Tensor::empty(p.out_shape, DType::Int64);
+  Tensor out = Tensor::empty(p.out_shape, DType::Int64, x.device());
+  if (x.device().is_cuda()) {
+    PFQ_CHECK(p.inner > 0, "argmax: reduction over an empty axis of ", shape_str(x.shape()));
+    cuda::extreme_rows(xc, p.outer, p.inner, true, Tensor(), out);
+    return out;
+  }
   PFQ_DISPATCH_FLOAT(x.dtype(), "argmax", [&] {
     const scalar_t* px = xc.data<scalar_t>();
     int64_t* po = out.data<int64_t>();

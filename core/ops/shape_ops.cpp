@@ -1,5 +1,6 @@
 // shape_ops.cpp — reshape, permute, slice and friends (views sharing storage where the
-// geometry allows, copies otherwise), concat and index_select, with their gradients.
+// geometry allows, copies otherwise), concat and index_select, with their gradients. Device
+// agnostic: the copies go through Tensor::copy_/clone (CUDA: core/cuda strided copy kernel).
 #include <numeric>
 
 #include "core/ops.h"
@@ -78,7 +79,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   Tensor out = make_view(x, sh, st, x.offset() + start * x.strides()[d]);
   Tensor xd = x.detach();
   return record("slice", out, {x}, [xd, d, start, end, step](const Tensor& g) {
-    Tensor z = Tensor::zeros(xd.shape(), g.dtype());
+    Tensor z = Tensor::zeros(xd.shape(), g.dtype(), g.device());
     NoGradGuard ng;
     slice(z, d, start, end, step).copy_(g);
     return one(z);
@@ -154,7 +155,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& in
   }
   Shape xs = x.shape();
   return record("index_select", out, {x}, [xs, d, index](const Tensor& g) {
-    Tensor z = Tensor::zeros(xs, g.dtype());
+    Tensor z = Tensor::zeros(xs, g.dtype(), g.device());
     for (size_t k = 0; k < index.size(); ++k) {
       Tensor dst = slice(z, d, index[k], index[k] + 1);
       Tensor acc = add(dst.contiguous(), slice(g, d, k, k + 1));

@@ -1,10 +1,12 @@
 // adam.cpp — the Adam/AdamW update (see adam.h) as one fused loop per parameter over raw CPU
-// data, in the operation order of PyTorch's single-tensor implementation.
+// data, or one fused kernel on CUDA (core/cuda/optim.cu, the same statements), in the operation
+// order of PyTorch's single-tensor implementation.
 #include "core/optim/adam.h"
 
 #include <cmath>
 
 #include "core/cpu/elementwise.h"
+#include "core/cuda/kernels.h"
 
 namespace pfq::optim {
 
@@ -62,6 +64,10 @@ void Adam::update(size_t i, const Tensor& grad) {
   s.bias_correction2_sqrt = std::sqrt(1 - std::pow(opt_.beta2, t));
   s.step_size = lr_ / (1 - std::pow(opt_.beta1, t));
   const Tensor& p = params_[i].param;
+  if (p.device().is_cuda()) {
+    cuda::adam_update(p, grad, m, v, s.shrink, s.l2, s.beta1, s.beta2, s.eps, s.bias_correction2_sqrt, s.step_size);
+    return;
+  }
   PFQ_DISPATCH_FLOAT(grad.dtype(), "Adam.step", [&] {
     adam_kernel<scalar_t>(grad.numel(), p.data<scalar_t>(), grad.data<scalar_t>(), m.data<scalar_t>(), v.data<scalar_t>(), s);
   });

@@ -1,6 +1,6 @@
 // adam.h — Adam (L2 weight decay added to the gradient) and AdamW (decoupled decay
 // p *= 1 - lr * wd), PyTorch's torch.optim.Adam/AdamW formulas with bias correction and eps
-// outside the square root (core/optim). Left out: amsgrad, maximize, capturable, CUDA.
+// outside the square root (core/optim). CPU and CUDA. Left out: amsgrad, maximize, capturable.
 #pragma once
 #include "core/optim/optimizer.h"
 

@@ -33,8 +33,6 @@ Optimizer::Optimizer(const char* kind, std::vector<ParamRef> params, double lr, 
     PFQ_CHECK(p.param.defined(), kind_, ": parameter '", p.name, "' is an undefined tensor");
     const Tensor& t = p.param;
     PFQ_CHECK(is_floating(t.dtype()), kind_, ": parameter '", p.name, "' is ", t.describe(), "; only float32/float64 parameters can be optimized");
-    PFQ_CHECK(t.device().is_cpu(), kind_, ": parameter '", p.name, "' is on ", t.device().str(),
-              "; optimizers update CPU tensors only for now (the CUDA path is not written yet)");
     PFQ_CHECK(t.requires_grad(), kind_, ": parameter '", p.name, "' does not require grad (call set_requires_grad(true) or leave it out)");
     PFQ_CHECK(t.is_leaf(), kind_, ": parameter '", p.name, "' is not a leaf tensor (it was computed by an op; pass the original parameter)");
     PFQ_CHECK(t.is_contiguous(), kind_, ": parameter '", p.name, "' is not contiguous (", t.describe(), ")");
@@ -64,8 +62,8 @@ void Optimizer::step() {
     const ParamRef& p = params_[i];
     Tensor g = p.param.grad();
     if (!g.defined()) continue;
-    PFQ_CHECK(p.param.device().is_cpu() && g.device().is_cpu(), kind_, ".step: parameter '", p.name, "' or its gradient is on ",
-              g.device().str(), "; optimizers update CPU tensors only for now (the CUDA path is not written yet)");
+    PFQ_CHECK(g.device() == p.param.device(), kind_, ".step: gradient of '", p.name, "' is on ", g.device().str(),
+              ", the parameter on ", p.param.device().str(), " (move the model before building the optimizer)");
     PFQ_CHECK(g.shape() == p.param.shape(), kind_, ".step: gradient of '", p.name, "' has shape ", shape_str(g.shape()),
               ", the parameter ", shape_str(p.param.shape()));
     PFQ_CHECK(g.dtype() == p.param.dtype(), kind_, ".step: gradient of '", p.name, "' is ", dtype_name(g.dtype()),

@@ -1,7 +1,8 @@
 // optimizer.h — the optimizer base of pfq (core/optim): named parameters, lr, zero_grad,
 // per-parameter state exported/imported as named tensors for exact checkpoint resume.
-// Sgd (sgd.h) and Adam/AdamW (adam.h) derive from it. Updates run in place on CPU
-// float32/float64 storage; left out: CUDA path, per-group lrs, maximize, foreach/fused.
+// Sgd (sgd.h) and Adam/AdamW (adam.h) derive from it. Updates run in place on float32/float64
+// storage, CPU or CUDA (state lives on the parameter's device); left out: per-group lrs,
+// maximize, foreach/multi-tensor kernels.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -52,7 +53,7 @@ class Optimizer {
   void load_state_tensors(const NamedTensors& state);
 
  protected:
-  // Validates the parameters (non-empty, unique names, floating leaf CPU contiguous tensors
+  // Validates the parameters (non-empty, unique names, floating leaf contiguous tensors
   // with requires_grad) and lr. `slot_names`: per-parameter state tensors, same shape as it.
   Optimizer(const char* kind, std::vector<ParamRef> params, double lr, std::vector<std::string> slot_names,
             bool per_param_step);

@@ -1,10 +1,12 @@
-// sgd.cpp — the SGD update (see sgd.h) as one fused loop per parameter over raw CPU data.
-// Elementwise arithmetic is in the parameter's dtype, in PyTorch's operation order.
+// sgd.cpp — the SGD update (see sgd.h) as one fused loop per parameter over raw CPU data, or
+// one fused kernel on CUDA (core/cuda/optim.cu, the same statements). Elementwise arithmetic is
+// in the parameter's dtype, in PyTorch's operation order.
 #include "core/optim/sgd.h"
 
 #include <cmath>
 
 #include "core/cpu/elementwise.h"
+#include "core/cuda/kernels.h"
 
 namespace pfq::optim {
 
@@ -43,6 +45,10 @@ void Sgd::update(size_t i, const Tensor& grad) {
   bool first = false;
   Tensor buf = use_momentum ? slot(i, 0, &first) : Tensor();
   const Tensor& p = params_[i].param;
+  if (p.device().is_cuda()) {
+    cuda::sgd_update(p, grad, buf, first, decay_[i], opt_.momentum, opt_.dampening, opt_.nesterov, lr_);
+    return;
+  }
   PFQ_DISPATCH_FLOAT(grad.dtype(), "Sgd.step", [&] {
     sgd_kernel<scalar_t>(grad.numel(), p.data<scalar_t>(), grad.data<scalar_t>(), use_momentum ? buf.data<scalar_t>() : nullptr,
                          first, opt_, decay_[i], lr_);

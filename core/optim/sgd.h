@@ -1,6 +1,6 @@
 // sgd.h — stochastic gradient descent with momentum, dampening, Nesterov and L2 weight
 // decay, exactly PyTorch's torch.optim.SGD update (core/optim). Weight decay can skip
-// BatchNorm/bias parameters (no_decay in optimizer.h). Left out: maximize, CUDA.
+// BatchNorm/bias parameters (no_decay in optimizer.h). Runs on CPU and CUDA. Left out: maximize.
 #pragma once
 #include "core/optim/optimizer.h"
 

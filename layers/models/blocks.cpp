@@ -89,10 +89,13 @@ std::shared_ptr<BatchNorm2d> InvertedResidual::project_bn() const { return conv(
 
 Tensor InvertedResidual::forward(const Tensor& x) {
   Tensor y = child("conv")->forward(x);
-  if (!residual_) return y;
-  PFQ_CHECK(y.shape() == x.shape(), "InvertedResidual: residual branch ", shape_str(y.shape()), " and input ", shape_str(x.shape()),
-            " differ (after pruning, the block's input and projection must keep the same channels)");
-  return add(y, x);
+  if (residual_) {
+    PFQ_CHECK(y.shape() == x.shape(), "InvertedResidual: residual branch ", shape_str(y.shape()), " and input ",
+              shape_str(x.shape()), " differ (after pruning, the block's input and projection must keep the same channels)");
+    y = add(y, x);
+  }
+  // An output quantizer added by quant::prepare_qat (block_output_quant), applied after the add.
+  return has_child("output_quant") ? child("output_quant")->forward(y) : y;
 }
 
 Shape InvertedResidual::output_shape(const Shape& in) const {
@@ -102,6 +105,7 @@ Shape InvertedResidual::output_shape(const Shape& in) const {
 }
 
 std::vector<std::pair<std::string, Shape>> InvertedResidual::child_input_shapes(const Shape& in) const {
+  if (has_child("output_quant")) return {{"conv", in}, {"output_quant", output_shape(in)}};
   return {{"conv", in}};
 }
 

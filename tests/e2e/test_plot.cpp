@@ -386,3 +386,27 @@ TEST_CASE("plot: grid composes panels and files are written") {
   CHECK_THROWS_AS(write_svg((dir / "missing" / "x.svg").string(), g), pfq::Error);
   std::filesystem::remove_all(dir);
 }
+
+#include "apps/metrics.h"
+#include "apps/workflow.h"
+
+TEST_CASE("plot: curves of a diverged run (non-finite loss written as null) are drawn with a gap") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("pfq-plot-diverged-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  {
+    pfq::app::MetricsLog log(dir.string(), "metrics");
+    log.append({{"epoch", 1}, {"train_loss", 0.5}, {"train_acc", 80.0}, {"test_loss", 0.4}, {"test_top1", 85.0}});
+    log.append({{"epoch", 2}, {"train_loss", kNaN}, {"train_acc", 10.0}, {"test_loss", kNaN}, {"test_top1", 10.0}});
+  }
+  auto rows = pfq::app::MetricsLog(dir.string(), "metrics").rows();
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[1]["train_loss"].is_null());  // how nlohmann::json writes NaN
+  CHECK(std::isnan(pfq::app::MetricsLog::number(rows[1], "train_loss")));
+  CHECK(std::isnan(pfq::app::MetricsLog::number(rows[1], "no_such_key")));
+  CHECK(pfq::app::MetricsLog::number(rows[0], "train_loss") == 0.5);
+  pfq::app::plot_curves(dir.string(), "diverged");
+  CHECK(fs::file_size(dir / "curves.svg") > 0);
+  fs::remove_all(dir);
+}

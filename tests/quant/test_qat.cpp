@@ -213,3 +213,23 @@ TEST_CASE("8-bit QAT of a tiny model stays within 2% of the float outputs") {
   set_activation_quant(*qm, false);
   CHECK(max_rel_diff(qm->forward(x), yq) > 0);
 }
+
+TEST_CASE("qat: Module::to moves a quantizer's own buffers (registered as the same handles)") {
+  // Regression (found on a GPU): register_buffer stored a detached copy, so Module::to(cuda)
+  // moved the module's copy while the ema quantizer kept updating its own CPU running range.
+  // The same path is visible on the CPU through to(DType).
+  for (const char* name : {"ema", "lsq"}) {
+    CAPTURE(std::string(name));
+    QuantSpec spec;
+    spec.bits = 8;
+    spec.symmetric = std::string(name) == "lsq";
+    spec.calib_batches = 1;
+    FakeQuantize fq(make_quantizer(name, spec));
+    fq.to(DType::Float64);
+    for (const auto& [n, t] : fq.quantizer()->buffers()) {
+      CAPTURE(n);
+      if (is_floating(t.dtype())) CHECK(t.dtype() == DType::Float64);
+    }
+    for (const auto& [n, t] : fq.quantizer()->parameters()) CHECK(t.dtype() == DType::Float64);
+  }
+}

@@ -1,0 +1,50 @@
+// cmd_intcheck.cpp — `pfq export` (QAT checkpoint -> integer model file) and `pfq intcheck`
+// (run that file on CPU; top-1, and agreement with the fake-quantized model when its QAT
+// checkpoint is given). apps/intcheck.h does the work; docs/integer-format.md is the format.
+#include <cstdio>
+
+#include "apps/commands.h"
+#include "apps/intcheck.h"
+#include "data/factory.h"
+
+namespace pfq::app {
+
+void add_export_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("export", "write a QAT checkpoint as an integer model (int8 weights, int32 biases, "
+                                           "fixed-point requantization; docs/integer-format.md)");
+  struct Opts {
+    std::string checkpoint, out = "model.pfqint";
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("checkpoint", o->checkpoint, "QAT checkpoint (pfq finetune output)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out", o->out, "integer model file to write")->capture_default_str();
+  cmd->callback([o] {
+    ExportResult r = export_integer(o->checkpoint, o->out);
+    std::printf("%s\nwrote %s (QAT model size %.3f KiB)\n", r.summary.c_str(), r.path.c_str(), r.size_kib);
+  });
+}
+
+void add_intcheck_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("intcheck", "run an integer model file on CPU: top-1, and agreement with the "
+                                             "fake-quantized model given its QAT checkpoint");
+  auto o = std::make_shared<IntCheckOptions>();
+  cmd->add_option("model", o->model, "integer model file (pfq export)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--qat-checkpoint", o->qat_checkpoint, "the QAT checkpoint it was exported from (for the agreement)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
+  cmd->add_option("--data-dir", o->data_dir, "dataset folder (default: the dataset's standard location)");
+  cmd->add_option("--limit-test", o->limit_test, "use only the first N test images")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch-size", o->batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("--reference", o->reference, "use the naive integer conv loops (slow; for checking)");
+  cmd->add_flag("--quiet", o->quiet, "no timing line");
+  cmd->callback([o] {
+    IntCheckResult r = run_intcheck(*o);
+    std::printf("integer model: top1 %.2f%% on %lld images\n", r.int_top1, static_cast<long long>(r.images));
+    if (r.agreement >= 0)
+      std::printf("fake-quantized model: top1 %.2f%%; predictions agree on %.2f%% of images (max |logit diff| %.4g)\n", r.fq_top1,
+                  r.agreement, r.max_abs_logit_diff);
+  });
+}
+
+}  // namespace pfq::app

@@ -1,0 +1,112 @@
+// cmd_reproduce.cpp — `pfq reproduce`: flags of the reproduction protocol (apps/reproduce.h),
+// optionally over a `pfq workflow` recipe or an earlier reproduction's config.json (--config;
+// flags given on the command line override it). --task is internal: --jobs starts children so.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "apps/commands.h"
+#include "apps/reproduce.h"
+#include "data/factory.h"
+#include "layers/models/registry.h"
+
+namespace pfq::app {
+
+namespace {
+
+// A reproduction's config.json (has "quantizers") or else a workflow recipe.
+ReproduceOptions read_config(const std::string& path) {
+  ReproduceOptions o;
+  std::ifstream in(path);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  PFQ_CHECK(!j.is_discarded() && j.is_object(), "--config ", path, ": not a JSON object");
+  if (j.contains("quantizers")) {
+    try {
+      from_json(j, o);
+    } catch (const nlohmann::json::exception& e) {
+      PFQ_FAIL("--config ", path, ": a value has the wrong type: ", e.what());
+    }
+  } else {
+    apply_workflow_recipe(read_workflow_config(path), o);
+  }
+  return o;
+}
+
+}  // namespace
+
+void add_reproduce_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "reproduce",
+      "the reproduction protocol (pfq-method.md 5): one pretrained model fine-tuned at several W/A bits with several "
+      "quantizers, without and with PfQ and against L1 / BN-gamma pruning, over seeds; report.md + CSV + JSON");
+  auto o = std::make_shared<ReproduceOptions>();
+  auto config = std::make_shared<std::string>();
+  auto extra_bits = std::make_shared<std::vector<std::string>>();
+  auto task = std::make_shared<std::string>();
+  cmd->add_option("--config", *config, "a pfq workflow recipe (configs/*.json) or a reproduction's config.json")->check(CLI::ExistingFile);
+  cmd->add_option("--out", o->out, "output folder (config, pretrain/, pfq/, runs/<id>/, report)")->capture_default_str();
+  cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
+  cmd->add_option("--data-dir", o->data_dir);
+  cmd->add_option("--model", o->model)->check(CLI::IsMember(models::model_names()))->capture_default_str();
+  cmd->add_option("--width", o->width)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--pretrained", o->pretrained, "float checkpoint to start from instead of pretraining")->check(CLI::ExistingFile);
+  cmd->add_option("--seeds", o->seeds, "fine-tuning seeds, e.g. 0,1,2")->delimiter(',')->capture_default_str();
+  cmd->add_flag("--pretrain-per-seed", o->pretrain_per_seed, "pretrain once per seed (default: once, with the first seed)");
+  cmd->add_option("--bits", *extra_bits, "W/A pairs to add to 8/8, 4/4, 4/8 (e.g. 2/4)")->delimiter(',');
+  cmd->add_option("--only-bits", o->bits, "W/A pairs to run instead of 8/8, 4/4, 4/8")->delimiter(',');
+  cmd->add_option("--quantizers", o->quantizers, "minmax, per-channel, pact, lsq")->delimiter(',')->capture_default_str();
+  cmd->add_option("--pruning", o->pruning, "none, pfq, l1, bn-gamma")->delimiter(',')->capture_default_str();
+  cmd->add_option("--baseline-quantizers", o->baseline_quantizers, "quantizers the l1 / bn-gamma baselines run with")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--jobs", o->jobs, "runs at once (child processes; threads are split between them)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--threads", o->threads, "OpenMP threads in total (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--workers", o->workers, "data loader threads per run")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--limit-train", o->limit_train)->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit-test", o->limit_test)->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test)");
+  cmd->add_option("--pretrain-epochs", o->pretrain_epochs)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--pretrain-lr", o->pretrain_lr)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--criterion", o->criterion, "PfQ criterion: var-below-eps | var-zero | var-below=<t>")->capture_default_str();
+  cmd->add_option("--border", o->border, "PfQ border mode")->check(CLI::IsMember({"exact", "bias", "keep"}))->capture_default_str();
+  cmd->add_option("--finetune-epochs,--epochs", o->finetune_epochs, "QAT fine-tuning epochs per run")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--finetune-lr", o->finetune_lr)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--stages", o->stages, "wa | w,wa (first half weights only)")->check(CLI::IsMember({"wa", "w,wa"}))->capture_default_str();
+  cmd->add_option("--calib-batches", o->calib_batches, "ema observers: batches observed before quantizing")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--first-last-bits", o->first_last_bits, "bits of the first conv and last linear")->check(CLI::Range(2, 8))->capture_default_str();
+  cmd->add_option("--task", *task, "internal: run one task (pretrain:<seed> | run:<id>) of the reproduction in --out");
+  cmd->callback([cmd, o, config, extra_bits, task] {
+    if (!task->empty()) {
+      run_reproduce_task(o->out, *task, o->threads, o->workers);
+      return;
+    }
+    ReproduceOptions opts;
+    if (!config->empty()) opts = read_config(*config);
+    // Command-line flags override the file: copy every option the user actually gave.
+    nlohmann::json given = *o, merged = opts;
+    for (auto* opt : cmd->get_options()) {
+      if (opt->count() == 0) continue;
+      std::string key = opt->get_name().substr(2);
+      if (key == "only-bits") key = "bits";
+      std::replace(key.begin(), key.end(), '-', '_');
+      if (given.contains(key)) merged[key] = given[key];
+    }
+    from_json(merged, opts);
+    for (const auto& b : *extra_bits)
+      if (std::find(opts.bits.begin(), opts.bits.end(), b) == opts.bits.end()) opts.bits.push_back(b);
+    if (opts.quick) apply_quick(opts);
+    std::fprintf(stderr, "pfq reproduce: %s\n", nlohmann::json(opts).dump().c_str());
+    std::error_code ec;
+    const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    nlohmann::json r = run_reproduce(opts, ec ? "" : exe);
+    std::ifstream md(opts.out + "/report.md");
+    std::cout << md.rdbuf();
+    std::fprintf(stderr, "pfq reproduce: %lld runs ran now; report %s/report.md\n", static_cast<long long>(r.value("executed", 0)),
+                 opts.out.c_str());
+  });
+}
+
+}  // namespace pfq::app

@@ -1,0 +1,461 @@
+// reproduce.cpp — options, run grid, stages and job runner of `pfq reproduce` (apps/reproduce.h).
+// Stages reuse the workflow's (pretrain, PfQ, done.json markers) and apps/finetune; the
+// baselines prune with prune/baselines at PfQ's filter count. Child processes (--jobs) run
+// `pfq reproduce --out <out> --task <task>`, which reloads <out>/config.json.
+#include "apps/reproduce.h"
+
+#include <fcntl.h>
+#include <omp.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "apps/checkpoint.h"
+#include "apps/finetune.h"
+#include "apps/trainer.h"
+#include "core/io/atomic_file.h"
+#include "data/factory.h"
+#include "layers/summary.h"
+#include "prune/baselines.h"
+
+extern char** environ;
+
+namespace pfq::app {
+
+#define PFQ_REPRODUCE_FIELDS(X)                                                                                        \
+  X(out) X(dataset) X(data_dir) X(model) X(width) X(pretrained) X(seeds) X(pretrain_per_seed) X(bits) X(quantizers)   \
+  X(pruning) X(baseline_quantizers) X(jobs) X(threads) X(workers) X(limit_train) X(limit_test) X(quick)               \
+  X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(finetune_epochs)           \
+  X(finetune_lr) X(stages) X(calib_batches) X(first_last_bits)
+
+void to_json(nlohmann::json& j, const ReproduceOptions& o) {
+  j = nlohmann::json::object();
+#define PFQ_TO(f) j[#f] = o.f;
+  PFQ_REPRODUCE_FIELDS(PFQ_TO)
+#undef PFQ_TO
+}
+
+void from_json(const nlohmann::json& j, ReproduceOptions& o) {
+  PFQ_CHECK(j.is_object(), "reproduce config: expected a JSON object, got ", j.type_name());
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool known = false;
+#define PFQ_KNOWN(f) known = known || it.key() == #f;
+    PFQ_REPRODUCE_FIELDS(PFQ_KNOWN)
+#undef PFQ_KNOWN
+    PFQ_CHECK(known, "reproduce config: unknown key '", it.key(), "'");
+  }
+#define PFQ_FROM(f) \
+  if (j.contains(#f)) j.at(#f).get_to(o.f);
+  PFQ_REPRODUCE_FIELDS(PFQ_FROM)
+#undef PFQ_FROM
+}
+
+void apply_workflow_recipe(const WorkflowOptions& w, ReproduceOptions& o) {
+  o.out = w.out + "-reproduce";
+  o.dataset = w.dataset;
+  o.data_dir = w.data_dir;
+  o.model = w.model;
+  o.width = w.width;
+  o.seeds = {w.seed};
+  o.threads = w.threads;
+  o.workers = w.workers;
+  o.limit_train = w.limit_train;
+  o.limit_test = w.limit_test;
+  o.quick = w.quick;
+  o.pretrain_epochs = w.pretrain_epochs;
+  o.pretrain_lr = w.pretrain_lr;
+  o.weight_decay = w.weight_decay;
+  o.batch_size = w.batch_size;
+  o.criterion = w.criterion;
+  o.border = w.border;
+  o.finetune_epochs = w.finetune_epochs;
+  o.finetune_lr = w.finetune_lr;
+}
+
+void apply_quick(ReproduceOptions& o) {
+  o.pretrain_epochs = std::min<int64_t>(o.pretrain_epochs, 2);
+  o.finetune_epochs = std::min<int64_t>(o.finetune_epochs, 1);
+  if (o.limit_train == 0) o.limit_train = 4096;
+  if (o.limit_test == 0) o.limit_test = 1000;
+}
+
+const std::vector<std::string>& quantizer_presets() {
+  static const std::vector<std::string> names = {"minmax", "per-channel", "pact", "lsq"};
+  return names;
+}
+
+quant::QatConfig quantizer_preset(const std::string& name, int wbits, int abits) {
+  quant::QatConfig c;  // minmax weights per layer, EMA activations, BN folded (pfq-method.md 4.3)
+  c.wbits = wbits;
+  c.abits = abits;
+  if (name == "minmax") return c;
+  if (name == "per-channel") {
+    c.per_channel = true;
+    return c;
+  }
+  if (name == "pact") {  // Choi et al. 2018 quantize weights with DoReFa, whose [-1, 1] output does not fit BN folding
+    c.aquant = "pact";
+    return c;
+  }
+  if (name == "lsq") {  // Esser et al. 2020: learned step sizes for weights and activations
+    c.wquant = "lsq";
+    c.aquant = "lsq";
+    return c;
+  }
+  PFQ_FAIL("reproduce: unknown quantizer preset '", name, "'; expected one of minmax, per-channel, pact, lsq");
+}
+
+std::pair<int, int> parse_bits(const std::string& wa) {
+  const auto slash = wa.find('/');
+  int w = 0, a = 0;
+  size_t used_w = 0, used_a = 0;
+  try {
+    PFQ_CHECK(slash != std::string::npos, "");
+    w = std::stoi(wa.substr(0, slash), &used_w);
+    a = std::stoi(wa.substr(slash + 1), &used_a);
+  } catch (const std::exception&) {
+    used_w = 0;
+  }
+  PFQ_CHECK(slash != std::string::npos && used_w == slash && used_a == wa.size() - slash - 1 && used_w > 0 && used_a > 0,
+            "reproduce: bits '", wa, "': expected W/A, e.g. 4/8");
+  PFQ_CHECK(w >= 1 && w <= 8 && a >= 2 && a <= 8, "reproduce: bits '", wa, "': need 1 <= W <= 8 and 2 <= A <= 8");
+  return {w, a};
+}
+
+std::string bits_tag(const std::string& wa) {
+  const auto [w, a] = parse_bits(wa);
+  char tag[16];
+  std::snprintf(tag, sizeof tag, "w%da%d", w, a);
+  return tag;
+}
+
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+std::string seed_root(const ReproduceOptions& o, uint64_t seed) {
+  return o.pretrain_per_seed ? o.out + "/seed" + std::to_string(seed) : o.out;
+}
+
+// The workflow's options for the stages under `root` (pretrain, pfq) of pretraining seed `seed`.
+WorkflowOptions stage_options(const ReproduceOptions& o, const std::string& root, uint64_t seed, int threads, int workers) {
+  WorkflowOptions w;
+  w.out = root;
+  w.dataset = o.dataset;
+  w.data_dir = o.data_dir;
+  w.model = o.model;
+  w.width = o.width;
+  w.seed = seed;
+  w.threads = threads;
+  w.workers = workers;
+  w.limit_train = o.limit_train;
+  w.limit_test = o.limit_test;
+  w.pretrain_epochs = o.pretrain_epochs;
+  w.pretrain_lr = o.pretrain_lr;
+  w.weight_decay = o.weight_decay;
+  w.batch_size = o.batch_size;
+  w.criterion = o.criterion;
+  w.border = o.border;
+  return w;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  PFQ_CHECK(in, "reproduce: cannot read ", path, " (has the stage that writes it run?)");
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  PFQ_CHECK(!j.is_discarded(), "reproduce: ", path, " is not valid JSON; delete it to redo that stage");
+  return j;
+}
+
+// Stage "pretrain" of a root: the workflow's pretraining, or (--pretrained) the given
+// checkpoint, evaluated once so the report has its float accuracy.
+nlohmann::json pretrain_stage(const ReproduceOptions& o, uint64_t seed, int threads, int workers) {
+  WorkflowOptions w = stage_options(o, seed_root(o, seed), seed, threads, workers);
+  if (o.pretrained.empty()) return run_pretrain(w);
+  nlohmann::json result;
+  if (stage_done(w, "pretrain", result)) return result;
+  std::filesystem::create_directories(stage_dir(w, "pretrain"));
+  if (threads > 0) omp_set_num_threads(threads);
+  Checkpoint ck = load_checkpoint(o.pretrained);
+  PFQ_CHECK(!(ck.train.extra.is_object() && ck.train.extra.contains("qat")), "--pretrained ", o.pretrained,
+            " is a quantization-aware checkpoint; pass the float model");
+  ModulePtr model = model_from_checkpoint(ck);
+  auto loader = make_loader(o.dataset, o.data_dir, false, 256, workers, seed, o.limit_test);
+  const auto info = data::data_info(loader->dataset(), nullptr);
+  PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "--pretrained ", o.pretrained,
+            " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o.dataset,
+            " has ", info.channels, " channels and ", info.num_classes, " classes");
+  EvalResult ev = evaluate(*model, *loader);
+  result = {{"checkpoint", std::filesystem::absolute(o.pretrained).string()}, {"imported", true},
+            {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};
+  mark_done(w, "pretrain", result);
+  return result;
+}
+
+// Stage "<method>" of a root: none (the pretrained model as is), pfq (the workflow's PfQ
+// stage) or a baseline removing as many channels as PfQ did. Done json: checkpoint,
+// removed_channels, params/macs before and after, float top1 before and after.
+nlohmann::json prune_stage(const ReproduceOptions& o, const std::string& method, uint64_t seed, int threads, int workers) {
+  const std::string root = seed_root(o, seed);
+  WorkflowOptions w = stage_options(o, root, seed, threads, workers);
+  nlohmann::json pretrain = read_json_file(stage_dir(w, "pretrain") + "/done.json");
+  if (method == "pfq") return run_pfq(w, pretrain);
+  nlohmann::json result;
+  if (stage_done(w, method, result)) return result;
+  int64_t target = 0;
+  if (method != "none") target = prune_stage(o, "pfq", seed, threads, workers).at("removed_channels").get<int64_t>();
+  std::fprintf(stderr, "reproduce: stage %s/%s (%lld channels)\n", root.c_str(), method.c_str(), static_cast<long long>(target));
+  std::filesystem::create_directories(stage_dir(w, method));
+  if (threads > 0) omp_set_num_threads(threads);
+  Checkpoint ck = load_checkpoint(pretrain.at("checkpoint").get<std::string>());
+  ModulePtr model = model_from_checkpoint(ck);
+  model->eval();
+  const Shape in = {1, ck.model.in_channels, ck.model.input_size, ck.model.input_size};
+  const ModelSummary before = summarize(*model, in);
+  result = {{"method", method}, {"target", target}, {"params_before", before.total_params}, {"macs_before", before.total_macs},
+            {"top1_before", pretrain.at("top1")}};
+  if (method == "none") {
+    result.update({{"checkpoint", pretrain.at("checkpoint")}, {"removed_channels", 0}, {"params_after", before.total_params},
+                   {"macs_after", before.total_macs}, {"top1_after", pretrain.at("top1")}});
+  } else {
+    prune::PruneReport rep = prune::baseline_prune(*model, ck.model, {prune::parse_baseline(method), target});
+    const ModelSummary after = summarize(*model, in);
+    auto loader = make_loader(o.dataset, o.data_dir, false, 256, workers, seed, o.limit_test);
+    EvalResult ev = evaluate(*model, *loader);
+    const std::string path = stage_dir(w, method) + "/model.safetensors";
+    save_checkpoint(path, *model, rep.config, ck.train, nullptr);
+    io::write_file_atomic(stage_dir(w, method) + "/report.json", rep.to_json().dump(2) + "\n");
+    result.update({{"checkpoint", path}, {"removed_channels", rep.removed_total}, {"params_after", after.total_params},
+                   {"macs_after", after.total_macs}, {"top1_after", ev.top1}});
+  }
+  mark_done(w, method, result);
+  return result;
+}
+
+const ReproduceRun& find_run(const std::vector<ReproduceRun>& runs, const std::string& id) {
+  for (const auto& r : runs)
+    if (r.id == id) return r;
+  PFQ_FAIL("reproduce: no run '", id, "' in this reproduction's plan");
+}
+
+// One fine-tuning run: stage "runs/<id>" under o.out.
+nlohmann::json finetune_run(const ReproduceOptions& o, const ReproduceRun& r, int threads, int workers, bool quiet) {
+  WorkflowOptions w = stage_options(o, o.out, r.seed, threads, workers);
+  const std::string stage = "runs/" + r.id;
+  nlohmann::json result;
+  if (stage_done(w, stage, result)) return result;
+  const nlohmann::json pr = read_json_file(seed_root(o, r.seed) + "/" + r.pruning + "/done.json");
+  std::fprintf(stderr, "reproduce: run %s\n", r.id.c_str());
+  FinetuneOptions f;
+  f.checkpoint = pr.at("checkpoint").get<std::string>();
+  f.out = stage_dir(w, stage);
+  f.qat = quantizer_preset(r.quantizer, r.wbits, r.abits);
+  f.qat.first_last_bits = o.first_last_bits;
+  f.qat.calib_batches = o.calib_batches;
+  f.stages = o.stages;
+  f.epochs = o.finetune_epochs;
+  f.lr = o.finetune_lr;
+  f.weight_decay = o.weight_decay;
+  f.batch_size = o.batch_size;
+  f.dataset = o.dataset;
+  f.data_dir = o.data_dir;
+  f.limit_train = o.limit_train;
+  f.limit_test = o.limit_test;
+  f.seed = r.seed;
+  f.threads = threads;
+  f.workers = workers;
+  f.quiet = quiet;
+  FinetuneResult fr = finetune(f);
+  PFQ_CHECK(!stop_requested(), "reproduce interrupted during run ", r.id, "; run the same command again to redo it");
+  plot_curves(f.out, r.id);
+  result = {{"id", r.id}, {"bits", r.bits}, {"wbits", r.wbits}, {"abits", r.abits}, {"quantizer", r.quantizer},
+            {"pruning", r.pruning}, {"seed", r.seed}, {"checkpoint", fr.checkpoint}, {"top1", fr.top1}, {"top5", fr.top5},
+            {"diverged", fr.diverged}, {"epochs", fr.epochs}, {"size_kib", fr.size_kib},
+            {"removed_channels", pr.at("removed_channels")}, {"params", pr.at("params_after")}, {"macs", pr.at("macs_after")},
+            {"qat", f.qat}};
+  mark_done(w, stage, result);
+  return result;
+}
+
+void run_task(const ReproduceOptions& o, const std::string& task, int threads, int workers, bool quiet) {
+  if (task.rfind("pretrain:", 0) == 0) {
+    pretrain_stage(o, std::stoull(task.substr(9)), threads, workers);
+    return;
+  }
+  PFQ_CHECK(task.rfind("run:", 0) == 0, "reproduce: unknown task '", task, "'; expected pretrain:<seed> or run:<id>");
+  finetune_run(o, find_run(plan_runs(o), task.substr(4)), threads, workers, quiet);
+}
+
+pid_t spawn_task(const std::string& exe, const ReproduceOptions& o, const std::string& task, int threads, const std::string& log) {
+  std::filesystem::create_directories(std::filesystem::path(log).parent_path());
+  std::vector<std::string> args = {exe, "reproduce", "--out", o.out, "--task", task, "--threads", std::to_string(threads),
+                                   "--workers", std::to_string(o.workers)};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  PFQ_CHECK(rc == 0, "reproduce: cannot start ", exe, " for task ", task, ": ", std::strerror(rc));
+  return pid;
+}
+
+std::string task_log(const ReproduceOptions& o, const std::string& task) {
+  if (task.rfind("run:", 0) == 0) return o.out + "/runs/" + task.substr(4) + "/log.txt";
+  return seed_root(o, std::stoull(task.substr(9))) + "/pretrain/log.txt";
+}
+
+// Runs `tasks` in this process one after another (jobs == 1 or no exe), or as up to `jobs`
+// child processes with `threads` each; returns the tasks that failed ("task (log)").
+std::vector<std::string> run_tasks(const ReproduceOptions& o, const std::vector<std::string>& tasks, const std::string& exe,
+                                   int jobs, int threads) {
+  std::vector<std::string> failed;
+  if (jobs <= 1 || exe.empty()) {
+    for (const auto& t : tasks) run_task(o, t, threads, o.workers, false);
+    return failed;
+  }
+  install_stop_handlers();
+  std::map<pid_t, std::string> running;
+  size_t next = 0, finished = 0;
+  bool forwarded = false;
+  while (next < tasks.size() || !running.empty()) {
+    while (static_cast<int>(running.size()) < jobs && next < tasks.size() && !stop_requested()) {
+      const std::string& t = tasks[next++];
+      const pid_t pid = spawn_task(exe, o, t, threads, task_log(o, t));
+      running[pid] = t;
+      std::fprintf(stderr, "reproduce: started %s (pid %d, %d threads, log %s)\n", t.c_str(), static_cast<int>(pid), threads,
+                   task_log(o, t).c_str());
+    }
+    if (stop_requested() && !forwarded) {  // Ctrl-C reaches the children too; SIGTERM may not
+      for (auto& [pid, t] : running) ::kill(pid, SIGTERM);
+      forwarded = true;
+    }
+    if (running.empty()) break;
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid == 0 || (pid < 0 && errno == EINTR)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    PFQ_CHECK(pid > 0, "reproduce: waitpid failed: ", std::strerror(errno));
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    ++finished;
+    std::fprintf(stderr, "reproduce: %s %s [%zu/%zu]\n", it->second.c_str(), ok ? "finished" : "FAILED", finished, tasks.size());
+    if (!ok) failed.push_back(it->second + " (" + task_log(o, it->second) + ")");
+    running.erase(it);
+  }
+  for (size_t i = next; i < tasks.size(); ++i) failed.push_back(tasks[i] + " (not started: interrupted)");
+  return failed;
+}
+
+void check_config(const ReproduceOptions& o) {
+  std::filesystem::create_directories(o.out);
+  const std::string path = o.out + "/config.json";
+  nlohmann::json cfg = o;
+  if (!std::filesystem::exists(path)) {
+    io::write_file_atomic(path, cfg.dump(2) + "\n");
+    return;
+  }
+  nlohmann::json prev = read_json_file(path);
+  // Speed settings and the folder's own path do not change results.
+  for (const char* k : {"out", "jobs", "threads", "workers"}) {
+    prev.erase(k);
+    cfg.erase(k);
+  }
+  PFQ_CHECK(prev == cfg, "reproduce: ", o.out, " holds a reproduction with a different configuration (", path,
+            "); use another --out or delete the folder");
+}
+
+}  // namespace
+
+std::vector<ReproduceRun> plan_runs(const ReproduceOptions& o) {
+  PFQ_CHECK(!o.seeds.empty(), "reproduce: --seeds is empty");
+  PFQ_CHECK(!o.bits.empty() && !o.quantizers.empty() && !o.pruning.empty(), "reproduce: bits, quantizers and pruning need at least one entry each");
+  for (const auto& q : o.quantizers) quantizer_preset(q, 4, 4);
+  for (const auto& q : o.baseline_quantizers) quantizer_preset(q, 4, 4);
+  for (const auto& p : o.pruning)
+    PFQ_CHECK(p == "none" || p == "pfq" || p == "l1" || p == "bn-gamma", "reproduce: pruning '", p,
+              "'; expected none, pfq, l1 or bn-gamma");
+  std::vector<ReproduceRun> runs;
+  for (const auto& b : o.bits) {
+    const auto [wb, ab] = parse_bits(b);
+    for (const auto& q : o.quantizers)
+      for (const auto& p : o.pruning) {
+        if ((p == "l1" || p == "bn-gamma") && !contains(o.baseline_quantizers, q)) continue;
+        for (uint64_t s : o.seeds) {
+          ReproduceRun r{bits_tag(b) + "-" + q + "-" + p + "-s" + std::to_string(s), b, q, p, wb, ab, s};
+          for (const auto& prev : runs) PFQ_CHECK(prev.id != r.id, "reproduce: run ", r.id, " listed twice (repeated bits, quantizer, pruning or seed)");
+          runs.push_back(r);
+        }
+      }
+  }
+  return runs;
+}
+
+nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) {
+  PFQ_CHECK(o.jobs >= 1, "reproduce: --jobs must be at least 1, got ", o.jobs);
+  PFQ_CHECK(o.pretrained.empty() || !o.pretrain_per_seed, "reproduce: --pretrained and --pretrain-per-seed exclude each other");
+  PFQ_CHECK(o.pretrained.empty() || std::filesystem::exists(o.pretrained), "reproduce: --pretrained ", o.pretrained, " does not exist");
+  const std::vector<ReproduceRun> runs = plan_runs(o);
+  check_config(o);
+  const int total = o.threads > 0 ? o.threads : omp_get_max_threads();
+  const int jobs = std::max(1, std::min(o.jobs, total));
+  const int per_job = std::max(1, total / jobs);
+  std::fprintf(stderr, "reproduce: %zu fine-tuning runs, %d at once with %d threads each\n", runs.size(), jobs, per_job);
+
+  std::vector<uint64_t> pretrain_seeds = o.pretrain_per_seed ? o.seeds : std::vector<uint64_t>{o.seeds.front()};
+  std::vector<std::string> tasks;
+  for (uint64_t s : pretrain_seeds)
+    if (!std::filesystem::exists(seed_root(o, s) + "/pretrain/done.json")) tasks.push_back("pretrain:" + std::to_string(s));
+  // One pretraining (the default) gets every thread; per-seed pretrainings share them like runs.
+  const int pretrain_jobs = std::min<int>(jobs, static_cast<int>(pretrain_seeds.size()));
+  std::vector<std::string> failed =
+      run_tasks(o, tasks, o.pretrained.empty() ? exe : "", pretrain_jobs, std::max(1, total / pretrain_jobs));
+  PFQ_CHECK(failed.empty(), "reproduce: pretraining failed: ", failed.front());
+
+  std::vector<std::string> methods;
+  for (const auto& p : o.pruning) methods.push_back(p);
+  for (uint64_t s : pretrain_seeds)
+    for (const auto& m : methods) prune_stage(o, m, s, total, o.workers);
+
+  tasks.clear();
+  for (const auto& r : runs)
+    if (!std::filesystem::exists(o.out + "/runs/" + r.id + "/done.json")) tasks.push_back("run:" + r.id);
+  failed = run_tasks(o, tasks, exe, jobs, per_job);
+  nlohmann::json report = write_reproduce_report(o);
+  report["executed"] = static_cast<int64_t>(tasks.size() - failed.size());
+  if (!failed.empty()) {
+    std::string list;
+    for (const auto& f : failed) list += "\n  " + f;
+    PFQ_FAIL("reproduce: ", failed.size(), " of ", tasks.size(), " runs failed (the report lists them as missing; run the same "
+             "command again to retry):", list);
+  }
+  return report;
+}
+
+void run_reproduce_task(const std::string& out, const std::string& task, int threads, int workers) {
+  ReproduceOptions o;
+  from_json(read_json_file(out + "/config.json"), o);
+  o.out = out;
+  o.workers = workers;
+  run_task(o, task, threads, workers, true);
+}
+
+}  // namespace pfq::app

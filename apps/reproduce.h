@@ -1,0 +1,90 @@
+// reproduce.h — `pfq reproduce`: the reproduction protocol of pfq-method.md section 5 from one
+// pretrained model: W/A bits x quantizer (per-layer minmax, per-channel minmax, PACT, LSQ) x
+// pruning (none, PfQ, and the L1 / BN-gamma baselines at PfQ's filter count) x seeds. Each run
+// is a resumable stage (the workflow's done.json machinery) around apps/finetune; --jobs runs
+// several as child processes. Results: report.md, results.csv, results.json, SVG curves.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apps/workflow.h"
+#include "quant/qat.h"
+
+namespace pfq::app {
+
+struct ReproduceOptions {
+  std::string out = "runs/reproduce";
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;
+  std::string model = "mobilenetv1";
+  double width = 0.5;
+  std::string pretrained;          // float checkpoint to start from ("" = run the pretrain stage)
+  std::vector<uint64_t> seeds{0};  // fine-tuning seeds (and pretraining seeds with pretrain_per_seed)
+  bool pretrain_per_seed = false;
+  std::vector<std::string> bits{"8/8", "4/4", "4/8"};                          // "W/A"
+  std::vector<std::string> quantizers{"minmax", "per-channel", "pact", "lsq"};  // quantizer_presets()
+  std::vector<std::string> pruning{"none", "pfq", "l1", "bn-gamma"};
+  std::vector<std::string> baseline_quantizers{"minmax"};  // the only quantizers l1 / bn-gamma run with
+  int jobs = 1;
+  int threads = 0;  // in total, shared by the jobs (0 = OpenMP's default)
+  int workers = 2;  // loader threads per job
+  int64_t limit_train = 0, limit_test = 0;
+  bool quick = false;
+  // schedule (as pfq workflow)
+  int64_t pretrain_epochs = 3;
+  double pretrain_lr = 0.1;
+  double weight_decay = 5e-4;
+  int64_t batch_size = 128;
+  std::string criterion = "var-below-eps";
+  std::string border = "exact";
+  int64_t finetune_epochs = 1;
+  double finetune_lr = 0.01;
+  std::string stages = "wa";
+  int64_t calib_batches = 50;
+  int first_last_bits = 8;
+};
+void to_json(nlohmann::json& j, const ReproduceOptions& o);
+void from_json(const nlohmann::json& j, ReproduceOptions& o);  // unknown keys are errors
+
+// Copies what a `pfq workflow` recipe sets (dataset, model, schedule, PfQ options, seed) into `o`;
+// wbits/abits are replaced by the bits grid, and out becomes <recipe out>-reproduce.
+void apply_workflow_recipe(const WorkflowOptions& w, ReproduceOptions& o);
+void apply_quick(ReproduceOptions& o);
+
+// Quantizer presets: minmax (the paper's per-layer weights, EMA activations), per-channel
+// (per-output-channel minmax weights), pact (minmax weights, PACT activations), lsq (LSQ weights
+// and activations). Throws for an unknown name.
+const std::vector<std::string>& quantizer_presets();
+quant::QatConfig quantizer_preset(const std::string& name, int wbits, int abits);
+// "4/8" -> {4, 8}; throws unless 1 <= W <= 8 and 2 <= A <= 8.
+std::pair<int, int> parse_bits(const std::string& wa);
+// "4/8" -> "w4a8" (run ids, curve files).
+std::string bits_tag(const std::string& wa);
+
+// One fine-tuning run of the grid.
+struct ReproduceRun {
+  std::string id;  // "w4a4-minmax-pfq-s0": its folder is <out>/runs/<id>
+  std::string bits, quantizer, pruning;
+  int wbits = 0, abits = 0;
+  uint64_t seed = 0;
+};
+// Every run of the grid, in report order (bits, quantizer, pruning, seed). Validates the lists.
+std::vector<ReproduceRun> plan_runs(const ReproduceOptions& o);
+
+// Runs every stage and run that is not done yet (config.json in o.out must match a previous
+// run's), writes the report, and returns results.json's content; "executed" counts the
+// fine-tuning runs this call ran. `exe` is the pfq binary that --jobs > 1 starts for each run
+// ("" forces in-process runs, one at a time).
+nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe);
+
+// One task of a reproduction whose <out>/config.json exists ("pretrain:<seed>" or "run:<id>"),
+// as a child process started by run_reproduce runs it.
+void run_reproduce_task(const std::string& out, const std::string& task, int threads, int workers);
+
+// report.md, results.csv and results.json (+ curves/*.svg) from the done stages under o.out;
+// runs without done.json are listed as missing. Returns the JSON.
+nlohmann::json write_reproduce_report(const ReproduceOptions& o);
+
+}  // namespace pfq::app

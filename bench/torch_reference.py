@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""torch_reference.py — PyTorch's time for what `pfq bench` times, on the same machine: one SGD
+training step (forward + cross-entropy + backward + SGD with momentum and weight decay) and
+inference, for pfq's CIFAR models built identically in PyTorch (ResNet-20/32/56 and MobileNetV1
+from tools/torch_pfq_models.py, MobileNetV2 here; same module names and channel arithmetic, so
+parameter counts match pfq's). Synthetic data, median/min/max after warm-up, JSON output.
+
+    python3 bench/torch_reference.py --device cuda --channels-last --json out.json
+    python3 bench/torch_reference.py --device cpu --threads 2 --steps 3     # CPU issue (#7)
+
+Eager mode, no torch.compile. On CUDA: cudnn.benchmark on (like pfq's cudnnFind), TF32 off
+unless --tf32 (pfq: PFQ_ALLOW_TF32=1), each step timed to a torch.cuda.synchronize().
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+try:
+    import torch_pfq_models as pm  # ResNetCifar, MobileNetV1, conv_bn_act, make_divisible, init_like_pfq
+except ImportError as e:  # pragma: no cover - the repository always has it
+    raise SystemExit(f"torch_reference.py: needs tools/torch_pfq_models.py next to bench/: {e}")
+
+
+class ConvBNReLU6(nn.Sequential):
+    """blocks.cpp ConvBNAct with ReLU6: keys .0 (conv), .1 (bn)."""
+
+    def __init__(self, cin, cout, k, stride, groups):
+        super().__init__(nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU6())
+
+
+class InvertedResidual(nn.Module):
+    """blocks.cpp InvertedResidual: [expand 1x1] -> depthwise 3x3 -> project 1x1 + BN, optional add."""
+
+    def __init__(self, cin, hidden, cout, stride, expand, residual):
+        super().__init__()
+        layers = [ConvBNReLU6(cin, hidden, 1, 1, 1)] if expand else []
+        layers += [ConvBNReLU6(hidden, hidden, 3, stride, hidden), nn.Conv2d(hidden, cout, 1, 1, 0, bias=False),
+                   nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+        self.residual = residual
+
+    def forward(self, x):
+        y = self.conv(x)
+        return x + y if self.residual else y
+
+
+class MobileNetV2(nn.Module):
+    """pfq's mobilenet_v2(cfg) (layers/models/mobilenet_v2.cpp), cifar variant for inputs <= 64:
+    stem stride 1 and the second stage's stride 1; last conv make_divisible(1280 * max(1, width))."""
+
+    def __init__(self, in_channels=3, num_classes=10, width=1.0, cifar=True):
+        super().__init__()
+        rows = [(1, 16, 1, 1), (6, 24, 2, 1 if cifar else 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                (6, 320, 1, 1)]
+        cin = pm.make_divisible(32 * width)
+        feats = [ConvBNReLU6(in_channels, cin, 3, 1 if cifar else 2, 1)]
+        for t, c, n, s in rows:
+            cout = pm.make_divisible(c * width)
+            for i in range(n):
+                stride = s if i == 0 else 1
+                hidden = int(round(cin * t)) if t != 1 else cin
+                feats.append(InvertedResidual(cin, hidden, cout, stride, t != 1, stride == 1 and cin == cout))
+                cin = cout
+        last = pm.make_divisible(1280 * max(1.0, width))
+        feats.append(ConvBNReLU6(cin, last, 1, 1, 1))
+        self.features = nn.Sequential(*feats)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten(1)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, num_classes))
+        pm.init_like_pfq(self, linear_std=0.01)
+
+    def forward(self, x):
+        return self.classifier(self.flatten(self.avgpool(self.features(x))))
+
+
+def build(arch, in_channels, num_classes, width):
+    if arch == "mobilenetv2":
+        return MobileNetV2(in_channels, num_classes, width)
+    return pm.build(arch, in_channels, num_classes, width)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_one(args, arch, mode, device):
+    torch.manual_seed(1)
+    model = build(arch, args.channels, args.classes, args.width).to(device)
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    x = torch.randn(args.batch, args.channels, args.size, args.size, device=device).contiguous(memory_format=fmt)
+    y = (torch.arange(args.batch, device=device) % args.classes).long()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    train = mode == "train"
+    model.train(train)
+    loss_fn = nn.CrossEntropyLoss()
+    times = []
+    for s in range(args.warmup + args.steps):
+        sync(device)
+        t0 = time.perf_counter()
+        if train:
+            loss = loss_fn(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        else:
+            with torch.no_grad():
+                model(x)
+        sync(device)
+        ms = (time.perf_counter() - t0) * 1e3
+        if s >= args.warmup:
+            times.append(ms)
+    med = statistics.median(times)
+    return {"model": arch, "mode": mode, "batch": args.batch, "median_ms": med, "min_ms": min(times), "max_ms": max(times),
+            "images_per_s": args.batch / (med * 1e-3), "params": sum(p.numel() for p in model.parameters())}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["resnet20", "mobilenetv1", "mobilenetv2"])
+    ap.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    ap.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")
+    ap.add_argument("--batch", "--batch-size", dest="batch", type=int, default=128)
+    ap.add_argument("--size", type=int, default=32, help="input height and width")
+    ap.add_argument("--channels", type=int, default=3)
+    ap.add_argument("--classes", type=int, default=100)
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = PyTorch's default)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 in cuDNN convolutions and cuBLAS matmuls")
+    ap.add_argument("--no-cudnn-benchmark", action="store_true", help="use cuDNN heuristics instead of measured algorithms")
+    ap.add_argument("--json", metavar="PATH", help="also write the JSON document to PATH ('-': stdout only)")
+    args = ap.parse_args()
+    for name in ("batch", "size", "channels", "classes", "steps"):
+        if getattr(args, name) <= 0:
+            ap.error(f"--{name} must be positive")
+    if args.warmup < 0 or args.threads < 0:
+        ap.error("--warmup and --threads must be non-negative")
+
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("torch_reference.py: --device cuda but torch.cuda.is_available() is False")
+        torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
+        torch.backends.cudnn.allow_tf32 = args.tf32
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+
+    out = {"framework": "pytorch", "torch": torch.__version__, "device": str(device), "channels_last": args.channels_last,
+           "tf32": args.tf32 if device.type == "cuda" else None, "threads": torch.get_num_threads(),
+           "cudnn_benchmark": (not args.no_cudnn_benchmark) if device.type == "cuda" else None,
+           "machine": platform.node(), "results": []}
+    if device.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(device)
+        out["cuda"] = torch.version.cuda
+        out["cudnn"] = torch.backends.cudnn.version()
+    for arch in args.models:
+        for mode in args.modes:
+            r = bench_one(args, arch, mode, device)
+            out["results"].append(r)
+            print(f"{arch:<12} {mode:<5} batch {args.batch} on {device}{' channels-last' if args.channels_last else ''}: "
+                  f"median {r['median_ms']:.2f} ms (min {r['min_ms']:.2f}, max {r['max_ms']:.2f})  "
+                  f"{r['images_per_s']:.0f} img/s  params {r['params']}", file=sys.stderr)
+    text = json.dumps(out, indent=2)
+    if args.json and args.json != "-":
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

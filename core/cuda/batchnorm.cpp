@@ -1,0 +1,93 @@
+// batchnorm.cpp — batch normalisation on cuDNN (spatial mode), declared in core/cuda/dnn.h
+// (CUDA builds). cuDNN's running-statistics update is r = (1 - f) * r + f * batch with the
+// unbiased batch variance, which is pfq's convention with f = momentum; its saved inverse
+// variance is 1/sqrt(var_biased + eps), as the CPU kernel's invstd. [N, C, S] maps to an
+// NCHW descriptor [N, C, S, 1] (spatial mode reduces over N, H and W alike).
+#include <cudnn.h>
+
+#include <string>
+
+#include "core/cuda/dnn.h"
+#include "core/cuda/dnn_util.h"
+#include "core/cuda/handles.h"
+
+namespace pfq::cuda {
+namespace {
+
+std::string describe(const char* what, DType dtype, int device, int64_t N, int64_t C, int64_t S, double eps) {
+  return ::pfq::detail::cat(what, " on cuda:", device, " (", dtype_name(dtype), " x [", N, ", ", C, ", ", S, "] (N, C, H*W), eps ", eps, ")");
+}
+
+// The descriptors of one call: x/y/dx/dy share one; the per-channel tensors another.
+struct BnDescs {
+  TensorDesc x, channel;
+  BnDescs(DType dtype, int64_t N, int64_t C, int64_t S, const std::string& ctx) {
+    PFQ_CHECK(N * C * S < INT32_MAX, ctx, ": tensors over 2^31 elements are not supported by the cuDNN path");
+    PFQ_DNN_CHECK(cudnnSetTensor4dDescriptor(x.get(), CUDNN_TENSOR_NCHW, cudnn_type(dtype, "batch_norm"), static_cast<int>(N),
+                                             static_cast<int>(C), static_cast<int>(S), 1),
+                  ctx);
+    PFQ_DNN_CHECK(cudnnDeriveBNTensorDescriptor(channel.get(), x.get(), CUDNN_BATCHNORM_SPATIAL), ctx);
+  }
+};
+
+struct Scale {
+  float f[2];
+  double d[2];
+  bool dbl;
+  explicit Scale(DType t) : f{1.f, 0.f}, d{1.0, 0.0}, dbl(t == DType::Float64) {}
+  const void* one() const { return dbl ? static_cast<const void*>(&d[0]) : static_cast<const void*>(&f[0]); }
+  const void* zero() const { return dbl ? static_cast<const void*>(&d[1]) : static_cast<const void*>(&f[1]); }
+};
+
+void prepare(int device, double eps, const std::string& ctx) {
+  require_device(device);
+  make_current(device);
+  PFQ_CHECK(eps >= CUDNN_BN_MIN_EPSILON, ctx, ": eps below cuDNN's minimum ", CUDNN_BN_MIN_EPSILON);
+}
+
+}  // namespace
+
+double batch_norm_min_eps() { return CUDNN_BN_MIN_EPSILON; }
+
+void batch_norm_train_forward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma,
+                              const void* beta, double momentum, double eps, void* running_mean, void* running_var,
+                              void* y, void* save_mean, void* save_invstd) {
+  if (N * C * S == 0) return;
+  const std::string ctx = describe("batch_norm (training) forward", dtype, device, N, C, S, eps);
+  prepare(device, eps, ctx);
+  PFQ_CHECK((running_mean == nullptr) == (running_var == nullptr), ctx, ": give both running statistics or neither");
+  BnDescs d(dtype, N, C, S, ctx);
+  const Scale s(dtype);
+  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardTraining(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.one(), s.zero(), d.x.get(), x,
+                                                       d.x.get(), y, d.channel.get(), gamma, beta, momentum, running_mean,
+                                                       running_var, eps, save_mean, save_invstd),
+                ctx);
+}
+
+void batch_norm_infer_forward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma,
+                              const void* beta, const void* mean, const void* var, double eps, void* y) {
+  if (N * C * S == 0) return;
+  const std::string ctx = describe("batch_norm (eval) forward", dtype, device, N, C, S, eps);
+  prepare(device, eps, ctx);
+  BnDescs d(dtype, N, C, S, ctx);
+  const Scale s(dtype);
+  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardInference(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.one(), s.zero(), d.x.get(),
+                                                        x, d.x.get(), y, d.channel.get(), gamma, beta, mean, var, eps),
+                ctx);
+}
+
+void batch_norm_train_backward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* dy,
+                               const void* gamma, const void* save_mean, const void* save_invstd, double eps, void* dx,
+                               void* dgamma, void* dbeta) {
+  if (N * C * S == 0) return;
+  const std::string ctx = describe("batch_norm (training) backward", dtype, device, N, C, S, eps);
+  prepare(device, eps, ctx);
+  BnDescs d(dtype, N, C, S, ctx);
+  const Scale s(dtype);
+  PFQ_DNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.one(), s.zero(), s.one(), s.zero(),
+                                                d.x.get(), x, d.x.get(), dy, d.x.get(), dx, d.channel.get(), gamma, dgamma, dbeta,
+                                                eps, save_mean, save_invstd),
+                ctx);
+}
+
+}  // namespace pfq::cuda

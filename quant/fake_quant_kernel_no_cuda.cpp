@@ -1,0 +1,64 @@
+// fake_quant_kernel_no_cuda.cpp — the gpu:: kernels of quant/fake_quant_kernel.h in a build
+// without CUDA: each throws the "built without CUDA" error (no CUDA tensor can reach them).
+#include "core/error.h"
+#include "quant/fake_quant_kernel.h"
+
+namespace pfq::quant::gpu {
+namespace {
+[[noreturn]] void no_cuda(const char* what) {
+  PFQ_FAIL(what, ": this pfq was built without CUDA: reconfigure with nvcc on PATH (meson setup -Dcuda=enabled) to use --device cuda");
+}
+}  // namespace
+
+template <typename T>
+void observe_range(int64_t, int64_t, const T*, bool, T*, T*, int) { no_cuda("quant::gpu::observe_range"); }
+template <typename T>
+void fake_quant_forward(int64_t, int64_t, const T*, QuantGrid, bool, bool, T*, T*, T*, T*, T*, int) {
+  no_cuda("quant::gpu::fake_quant_forward");
+}
+template <typename T>
+void fake_quant_backward_x(int64_t, int64_t, const T*, const T*, const T*, const T*, QuantGrid, T*, int) {
+  no_cuda("quant::gpu::fake_quant_backward_x");
+}
+template <typename T>
+void binary_forward(int64_t, int64_t, const T*, T*, T*, int) { no_cuda("quant::gpu::binary_forward"); }
+template <typename T>
+void binary_backward_x(int64_t, const T*, const T*, T*, int) { no_cuda("quant::gpu::binary_backward_x"); }
+template <typename T>
+void pact_forward(int64_t, int64_t, const T*, const T*, int64_t, T*, int) { no_cuda("quant::gpu::pact_forward"); }
+template <typename T>
+void pact_backward(int64_t, int64_t, const T*, const T*, const T*, T*, T*, int) { no_cuda("quant::gpu::pact_backward"); }
+template <typename T>
+void lsq_forward(int64_t, int64_t, const T*, const T*, int64_t, int64_t, T*, int) { no_cuda("quant::gpu::lsq_forward"); }
+template <typename T>
+void lsq_backward(int64_t, int64_t, const T*, const T*, const T*, int64_t, int64_t, double, T*, T*, int) {
+  no_cuda("quant::gpu::lsq_backward");
+}
+template <typename T>
+void row_mean_abs(int64_t, int64_t, const T*, T*, int) { no_cuda("quant::gpu::row_mean_abs"); }
+template <typename T>
+void lsq_init_step(int64_t, int64_t, const T*, int64_t, T*, int) { no_cuda("quant::gpu::lsq_init_step"); }
+template <typename T>
+void dorefa_forward(int64_t, int64_t, const T*, int64_t, T*, T*, int) { no_cuda("quant::gpu::dorefa_forward"); }
+template <typename T>
+void dorefa_backward(int64_t, int64_t, const T*, const T*, const T*, T*, int) { no_cuda("quant::gpu::dorefa_backward"); }
+
+#define PFQ_QUANT_NO_CUDA_INSTANTIATE(T)                                                                                  \
+  template void observe_range<T>(int64_t, int64_t, const T*, bool, T*, T*, int);                                         \
+  template void fake_quant_forward<T>(int64_t, int64_t, const T*, QuantGrid, bool, bool, T*, T*, T*, T*, T*, int);       \
+  template void fake_quant_backward_x<T>(int64_t, int64_t, const T*, const T*, const T*, const T*, QuantGrid, T*, int); \
+  template void row_mean_abs<T>(int64_t, int64_t, const T*, T*, int);                                                    \
+  template void binary_forward<T>(int64_t, int64_t, const T*, T*, T*, int);                                              \
+  template void binary_backward_x<T>(int64_t, const T*, const T*, T*, int);                                              \
+  template void pact_forward<T>(int64_t, int64_t, const T*, const T*, int64_t, T*, int);                                 \
+  template void pact_backward<T>(int64_t, int64_t, const T*, const T*, const T*, T*, T*, int);                           \
+  template void lsq_forward<T>(int64_t, int64_t, const T*, const T*, int64_t, int64_t, T*, int);                         \
+  template void lsq_backward<T>(int64_t, int64_t, const T*, const T*, const T*, int64_t, int64_t, double, T*, T*, int);  \
+  template void lsq_init_step<T>(int64_t, int64_t, const T*, int64_t, T*, int);                                          \
+  template void dorefa_forward<T>(int64_t, int64_t, const T*, int64_t, T*, T*, int);                                     \
+  template void dorefa_backward<T>(int64_t, int64_t, const T*, const T*, const T*, T*, int);
+
+PFQ_QUANT_NO_CUDA_INSTANTIATE(float)
+PFQ_QUANT_NO_CUDA_INSTANTIATE(double)
+
+}  // namespace pfq::quant::gpu

@@ -1,0 +1,453 @@
+// integer_convert.cpp — QAT model -> integer graph (quant/integer_model.h). Walks the module
+// tree in forward order keeping the current, not yet quantized expression (1 or 2 terms and a
+// pending ReLU/ReLU6); every activation quantizer turns it into a requant node. Biases, folded
+// BN and PfQ correction maps are carried as real values and rounded once, at the output scale.
+#include <cmath>
+#include <map>
+
+#include "core/autograd.h"
+#include "layers/basic.h"
+#include "layers/models/blocks.h"
+#include "quant/integer_kernels.h"
+#include "quant/integer_model.h"
+#include "quant/qat.h"
+
+namespace pfq::quant {
+namespace {
+
+struct ValInfo {
+  bool acc = false;  // int32 accumulator: real = acc_scale[c] * v + bias[c] + corr[c, p]
+  Shape shape;       // [1, C, H, W] or [1, C]
+  float scale = 1;   // int8: real = scale * (q - zp)
+  int32_t zp = 0;
+  std::vector<double> acc_scale, bias;
+  Tensor corr;  // float64 [C, OH, OW] or undefined
+};
+
+enum class Act { None, ReLU, ReLU6 };
+
+// An activation quantizer's grid in its own integers (before the int8 offset).
+struct ActQ {
+  float s = 1;
+  int64_t z = 0, qmin = 0, qmax = 255;
+  int bits = 8;
+  bool is_signed = false;
+};
+
+ActQ act_qparams(FakeQuantize& fq, const std::string& path) {
+  Quantizer* q = fq.quantizer();
+  PFQ_CHECK(q, "convert_to_integer: activation quantizer '", path, "' is the identity (bits >= 32); the integer model needs "
+               "every activation quantized (abits <= 8)");
+  PFQ_CHECK(fq.enabled, "convert_to_integer: activation quantizer '", path, "' is disabled (stage \"w\" of --stages w,wa)");
+  const QuantSpec& sp = q->spec();
+  PFQ_CHECK(!sp.per_channel, "convert_to_integer: per-channel activation quantizer '", path, "' is not supported");
+  ActQ a;
+  a.bits = sp.bits;
+  a.is_signed = sp.symmetric;
+  if (auto* e = dynamic_cast<EmaQuantizer*>(q)) {
+    PFQ_CHECK(e->calibrated(), "convert_to_integer: ema quantizer '", path, "' has observed ", e->num_batches(), " of ",
+              sp.calib_batches, " calibration batches, so the fake-quantized model does not quantize there yet");
+    const auto b = e->buffers();
+    const Tensor lo = b[0].second.to(DType::Float32), hi = b[1].second.to(DType::Float32);
+    const cpu::QuantGrid g = cpu::quant_grid(sp.bits, sp.symmetric);
+    float s = 1, z = 0;
+    cpu::qparams_from_range<float>(lo.data<float>()[0], hi.data<float>()[0], g, sp.symmetric, s, z);
+    a.s = s;
+    a.z = static_cast<int64_t>(z);
+    a.qmin = g.qmin;
+    a.qmax = g.qmax;
+  } else if (auto* p = dynamic_cast<PactQuantizer*>(q)) {
+    const float alpha = p->parameters()[0].second.detach().to(DType::Float32).data<float>()[0];
+    a.qmin = 0;
+    a.qmax = (int64_t{1} << sp.bits) - 1;
+    a.s = alpha / static_cast<float>(a.qmax);
+  } else if (auto* l = dynamic_cast<LsqQuantizer*>(q)) {
+    const LsqBounds bd = lsq_bounds(sp.bits, sp.symmetric);
+    a.s = l->parameters()[0].second.detach().to(DType::Float32).data<float>()[0];
+    a.qmin = -bd.qn;
+    a.qmax = bd.qp;
+  } else {
+    PFQ_FAIL("convert_to_integer: activation quantizer '", path, "' is ", q->name(),
+             ", which has no fixed range (use ema, pact or lsq for activations)");
+  }
+  PFQ_CHECK(a.s > 0 && std::isfinite(a.s), "convert_to_integer: quantizer '", path, "' has scale ", a.s);
+  return a;
+}
+
+// Fake-quantizes the effective weight w [OC, ...] with the layer's weight quantizer (exactly as
+// the QAT forward does) and recovers the integers and per-channel scales.
+void quantize_weight(FakeQuantize& wq, const Tensor& w, const std::string& path, IntNode& node) {
+  Quantizer* q = wq.quantizer();
+  PFQ_CHECK(q && wq.enabled, "convert_to_integer: layer '", path, "' has float weights (bits >= 32); the integer model needs "
+                             "quantized weights");
+  const QuantSpec& sp = q->spec();
+  const int64_t oc = w.size(0), k = w.numel() / oc;
+  Tensor out = wq.forward(w).detach().contiguous();
+  std::vector<float> scale(static_cast<size_t>(oc));
+  if (q->name() == "dorefa") {
+    PFQ_CHECK(sp.bits <= 7, "convert_to_integer: layer '", path, "' has ", sp.bits,
+              "-bit DoReFa weights, whose levels (2k - n) / n need ", sp.bits + 1, "-bit integers (int8 holds up to 7-bit DoReFa)");
+    std::fill(scale.begin(), scale.end(), 1.0f / static_cast<float>((int64_t{1} << sp.bits) - 1));
+  } else {
+    Tensor s = q->last_scale().to(DType::Float32).contiguous();
+    PFQ_CHECK(s.defined(), "convert_to_integer: weight quantizer of '", path, "' reported no scale");
+    for (int64_t c = 0; c < oc; ++c) scale[c] = s.data<float>()[s.numel() == 1 ? 0 : c];
+  }
+  Tensor qi = Tensor::empty(w.shape(), DType::Int8);
+  const float* o = out.data<float>();
+  float maxabs = 0;
+  for (int64_t i = 0; i < out.numel(); ++i) maxabs = std::max(maxabs, std::fabs(o[i]));
+  for (int64_t c = 0; c < oc; ++c)
+    for (int64_t j = 0; j < k; ++j) {
+      const float v = o[c * k + j], sc = scale[c];
+      const float qv = sc > 0 ? std::nearbyint(v / sc) : 0.0f;
+      PFQ_CHECK(qv >= -128 && qv <= 127 && std::fabs(qv * sc - v) <= 1e-5f * std::max(maxabs, 1e-30f),
+                "convert_to_integer: weight ", c * k + j, " of '", path, "' (", v, ") is not on the ", q->name(),
+                " grid of step ", sc, " within int8");
+      qi.data<int8_t>()[c * k + j] = static_cast<int8_t>(qv);
+    }
+  node.weight = qi;
+  node.weight_scale = Tensor::from_vector(scale, {oc});
+  node.weight_bits = q->name() == "dorefa" ? sp.bits + 1 : sp.bits;  // DoReFa's odd levels: one more bit
+}
+
+class Builder {
+ public:
+  Builder(IntModel& im, const models::ModelConfig& cfg) : im_(im) {
+    input_shape_ = {1, cfg.in_channels, cfg.input_size, cfg.input_size};
+  }
+
+  void walk(Module& m, const std::string& path) {
+    if (auto* q = dynamic_cast<QatConv2d*>(&m)) return conv(*q, path);
+    if (auto* q = dynamic_cast<QatLinear*>(&m)) return linear(*q, path);
+    if (auto* f = dynamic_cast<FakeQuantize*>(&m)) return apply_quantizer(*f, path);
+    if (dynamic_cast<FoldedBatchNorm2d*>(&m)) return;  // applied by the QatConv2d before it
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) return batchnorm(*bn, path);
+    if (dynamic_cast<ReLU6*>(&m)) return set_act(Act::ReLU6, path);
+    if (dynamic_cast<ReLU*>(&m)) return set_act(act_ == Act::ReLU6 ? Act::ReLU6 : Act::ReLU, path);
+    if (auto* p = dynamic_cast<AdaptiveAvgPool2d*>(&m)) return avgpool(*p, path);
+    if (dynamic_cast<Flatten*>(&m) || dynamic_cast<Dropout*>(&m) || dynamic_cast<Identity*>(&m)) return;
+    if (auto* b = dynamic_cast<models::BasicBlock*>(&m)) return basic_block(*b, path);
+    if (auto* b = dynamic_cast<models::InvertedResidual*>(&m)) return inverted_residual(*b, path);
+    if (dynamic_cast<Sequential*>(&m)) {
+      for (auto& [n, c] : m.named_children()) walk(*c, join_name(path, n));
+      return;
+    }
+    PFQ_FAIL("convert_to_integer: module '", path, "' of type ", m.type_name(), " has no integer counterpart");
+  }
+
+  void finish() {
+    PFQ_CHECK(!float_ && cur_.size() == 1 && act_ == Act::None,
+              "convert_to_integer: the model output is not a single conv/linear result (unfinished add or activation)");
+    const ValInfo& v = vals_.at(cur_[0]);
+    PFQ_CHECK(v.shape.size() == 2 && !v.corr.defined(), "convert_to_integer: the model output must be [N, classes]");
+    IntNode n;
+    n.name = "output";
+    n.op = "dequantize";
+    n.inputs = {cur_[0]};
+    const int64_t C = v.shape[1];
+    std::vector<float> sc(static_cast<size_t>(C));
+    std::vector<float> b(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) {
+      sc[c] = static_cast<float>(v.acc ? v.acc_scale[c] : v.scale);
+      b[c] = static_cast<float>(v.acc ? v.bias[c] : 0.0);
+    }
+    n.input_zero_point = v.acc ? 0 : v.zp;
+    n.out_scale = Tensor::from_vector(sc, {C});
+    n.out_bias = Tensor::from_vector(b, {C});
+    im_.nodes.push_back(std::move(n));
+  }
+
+ private:
+  std::string unique(const std::string& base) {
+    std::string n = base.empty() ? "model" : base;
+    for (int k = 2; vals_.count(n) || n == "output" || n == "input"; ++k) n = base + "@" + std::to_string(k);
+    return n;
+  }
+  const ValInfo& single_act8(const std::string& path) {
+    PFQ_CHECK(!float_ && cur_.size() == 1 && act_ == Act::None && !vals_.at(cur_[0]).acc, "convert_to_integer: '", path,
+              "' reads an activation that is not quantized (no activation quantizer between it and the previous "
+              "conv/linear/add); the integer model needs quantized inputs everywhere");
+    return vals_.at(cur_[0]);
+  }
+  void set_act(Act a, const std::string& path) {
+    PFQ_CHECK(!float_, "convert_to_integer: activation '", path, "' on the unquantized network input");
+    act_ = a;
+  }
+
+  void apply_quantizer(FakeQuantize& fq, const std::string& path) {
+    const ActQ a = act_qparams(fq, path);
+    const int64_t off = a.is_signed ? 0 : -128;  // unsigned grids are stored shifted into int8
+    IntNode n;
+    n.name = unique(path);
+    n.scale = a.s;
+    n.zero_point = static_cast<int32_t>(a.z + off);
+    int64_t lo = a.qmin, hi = a.qmax;
+    if (act_ != Act::None) lo = std::max(lo, a.z);
+    if (act_ == Act::ReLU6) hi = std::min(hi, a.z + static_cast<int64_t>(std::nearbyint(6.0f / a.s)));
+    n.qmin = static_cast<int32_t>(lo + off);
+    n.qmax = static_cast<int32_t>(std::max(lo, hi) + off);
+    ValInfo out;
+    out.scale = a.s;
+    out.zp = n.zero_point;
+    if (float_) {
+      PFQ_CHECK(act_ == Act::None, "convert_to_integer: activation before the input quantizer '", path, "'");
+      n.op = "quantize";
+      n.inputs = {"input"};
+      out.shape = input_shape_;
+      float_ = false;
+    } else {
+      n.op = "requant";
+      requant_terms(n, a.s, path);
+      out.shape = vals_.at(cur_[0]).shape;
+    }
+    vals_[n.name] = out;
+    cur_ = {n.name};
+    act_ = Act::None;
+    im_.nodes.push_back(std::move(n));
+  }
+
+  // The current terms -> requant inputs at the common scale s_out * 2^-F.
+  void requant_terms(IntNode& n, float s_out, const std::string& path) {
+    PFQ_CHECK(!cur_.empty() && cur_.size() <= 2, "convert_to_integer: quantizer '", path, "' has nothing to quantize");
+    const Shape shape = vals_.at(cur_[0]).shape;
+    const int64_t C = shape[1];
+    double max_m = 0, max_b = 0;
+    for (const auto& t : cur_) {
+      const ValInfo& v = vals_.at(t);
+      PFQ_CHECK(v.shape == shape, "convert_to_integer: '", path, "' adds ", shape_str(v.shape), " and ", shape_str(shape));
+      double mc = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        max_m = std::max(max_m, std::fabs(v.acc ? v.acc_scale[c] : v.scale) / s_out);
+        if (v.acc) mc = std::max(mc, std::fabs(v.bias[c]));
+      }
+      if (v.corr.defined()) {
+        const double* cp = v.corr.data<double>();
+        double mx = 0;
+        for (int64_t i = 0; i < v.corr.numel(); ++i) mx = std::max(mx, std::fabs(cp[i]));
+        mc += mx;
+      }
+      max_b = std::max(max_b, mc / s_out);
+    }
+    int F = 16;
+    while (F > 0 && (max_m * std::ldexp(1.0, F) >= std::ldexp(1.0, 29) || max_b * std::ldexp(1.0, F) >= std::ldexp(1.0, 30))) --F;
+    PFQ_CHECK(max_m < std::ldexp(1.0, 29) && max_b < std::ldexp(1.0, 30), "convert_to_integer: '", path,
+              "': scale ratio ", max_m, " or bias ", max_b, " (in output steps) is out of the int32 range");
+    n.frac_bits = F;
+    const double two_f = std::ldexp(1.0, F);
+    for (const auto& t : cur_) {
+      const ValInfo& v = vals_.at(t);
+      IntTerm term;
+      term.input = t;
+      term.zero_point = v.acc ? 0 : v.zp;
+      std::vector<int32_t> m(static_cast<size_t>(C)), r(static_cast<size_t>(C)), b(static_cast<size_t>(C), 0);
+      for (int64_t c = 0; c < C; ++c) {
+        const cpu::FixedMultiplier fm = cpu::fixed_multiplier((v.acc ? v.acc_scale[c] : v.scale) / s_out * two_f);
+        m[c] = fm.m;
+        r[c] = fm.r;
+        if (v.acc) b[c] = static_cast<int32_t>(std::llround(v.bias[c] / s_out * two_f));
+      }
+      term.multiplier = Tensor::from_vector(m, {C});
+      term.shift = Tensor::from_vector(r, {C});
+      if (v.acc) term.bias = Tensor::from_vector(b, {C});
+      if (v.corr.defined()) {
+        Tensor ci = Tensor::empty(v.corr.shape(), DType::Int32);
+        for (int64_t i = 0; i < v.corr.numel(); ++i)
+          ci.data<int32_t>()[i] = static_cast<int32_t>(std::llround(v.corr.data<double>()[i] / s_out * two_f));
+        term.correction = ci;
+      }
+      n.inputs.push_back(t);
+      n.terms.push_back(std::move(term));
+    }
+  }
+
+  void conv(QatConv2d& q, const std::string& path) {
+    if (q.has_child("input_quant")) apply_quantizer(static_cast<FakeQuantize&>(*q.child("input_quant")), path + ".input_quant");
+    const ValInfo in = single_act8(path);
+    NoGradGuard ng;
+    const Conv2d& c = q.conv();
+    const int64_t oc = c.out_channels;
+    PFQ_CHECK(in.shape.size() == 4 && in.shape[1] == c.in_channels, "convert_to_integer: conv '", path, "' expects ",
+              c.in_channels, " input channels, got ", shape_str(in.shape));
+    PFQ_CHECK(q.parameter("weight").dtype() == DType::Float32, "convert_to_integer: '", path, "' is not float32");
+    Tensor w = q.parameter("weight").detach();
+    std::vector<double> bias(static_cast<size_t>(oc), 0.0), s_bn(static_cast<size_t>(oc), 1.0);
+    Tensor b = q.has_parameter("bias") ? q.parameter("bias").detach().to(DType::Float64) : Tensor::zeros({oc}, DType::Float64);
+    Tensor corr = q.has_buffer("output_correction") ? q.buffer("output_correction").to(DType::Float64).contiguous() : Tensor();
+    for (int64_t i = 0; i < oc; ++i) bias[i] = b.data<double>()[i];
+    if (const FoldedBatchNorm2d* bn = q.bn()) {
+      // exactly QatConv2d's eval forward: conv(x, q(s * w)) + beta + s * (b + corr - mu)
+      Tensor gamma = bn->affine ? bn->parameter("weight").detach() : Tensor::ones({oc}, w.dtype());
+      Tensor beta = bn->affine ? bn->parameter("bias").detach().to(DType::Float64) : Tensor::zeros({oc}, DType::Float64);
+      Tensor s = div(gamma, sqrt(add(bn->buffer("running_var").clone(), bn->eps)));
+      w = mul(w, reshape(s, {oc, 1, 1, 1}));
+      Tensor sd = s.to(DType::Float64), mu = bn->buffer("running_mean").to(DType::Float64);
+      for (int64_t i = 0; i < oc; ++i) {
+        s_bn[i] = sd.data<double>()[i];
+        bias[i] = beta.data<double>()[i] + s_bn[i] * (bias[i] - mu.data<double>()[i]);
+      }
+      if (corr.defined()) corr = mul(corr, reshape(sd, {oc, 1, 1}));
+    }
+    IntNode n;
+    n.name = unique(path);
+    n.op = "conv2d";
+    n.inputs = {cur_[0]};
+    n.in_channels = c.in_channels;
+    n.out_channels = oc;
+    n.groups = c.groups;
+    n.kernel = c.kernel;
+    n.stride = c.stride;
+    n.padding = c.padding;
+    n.dilation = c.dilation;
+    quantize_weight(static_cast<FakeQuantize&>(*q.child("weight_quant")), w.contiguous(), path, n);
+    const int64_t oh = conv_out_size(in.shape[2], n.kernel[0], n.stride[0], n.padding[0], n.dilation[0]);
+    const int64_t ow = conv_out_size(in.shape[3], n.kernel[1], n.stride[1], n.padding[1], n.dilation[1]);
+    ValInfo out;
+    out.acc = true;
+    out.shape = {1, oc, oh, ow};
+    out.bias = bias;
+    for (int64_t i = 0; i < oc; ++i) out.acc_scale.push_back(double(n.weight_scale.data<float>()[i]) * double(in.scale));
+    if (corr.defined()) {
+      PFQ_CHECK(corr.shape() == Shape({oc, oh, ow}), "convert_to_integer: output_correction of '", path, "' is ",
+                shape_str(corr.shape()), ", the conv output is [", oc, ", ", oh, ", ", ow, "]");
+      out.corr = corr;
+    }
+    vals_[n.name] = out;
+    cur_ = {n.name};
+    im_.nodes.push_back(std::move(n));
+  }
+
+  void linear(QatLinear& q, const std::string& path) {
+    if (q.has_child("input_quant")) apply_quantizer(static_cast<FakeQuantize&>(*q.child("input_quant")), path + ".input_quant");
+    const ValInfo in = single_act8(path);
+    NoGradGuard ng;
+    Tensor w = q.parameter("weight").detach();
+    const int64_t oc = w.size(0);
+    PFQ_CHECK(in.shape.size() == 2 && in.shape[1] == w.size(1), "convert_to_integer: linear '", path, "' expects [N, ",
+              w.size(1), "], got ", shape_str(in.shape));
+    IntNode n;
+    n.name = unique(path);
+    n.op = "linear";
+    n.inputs = {cur_[0]};
+    n.in_channels = w.size(1);
+    n.out_channels = oc;
+    quantize_weight(static_cast<FakeQuantize&>(*q.child("weight_quant")), w.contiguous(), path, n);
+    ValInfo out;
+    out.acc = true;
+    out.shape = {1, oc};
+    out.bias.assign(static_cast<size_t>(oc), 0.0);
+    if (q.has_parameter("bias")) {
+      Tensor b = q.parameter("bias").detach().to(DType::Float64);
+      for (int64_t i = 0; i < oc; ++i) out.bias[i] = b.data<double>()[i];
+    }
+    for (int64_t i = 0; i < oc; ++i) out.acc_scale.push_back(double(n.weight_scale.data<float>()[i]) * double(in.scale));
+    vals_[n.name] = out;
+    cur_ = {n.name};
+    im_.nodes.push_back(std::move(n));
+  }
+
+  // An unfolded BN (--no-fold-bn) after a conv: its eval affine a * y + c goes into the
+  // accumulator's scale and real bias (a may be negative: the multiplier is signed).
+  void batchnorm(BatchNorm2d& bn, const std::string& path) {
+    PFQ_CHECK(!float_ && cur_.size() == 1 && act_ == Act::None && vals_.at(cur_[0]).acc, "convert_to_integer: BatchNorm2d '",
+              path, "' does not directly follow a conv");
+    ValInfo& v = vals_.at(cur_[0]);
+    const int64_t C = v.shape[1];
+    PFQ_CHECK(bn.num_features == C, "convert_to_integer: BatchNorm2d '", path, "' has ", bn.num_features, " channels, input ", C);
+    Tensor var = bn.running_var().to(DType::Float64), mu = bn.running_mean().to(DType::Float64);
+    for (int64_t c = 0; c < C; ++c) {
+      double a = 1.0 / std::sqrt(var.data<double>()[c] + bn.eps), sh = 0;
+      if (bn.affine) {
+        a *= bn.weight().detach().to(DType::Float64).data<double>()[c];
+        sh = bn.bias().detach().to(DType::Float64).data<double>()[c];
+      }
+      v.acc_scale[c] *= a;
+      v.bias[c] = a * (v.bias[c] - mu.data<double>()[c]) + sh;
+      if (v.corr.defined()) {
+        const int64_t P = v.corr.numel() / C;
+        for (int64_t p = 0; p < P; ++p) v.corr.data<double>()[c * P + p] *= a;
+      }
+    }
+  }
+
+  void avgpool(AdaptiveAvgPool2d& p, const std::string& path) {
+    PFQ_CHECK(p.output_size[0] == 1 && p.output_size[1] == 1, "convert_to_integer: '", path,
+              "' is not a global average pool (output size 1)");
+    const ValInfo in = single_act8(path);
+    IntNode n;
+    n.name = unique(path);
+    n.op = "global_avgpool";
+    n.inputs = {cur_[0]};
+    n.kernel = {in.shape[2], in.shape[3]};
+    const int64_t C = in.shape[1];
+    ValInfo out;
+    out.acc = true;
+    out.shape = {1, C};
+    out.acc_scale.assign(static_cast<size_t>(C), double(in.scale) / static_cast<double>(in.shape[2] * in.shape[3]));
+    out.bias.assign(static_cast<size_t>(C), 0.0);
+    vals_[n.name] = out;
+    cur_ = {n.name};
+    im_.nodes.push_back(std::move(n));
+  }
+
+  void basic_block(models::BasicBlock& b, const std::string& path) {
+    single_act8(path);
+    const std::string x = cur_[0];
+    for (const char* c : {"conv1", "bn1", "relu", "conv2", "bn2"}) walk(*b.child(c), join_name(path, c));
+    const std::string y = cur_[0];
+    PFQ_CHECK(cur_.size() == 1 && act_ == Act::None, "convert_to_integer: '", path, "' residual branch is not a conv result");
+    std::string sc = x;
+    if (b.has_downsample()) {
+      cur_ = {x};
+      walk(*b.child("downsample"), join_name(path, "downsample"));
+      PFQ_CHECK(cur_.size() == 1 && act_ == Act::None, "convert_to_integer: '", path, "' downsample is not a conv result");
+      sc = cur_[0];
+    }
+    cur_ = {y, sc};
+    walk(*b.child("relu"), join_name(path, "relu"));  // ReLU + the shared quantizer: add + requant
+  }
+
+  void inverted_residual(models::InvertedResidual& b, const std::string& path) {
+    single_act8(path);
+    const std::string x = cur_[0];
+    walk(*b.child("conv"), join_name(path, "conv"));
+    PFQ_CHECK(cur_.size() == 1 && act_ == Act::None, "convert_to_integer: '", path, "' projection is not a conv result");
+    if (b.has_residual()) cur_.push_back(x);
+    PFQ_CHECK(b.has_child("output_quant"), "convert_to_integer: MobileNetV2 block '", path,
+              "' has no output quantizer: the QAT model was prepared without block_output_quant (re-run pfq finetune)");
+    walk(*b.child("output_quant"), join_name(path, "output_quant"));
+  }
+
+  IntModel& im_;
+  Shape input_shape_;
+  std::map<std::string, ValInfo> vals_;
+  std::vector<std::string> cur_;
+  bool float_ = true;
+  Act act_ = Act::None;
+};
+
+}  // namespace
+
+IntModel convert_to_integer(Module& qat_model, const models::ModelConfig& cfg, const nlohmann::json& qat_config) {
+  for (const Tensor& p : qat_model.parameters())
+    PFQ_CHECK(p.device().is_cpu() && p.dtype() == DType::Float32, "convert_to_integer: the model must be float32 on CPU, got ",
+              p.describe());
+  const bool was_training = qat_model.is_training();
+  qat_model.eval();
+  IntModel im;
+  im.model = cfg;
+  im.qat = qat_config;
+  im.input_shape = {cfg.in_channels, cfg.input_size, cfg.input_size};
+  Builder b(im, cfg);
+  try {
+    b.walk(qat_model, "");
+    b.finish();
+  } catch (...) {
+    qat_model.train(was_training);
+    throw;
+  }
+  qat_model.train(was_training);
+  return im;
+}
+
+}  // namespace pfq::quant

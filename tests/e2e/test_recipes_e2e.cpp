@@ -1,0 +1,121 @@
+// test_recipes_e2e.cpp — every recipe in configs/ runs as `pfq workflow --config <recipe>
+// --data-dir <dir>` (through the real command-line parser) on generated data of its dataset's
+// format (CIFAR-10 / CIFAR-100 binary files, an ImageNet-style train/ and val/ tree of PNG and
+// JPEG files), cut to one training step per stage and a few test images, so recipes cannot rot:
+// all stages finish and the saved configuration keeps the recipe's values. ImageNet recipes
+// run at their real 224x224 input with batch 2.
+#include <doctest/doctest.h>
+#include <omp.h>
+#include <stb/stb_image_write.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "../data/data_test_util.h"
+#include "apps/checkpoint.h"
+#include "apps/commands.h"
+#include "apps/workflow.h"
+#include "core/random.h"
+
+using namespace pfq;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<uint8_t> cifar_records(int n, int label_bytes, int classes, Generator& g) {
+  std::vector<uint8_t> v;
+  for (int i = 0; i < n; ++i) {
+    if (label_bytes == 2) v.push_back(static_cast<uint8_t>(g.next_u64() % 20));  // CIFAR-100 coarse label
+    v.push_back(static_cast<uint8_t>(g.next_u64() % classes));
+    for (int k = 0; k < 3072; ++k) v.push_back(static_cast<uint8_t>(g.next_u64() & 0xff));
+  }
+  return v;
+}
+
+// Writes the dataset a recipe names into `dir` (once per kind) and returns the --data-dir.
+std::string make_data(const std::string& dataset, const std::string& dir) {
+  Generator g(11);
+  const std::string root = dir + "/" + dataset;
+  if (fs::exists(root)) return root;
+  if (dataset == "cifar10") {
+    for (int b = 1; b <= 5; ++b)
+      data::testing::write_file(root + "/cifar-10-batches-bin/data_batch_" + std::to_string(b) + ".bin", cifar_records(4, 1, 10, g));
+    data::testing::write_file(root + "/cifar-10-batches-bin/test_batch.bin", cifar_records(8, 1, 10, g));
+  } else if (dataset == "cifar100") {
+    data::testing::write_file(root + "/cifar-100-binary/train.bin", cifar_records(16, 2, 100, g));
+    data::testing::write_file(root + "/cifar-100-binary/test.bin", cifar_records(8, 2, 100, g));
+  } else if (dataset == "imagefolder") {
+    int k = 0;
+    for (const char* split : {"train", "val"})
+      for (const char* cls : {"n01440764", "n01443537"})
+        for (int i = 0; i < 2; ++i, ++k) {
+          const int w = 40 + 8 * i, h = 36;
+          std::vector<uint8_t> pix(static_cast<size_t>(w * h * 3));
+          for (auto& p : pix) p = static_cast<uint8_t>(g.next_u64() & 0xff);
+          const std::string base = root + "/" + split + "/" + cls + "/img" + std::to_string(i);
+          fs::create_directories(fs::path(base).parent_path());
+          if (k % 2 == 0)
+            REQUIRE(stbi_write_png((base + ".png").c_str(), w, h, 3, pix.data(), w * 3) != 0);
+          else
+            REQUIRE(stbi_write_jpg((base + ".JPEG").c_str(), w, h, 3, pix.data(), 90) != 0);
+        }
+  } else {
+    FAIL("recipe dataset '", dataset, "' has no generator in this test: add one");
+  }
+  return root;
+}
+
+}  // namespace
+
+TEST_CASE("e2e: every recipe in configs/ runs as pfq workflow --config on generated data") {
+  struct OneThread {  // --threads 1 below sets it for the process: restore afterwards
+    int saved = omp_get_max_threads();
+    ~OneThread() { omp_set_num_threads(saved); }
+  } one;
+  data::testing::TempDir tmp;
+  std::vector<fs::path> recipes;
+  for (const auto& e : fs::directory_iterator(std::string(PFQ_SOURCE_ROOT) + "/configs"))
+    if (e.path().extension() == ".json") recipes.push_back(e.path());
+  std::sort(recipes.begin(), recipes.end());
+  REQUIRE(recipes.size() >= 5);
+  for (const auto& recipe : recipes) {
+    CAPTURE(recipe.string());
+    const app::WorkflowOptions r = app::read_workflow_config(recipe.string());
+    const std::string data_dir = make_data(r.dataset, tmp.path());
+    const bool imagenet = r.dataset == "imagefolder";
+    const std::string batch = imagenet ? "2" : "4";
+    const std::string out = tmp / ("run-" + recipe.stem().string());
+    const std::string args = "workflow --config " + recipe.string() + " --data-dir " + data_dir + " --out " + out +
+                             " --pretrain-epochs 1 --finetune-epochs 1 --batch-size " + batch + " --limit-train " + batch +
+                             " --limit-test " + batch + " --workers 1 --threads 1";
+    CLI::App cli{"pfq"};
+    app::add_workflow_command(cli);
+    cli.parse(args);
+
+    nlohmann::json results = nlohmann::json::parse(std::ifstream(out + "/results.json"));
+    CHECK(std::isfinite(results.at("finetune").at("top1").get<double>()));
+    CHECK(results.at("pfq").at("params_before").get<int64_t>() > 0);
+    CHECK(fs::exists(out + "/report.md"));
+    // The model was built for the dataset's real input: 224x224 ImageNet variant, 32x32 CIFAR.
+    const app::Checkpoint ck = app::load_checkpoint(results.at("pretrain").at("checkpoint").get<std::string>());
+    CHECK(ck.model.input_size == (imagenet ? 224 : 32));
+    CHECK(ck.model.resolved_variant() == (imagenet ? "imagenet" : "cifar"));
+    // The overrides took effect and everything else is the recipe's.
+    const nlohmann::json saved = nlohmann::json::parse(std::ifstream(out + "/config.json"));
+    nlohmann::json expected = r;
+    expected["data_dir"] = data_dir;
+    expected["out"] = out;
+    expected["pretrain_epochs"] = 1;
+    expected["finetune_epochs"] = 1;
+    expected["batch_size"] = std::stoll(batch);
+    expected["limit_train"] = std::stoll(batch);
+    expected["limit_test"] = std::stoll(batch);
+    expected["workers"] = 1;
+    expected["threads"] = 1;
+    CHECK(saved == expected);
+    const nlohmann::json raw = nlohmann::json::parse(std::ifstream(recipe));
+    CHECK(raw.at("pretrain_epochs").get<int64_t>() > 1);  // a real schedule, cut only here
+  }
+}
