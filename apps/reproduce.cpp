@@ -25,6 +25,7 @@
 #include "apps/finetune.h"
 #include "apps/trainer.h"
 #include "core/io/atomic_file.h"
+#include "core/io/json_fields.h"
 #include "data/factory.h"
 #include "layers/summary.h"
 #include "prune/baselines.h"
@@ -39,26 +40,9 @@ namespace pfq::app {
   X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(finetune_epochs)           \
   X(finetune_lr) X(stages) X(calib_batches) X(first_last_bits)
 
-void to_json(nlohmann::json& j, const ReproduceOptions& o) {
-  j = nlohmann::json::object();
-#define PFQ_TO(f) j[#f] = o.f;
-  PFQ_REPRODUCE_FIELDS(PFQ_TO)
-#undef PFQ_TO
-}
-
+void to_json(nlohmann::json& j, const ReproduceOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_REPRODUCE_FIELDS); }
 void from_json(const nlohmann::json& j, ReproduceOptions& o) {
-  PFQ_CHECK(j.is_object(), "reproduce config: expected a JSON object, got ", j.type_name());
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    bool known = false;
-#define PFQ_KNOWN(f) known = known || it.key() == #f;
-    PFQ_REPRODUCE_FIELDS(PFQ_KNOWN)
-#undef PFQ_KNOWN
-    PFQ_CHECK(known, "reproduce config: unknown key '", it.key(), "'");
-  }
-#define PFQ_FROM(f) \
-  if (j.contains(#f)) j.at(#f).get_to(o.f);
-  PFQ_REPRODUCE_FIELDS(PFQ_FROM)
-#undef PFQ_FROM
+  PFQ_JSON_READ_FIELDS(j, o, PFQ_REPRODUCE_FIELDS, "reproduce config");
 }
 
 void apply_workflow_recipe(const WorkflowOptions& w, ReproduceOptions& o) {

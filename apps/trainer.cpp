@@ -14,6 +14,7 @@
 #include "apps/progress.h"
 #include "core/cuda/cuda_runtime.h"
 #include "core/io/atomic_file.h"
+#include "core/io/json_fields.h"
 #include "core/ops.h"
 #include "core/optim/adam.h"
 #include "core/optim/lr_schedule.h"
@@ -72,19 +73,8 @@ std::string first_nonfinite(const NamedTensors& named, bool grads) {
   return "";
 }
 
-void to_json(nlohmann::json& j, const TrainOptions& o) {
-  j = nlohmann::json::object();
-#define PFQ_TO(f) j[#f] = o.f;
-  PFQ_TRAIN_FIELDS(PFQ_TO)
-#undef PFQ_TO
-}
-
-void from_json(const nlohmann::json& j, TrainOptions& o) {
-#define PFQ_FROM(f) \
-  if (j.contains(#f)) j.at(#f).get_to(o.f);
-  PFQ_TRAIN_FIELDS(PFQ_FROM)
-#undef PFQ_FROM
-}
+void to_json(nlohmann::json& j, const TrainOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_TRAIN_FIELDS); }
+void from_json(const nlohmann::json& j, TrainOptions& o) { PFQ_JSON_READ_FIELDS(j, o, PFQ_TRAIN_FIELDS, nullptr); }
 
 std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const std::string& data_dir, bool train,
                                               int64_t batch_size, int workers, uint64_t seed, int64_t limit) {

@@ -13,6 +13,7 @@
 #include "apps/pfq_plots.h"
 #include "apps/plot/svg_plot.h"
 #include "core/io/atomic_file.h"
+#include "core/io/json_fields.h"
 #include "layers/summary.h"
 #include "prune/pfq.h"
 #include "quant/model_size.h"
@@ -24,25 +25,9 @@ namespace pfq::app {
   X(quick) X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(wbits)    \
   X(abits) X(finetune_epochs) X(finetune_lr)
 
-void to_json(nlohmann::json& j, const WorkflowOptions& o) {
-  j = nlohmann::json::object();
-#define PFQ_TO(f) j[#f] = o.f;
-  PFQ_WORKFLOW_FIELDS(PFQ_TO)
-#undef PFQ_TO
-}
-
+void to_json(nlohmann::json& j, const WorkflowOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_WORKFLOW_FIELDS); }
 void from_json(const nlohmann::json& j, WorkflowOptions& o) {
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    bool known = false;
-#define PFQ_KNOWN(f) known = known || it.key() == #f;
-    PFQ_WORKFLOW_FIELDS(PFQ_KNOWN)
-#undef PFQ_KNOWN
-    PFQ_CHECK(known, "workflow config: unknown key '", it.key(), "'");
-  }
-#define PFQ_FROM(f) \
-  if (j.contains(#f)) j.at(#f).get_to(o.f);
-  PFQ_WORKFLOW_FIELDS(PFQ_FROM)
-#undef PFQ_FROM
+  PFQ_JSON_READ_FIELDS(j, o, PFQ_WORKFLOW_FIELDS, "workflow config");
 }
 
 void apply_quick(WorkflowOptions& o) {

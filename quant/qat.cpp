@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/autograd.h"
+#include "core/io/json_fields.h"
 #include "layers/basic.h"
 #include "layers/models/blocks.h"
 #include "layers/sequential.h"
@@ -14,18 +15,10 @@ namespace pfq::quant {
 
 #define PFQ_QAT_FIELDS(X) X(wbits) X(abits) X(first_last_bits) X(wquant) X(aquant) X(per_channel) X(fold_bn) X(calib_batches) \
   X(block_output_quant)
-void to_json(nlohmann::json& j, const QatConfig& c) {
-  j = nlohmann::json::object();
-#define PFQ_TO(f) j[#f] = c.f;
-  PFQ_QAT_FIELDS(PFQ_TO)
-#undef PFQ_TO
-}
+void to_json(nlohmann::json& j, const QatConfig& c) { PFQ_JSON_WRITE_FIELDS(j, c, PFQ_QAT_FIELDS); }
 void from_json(const nlohmann::json& j, QatConfig& c) {
   c.block_output_quant = false;  // records written before the field existed had none
-#define PFQ_FROM(f) \
-  if (j.contains(#f)) j.at(#f).get_to(c.f);
-  PFQ_QAT_FIELDS(PFQ_FROM)
-#undef PFQ_FROM
+  PFQ_JSON_READ_FIELDS(j, c, PFQ_QAT_FIELDS, nullptr);
 }
 
 // ---------------- FakeQuantize ----------------

@@ -72,7 +72,8 @@ run_killed() {
     fi
     local pid=$! killed=0 what=""
     if [ "$kills" -lt "$kills_wanted" ]; then
-      local waited=0
+      local waited=0 t0_ns
+      t0_ns=$(date +%s%N)
       while kill -0 "$pid" 2>/dev/null; do
         if [ "$during_write" -eq 1 ]; then
           if [ -n "$(find "$out" -name '.*.safetensors.tmp.*' -print -quit 2>/dev/null)" ]; then
@@ -84,7 +85,7 @@ run_killed() {
           break
         fi
         sleep 0.02
-        waited=$((waited + 20))
+        waited=$(( ($(date +%s%N) - t0_ns) / 1000000 ))  # wall clock: a loaded machine stretches sleeps
       done
       if [ -n "$what" ] && kill -KILL "$pid" 2>/dev/null; then
         killed=1
