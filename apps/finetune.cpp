@@ -28,7 +28,8 @@ void to_json(nlohmann::json& j, const FinetuneOptions& o) {
        {"momentum", o.momentum},     {"weight_decay", o.weight_decay}, {"batch_size", o.batch_size},
        {"dataset", o.dataset},       {"data_dir", o.data_dir}, {"limit_train", o.limit_train},
        {"limit_test", o.limit_test}, {"seed", o.seed},         {"threads", o.threads},
-       {"workers", o.workers},       {"device", o.device}};
+       {"workers", o.workers},       {"device", o.device},     {"freeze_bn_epoch", o.freeze_bn_epoch},
+       {"bn_reestimate", o.bn_reestimate}};
 }
 
 ModulePtr model_from_any_checkpoint(const Checkpoint& ck) {
@@ -86,6 +87,8 @@ FinetuneResult finetune(const FinetuneOptions& o) {
 
   const int64_t iters = train_loader->num_batches();
   PFQ_CHECK(iters > 0, "training set has fewer images (", train_loader->dataset().size(), ") than one batch (", o.batch_size, ")");
+  PFQ_CHECK(o.freeze_bn_epoch <= o.epochs, "--freeze-bn-epoch ", o.freeze_bn_epoch, " is after the last epoch (--epochs ",
+            o.epochs, ")");
   const int64_t w_only_epochs = o.stages == "w,wa" ? o.epochs / 2 : 0;
   install_stop_handlers();
   FinetuneResult res;
@@ -94,7 +97,8 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   bool interrupted = false;
   model->train();
   for (int64_t epoch = 0; epoch < o.epochs && !res.diverged && !interrupted; ++epoch) {
-    const bool act_on = epoch >= w_only_epochs, frozen = epoch == o.epochs - 1;
+    const bool act_on = epoch >= w_only_epochs;
+    const bool frozen = o.freeze_bn_epoch > 0 ? epoch + 1 >= o.freeze_bn_epoch : epoch == o.epochs - 1;
     quant::set_activation_quant(*model, act_on);
     quant::freeze_bn_stats(*model, frozen);
     train_loader->start_epoch(epoch);
@@ -134,6 +138,13 @@ FinetuneResult finetune(const FinetuneOptions& o) {
       }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (o.bn_reestimate > 0 && epoch == o.epochs - 1 && !res.diverged && !interrupted) {
+      // BN re-estimation: running statistics recomputed under the final (quantized) weights.
+      train_loader->start_epoch(o.epochs);  // a fresh seeded order, not the epoch just seen
+      const int64_t used = quant::reestimate_bn_stats(
+          *model, [&] { auto b = train_loader->next(); return b ? b->images.to(dev) : Tensor(); }, o.bn_reestimate);
+      if (!o.quiet) std::fprintf(stderr, "finetune: BN statistics re-estimated from %lld batches\n", static_cast<long long>(used));
+    }
     ev = evaluate(*model, *test_loader);
     if (bar) {
       char s[128];

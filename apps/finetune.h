@@ -1,8 +1,9 @@
 // finetune.h — quantization-aware fine-tuning behind `pfq finetune` (pfq-method.md 4.3): loads
 // a float (possibly PfQ-pruned) checkpoint, wraps it with quant::prepare_qat, trains with SGD
-// (momentum 0.9, cosine LR), freezes BN statistics for the last epoch, evaluates the
+// (momentum 0.9, cosine LR), freezes BN statistics from a chosen epoch (default: the last),
+// optionally re-estimates them after training (quant::reestimate_bn_stats), evaluates the
 // fake-quantized model every epoch and writes metrics and a checkpoint recording the QatConfig.
-// Left out: resume, CUDA, freezing unfolded BNs (--no-fold-bn keeps batch statistics).
+// Left out: resume, freezing unfolded BNs (--no-fold-bn keeps batch statistics).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,6 +30,8 @@ struct FinetuneOptions {
   int threads = 0, workers = 2;
   bool quiet = false;
   std::string device = "cpu";        // cpu | cuda | cuda:N
+  int64_t freeze_bn_epoch = 0;       // 1-based epoch from which BN statistics are frozen; 0 = the last
+  int64_t bn_reestimate = 0;         // batches of the BN re-estimation pass after training; 0 = none
 };
 void to_json(nlohmann::json& j, const FinetuneOptions& o);
 

@@ -4,6 +4,8 @@
 #include "quant/qat.h"
 
 #include <cmath>
+#include <optional>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/io/json_fields.h"
@@ -241,6 +243,53 @@ QatReport prepare_qat(Module& model, const QatConfig& cfg) {
 void freeze_bn_stats(Module& model, bool frozen) {
   for (auto& [n, m] : model.named_modules())
     if (auto* q = dynamic_cast<QatConv2d*>(m)) q->freeze_bn_stats(frozen);
+}
+
+int64_t reestimate_bn_stats(Module& model, const std::function<Tensor()>& next_batch, int64_t batches) {
+  PFQ_CHECK(batches > 0, "reestimate_bn_stats: batches must be positive, got ", batches);
+  Tensor x = next_batch();  // before anything is reset: no data must not cost the statistics
+  PFQ_CHECK(x.defined(), "reestimate_bn_stats: the data gave no batch");
+  struct Saved {
+    Module* bn;
+    std::optional<double>* momentum;
+    std::optional<double> value;
+  };
+  std::vector<Saved> bns;
+  std::vector<std::pair<QatConv2d*, bool>> qconvs;
+  for (auto& [n, m] : model.named_modules()) {
+    std::optional<double>* mom = nullptr;
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m); bn && bn->track_running_stats) mom = &bn->momentum;
+    if (auto* fb = dynamic_cast<FoldedBatchNorm2d*>(m)) mom = &fb->momentum;
+    if (auto* q = dynamic_cast<QatConv2d*>(m)) qconvs.emplace_back(q, q->bn_frozen());
+    if (!mom) continue;
+    bns.push_back({m, mom, *mom});
+    *mom = std::nullopt;  // cumulative average over the pass
+    m->buffer("running_mean").zero_();
+    m->buffer("running_var").fill_(1);
+    m->buffer("num_batches_tracked").zero_();
+  }
+  const bool was_training = model.is_training();
+  model.eval();
+  for (auto& s : bns) s.bn->train(true);  // plain BNs; a folded BN's statistics live in its QatConv2d
+  for (auto& [q, frozen] : qconvs) {
+    if (!q->folded()) continue;
+    q->train(true);
+    q->freeze_bn_stats(false);
+    for (auto& [n, c] : q->named_modules())
+      if (c != q) c->train(false);  // its quantizers keep their ranges
+  }
+  int64_t used = 0;
+  {
+    NoGradGuard ng;
+    for (; used < batches && x.defined(); ++used) {
+      model.forward(x);
+      if (used + 1 < batches) x = next_batch();
+    }
+  }
+  for (auto& s : bns) *s.momentum = s.value;
+  for (auto& [q, frozen] : qconvs) q->freeze_bn_stats(frozen);
+  model.train(was_training);
+  return used;
 }
 
 void set_activation_quant(Module& model, bool enabled) {

@@ -3,8 +3,9 @@
 // with BN folded (Krishnamoorthi 2018 3.2 / Jacob 2018), other convs and every Linear get a
 // weight quantizer, every ReLU/ReLU6 is followed by an unsigned activation quantizer, the
 // first conv quantizes the network input (signed) and the last Linear its input (the pooled
-// activations). Left out: CUDA, per-use quantizers for BasicBlock's shared `relu` child.
+// activations). Left out: per-use quantizers for BasicBlock's shared `relu` child.
 #pragma once
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -130,5 +131,12 @@ QatReport prepare_qat(Module& model, const QatConfig& cfg);
 void freeze_bn_stats(Module& model, bool frozen = true);
 // Enables/disables every activation/input quantizer (stage "w" of --stages w,wa).
 void set_activation_quant(Module& model, bool enabled);
+
+// BN re-estimation pass: resets the running mean/var of every BatchNorm2d and of every BN folded
+// into a QatConv2d, then recomputes them from `batches` batches (fewer if next_batch returns an
+// undefined tensor) as a cumulative average (PyTorch's momentum=None), with the BNs in training
+// mode and everything else in eval mode (quantizer ranges frozen, dropout off); no gradients.
+// Momenta, frozen flags and training modes are restored afterwards. Returns the batches used.
+int64_t reestimate_bn_stats(Module& model, const std::function<Tensor()>& next_batch, int64_t batches);
 
 }  // namespace pfq::quant

@@ -233,3 +233,57 @@ TEST_CASE("qat: Module::to moves a quantizer's own buffers (registered as the sa
     for (const auto& [n, t] : fq.quantizer()->parameters()) CHECK(t.dtype() == DType::Float64);
   }
 }
+
+TEST_CASE("qat: the BN re-estimation pass recomputes plain and folded running statistics from data") {
+  // Expected: the cumulative average over the batches of each batch's channel mean and unbiased
+  // variance of the conv output (the BN input), for a plain BN and for one folded into QatConv2d.
+  Generator g(7);
+  std::vector<Tensor> xs;
+  for (int i = 0; i < 3; ++i) xs.push_back(Tensor::rand({4, 2, 5, 5}, g, -1, 2, DType::Float64));
+  for (bool fold : {false, true}) {
+    CAPTURE(fold);
+    Generator wg(11);
+    auto block = std::make_shared<models::ConvBNAct>(2, 3, 3, 1, 1, models::Act::ReLU, wg);
+    block->to(DType::Float64);
+    auto conv = block->conv();
+    Tensor mean_sum = Tensor::zeros({3}, DType::Float64), var_sum = Tensor::zeros({3}, DType::Float64);
+    for (const Tensor& x : xs) {
+      Tensor z = conv->forward(x);
+      mean_sum = add(mean_sum, mean(z, {0, 2, 3}));
+      var_sum = add(var_sum, var(z, {0, 2, 3}, true));
+    }
+    Sequential model;
+    model.add("block", block);
+    if (fold) {
+      QatConfig cfg;
+      cfg.wbits = cfg.abits = 8;
+      cfg.first_last_bits = 8;
+      prepare_qat(model, cfg);
+      freeze_bn_stats(model, true);
+    }
+    Module* bn = nullptr;
+    for (auto& [n, m] : model.named_modules())
+      if (m->type_name() == "BatchNorm2d" || m->type_name() == "FoldedBatchNorm2d") bn = m;
+    REQUIRE(bn);
+    bn->buffer("running_mean").fill_(5);
+    bn->buffer("running_var").fill_(100);
+    model.train();
+    size_t next = 0;
+    const int64_t used = reestimate_bn_stats(model, [&] { return next < xs.size() ? xs[next++] : Tensor(); }, 10);
+    CHECK(used == 3);
+    CHECK(model.is_training());
+    Tensor want_mean = mul(mean_sum, 1.0 / 3), want_var = mul(var_sum, 1.0 / 3);
+    for (int64_t c = 0; c < 3; ++c) {
+      CHECK(bn->buffer("running_mean").to_vector<double>()[c] == doctest::Approx(want_mean.to_vector<double>()[c]).epsilon(1e-10));
+      CHECK(bn->buffer("running_var").to_vector<double>()[c] == doctest::Approx(want_var.to_vector<double>()[c]).epsilon(1e-10));
+    }
+    CHECK(bn->buffer("num_batches_tracked").item() == 3);
+    if (fold) {
+      for (auto& [n, m] : model.named_modules())
+        if (auto* q = dynamic_cast<QatConv2d*>(m)) CHECK(q->bn_frozen());  // restored
+    }
+  }
+  Sequential empty_model;
+  CHECK_THROWS_WITH_AS(reestimate_bn_stats(empty_model, [] { return Tensor(); }, 4),
+                       doctest::Contains("the data gave no batch"), Error);
+}
