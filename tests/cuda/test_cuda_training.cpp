@@ -51,7 +51,8 @@ TEST_CASE("cuda: Module::to moves every parameter and buffer and keeps the handl
   const NamedTensors before = m->state_dict();
   Tensor first = m->named_parameters().front().second;
   m->to(gpu());
-  for (auto& [name, t] : m->state_dict()) {
+  for (auto& [n, t] : m->state_dict()) {
+    const std::string name = n;  // clang 14: a structured binding cannot be captured (CAPTURE is a lambda)
     CAPTURE(name);
     CHECK(t.device().is_cuda());
   }

@@ -58,7 +58,8 @@ TEST_CASE("module: dotted names in registration order, parameters first per modu
 TEST_CASE("module: parameters are grad-requiring leaves, buffers are not") {
   TinyNet net(1);
   for (const auto& [n, t] : net.named_parameters()) {
-    CAPTURE(n);
+    const std::string name = n;  // clang 14: a structured binding cannot be captured (CAPTURE is a lambda)
+    CAPTURE(name);
     CHECK(t.requires_grad());
     CHECK(t.is_leaf());
   }

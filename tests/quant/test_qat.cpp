@@ -227,7 +227,8 @@ TEST_CASE("qat: Module::to moves a quantizer's own buffers (registered as the sa
     FakeQuantize fq(make_quantizer(name, spec));
     fq.to(DType::Float64);
     for (const auto& [n, t] : fq.quantizer()->buffers()) {
-      CAPTURE(n);
+      const std::string buffer_name = n;  // clang 14 cannot capture a structured binding
+      CAPTURE(buffer_name);
       if (is_floating(t.dtype())) CHECK(t.dtype() == DType::Float64);
     }
     for (const auto& [n, t] : fq.quantizer()->parameters()) CHECK(t.dtype() == DType::Float64);
