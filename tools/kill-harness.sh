@@ -32,12 +32,14 @@ RANDOM=$seed
 total_kills=0
 failures=0
 
+# `exec`: run in the background, a function is a subshell; without exec, SIGKILL would hit that
+# subshell and leave pfq running as an orphan (which once wrote into the next round's folder).
 train_cmd() {  # train_cmd OUT
-  "$pfq" train --model mobilenetv1 --width 0.25 --dataset fashion-mnist --epochs 3 --batch-size 32 --lr 0.05 \
+  exec "$pfq" train --model mobilenetv1 --width 0.25 --dataset fashion-mnist --epochs 3 --batch-size 32 --lr 0.05 \
     --limit-train 384 --limit-test 96 --threads 1 --workers 1 --seed 7 --quiet --resume --out "$1"
 }
 workflow_cmd() {  # workflow_cmd OUT
-  "$pfq" workflow --model mobilenetv1 --width 0.25 --dataset fashion-mnist --pretrain-epochs 2 --finetune-epochs 1 \
+  exec "$pfq" workflow --model mobilenetv1 --width 0.25 --dataset fashion-mnist --pretrain-epochs 2 --finetune-epochs 1 \
     --batch-size 32 --limit-train 384 --limit-test 96 --threads 1 --workers 1 --seed 7 --out "$1"
 }
 
@@ -152,7 +154,7 @@ run_one() {  # run_one NAME CMD_FUNCTION
   local name=$1 cmd=$2 start
   rm -rf "$work/$name-ref"
   start=$(date +%s%N)
-  if ! "$cmd" "$work/$name-ref" >"$work/$name-ref.log" 2>&1; then
+  if ! ("$cmd" "$work/$name-ref") >"$work/$name-ref.log" 2>&1; then  # a subshell: the command execs
     fail "$name reference run failed: $(tail -n 3 "$work/$name-ref.log")"
     return
   fi
