@@ -19,8 +19,9 @@ Image crop(const Image& img, int64_t top, int64_t left, int64_t h, int64_t w) {
   if (y0 >= y1 || x0 >= x1) return out;
   for (int64_t c = 0; c < img.channels; ++c)
     for (int64_t y = y0; y < y1; ++y) {
-      const float* src = &img.data[static_cast<size_t>((c * img.height + y + top) * img.width + left)];
-      std::copy(src + x0, src + x1, &out.at(c, y, 0) + x0);
+      // First in-image pixel of the row (left + x0 >= 0): never form a pointer before the buffer.
+      const float* src = img.data.data() + ((c * img.height + y + top) * img.width + left + x0);
+      std::copy(src, src + (x1 - x0), &out.at(c, y, 0) + x0);
     }
   return out;
 }
