@@ -10,12 +10,18 @@ parameter counts match pfq's). Synthetic data, median/min/max after warm-up, JSO
 
 Eager mode, no torch.compile. On CUDA: cudnn.benchmark on (like pfq's cudnnFind), TF32 off
 unless --tf32 (pfq: PFQ_ALLOW_TF32=1), each step timed to a torch.cuda.synchronize().
+peak_rss_mib of a result is the process's peak resident memory read after that model's steps,
+as `pfq bench` reports it: monotonic, so per-model peaks need one process per model and mode
+(bench/compare.sh runs it that way). The output records where torch comes from (Debian package
+or pip), the BLAS library Debian's torch loads and OPENBLAS_CORETYPE.
 """
 import argparse
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -88,12 +94,53 @@ def build(arch, in_channels, num_classes, width):
     return pm.build(arch, in_channels, num_classes, width)
 
 
+def peak_rss_mib():
+    """Peak resident set size of this process so far (Linux: ru_maxrss in KiB; at least the current RSS,
+    which the kernel's high-water mark can lag by a fraction of a MiB), as pfq's bench_modes.cpp."""
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, current_rss_mib())
+
+
+def current_rss_mib():
+    """Resident set size of this process now (/proc/self/statm), 0 where unavailable."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def command_output(args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def torch_origin():
+    """Which torch this is: the Debian package that owns it (name and version) or pip."""
+    owner = command_output(["dpkg", "-S", torch.__file__])
+    if owner:
+        pkg = owner.split(":")[0]
+        version = command_output(["dpkg-query", "-W", "-f=${Version}", pkg])
+        return {"source": "debian", "package": pkg, "package_version": version, "path": torch.__file__}
+    return {"source": "pip (PyPI or a wheel)", "package": "torch", "package_version": torch.__version__, "path": torch.__file__}
+
+
+def blas_library():
+    """The libblas.so.3 Debian's alternatives select (Debian's torch is built with BLAS_INFO=generic)."""
+    for link in ("/etc/alternatives/libblas.so.3-x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu/libblas.so.3"):
+        if os.path.exists(link):
+            return os.path.realpath(link)
+    return None
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def bench_one(args, arch, mode, device):
+    rss_before_model = current_rss_mib()
     torch.manual_seed(1)
     model = build(arch, args.channels, args.classes, args.width).to(device)
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
@@ -122,7 +169,8 @@ def bench_one(args, arch, mode, device):
             times.append(ms)
     med = statistics.median(times)
     return {"model": arch, "mode": mode, "batch": args.batch, "median_ms": med, "min_ms": min(times), "max_ms": max(times),
-            "images_per_s": args.batch / (med * 1e-3), "params": sum(p.numel() for p in model.parameters())}
+            "images_per_s": args.batch / (med * 1e-3), "params": sum(p.numel() for p in model.parameters()),
+            "peak_rss_mib": peak_rss_mib(), "rss_before_model_mib": rss_before_model}
 
 
 def main():
@@ -162,7 +210,10 @@ def main():
     out = {"framework": "pytorch", "torch": torch.__version__, "device": str(device), "channels_last": args.channels_last,
            "tf32": args.tf32 if device.type == "cuda" else None, "threads": torch.get_num_threads(),
            "cudnn_benchmark": (not args.no_cudnn_benchmark) if device.type == "cuda" else None,
-           "machine": platform.node(), "results": []}
+           "machine": platform.node(), "torch_origin": torch_origin(), "blas": blas_library(),
+           "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+           "peak_rss": "peak_rss_mib of a result: the process's peak resident memory after that result's steps (monotonic:"
+                       " one model and mode per process gives per-model peaks)", "results": []}
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(device)
         out["cuda"] = torch.version.cuda
@@ -173,7 +224,7 @@ def main():
             out["results"].append(r)
             print(f"{arch:<12} {mode:<5} batch {args.batch} on {device}{' channels-last' if args.channels_last else ''}: "
                   f"median {r['median_ms']:.2f} ms (min {r['min_ms']:.2f}, max {r['max_ms']:.2f})  "
-                  f"{r['images_per_s']:.0f} img/s  params {r['params']}", file=sys.stderr)
+                  f"{r['images_per_s']:.0f} img/s  params {r['params']}  peak RSS {r['peak_rss_mib']:.0f} MiB", file=sys.stderr)
     text = json.dumps(out, indent=2)
     if args.json and args.json != "-":
         with open(args.json, "w") as f:

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/ops.h"
+#include "core/profiler.h"
 
 namespace pfq {
 namespace {
@@ -41,6 +42,7 @@ Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, B
 namespace {
 
 void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
+  PFQ_PROFILE("grad accumulate");
   if (!slot) {
     // Own the gradient: it may alias a buffer the backward closure still uses elsewhere.
     // Steal the buffer when nothing else can see it; copy otherwise.
@@ -95,7 +97,11 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     Tensor gout(git->second);
     grads.erase(git);
     PFQ_CHECK(node->backward, "backward through '", node->name, "' a second time: the graph was freed by the first backward (compute the forward again)");
-    std::vector<Tensor> gin = node->backward(gout);
+    std::vector<Tensor> gin;
+    {
+      profiler::Scope scope(profiler::enabled() ? node->name + " bwd" : std::string());
+      gin = node->backward(gout);
+    }
     PFQ_CHECK(gin.size() == node->inputs.size(), "internal: backward of '", node->name, "' returned ", gin.size(), " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < gin.size(); ++i) {
       auto& in = node->inputs[i];

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/profiler.h"
 #include "core/cpu/elementwise.h"
 #include "core/cuda/cuda_runtime.h"
 #include "core/cuda/kernels.h"
@@ -180,6 +181,7 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
+  PFQ_PROFILE("copy");
   Tensor out = copy_as(*this, dtype());
   return record("clone", out, {*this}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }

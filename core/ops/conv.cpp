@@ -1,10 +1,11 @@
 // conv.cpp — the conv2d op: argument checks, dispatch to the im2col/GEMM or depthwise
 // kernels of core/cpu/conv.h or to cuDNN (core/cuda/dnn.h) for CUDA tensors, and the gradient
 // w.r.t. input, weight and bias.
-#include "core/cpu/conv.h"
+#include "core/cpu/conv_backend.h"
 #include "core/cuda/dnn.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
+#include "core/profiler.h"
 
 namespace pfq {
 
@@ -65,6 +66,7 @@ Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, co
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
+  PFQ_PROFILE("conv2d");
   check_same_device_dtype(x, weight, "conv2d");
   cpu::ConvGeom g = make_geom(x, weight, opt);
   if (bias.defined()) {
@@ -77,8 +79,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW}, x.dtype());
   PFQ_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
     const scalar_t* pb = bc.defined() ? bc.data<scalar_t>() : nullptr;
-    if (g.is_depthwise()) cpu::depthwise_forward<scalar_t>(g, xc.data<scalar_t>(), wc.data<scalar_t>(), pb, y.data<scalar_t>());
-    else cpu::conv2d_forward<scalar_t>(g, xc.data<scalar_t>(), wc.data<scalar_t>(), pb, y.data<scalar_t>());
+    cpu::conv_forward<scalar_t>(g, xc.data<scalar_t>(), wc.data<scalar_t>(), pb, y.data<scalar_t>());
   });
   const bool nx = x.requires_grad(), nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
   return record("conv2d", y, {x, weight, bias}, [=](const Tensor& gy) {
@@ -88,13 +89,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
       const scalar_t* pdy = dy.data<scalar_t>();
       if (nx) {
         dx = Tensor::empty(xc.shape(), xc.dtype());
-        if (g.is_depthwise()) cpu::depthwise_backward_input<scalar_t>(g, pdy, wc.data<scalar_t>(), dx.data<scalar_t>());
-        else cpu::conv2d_backward_input<scalar_t>(g, pdy, wc.data<scalar_t>(), dx.data<scalar_t>());
+        cpu::conv_backward_input<scalar_t>(g, pdy, wc.data<scalar_t>(), dx.data<scalar_t>());
       }
       if (nw) {
         dw = Tensor::empty(wc.shape(), wc.dtype());
-        if (g.is_depthwise()) cpu::depthwise_backward_weight<scalar_t>(g, pdy, xc.data<scalar_t>(), dw.data<scalar_t>());
-        else cpu::conv2d_backward_weight<scalar_t>(g, pdy, xc.data<scalar_t>(), dw.data<scalar_t>());
+        cpu::conv_backward_weight<scalar_t>(g, pdy, xc.data<scalar_t>(), dw.data<scalar_t>());
       }
     });
     if (nb) db = sum(dy, {0, 2, 3});

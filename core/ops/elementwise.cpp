@@ -5,6 +5,7 @@
 #include "core/cuda/kernels.h"
 #include "core/functors.h"
 #include "core/ops.h"
+#include "core/profiler.h"
 #include "core/ops/op_util.h"
 
 namespace pfq {
@@ -39,6 +40,7 @@ namespace {
 
 template <typename F>
 Tensor binary_forward(const Tensor& a, const Tensor& b, F f, const char* op) {
+  PFQ_PROFILE(op);
   check_same_device_dtype(a, b, op);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
@@ -53,6 +55,7 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, F f, const char* op) {
 
 template <typename F>
 Tensor unary_forward(const Tensor& x, F f, const char* op) {
+  PFQ_PROFILE(op);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {
     PFQ_CHECK(is_floating(x.dtype()), op, ": expected a float32 or float64 tensor, got ", x.describe());

@@ -3,6 +3,7 @@
 #include "core/cpu/gemm.h"
 #include "core/cuda/dnn.h"
 #include "core/ops.h"
+#include "core/profiler.h"
 #include "core/ops/op_util.h"
 
 namespace pfq {
@@ -68,6 +69,7 @@ Tensor matmul_cuda(const Tensor& a, const Tensor& b, const Shape& batch_shape, i
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  PFQ_PROFILE("matmul");
   check_same_device_dtype(a, b, "matmul");
   PFQ_CHECK(a.dim() >= 2 && (b.dim() == 2 || b.dim() == a.dim()), "matmul: expected a [.., M, K] and b [K, N] or [.., K, N], got ",
             shape_str(a.shape()), " and ", shape_str(b.shape()));
@@ -108,6 +110,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  PFQ_PROFILE("linear");
   check_same_device_dtype(x, weight, "linear");
   PFQ_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1), "linear: expected x [N, IN] and weight [OUT, IN], got ",
             shape_str(x.shape()), " and ", shape_str(weight.shape()));

@@ -7,6 +7,7 @@
 
 #include "core/cuda/kernels.h"
 #include "core/ops.h"
+#include "core/profiler.h"
 #include "core/ops/op_util.h"
 
 namespace pfq {
@@ -98,6 +99,7 @@ Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& targets, double sm
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothing) {
+  PFQ_PROFILE("cross_entropy");
   PFQ_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N, K], got ", shape_str(logits.shape()));
   PFQ_CHECK(targets.dtype() == DType::Int64 && targets.dim() == 1 && targets.size(0) == logits.size(0),
             "cross_entropy: targets must be int64 [", logits.size(0), "], got ", targets.describe());

@@ -7,6 +7,7 @@
 #include "core/cpu/norm_pool.h"
 #include "core/cuda/dnn.h"
 #include "core/ops.h"
+#include "core/profiler.h"
 #include "core/ops/op_util.h"
 
 namespace pfq {
@@ -69,6 +70,7 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
+  PFQ_PROFILE("batch_norm");
   PFQ_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [N, C] or [N, C, H, W], got ", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1), S = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   for (const Tensor* t : {&weight, &bias, &running_mean, &running_var})

@@ -5,6 +5,7 @@
 #include "core/cpu/norm_pool.h"
 #include "core/cuda/dnn.h"
 #include "core/ops.h"
+#include "core/profiler.h"
 #include "core/ops/op_util.h"
 
 namespace pfq {
@@ -26,6 +27,7 @@ cpu::PoolGeom pool_geom(const Tensor& x, std::array<int64_t, 2> k, std::array<in
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding) {
+  PFQ_PROFILE("max_pool2d");
   cpu::PoolGeom g = pool_geom(x, kernel, stride, padding, "max_pool2d");
   if (x.device().is_cuda()) {
     const DType dt = x.dtype();
@@ -57,6 +59,7 @@ Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
 
 Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
                   bool count_include_pad) {
+  PFQ_PROFILE("avg_pool2d");
   cpu::PoolGeom g = pool_geom(x, kernel, stride, padding, "avg_pool2d");
   if (x.device().is_cuda()) {
     const DType dt = x.dtype();
@@ -85,6 +88,7 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> out) {
+  PFQ_PROFILE("adaptive_avg_pool2d");
   PFQ_CHECK(x.dim() == 4, "adaptive_avg_pool2d: input must be [N, C, H, W], got ", shape_str(x.shape()));
   PFQ_CHECK(out[0] > 0 && out[1] > 0, "adaptive_avg_pool2d: output size must be positive");
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3), OH = out[0], OW = out[1];

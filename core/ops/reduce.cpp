@@ -7,6 +7,7 @@
 
 #include "core/cuda/kernels.h"
 #include "core/ops.h"
+#include "core/profiler.h"
 #include "core/ops/op_util.h"
 
 namespace pfq {
@@ -161,6 +162,7 @@ Tensor extreme(const Tensor& x, std::vector<int64_t> axes, bool keepdim, bool is
 }  // namespace
 
 Tensor sum(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
+  PFQ_PROFILE("sum");
   ReducePlan p = make_plan(x, axes, keepdim, "sum");
   Shape xs = x.shape();
   return record("sum", sum_forward(x, p), {x}, [p, xs](const Tensor& g) { return std::vector<Tensor>{broadcast_back(g, p, xs)}; });

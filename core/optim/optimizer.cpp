@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/autograd.h"
+#include "core/profiler.h"
 
 namespace pfq::optim {
 
@@ -47,6 +48,7 @@ void Optimizer::set_lr(double lr) {
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
+  PFQ_PROFILE("optimizer zero_grad");
   for (ParamRef& p : params_) {
     if (!p.param.grad().defined()) continue;
     if (set_to_none) p.param.set_grad(Tensor());
@@ -55,6 +57,7 @@ void Optimizer::zero_grad(bool set_to_none) {
 }
 
 void Optimizer::step() {
+  PFQ_PROFILE("optimizer step");
   NoGradGuard no_grad;
   // Check every gradient before touching any parameter, so a bad one leaves the model intact.
   std::vector<Tensor> grads(params_.size());

@@ -1,8 +1,9 @@
 // test_conv.cpp — every optimised convolution kernel (im2col/GEMM, pointwise, grouped,
-// depthwise) against the naive reference, forward and both backward passes, float32.
+// depthwise, and oneDNN's when the build has it) against the naive reference, forward and both
+// backward passes, float32; the conv2d op under each CPU convolution backend.
 #include <doctest/doctest.h>
 
-#include "core/cpu/conv.h"
+#include "core/cpu/conv_backend.h"
 #include "core/ops.h"
 #include "tests/gradcheck.h"
 
@@ -30,7 +31,12 @@ TEST_CASE("conv kernels match the naive reference") {
       // small maps: several samples share one GEMM (uneven last group)
       {9, 8, 2, 2, 6, 1, 1, 0, 1, 1},   {7, 4, 3, 3, 5, 3, 1, 1, 1, 1},  {6, 4, 4, 4, 4, 3, 1, 1, 1, 2},
       {11, 6, 4, 4, 3, 1, 2, 0, 1, 1},
+      // stride leaves input rows unused: oneDNN's right padding is negative (ResNet shortcuts)
+      {2, 8, 8, 8, 6, 1, 2, 0, 1, 1},   {2, 4, 9, 9, 4, 3, 3, 0, 1, 4},  {2, 3, 10, 10, 5, 3, 4, 1, 1, 1},
   };
+  std::vector<cpu::ConvBackend> backends{cpu::ConvBackend::Eigen};
+  if (cpu::onednn_compiled()) backends.push_back(cpu::ConvBackend::OneDnn);
+  const cpu::ConvBackend saved = cpu::conv_backend();
   Generator gen(2);
   for (const auto& c : cfgs) {
     cpu::ConvGeom g = geom(c);
@@ -43,18 +49,33 @@ TEST_CASE("conv kernels match the naive reference") {
     cpu::conv2d_forward_naive<float>(g, x.data<float>(), w.data<float>(), b.data<float>(), y_ref.data<float>());
     cpu::conv2d_backward_input_naive<float>(g, dy.data<float>(), w.data<float>(), dx_ref.data<float>());
     cpu::conv2d_backward_weight_naive<float>(g, dy.data<float>(), x.data<float>(), dw_ref.data<float>());
-    // through the op (dispatches to depthwise or GEMM kernels)
-    Tensor xv = x.clone().set_requires_grad(true), wv = w.clone().set_requires_grad(true);
-    Conv2dOptions o;
-    o.stride = {c.s, c.s};
-    o.padding = {c.p, c.p};
-    o.dilation = {c.d, c.d};
-    o.groups = c.g;
-    Tensor y = conv2d(xv, wv, b, o);
-    y.backward(dy);
-    CHECK(test::max_abs_diff(y, y_ref) < 1e-4);
-    CHECK(test::max_abs_diff(xv.grad(), dx_ref) < 1e-4);
-    CHECK(test::max_abs_diff(wv.grad(), dw_ref) < 2e-4);
+    // through the op under each backend (oneDNN, or pfq's depthwise or GEMM kernels)
+    for (cpu::ConvBackend backend : backends) {
+      cpu::set_conv_backend(backend);
+      INFO("backend ", cpu::conv_backend_name(backend));
+      Tensor xv = x.clone().set_requires_grad(true), wv = w.clone().set_requires_grad(true);
+      Conv2dOptions o;
+      o.stride = {c.s, c.s};
+      o.padding = {c.p, c.p};
+      o.dilation = {c.d, c.d};
+      o.groups = c.g;
+      Tensor y = conv2d(xv, wv, b, o);
+      y.backward(dy);
+      CHECK(test::max_abs_diff(y, y_ref) < 1e-4);
+      CHECK(test::max_abs_diff(xv.grad(), dx_ref) < 1e-4);
+      CHECK(test::max_abs_diff(wv.grad(), dw_ref) < 2e-4);
+    }
+    cpu::set_conv_backend(saved);
+    // oneDNN directly: it must take every geometry here (no silent fallback)
+    if (cpu::onednn_compiled()) {
+      Tensor y1 = Tensor::empty(dy.shape()), dx1 = Tensor::empty(x.shape()), dw1 = Tensor::empty(w.shape());
+      REQUIRE(cpu::onednn::conv2d_forward(g, x.data<float>(), w.data<float>(), b.data<float>(), y1.data<float>()));
+      REQUIRE(cpu::onednn::conv2d_backward_input(g, dy.data<float>(), w.data<float>(), dx1.data<float>()));
+      REQUIRE(cpu::onednn::conv2d_backward_weight(g, dy.data<float>(), x.data<float>(), dw1.data<float>()));
+      CHECK(test::max_abs_diff(y1, y_ref) < 1e-4);
+      CHECK(test::max_abs_diff(dx1, dx_ref) < 1e-4);
+      CHECK(test::max_abs_diff(dw1, dw_ref) < 2e-4);
+    }
     // and the GEMM path directly, also for depthwise shapes
     Tensor y2 = Tensor::empty(dy.shape()), dx2 = Tensor::empty(x.shape()), dw2 = Tensor::empty(w.shape());
     cpu::conv2d_forward<float>(g, x.data<float>(), w.data<float>(), b.data<float>(), y2.data<float>());

@@ -1,0 +1,203 @@
+// bench_modes.cpp — timed train / infer / qat steps of `pfq bench` (apps/bench_modes.h), the
+// FMA peak they are measured against and the process's peak RSS. The qat step is the loop body
+// of apps/finetune.cpp without its per-step loss read-back and finiteness checks.
+#include "apps/bench_modes.h"
+
+#include "apps/bench_profile.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+#include "apps/reproduce.h"
+#include "apps/trainer.h"
+#include "core/cuda/cuda_runtime.h"
+#include "core/ops.h"
+#include "layers/models/registry.h"
+#include "layers/summary.h"
+#include "quant/qat.h"
+
+namespace pfq::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Stats {
+  double median_ms, min_ms, max_ms;
+};
+Stats summarize_times(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms.front(), ms.back()};
+}
+
+// The QatConfig of --modes qat: `pfq reproduce`'s preset (finetune's defaults for minmax) with
+// one calibration batch, so that one untimed forward pass switches the EMA observers to quantizing.
+quant::QatConfig bench_qat_config(const BenchOptions& o) {
+  quant::QatConfig q = quantizer_preset(o.quantizer, o.wbits, o.abits);
+  q.calib_batches = 1;
+  return q;
+}
+
+// Initialises the quantizer ranges once before timing, as finetune's first training batches do
+// (EMA observers record a range, LSQ sets its step): one training-mode forward pass without
+// gradients. Afterwards every EMA observer must quantize, or the timed steps would be float.
+void calibrate_quantizers(Module& model, const Tensor& x) {
+  {
+    NoGradGuard ng;
+    model.forward(x);
+  }
+  for (auto& [name, m] : model.named_modules())
+    if (auto* fq = dynamic_cast<quant::FakeQuantize*>(m))
+      if (auto* ema = dynamic_cast<quant::EmaQuantizer*>(fq->quantizer()))
+        PFQ_CHECK(ema->calibrated(), "pfq bench --modes qat: activation quantizer '", name, "' is still observing after calibration (",
+                  ema->num_batches(), " batches seen)");
+}
+
+}  // namespace
+
+// Many independent vector FMA chains, so the measurement is bound by the FMA units, not by latency.
+double measure_fma_peak(int threads) {
+  constexpr int64_t kIters = 20'000'000;
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = Clock::now();
+    double sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    {
+#if defined(__AVX512F__)
+      __m512 a[12];
+      const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+      for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1.0f + i);
+      for (int64_t it = 0; it < kIters / 16; ++it)
+        for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
+      for (int i = 0; i < 12; ++i) sink += _mm512_reduce_add_ps(a[i]);
+#else
+      float a[12];
+      for (int i = 0; i < 12; ++i) a[i] = 1.0f + i;
+      for (int64_t it = 0; it < kIters / 16; ++it)
+        for (int i = 0; i < 12; ++i) a[i] = a[i] * 0.999999f + 1e-7f;
+      for (int i = 0; i < 12; ++i) sink += a[i];
+#endif
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+#if defined(__AVX512F__)
+    const double flops = 2.0 * 16 * 12 * (kIters / 16) * threads;
+#else
+    const double flops = 2.0 * 12 * (kIters / 16) * threads;
+#endif
+    if (sink == 42.0) std::fprintf(stderr, " ");  // keep the loop alive
+    best = std::max(best, flops / secs / 1e9);
+  }
+  return best;
+}
+
+double current_rss_mib() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lld %lld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * (sysconf(_SC_PAGESIZE) / 1024.0) / 1024.0 : 0;
+}
+
+// The kernel's high-water mark can lag the current RSS by its batched per-thread counters (a
+// fraction of a MiB), so the peak is at least the current RSS.
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return std::max(ru.ru_maxrss / 1024.0, current_rss_mib());
+}
+
+nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string& name, const std::string& mode, double fma_peak) {
+  PFQ_CHECK(mode == "train" || mode == "infer" || mode == "qat", "pfq bench: mode '", mode, "': expected train, infer or qat");
+  const double rss_before_model = current_rss_mib();
+  models::ModelConfig cfg;
+  cfg.arch = name;
+  cfg.in_channels = o.channels;
+  cfg.input_size = o.size;
+  cfg.num_classes = o.classes;
+  cfg.width = o.width;
+  ModulePtr model = models::build_model(name, cfg);
+  const int64_t fwd_macs = summarize(*model, {1, o.channels, o.size, o.size}).total_macs;
+  const int64_t float_params = model->num_parameters();
+  const bool qat = mode == "qat", train = mode != "infer";
+  quant::QatConfig qcfg;
+  quant::QatReport qrep;
+  if (qat) {
+    qcfg = bench_qat_config(o);
+    qrep = quant::prepare_qat(*model, qcfg);  // on the CPU model, then moved (as finetune does)
+  }
+  const Device dev = Device::parse(o.device);
+  model->to(dev);
+  Generator gen(1);
+  Tensor x = Tensor::randn({o.batch, o.channels, o.size, o.size}, gen).to(dev);
+  std::vector<int64_t> lab(o.batch);
+  for (int64_t i = 0; i < o.batch; ++i) lab[i] = i % o.classes;
+  Tensor y = Tensor::from_vector(lab, {o.batch}).to(dev);
+  TrainOptions to;  // finetune's optimizer; the float step uses the same (bench/torch_reference.py too)
+  to.optimizer = "sgd";
+  to.lr = 0.01;
+  to.momentum = 0.9;
+  to.nesterov = false;
+  to.weight_decay = 5e-4;
+  auto opt = make_optimizer(to, *model);
+  model->train(train);
+  if (qat) calibrate_quantizers(*model, x);
+  // One step as a callable, so a profiler can run it too (bench_profile.h).
+  const std::function<void()> step = [&] {
+    if (train) {
+      Tensor loss = cross_entropy(model->forward(x), y);
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+    } else {
+      NoGradGuard ng;
+      model->forward(x);
+    }
+    if (dev.is_cuda()) cuda::synchronize(dev.index);  // GPU work is asynchronous: time it to completion
+  };
+  std::vector<double> times;
+  for (int s = 0; s < o.warmup + o.steps; ++s) {
+    auto t0 = Clock::now();
+    step();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (s >= o.warmup) times.push_back(ms);
+  }
+  Stats st = summarize_times(times);
+  nlohmann::ordered_json profile;
+  if (o.profile_steps > 0) profile = profile_steps(step, o.profile_steps);
+  // Training does ~3x the forward multiply-adds (forward, input gradient, weight gradient).
+  const double flops = 2.0 * fwd_macs * o.batch * (train ? 3 : 1);
+  const double gflops = flops / (st.median_ms * 1e-3) / 1e9;
+  nlohmann::ordered_json r = {{"model", name},
+                              {"mode", mode},
+                              {"batch", o.batch},
+                              {"median_ms", st.median_ms},
+                              {"min_ms", st.min_ms},
+                              {"max_ms", st.max_ms},
+                              {"images_per_s", o.batch / (st.median_ms * 1e-3)},
+                              {"gflops", gflops},
+                              {"percent_of_peak", dev.is_cpu() ? nlohmann::ordered_json(100 * gflops / fma_peak) : nlohmann::ordered_json()},
+                              {"device", dev.str()},
+                              {"params", float_params},
+                              {"forward_macs_per_image", fwd_macs},
+                              {"peak_rss_mib", peak_rss_mib()},
+                              {"rss_before_model_mib", rss_before_model}};
+  if (!profile.is_null()) r["profile"] = profile;
+  if (qat)
+    r["qat"] = {{"quantizer", o.quantizer},
+                {"config", nlohmann::ordered_json(nlohmann::json(qcfg))},
+                {"folded_convs", qrep.folded_convs},
+                {"plain_convs", qrep.plain_convs},
+                {"act_quantizers", qrep.act_quantizers},
+                {"bn_stats", "batch (not frozen), as in finetune's epochs before the last"}};
+  return r;
+}
+
+}  // namespace pfq::app

@@ -1,0 +1,100 @@
+// conv_backend.cpp — the CPU convolution backend switch (conv_backend.h).
+#include "core/cpu/conv_backend.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <type_traits>
+
+#include "core/error.h"
+
+namespace pfq::cpu {
+namespace {
+
+ConvBackend initial_backend() {
+  const char* env = std::getenv("PFQ_CPU_CONV");
+  if (env && *env) {
+    const ConvBackend b = parse_conv_backend(env);
+    PFQ_CHECK(b != ConvBackend::OneDnn || onednn_compiled(), "PFQ_CPU_CONV=onednn: this pfq was built without oneDNN (install libdnnl-dev and reconfigure)");
+    return b;
+  }
+  return onednn_compiled() ? ConvBackend::OneDnn : ConvBackend::Eigen;
+}
+
+std::atomic<ConvBackend>& current() {
+  static std::atomic<ConvBackend> b{initial_backend()};
+  return b;
+}
+
+}  // namespace
+
+bool onednn_compiled() {
+#ifdef PFQ_WITH_ONEDNN
+  return true;
+#else
+  return false;
+#endif
+}
+
+ConvBackend conv_backend() { return current().load(std::memory_order_relaxed); }
+
+void set_conv_backend(ConvBackend b) {
+  PFQ_CHECK(b != ConvBackend::OneDnn || onednn_compiled(), "CPU convolution backend onednn: this pfq was built without oneDNN (install libdnnl-dev and reconfigure)");
+  current().store(b, std::memory_order_relaxed);
+}
+
+ConvBackend parse_conv_backend(const std::string& name) {
+  if (name == "eigen") return ConvBackend::Eigen;
+  if (name == "onednn") return ConvBackend::OneDnn;
+  PFQ_FAIL("unknown CPU convolution backend '", name, "': expected eigen or onednn");
+}
+
+const char* conv_backend_name(ConvBackend b) { return b == ConvBackend::OneDnn ? "onednn" : "eigen"; }
+
+namespace {
+// oneDNN computes in blocked layouts, so each call reorders its NCHW operands in and out: work
+// proportional to the activations. That pays off for k x k dense convolutions (about 2x faster
+// than im2col + GEMM, every pass) and for small maps, but on large maps pfq's pointwise GEMM and
+// depthwise kernels, which work in NCHW directly, win (measured per layer of ResNet-20 and
+// MobileNetV1/V2 on 1 thread, batch 64: docs/performance.md). Fixed rules, not timing, so
+// every run (and a resumed one) takes the same kernels.
+bool onednn_pays(const ConvGeom& g) { return !(g.is_pointwise() || g.is_depthwise()) || g.OH * g.OW <= 64; }
+
+template <typename T>
+bool use_onednn(const ConvGeom& g) {
+  return std::is_same_v<T, float> && conv_backend() == ConvBackend::OneDnn && onednn_pays(g);
+}
+}  // namespace
+
+template <typename T>
+void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
+  if constexpr (std::is_same_v<T, float>)
+    if (use_onednn<T>(g) && onednn::conv2d_forward(g, x, w, b, y)) return;
+  if (g.is_depthwise()) depthwise_forward<T>(g, x, w, b, y);
+  else conv2d_forward<T>(g, x, w, b, y);
+}
+
+template <typename T>
+void conv_backward_input(const ConvGeom& g, const T* dy, const T* w, T* dx) {
+  if constexpr (std::is_same_v<T, float>)
+    if (use_onednn<T>(g) && onednn::conv2d_backward_input(g, dy, w, dx)) return;
+  if (g.is_depthwise()) depthwise_backward_input<T>(g, dy, w, dx);
+  else conv2d_backward_input<T>(g, dy, w, dx);
+}
+
+template <typename T>
+void conv_backward_weight(const ConvGeom& g, const T* dy, const T* x, T* dw) {
+  if constexpr (std::is_same_v<T, float>)
+    if (use_onednn<T>(g) && onednn::conv2d_backward_weight(g, dy, x, dw)) return;
+  if (g.is_depthwise()) depthwise_backward_weight<T>(g, dy, x, dw);
+  else conv2d_backward_weight<T>(g, dy, x, dw);
+}
+
+#define PFQ_CONV_ENTRY_POINTS(T)                                                          \
+  template void conv_forward<T>(const ConvGeom&, const T*, const T*, const T*, T*);       \
+  template void conv_backward_input<T>(const ConvGeom&, const T*, const T*, T*);          \
+  template void conv_backward_weight<T>(const ConvGeom&, const T*, const T*, T*);
+PFQ_CONV_ENTRY_POINTS(float)
+PFQ_CONV_ENTRY_POINTS(double)
+#undef PFQ_CONV_ENTRY_POINTS
+
+}  // namespace pfq::cpu

@@ -1,0 +1,220 @@
+// conv_onednn.cpp — float32 convolutions through oneDNN (see conv_backend.h). Tensors stay in
+// pfq's plain NCHW / OIHW layout; oneDNN picks its preferred (blocked) layouts ("any"), and
+// the plan reorders in and out through per-thread scratch buffers that keep their pages
+// between steps. Primitives are created once per geometry (JIT compilation is the expensive
+// part) and cached under a lock; they execute on the calling thread's stream with oneDNN's
+// OpenMP runtime, so omp_set_num_threads / --threads govern them like pfq's own kernels.
+#include <dnnl.hpp>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/cpu/conv_backend.h"
+#include "core/error.h"
+
+namespace pfq::cpu::onednn {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+constexpr auto kF32 = memory::data_type::f32;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+// Grow-only per-thread buffers, one per role, so reorders never allocate in the steady state.
+enum Slot { kSrcSlot, kWeightSlot, kDstSlot, kSlots };
+void* scratch(Slot slot, size_t bytes) {
+  thread_local std::array<std::vector<float>, kSlots> bufs;
+  auto& b = bufs[slot];
+  if (b.size() * sizeof(float) < bytes) b.resize((bytes + sizeof(float) - 1) / sizeof(float));
+  return b.data();
+}
+
+// A copy between the user's plain layout and the primitive's layout; absent when they agree.
+struct Reorder {
+  memory::desc from, to;
+  std::unique_ptr<dnnl::reorder> prim;
+  static Reorder make(const memory::desc& from, const memory::desc& to) {
+    Reorder r{from, to, nullptr};
+    if (from != to) r.prim = std::make_unique<dnnl::reorder>(dnnl::reorder::primitive_desc(engine(), from, engine(), to));
+    return r;
+  }
+  // The buffer the primitive reads: `user` itself or its reordered copy in `slot`.
+  void* in(const void* user, Slot slot) const {
+    if (!prim) return const_cast<void*>(user);
+    void* buf = scratch(slot, to.get_size());
+    memory a(from, engine(), const_cast<void*>(user)), b(to, engine(), buf);
+    prim->execute(stream(), a, b);
+    return buf;
+  }
+  // Where the primitive writes: `user` itself, or a scratch buffer that out_done() copies back.
+  void* out(void* user, Slot slot) const { return prim ? scratch(slot, from.get_size()) : user; }
+  void out_done(void* buf, void* user) const {
+    if (!prim) return;
+    memory a(from, engine(), buf), b(to, engine(), user);
+    prim->execute(stream(), a, b);
+  }
+};
+
+struct Dims {
+  memory::desc src, weights, dst, bias;  // pfq's plain layouts
+  memory::desc any_src, any_weights, any_dst;
+  memory::dims strides, dilates, pad_l, pad_r;
+};
+
+// nullopt-like: ok=false when oneDNN's geometry rules cannot represent ours.
+bool make_dims(const ConvGeom& g, Dims& d) {
+  // oneDNN derives the output size from explicit left/right padding; pfq's floor(...) output
+  // with symmetric padding corresponds to right padding that may be smaller than the left.
+  const int64_t pr_h = (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1 - g.H - g.ph;
+  const int64_t pr_w = (g.OW - 1) * g.sw + (g.KW - 1) * g.dw + 1 - g.W - g.pw;
+  if (pr_h < -64 || pr_w < -64) return false;
+  const memory::dims src{g.N, g.C, g.H, g.W}, dst{g.N, g.OC, g.OH, g.OW};
+  const memory::dims w = g.groups > 1 ? memory::dims{g.groups, g.ocg(), g.cg(), g.KH, g.KW} : memory::dims{g.OC, g.C, g.KH, g.KW};
+  d.src = memory::desc(src, kF32, Tag::nchw);
+  d.dst = memory::desc(dst, kF32, Tag::nchw);
+  d.weights = memory::desc(w, kF32, g.groups > 1 ? Tag::goihw : Tag::oihw);
+  d.bias = memory::desc({g.OC}, kF32, Tag::x);
+  d.any_src = memory::desc(src, kF32, Tag::any);
+  d.any_dst = memory::desc(dst, kF32, Tag::any);
+  d.any_weights = memory::desc(w, kF32, Tag::any);
+  d.strides = {g.sh, g.sw};
+  d.dilates = {g.dh - 1, g.dw - 1};
+  d.pad_l = {g.ph, g.pw};
+  d.pad_r = {pr_h, pr_w};
+  return true;
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(const Dims& d, bool bias) {
+  using F = dnnl::convolution_forward;
+  auto desc = bias ? F::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.any_src, d.any_weights, d.bias,
+                             d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r)
+                   : F::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.any_src, d.any_weights,
+                             d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r);
+  return F::primitive_desc(desc, engine());
+}
+
+enum class Kind { Forward, ForwardBias, BackwardData, BackwardWeights };
+
+struct Plan {
+  std::unique_ptr<dnnl::primitive> prim;
+  Reorder a, b, out;  // forward: src, weights, dst; backward data: diff_dst, weights, diff_src;
+                      // backward weights: src, diff_dst, diff_weights
+};
+
+Plan build_plan(const ConvGeom& g, Kind kind, const Dims& d) {
+  Plan p;
+  switch (kind) {
+    case Kind::Forward:
+    case Kind::ForwardBias: {
+      auto pd = forward_pd(d, kind == Kind::ForwardBias);
+      p.prim = std::make_unique<dnnl::convolution_forward>(pd);
+      p.a = Reorder::make(d.src, pd.src_desc());
+      p.b = Reorder::make(d.weights, pd.weights_desc());
+      p.out = Reorder::make(pd.dst_desc(), d.dst);
+      break;
+    }
+    case Kind::BackwardData: {
+      using B = dnnl::convolution_backward_data;
+      auto pd = B::primitive_desc(
+          B::desc(dnnl::algorithm::convolution_direct, d.any_src, d.any_weights, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r),
+          engine(), forward_pd(d, false));
+      p.prim = std::make_unique<B>(pd);
+      p.a = Reorder::make(d.dst, pd.diff_dst_desc());
+      p.b = Reorder::make(d.weights, pd.weights_desc());
+      p.out = Reorder::make(pd.diff_src_desc(), d.src);
+      break;
+    }
+    case Kind::BackwardWeights: {
+      using B = dnnl::convolution_backward_weights;
+      auto pd = B::primitive_desc(
+          B::desc(dnnl::algorithm::convolution_direct, d.any_src, d.any_weights, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r),
+          engine(), forward_pd(d, false));
+      p.prim = std::make_unique<B>(pd);
+      p.a = Reorder::make(d.src, pd.src_desc());
+      p.b = Reorder::make(d.dst, pd.diff_dst_desc());
+      p.out = Reorder::make(pd.diff_weights_desc(), d.weights);
+      break;
+    }
+  }
+  (void)g;
+  return p;
+}
+
+// The cached plan for (geometry, kind); nullptr when oneDNN cannot run it.
+const Plan* plan_for(const ConvGeom& g, Kind kind) {
+  using Key = std::array<int64_t, 17>;
+  static std::mutex mu;
+  static std::map<Key, std::unique_ptr<Plan>> cache;
+  const Key key{g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW, g.OH, g.OW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, static_cast<int64_t>(kind)};
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second.get();
+  Dims d;
+  std::unique_ptr<Plan> plan;
+  if (make_dims(g, d)) {
+    try {
+      plan = std::make_unique<Plan>(build_plan(g, kind, d));
+    } catch (const dnnl::error& e) {
+      if (e.status != dnnl_unimplemented) PFQ_FAIL("oneDNN: cannot set up a convolution: ", e.what());
+    }
+  }
+  return (cache[key] = std::move(plan)).get();
+}
+
+void run(const Plan& p, std::unordered_map<int, memory> args) {
+  p.prim->execute(stream(), args);
+  stream().wait();
+}
+
+memory mem(const memory::desc& md, void* ptr) { return memory(md, engine(), ptr); }
+
+}  // namespace
+
+bool conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) {
+  const Plan* p = plan_for(g, b ? Kind::ForwardBias : Kind::Forward);
+  if (!p) return false;
+  void* src = p->a.in(x, kSrcSlot);
+  void* wt = p->b.in(w, kWeightSlot);
+  void* dst = p->out.out(y, kDstSlot);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(p->a.to, src)}, {DNNL_ARG_WEIGHTS, mem(p->b.to, wt)},
+                                       {DNNL_ARG_DST, mem(p->out.from, dst)}};
+  if (b) args.emplace(DNNL_ARG_BIAS, mem(memory::desc({g.OC}, kF32, Tag::x), const_cast<float*>(b)));
+  run(*p, std::move(args));
+  p->out.out_done(dst, y);
+  return true;
+}
+
+bool conv2d_backward_input(const ConvGeom& g, const float* dy, const float* w, float* dx) {
+  const Plan* p = plan_for(g, Kind::BackwardData);
+  if (!p) return false;
+  void* ddst = p->a.in(dy, kDstSlot);
+  void* wt = p->b.in(w, kWeightSlot);
+  void* dsrc = p->out.out(dx, kSrcSlot);
+  run(*p, {{DNNL_ARG_DIFF_DST, mem(p->a.to, ddst)}, {DNNL_ARG_WEIGHTS, mem(p->b.to, wt)}, {DNNL_ARG_DIFF_SRC, mem(p->out.from, dsrc)}});
+  p->out.out_done(dsrc, dx);
+  return true;
+}
+
+bool conv2d_backward_weight(const ConvGeom& g, const float* dy, const float* x, float* dw) {
+  const Plan* p = plan_for(g, Kind::BackwardWeights);
+  if (!p) return false;
+  void* src = p->a.in(x, kSrcSlot);
+  void* ddst = p->b.in(dy, kDstSlot);
+  void* dwt = p->out.out(dw, kWeightSlot);
+  run(*p, {{DNNL_ARG_SRC, mem(p->a.to, src)}, {DNNL_ARG_DIFF_DST, mem(p->b.to, ddst)}, {DNNL_ARG_DIFF_WEIGHTS, mem(p->out.from, dwt)}});
+  p->out.out_done(dwt, dw);
+  return true;
+}
+
+}  // namespace pfq::cpu::onednn

@@ -1,0 +1,64 @@
+// test_bench_e2e.cpp — end to end: `pfq bench`'s timed modes (apps/bench_modes.h) on tiny
+// models and inputs: every mode gives a complete result row, qat runs with the requested bits
+// and the calibration pass (bench_model_mode throws if an EMA observer would still be observing),
+// and rows report the float model's parameter count. No timing assertions (conventions: speed
+// targets live in benchmarks).
+#include <doctest/doctest.h>
+
+#include "apps/bench_modes.h"
+
+using namespace pfq;
+
+namespace {
+
+app::BenchOptions tiny_options() {
+  app::BenchOptions o;
+  o.batch = 2;
+  o.size = 8;
+  o.classes = 10;
+  o.width = 0.25;
+  o.warmup = 1;
+  o.steps = 1;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("e2e: pfq bench train, infer and qat rows for every CIFAR model") {
+  const app::BenchOptions o = tiny_options();
+  for (const std::string model : {"resnet20", "mobilenetv1", "mobilenetv2"}) {
+    CAPTURE(model);
+    const auto train = app::bench_model_mode(o, model, "train", 100.0);
+    const auto infer = app::bench_model_mode(o, model, "infer", 100.0);
+    const auto qat = app::bench_model_mode(o, model, "qat", 100.0);
+    for (const auto* r : {&train, &infer, &qat}) {
+      CHECK((*r)["model"] == model);
+      CHECK((*r)["median_ms"].get<double>() > 0);
+      CHECK((*r)["min_ms"].get<double>() <= (*r)["max_ms"].get<double>());
+      CHECK((*r)["peak_rss_mib"].get<double>() >= (*r)["rss_before_model_mib"].get<double>());
+      CHECK((*r)["params"] == train["params"]);  // qat reports the float model's count
+    }
+    CHECK(train["mode"] == "train");
+    CHECK(infer["mode"] == "infer");
+    REQUIRE(qat.contains("qat"));
+    CHECK(qat["qat"]["config"]["wbits"] == 4);
+    CHECK(qat["qat"]["config"]["abits"] == 4);
+    CHECK(qat["qat"]["config"]["fold_bn"] == true);
+    CHECK(qat["qat"]["config"]["aquant"] == "ema");
+    CHECK(qat["qat"]["folded_convs"].get<int64_t>() > 0);
+    CHECK(qat["qat"]["act_quantizers"].get<int64_t>() > 0);
+  }
+}
+
+TEST_CASE("e2e: pfq bench qat takes the bits and quantizer preset, and rejects unknown modes") {
+  app::BenchOptions o = tiny_options();
+  o.wbits = 2;
+  o.abits = 8;
+  o.quantizer = "lsq";
+  const auto r = app::bench_model_mode(o, "resnet20", "qat", 100.0);
+  CHECK(r["qat"]["config"]["wbits"] == 2);
+  CHECK(r["qat"]["config"]["abits"] == 8);
+  CHECK(r["qat"]["config"]["wquant"] == "lsq");
+  CHECK(r["qat"]["config"]["aquant"] == "lsq");
+  CHECK_THROWS_WITH(app::bench_model_mode(o, "resnet20", "fast", 100.0), doctest::Contains("expected train, infer or qat"));
+}
