@@ -85,6 +85,9 @@ void add_workflow_command(CLI::App& app) {
   cmd->add_option("--abits", o->abits)->check(CLI::Range(2, 8))->capture_default_str();
   cmd->add_option("--finetune-epochs", o->finetune_epochs)->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--finetune-lr", o->finetune_lr)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--intcheck-images", o->intcheck_images, "integer check on the first N test images (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->callback([cmd, o, config] {
     WorkflowOptions opts;
     if (!config->empty()) opts = read_workflow_config(*config);

@@ -63,7 +63,17 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o.checkpoint,
             " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o.dataset, " has ",
             info.channels, " channels and ", info.num_classes, " classes");
-  quant::QatReport rep = quant::prepare_qat(*model, o.qat);
+  // EMA observers that never finish calibrating never quantize: with few steps (--quick, small
+  // --limit-train) calibrate over at most a quarter of the activation-quantized steps.
+  quant::QatConfig qcfg = o.qat;
+  const int64_t act_steps = train_loader->num_batches() * (o.epochs - (o.stages == "w,wa" ? o.epochs / 2 : 0));
+  if (qcfg.calib_batches > std::max<int64_t>(act_steps / 4, 1)) {
+    qcfg.calib_batches = std::max<int64_t>(act_steps / 4, 1);
+    if (!o.quiet)
+      std::fprintf(stderr, "finetune: --calib-batches %lld is more than a quarter of the %lld activation-quantized steps; using %lld\n",
+                   (long long)o.qat.calib_batches, (long long)act_steps, (long long)qcfg.calib_batches);
+  }
+  quant::QatReport rep = quant::prepare_qat(*model, qcfg);
   const Device dev = resolve_device(o.device);
   model->to(dev);  // after prepare_qat: the quantizers' parameters and buffers move too
   if (!o.quiet)
@@ -166,7 +176,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
     st.epoch = epoch + 1;
     st.finished = st.epoch >= o.epochs || res.diverged;
     st.best_top1 = std::max(st.best_top1, ev.top1);
-    st.extra = {{"qat", o.qat}, {"finetune", o}, {"diverged", res.diverged}};
+    st.extra = {{"qat", qcfg}, {"finetune", o}, {"diverged", res.diverged}};
     save_checkpoint(last_path, *model, ck.model, st, nullptr);
   }
   res.top1 = ev.top1;

@@ -23,7 +23,7 @@ namespace pfq::app {
 #define PFQ_WORKFLOW_FIELDS(X)                                                                                 \
   X(out) X(dataset) X(data_dir) X(model) X(width) X(seed) X(threads) X(workers) X(device) X(limit_train) X(limit_test) \
   X(quick) X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(wbits)    \
-  X(abits) X(finetune_epochs) X(finetune_lr)
+  X(abits) X(finetune_epochs) X(finetune_lr) X(intcheck_images)
 
 void to_json(nlohmann::json& j, const WorkflowOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_WORKFLOW_FIELDS); }
 void from_json(const nlohmann::json& j, WorkflowOptions& o) {
@@ -197,7 +197,11 @@ nlohmann::json run_intcheck_stage(const WorkflowOptions& o, const nlohmann::json
   ic.qat_checkpoint = ft.at("checkpoint").get<std::string>();
   ic.dataset = o.dataset;
   ic.data_dir = o.data_dir;
-  ic.limit_test = o.limit_test;
+  // The integer model runs pfq's reference integer kernels (plain loops): a sample of the test
+  // set keeps this stage to a minute or two; `pfq intcheck` checks the whole set.
+  ic.limit_test = o.intcheck_images == 0 ? o.limit_test
+                  : o.limit_test > 0      ? std::min(o.limit_test, o.intcheck_images)
+                                          : o.intcheck_images;
   ic.workers = o.workers;
   try {
     ExportResult e = export_integer(ic.qat_checkpoint, ic.model);

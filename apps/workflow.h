@@ -34,6 +34,8 @@ struct WorkflowOptions {
   int wbits = 4, abits = 4;
   int64_t finetune_epochs = 1;
   double finetune_lr = 0.01;
+  // evaluate: the integer check runs on the first N test images (0: all)
+  int64_t intcheck_images = 2000;
 };
 void to_json(nlohmann::json& j, const WorkflowOptions& o);
 void from_json(const nlohmann::json& j, WorkflowOptions& o);

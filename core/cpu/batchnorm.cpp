@@ -39,6 +39,7 @@ void batch_norm_train_forward(int64_t N, int64_t C, int64_t S, const T* x, const
     for (int64_t n = 0; n < N; ++n) {
       const T* p = x + (n * C + c) * S;
       T* o = y + (n * C + c) * S;
+#pragma omp simd
       for (int64_t i = 0; i < S; ++i) o[i] = p[i] * scale + shift;
     }
   }
@@ -79,18 +80,17 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t S, bool training, const T
     if (dgamma) dgamma[c] = static_cast<T>(sdyx);
     if (dbeta) dbeta[c] = static_cast<T>(sdy);
     if (!dx) continue;
+    // dx = k (dy - a - (x - m) is b) = A dy + B x + D, coefficients in double, per element in T
     const double g = gamma ? gamma[c] : 1.0;
     const double k = g * is;
+    const double a = training ? sdy / M : 0.0, b = training ? sdyx / M : 0.0;
+    const T A = static_cast<T>(k), B = static_cast<T>(-k * is * b), D = static_cast<T>(k * (m * is * b - a));
     for (int64_t n = 0; n < N; ++n) {
       const T* p = x + (n * C + c) * S;
       const T* d = dy + (n * C + c) * S;
       T* o = dx + (n * C + c) * S;
-      if (training) {
-        const double a = sdy / M, b = sdyx / M;
-        for (int64_t i = 0; i < S; ++i) o[i] = static_cast<T>(k * (d[i] - a - (p[i] - m) * is * b));
-      } else {
-        for (int64_t i = 0; i < S; ++i) o[i] = static_cast<T>(k * d[i]);
-      }
+#pragma omp simd
+      for (int64_t i = 0; i < S; ++i) o[i] = A * d[i] + B * p[i] + D;
     }
   }
 }
