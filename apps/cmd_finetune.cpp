@@ -42,7 +42,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
-  cmd->add_option("--freeze-bn-epoch", o->freeze_bn_epoch, "freeze BN statistics from this epoch on (1-based; 0 = the last epoch)")
+  cmd->add_option("--freeze-bn-epoch", o->freeze_bn_epoch, "freeze BN statistics from this epoch on (1-based; 0 = the last epoch of a run of 2 or more, never in a 1-epoch run)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--bn-reestimate", o->bn_reestimate, "after training, re-estimate BN statistics from this many batches (0 = off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();

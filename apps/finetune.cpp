@@ -108,7 +108,9 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   model->train();
   for (int64_t epoch = 0; epoch < o.epochs && !res.diverged && !interrupted; ++epoch) {
     const bool act_on = epoch >= w_only_epochs;
-    const bool frozen = o.freeze_bn_epoch > 0 ? epoch + 1 >= o.freeze_bn_epoch : epoch == o.epochs - 1;
+    // Default: BN statistics frozen in the last epoch, but never for a whole one-epoch run:
+    // frozen from step 0, nothing normalises a barely trained model and SGD can blow up.
+    const bool frozen = o.freeze_bn_epoch > 0 ? epoch + 1 >= o.freeze_bn_epoch : (o.epochs > 1 && epoch == o.epochs - 1);
     quant::set_activation_quant(*model, act_on);
     quant::freeze_bn_stats(*model, frozen);
     train_loader->start_epoch(epoch);

@@ -127,8 +127,10 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress,
     const int64_t* pt = b->labels.data<int64_t>();
     for (int64_t i = 0; i < n; ++i) {
       const float target = pl[i * k + pt[i]];
-      int64_t rank = 0;  // classes scoring strictly higher than the target (ties favour the target)
-      for (int64_t j = 0; j < k; ++j) rank += pl[i * k + j] > target;
+      // Classes scoring higher than the target (ties favour the target). Written as "not <=" so
+      // NaN counts against the model: a NaN competitor outranks the target, a NaN target ranks last.
+      int64_t rank = 0;
+      for (int64_t j = 0; j < k; ++j) rank += !(pl[i * k + j] <= target);
       correct1 += rank < 1;
       correct5 += rank < 5;
     }
