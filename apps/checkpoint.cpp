@@ -1,13 +1,47 @@
 // checkpoint.cpp — pfq checkpoint files on top of core/io/safetensors.
 #include "apps/checkpoint.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/io/safetensors.h"
 #include "layers/models/registry.h"
+#include "layers/models/state_size.h"
 
 namespace pfq::app {
 namespace {
 const std::string kOptimPrefix = "optim.";
+// Largest input side a checkpoint may record: pfq inspect/prune trace shapes with a [1, C, size,
+// size] input, and no tensor in the file bounds it.
+constexpr int64_t kMaxInputSize = 4096;
+
+std::string count_str(double n) { return n < 1e15 ? std::to_string(std::llround(n)) : detail::cat(n); }
+
+// The metadata decides what gets built: a hand-edited or corrupt one must not make pfq build a
+// model larger than the weights the file holds (docs/reliability.md, resource limits). QAT
+// checkpoints hold quantizer state on top of the architecture's values, hence <=, not ==; the
+// strict load in model_from_checkpoint checks every name and shape afterwards.
+void check_architecture_fits(const Checkpoint& c) {
+  const models::ModelConfig& m = c.model;
+  PFQ_CHECK(m.input_size > 0 && m.input_size <= kMaxInputSize, "checkpoint ", c.path, ": the metadata's input_size ", m.input_size,
+            " is outside [1, ", kMaxInputSize, "]");
+  double implied = 0;
+  try {
+    implied = models::state_numel(m);
+  } catch (const Error& e) {
+    PFQ_FAIL("checkpoint ", c.path, ": the metadata's architecture cannot be built: ", e.what());
+  }
+  int64_t held = 0;
+  for (const auto& [name, t] : c.model_state) held += t.numel();
+  if (implied <= static_cast<double>(held)) return;
+  int64_t widest = 0;
+  for (const auto& [name, channels] : m.channels) widest = std::max(widest, channels);
+  PFQ_FAIL("checkpoint ", c.path, ": the architecture in its metadata ('", m.arch, "', width ", m.width, ", in_channels ",
+           m.in_channels, ", num_classes ", m.num_classes, widest ? ", largest channel count " + std::to_string(widest) : "",
+           ") has ", count_str(implied), " parameter and buffer values but the file holds ", held,
+           "; the metadata does not describe these weights (edited by hand?), so no model is built from it");
 }
+}  // namespace
 
 void save_checkpoint(const std::string& path, const Module& model, const models::ModelConfig& cfg, const TrainState& state,
                      const optim::Optimizer* optimizer) {
@@ -54,6 +88,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     if (name.rfind(kOptimPrefix, 0) == 0) c.optim_state.emplace_back(name.substr(kOptimPrefix.size()), t);
     else c.model_state.emplace_back(name, t);
   }
+  check_architecture_fits(c);
   return c;
 }
 

@@ -36,6 +36,9 @@ struct Checkpoint {
 
 void save_checkpoint(const std::string& path, const Module& model, const models::ModelConfig& cfg, const TrainState& state,
                      const optim::Optimizer* optimizer);
+// Refuses, before anything is built, metadata whose architecture has more parameter and buffer
+// values than the file's model tensors (a hand-edited width or channel count) or whose
+// input_size is outside [1, 4096].
 Checkpoint load_checkpoint(const std::string& path);
 // Builds the architecture recorded in the checkpoint and loads its weights (strict).
 ModulePtr model_from_checkpoint(const Checkpoint& ckpt);

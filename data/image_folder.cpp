@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/stb_guards.h"
 
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
@@ -51,68 +52,10 @@ static std::vector<uint8_t> read_whole_file(const std::string& path, int64_t max
   return bytes;
 }
 
-// Checks the Huffman tables (DHT segments) of a JPEG before stb_image sees it: the stb_image of
-// Debian 12 (git 2022-09-08) writes past its 257-entry code-length table when a table declares
-// more than 256 codes (found by fuzz/fuzz_image; regression input in fuzz/regressions/image/).
-static void check_jpeg_huffman_tables(const std::vector<uint8_t>& b, const std::string& path) {
-  // stb_image accepts fill bytes (0xFF) before the SOI marker FF D8, so this does too.
-  size_t i = 1;
-  while (i < b.size() && b[i] == 0xFF) ++i;
-  if (b.empty() || b[0] != 0xFF || i >= b.size() || b[i] != 0xD8) return;  // not a JPEG
-  ++i;
-  while (i + 1 < b.size()) {
-    const uint8_t m = b[i + 1];
-    if (b[i] != 0xFF || m == 0xFF) {  // entropy-coded data or fill bytes
-      ++i;
-      continue;
-    }
-    if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {  // stuffed byte, TEM, SOI, RSTn
-      i += 2;
-      continue;
-    }
-    if (m == 0xD9 || i + 3 >= b.size()) return;  // EOI or the end
-    const size_t len = size_t{b[i + 2]} << 8 | b[i + 3];
-    if (m == 0xC4) {  // as stb_image reads it: tables while the segment length lasts, 0 past the end of the file
-      auto at = [&](size_t k) -> int { return k < b.size() ? b[k] : 0; };
-      int64_t left = static_cast<int64_t>(len) - 2;
-      for (size_t p = i + 4; left > 0 && p < b.size();) {
-        int total = 0;
-        for (int k = 1; k <= 16; ++k) total += at(p + k);
-        PFQ_CHECK(total <= 256, path, ": cannot decode image (corrupt JPEG): the Huffman table at byte offset ", p, " declares ",
-                  total, " codes, more than 256");
-        p += 17 + static_cast<size_t>(total);
-        left -= 17 + total;
-      }
-    }
-    i += 2 + len;
-  }
-}
-
-// Checks that every PNG chunk fits in the file: stb_image grows its buffer to a chunk's claimed
-// length before reading it, so a 77-byte file claiming a 1.7 GB IDAT chunk made it allocate
-// 1.7 GB (found by fuzz/fuzz_image; regression input in fuzz/regressions/image/).
-static void check_png_chunks(const std::vector<uint8_t>& b, const std::string& path) {
-  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-  if (b.size() < 8 || !std::equal(sig, sig + 8, b.begin())) return;  // not a PNG
-  bool seen_idat = false;
-  for (size_t i = 8; i + 8 <= b.size();) {
-    const uint64_t len = uint64_t{b[i]} << 24 | uint64_t{b[i + 1]} << 16 | uint64_t{b[i + 2]} << 8 | b[i + 3];
-    PFQ_CHECK(len + 12 <= b.size() - i, path, ": cannot decode image (corrupt PNG): the chunk at byte offset ", i, " claims ",
-              len, " bytes but the file ends ", b.size() - i, " bytes later");
-    if (b[i + 4] == 'I' && b[i + 5] == 'E' && b[i + 6] == 'N' && b[i + 7] == 'D') return;
-    const bool idat = b[i + 4] == 'I' && b[i + 5] == 'D' && b[i + 6] == 'A' && b[i + 7] == 'T';
-    // stb_image memcpy()s an empty first IDAT into its not yet allocated buffer (undefined behaviour)
-    PFQ_CHECK(!(idat && len == 0 && !seen_idat), path, ": cannot decode image (corrupt PNG): empty IDAT chunk at byte offset ", i,
-              " before any image data");
-    seen_idat = seen_idat || idat;
-    i += 12 + static_cast<size_t>(len);
-  }
-}
-
 Image decode_image_file(const std::string& path, int64_t max_pixels, int64_t max_file_bytes) {
   std::vector<uint8_t> bytes = read_whole_file(path, max_file_bytes);
-  check_jpeg_huffman_tables(bytes, path);
-  check_png_chunks(bytes, path);
+  check_jpeg_for_stb(bytes, path);  // refuses what Debian's stb_image mishandles (stb_guards.h)
+  check_png_for_stb(bytes, path);
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, comp = 0;
   PFQ_CHECK(stbi_info_from_memory(bytes.data(), len, &w, &h, &comp), path,

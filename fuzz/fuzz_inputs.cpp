@@ -115,7 +115,7 @@ void image(const uint8_t* data, size_t size) {
 void safetensors(const uint8_t* data, size_t size) {
   const std::string path = write_temp(data, size, "ckpt.safetensors");
   run([&] { (void)io::read_safetensors_header(path); });
-  run([&] { (void)app::load_checkpoint(path); });
+  run([&] { (void)app::model_from_checkpoint(app::load_checkpoint(path)); });
 }
 
 void workflow_config(const uint8_t* data, size_t size) {

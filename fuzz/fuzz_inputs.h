@@ -21,8 +21,9 @@ void cifar(const uint8_t* data, size_t size);
 void idx(const uint8_t* data, size_t size);
 // The bytes are an image file (JPEG/PNG expected): decode_image_file with small limits.
 void image(const uint8_t* data, size_t size);
-// The bytes are a checkpoint: header, tensors (load_safetensors) and pfq metadata
-// (load_checkpoint).
+// The bytes are a checkpoint: header, tensors (load_safetensors), pfq metadata
+// (load_checkpoint) and the model it records (model_from_checkpoint; the file's own size bounds
+// what gets built).
 void safetensors(const uint8_t* data, size_t size);
 // The bytes are a `pfq workflow --config` file: read_workflow_config + apply_quick.
 void workflow_config(const uint8_t* data, size_t size);

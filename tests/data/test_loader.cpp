@@ -1,14 +1,17 @@
 // test_loader.cpp — DataLoader on small in-memory datasets: each sample once per epoch,
 // seeded per-epoch shuffles, identical batches for 0/1/3 workers, drop_last, resuming at a
-// batch, early destruction, error propagation from workers, and batch shapes/dtypes.
+// batch, early destruction, error propagation from workers, batch shapes/dtypes, and an image
+// folder whose undecodable files the workers skip concurrently (tools/tsan-loader.sh runs these).
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
 
 #include "core/error.h"
+#include "data/image_folder.h"
 #include "data/loader.h"
 #include "data/transforms.h"
+#include "tests/data/data_test_util.h"
 
 using namespace pfq::data;
 
@@ -257,6 +260,35 @@ TEST_CASE("loader: images of different sizes need a resizing transform") {
   CHECK_THROWS_WITH_AS(dl.next(), doctest::Contains("tiny: sample 1 is 1x4x3 after transforms but sample 0 is 1x4x4"),
                        pfq::Error);
   CHECK_THROWS_AS(DataLoader(ds, nullptr, LoaderOptions{0, true, false, 1, 0, 0}), pfq::Error);
+}
+
+TEST_CASE("loader: an image folder with undecodable files, skip_bad, on 3 workers") {
+  // ImageFolderDataset::get marks bad files under a mutex and counts them atomically while the
+  // workers decode; every epoch still yields every index (a bad file gives the next good one).
+  using namespace pfq::data::testing;
+  TempDir dir;
+  const std::vector<uint8_t> png = read_file(std::string(PFQ_SOURCE_ROOT) + "/fuzz/corpus/image/gray2x2.png");
+  for (int c = 0; c < 2; ++c)
+    for (int i = 0; i < 12; ++i)
+      write_file(dir / ("root/c" + std::to_string(c) + "/" + std::to_string(i) + ".png"),
+                 i % 4 == 3 ? std::vector<uint8_t>{1, 2, 3} : png);
+  ImageFolderOptions fo;
+  fo.skip_bad = true;
+  auto ds = std::make_shared<ImageFolderDataset>(dir / "root", fo);
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.workers = 3;
+  o.prefetch = 2;
+  DataLoader dl(ds, nullptr, o);
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    int64_t samples = 0;
+    for (const Batch& b : run_epoch(dl, epoch)) {
+      CHECK(b.images.shape() == pfq::Shape{b.images.size(0), 3, 2, 2});
+      samples += b.images.size(0);
+    }
+    CHECK(samples == 24);
+  }
+  CHECK(ds->skipped() == 6);
 }
 
 }  // TEST_SUITE

@@ -7,6 +7,7 @@
 
 #include "core/ops.h"
 #include "layers/models/registry.h"
+#include "layers/models/state_size.h"
 
 using namespace pfq;
 using namespace pfq::models;
@@ -217,4 +218,42 @@ TEST_CASE("models: ModelConfig JSON round trip and validation") {
   CHECK_THROWS_WITH_AS(nlohmann::json({{"widht", 1.0}}).get<ModelConfig>(), doctest::Contains("unknown key \"widht\""), Error);
   CHECK_THROWS_WITH_AS(nlohmann::json({{"num_classes", "ten"}}).get<ModelConfig>(), doctest::Contains("num_classes"), Error);
   CHECK_THROWS_WITH_AS(build_model(ModelConfig{}), doctest::Contains("arch is empty"), Error);
+}
+
+TEST_CASE("models: state_numel counts the state dict build_model creates, without building") {
+  auto built = [](const ModelConfig& c) {
+    int64_t n = 0;
+    for (const auto& [key, t] : build_model(c)->state_dict()) n += t.numel();
+    return static_cast<double>(n);
+  };
+  for (const auto& name : model_names())
+    for (double width : {0.25, 0.5})
+      for (const char* variant : {"cifar", "imagenet"}) {
+        if (name != "resnet18" && std::string(variant) == "imagenet") continue;  // only resnet18's stem differs
+        ModelConfig c{.in_channels = 1, .input_size = 28, .num_classes = 7, .width = width, .variant = variant};
+        c.arch = name;
+        CAPTURE(name);
+        CAPTURE(width);
+        CAPTURE(variant);
+        CHECK(state_numel(c) == built(c));
+      }
+  // pruned channel counts (the overrides above) and PfQ output corrections
+  ModelConfig r{.arch = "resnet20"};
+  r.channels = {{"layer1.0.conv1", 7}, {"layer3.2.conv1", 20}, {"conv1", 12}, {"layer1.0.conv2", 12}, {"layer1.1.conv2", 12},
+                {"layer1.2.conv2", 12}, {"layer2.0.conv1", 5}};
+  r.output_corrections = {{"layer2.0.conv1", {5, 16, 16}}};
+  ModelConfig v1{.width = 0.5, .arch = "mobilenetv1"};
+  v1.channels = {{"features.3.pw.0", 100}, {"features.13.pw.0", 40}};
+  ModelConfig v2{.arch = "mobilenetv2"};
+  v2.channels = {{"features.2.conv.0.0", 50}, {"features.18.0", 640}};
+  for (const ModelConfig& c : {r, v1, v2}) {
+    CAPTURE(c.arch);
+    CHECK(state_numel(c) == built(c));
+  }
+  // what a hand-edited config can claim, counted without allocating it
+  ModelConfig wide{.width = 1e6, .arch = "mobilenetv1"};
+  CHECK(state_numel(wide) > 1e17);
+  CHECK_THROWS_WITH_AS(state_numel(ModelConfig{.width = 1e300, .arch = "resnet20"}), doctest::Contains("width must be a number in (0, 1e9]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(state_numel(ModelConfig{.arch = "vgg16"}), doctest::Contains("unknown model 'vgg16'"), Error);
 }

@@ -1,7 +1,8 @@
 // test_bad_inputs.cpp — the bad-input catalogue of docs/reliability.md that tests/data and
-// tests/core do not already cover: unreadable folders, headers claiming huge sizes (rejected
-// before allocating), a full disk while writing a checkpoint, unknown flags and impossible
-// flag combinations, bad --config files, and NaN/Inf during training.
+// tests/core do not already cover: unreadable folders, JPEGs using undefined tables, headers and
+// checkpoint metadata claiming huge sizes (rejected before allocating), a full disk while
+// writing a checkpoint, unknown flags and impossible flag combinations, bad --config files, and
+// NaN/Inf during training.
 #include <doctest/doctest.h>
 #include <sys/mount.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 
 #include "apps/checkpoint.h"
@@ -20,6 +22,7 @@
 #include "tests/data/data_test_util.h"
 #include "data/factory.h"
 #include "data/image_folder.h"
+#include "layers/models/registry.h"
 
 using namespace pfq;
 using pfq::data::testing::TempDir;
@@ -128,6 +131,77 @@ TEST_CASE("resource limits: headers claiming huge sizes are rejected before anyt
   CHECK_THROWS_WITH_AS(app::read_workflow_config(dir / "c.json"), doctest::Contains("key 'wbits': value 4294967300 is out of range"), Error);
   write_file(dir / "c.json", bytes_of("{\"seed\": -1}"));
   CHECK_THROWS_WITH_AS(app::read_workflow_config(dir / "c.json"), doctest::Contains("key 'seed': value -1 is out of range"), Error);
+}
+
+TEST_CASE("bad input: a JPEG scan using a table no segment defined is refused before stb_image reads its uninitialised tables") {
+  const std::string reg = std::string(PFQ_SOURCE_ROOT) + "/fuzz/regressions/image/";
+  CHECK_THROWS_WITH_AS(data::decode_image_file(reg + "stb-undefined-huffman-table-1.jpg"),
+                       doctest::Contains("(corrupt JPEG): the scan at byte offset 594 uses AC Huffman table 0, which no DHT"), Error);
+  // rgb8x8.jpg: SOF at byte 154 (components 1, 2, 3 from byte 164, 3 bytes each: id, sampling,
+  // quantization table), SOS at byte 593 (components from byte 598, 2 bytes each: id, DC/AC table)
+  const std::vector<uint8_t> good = read_file(std::string(PFQ_SOURCE_ROOT) + "/fuzz/corpus/image/rgb8x8.jpg");
+  REQUIRE(good.size() > 603);
+  REQUIRE(good[593] == 0xFF);
+  REQUIRE(good[594] == 0xDA);
+  TempDir dir;
+  auto edited = [&](size_t offset, uint8_t value) {
+    std::vector<uint8_t> b = good;
+    b[offset] = value;
+    write_file(dir / "x.jpg", b);
+    return dir / "x.jpg";
+  };
+  CHECK(data::decode_image_file(edited(601, 0x11)).width == 8);  // unchanged: DC 1, AC 1
+  CHECK_THROWS_WITH_AS(data::decode_image_file(edited(601, 0x13)),
+                       doctest::Contains("the scan at byte offset 593 uses AC Huffman table 3, which no DHT segment"), Error);
+  CHECK_THROWS_WITH_AS(data::decode_image_file(edited(601, 0x21)),
+                       doctest::Contains("the scan at byte offset 593 uses DC Huffman table 2, which no DHT segment"), Error);
+  CHECK_THROWS_WITH_AS(data::decode_image_file(edited(172, 2)),
+                       doctest::Contains("decodes component 3 with quantization table 2, which no DQT segment"), Error);
+  CHECK_THROWS_WITH_AS(data::decode_image_file(edited(602, 2)),  // the scan names component 2 twice, 3 never
+                       doctest::Contains("component 3 of the frame is in no scan before the end of the image"), Error);
+}
+
+TEST_CASE("resource limits: a checkpoint whose metadata claims a huge architecture is refused before the model is built") {
+  TempDir dir;
+  const models::ModelConfig cfg = models::describe(
+      "mobilenetv1", models::ModelConfig{.in_channels = 1, .input_size = 28, .width = 0.25},
+      *models::build_model("mobilenetv1", models::ModelConfig{.in_channels = 1, .input_size = 28, .width = 0.25}));
+  const std::string good = dir / "good.safetensors";
+  app::save_checkpoint(good, *models::build_model(cfg), cfg, app::TrainState{}, nullptr);
+  CHECK_NOTHROW(app::model_from_checkpoint(app::load_checkpoint(good)));
+  const io::SafetensorsFile f = io::load_safetensors(good);
+  // the same weights under an edited "model" metadata entry
+  auto edited = [&](const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json model = nlohmann::json::parse(f.metadata.at("model"));
+    edit(model);
+    io::Metadata meta = f.metadata;
+    meta["model"] = model.dump();
+    io::save_safetensors(dir / name, f.tensors, meta);
+    return dir / name;
+  };
+  const char* too_big = "parameter and buffer values but the file holds ";
+  CHECK_THROWS_WITH_AS(app::load_checkpoint(edited("w.safetensors", [](auto& m) { m["width"] = 1e6; m.erase("channels"); })),
+                       doctest::Contains(too_big), Error);
+  CHECK_THROWS_WITH_AS(app::load_checkpoint(edited("c.safetensors", [](auto& m) { m["channels"]["features.13.pw.0"] = 1000000000; })),
+                       doctest::Contains("largest channel count 1000000000) has "), Error);
+  CHECK_THROWS_WITH_AS(app::load_checkpoint(edited("i.safetensors", [](auto& m) { m["in_channels"] = int64_t{1} << 40; })),
+                       doctest::Contains(too_big), Error);
+  CHECK_THROWS_WITH_AS(app::load_checkpoint(edited("n.safetensors", [](auto& m) { m["num_classes"] = int64_t{1} << 40; })),
+                       doctest::Contains(too_big), Error);
+  CHECK_THROWS_WITH_AS(app::load_checkpoint(edited("o.safetensors",
+                                                   [](auto& m) { m["output_corrections"]["features.0.0"] = {8, 1000000, 1000000}; })),
+                       doctest::Contains(too_big), Error);
+  CHECK_THROWS_WITH_AS(app::load_checkpoint(edited("s.safetensors", [](auto& m) { m["input_size"] = 1000000000; })),
+                       doctest::Contains("input_size 1000000000 is outside [1, 4096]"), Error);
+  CHECK_THROWS_WITH_AS(app::load_checkpoint(edited("x.safetensors", [](auto& m) { m["width"] = 1e300; })),
+                       doctest::Contains("width must be a number in (0, 1e9]"), Error);
+  // a claim cannot be cancelled by a negative one elsewhere
+  CHECK_THROWS_WITH_AS(app::load_checkpoint(edited("neg.safetensors", [](auto& m) {
+                         m["width"] = 1e6;
+                         m.erase("channels");
+                         m["output_corrections"]["features.0.0"] = {-1000000000, 1000000000, 1000000000};
+                       })),
+                       doctest::Contains("must have 3 positive sizes"), Error);
 }
 
 TEST_CASE("disk full while writing a checkpoint: a clear error and the previous checkpoint intact") {
