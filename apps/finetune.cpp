@@ -66,7 +66,8 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   // EMA observers that never finish calibrating never quantize: with few steps (--quick, small
   // --limit-train) calibrate over at most a quarter of the activation-quantized steps.
   quant::QatConfig qcfg = o.qat;
-  const int64_t act_steps = train_loader->num_batches() * (o.epochs - (o.stages == "w,wa" ? o.epochs / 2 : 0));
+  const int64_t w_only_epochs = o.stages == "w,wa" ? o.epochs / 2 : 0;  // weights-only stage first
+  const int64_t act_steps = train_loader->num_batches() * (o.epochs - w_only_epochs);
   if (qcfg.calib_batches > std::max<int64_t>(act_steps / 4, 1)) {
     qcfg.calib_batches = std::max<int64_t>(act_steps / 4, 1);
     if (!o.quiet)
@@ -99,7 +100,6 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   PFQ_CHECK(iters > 0, "training set has fewer images (", train_loader->dataset().size(), ") than one batch (", o.batch_size, ")");
   PFQ_CHECK(o.freeze_bn_epoch <= o.epochs, "--freeze-bn-epoch ", o.freeze_bn_epoch, " is after the last epoch (--epochs ",
             o.epochs, ")");
-  const int64_t w_only_epochs = o.stages == "w,wa" ? o.epochs / 2 : 0;
   install_stop_handlers();
   FinetuneResult res;
   EvalResult ev;

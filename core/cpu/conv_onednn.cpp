@@ -72,7 +72,7 @@ struct Dims {
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
-// nullopt-like: ok=false when oneDNN's geometry rules cannot represent ours.
+// False when oneDNN's geometry rules cannot represent ours.
 bool make_dims(const ConvGeom& g, Dims& d) {
   // oneDNN derives the output size from explicit left/right padding; pfq's floor(...) output
   // with symmetric padding corresponds to right padding that may be smaller than the left.
@@ -112,7 +112,7 @@ struct Plan {
                       // backward weights: src, diff_dst, diff_weights
 };
 
-Plan build_plan(const ConvGeom& g, Kind kind, const Dims& d) {
+Plan build_plan(Kind kind, const Dims& d) {
   Plan p;
   switch (kind) {
     case Kind::Forward:
@@ -147,7 +147,6 @@ Plan build_plan(const ConvGeom& g, Kind kind, const Dims& d) {
       break;
     }
   }
-  (void)g;
   return p;
 }
 
@@ -164,7 +163,7 @@ const Plan* plan_for(const ConvGeom& g, Kind kind) {
   std::unique_ptr<Plan> plan;
   if (make_dims(g, d)) {
     try {
-      plan = std::make_unique<Plan>(build_plan(g, kind, d));
+      plan = std::make_unique<Plan>(build_plan(kind, d));
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) PFQ_FAIL("oneDNN: cannot set up a convolution: ", e.what());
     }
