@@ -41,6 +41,7 @@ Stats summarize_times(std::vector<double> ms) {
 quant::QatConfig bench_qat_config(const BenchOptions& o) {
   quant::QatConfig q = quantizer_preset(o.quantizer, o.wbits, o.abits);
   q.calib_batches = 1;
+  if (!o.bn_stats.empty()) q.bn_stats = o.bn_stats;
   return q;
 }
 
@@ -196,7 +197,7 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
                 {"folded_convs", qrep.folded_convs},
                 {"plain_convs", qrep.plain_convs},
                 {"act_quantizers", qrep.act_quantizers},
-                {"bn_stats", "batch (not frozen), as in finetune's epochs before the last"}};
+                {"bn_mode", "batch statistics (not frozen), as in finetune's epochs before the last"}};
   return r;
 }
 

@@ -17,13 +17,14 @@ struct BenchOptions {
   double width = 1.0;
   int threads = 0, warmup = 3, steps = 10;
   bool json = false;
-  int profile_steps = 0;
-  std::string cpu_conv;   // --cpu-conv onednn|eigen (empty: the build's default, conv_backend.h)  // --profile N: N more steps with the op profiler on (bench_profile.h)
+  int profile_steps = 0;  // --profile N: N more steps with the op profiler on (bench_profile.h)
+  std::string cpu_conv;   // --cpu-conv onednn|eigen (empty: the build's default, conv_backend.h)
   std::string device = "cpu";  // cpu | cuda | cuda:N (GPU steps end with a device synchronisation)
   // --modes qat: the quantizer preset of `pfq reproduce` (minmax = per-layer minmax weights and
   // EMA activations, as `pfq finetune` defaults to), BN folded, first conv / last linear at 8 bits.
   int wbits = 4, abits = 4;
   std::string quantizer = "minmax";
+  std::string bn_stats;  // --modes qat: QatConfig::bn_stats ("" = the config's default)
   // --modes loader (bench_loader.h)
   std::vector<std::string> loader_datasets{"cifar10", "fashion-mnist"};
   std::string data_dir;

@@ -93,6 +93,22 @@ struct Loader {
   }
 };
 
+// Limits on what a file may make inference allocate per image (ImageNet at 224 x 224 needs < 1M).
+constexpr int64_t kMaxInputDim = 4096;  // as load_checkpoint bounds input_size
+constexpr int64_t kMaxActivationNumel = int64_t{1} << 26;
+
+// The number of values of `s`, or kMaxActivationNumel + 1 as soon as the product passes the limit
+// (sizes come from a file and may be anything; the product must not overflow).
+int64_t capped_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) return kMaxActivationNumel + 1;
+    if (d != 0 && n > kMaxActivationNumel / d) return kMaxActivationNumel + 1;
+    n *= d;
+  }
+  return n;
+}
+
 struct ValShape {
   Shape shape;  // [C, H, W] or [C]
   bool i32 = false;
@@ -118,6 +134,14 @@ IntModel load_integer_model(const std::string& path) {
   m.qat = g.value("qat", json::object());
   m.input_shape = L.get<Shape>(g, "input_shape");
   if (m.input_shape.size() != 3) L.fail("input_shape must be [C, H, W]");
+  // Bounded before anything is sized from it: activations are not stored in the file, so a forged
+  // input_shape would otherwise make inference allocate whatever the header claims.
+  const Shape recorded{m.model.in_channels, m.model.input_size, m.model.input_size};
+  if (m.input_shape != recorded)
+    L.fail("input_shape ", shape_str(m.input_shape), " does not match the architecture record's in_channels/input_size ",
+           shape_str(recorded));
+  for (int64_t d : m.input_shape)
+    if (d < 1 || d > kMaxInputDim) L.fail("input_shape ", shape_str(m.input_shape), ": each size must be in 1..", kMaxInputDim);
   std::map<std::string, ValShape> vals;
   for (const json& j : L.get<json>(g, "nodes")) {
     IntNode n;
@@ -168,7 +192,9 @@ IntModel load_integer_model(const std::string& path) {
         if (s.size() != 3 || s[0] != n.in_channels || n.groups < 1 || n.in_channels % n.groups || n.out_channels % n.groups)
           L.fail("input ", shape_str(s), " does not match in_channels ", n.in_channels, " / groups ", n.groups);
         for (int d = 0; d < 2; ++d)
-          if (n.kernel[d] < 1 || n.stride[d] < 1 || n.padding[d] < 0 || n.dilation[d] < 1) L.fail("bad conv geometry");
+          if (n.kernel[d] < 1 || n.stride[d] < 1 || n.padding[d] < 0 || n.dilation[d] < 1 || n.kernel[d] > kMaxInputDim ||
+              n.stride[d] > kMaxInputDim || n.padding[d] > kMaxInputDim || n.dilation[d] > kMaxInputDim)
+            L.fail("bad conv geometry (kernel, stride, dilation in 1..", kMaxInputDim, ", padding in 0..", kMaxInputDim, ")");
         ws = {n.out_channels, n.in_channels / n.groups, n.kernel[0], n.kernel[1]};
         const int64_t oh = conv_out_size(s[1], n.kernel[0], n.stride[0], n.padding[0], n.dilation[0]);
         const int64_t ow = conv_out_size(s[2], n.kernel[1], n.stride[1], n.padding[1], n.dilation[1]);
@@ -229,6 +255,9 @@ IntModel load_integer_model(const std::string& path) {
     } else {
       L.fail("unknown op '", n.op, "' (known: quantize, conv2d, linear, global_avgpool, requant, dequantize)");
     }
+    if (capped_numel(out.shape) > kMaxActivationNumel)
+      L.fail("output ", shape_str(out.shape), " has more than ", kMaxActivationNumel,
+             " values per image, more than an integer model may ask for");
     vals[n.name] = out;
     m.nodes.push_back(std::move(n));
   }

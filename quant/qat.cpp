@@ -9,6 +9,7 @@
 
 #include "core/autograd.h"
 #include "core/io/json_fields.h"
+#include "quant/folded_bn.h"
 #include "layers/basic.h"
 #include "layers/models/blocks.h"
 #include "layers/sequential.h"
@@ -16,10 +17,11 @@
 namespace pfq::quant {
 
 #define PFQ_QAT_FIELDS(X) X(wbits) X(abits) X(first_last_bits) X(wquant) X(aquant) X(per_channel) X(fold_bn) X(calib_batches) \
-  X(block_output_quant)
+  X(block_output_quant) X(bn_stats)
 void to_json(nlohmann::json& j, const QatConfig& c) { PFQ_JSON_WRITE_FIELDS(j, c, PFQ_QAT_FIELDS); }
 void from_json(const nlohmann::json& j, QatConfig& c) {
   c.block_output_quant = false;  // records written before the field existed had none
+  c.bn_stats = "float";
   PFQ_JSON_READ_FIELDS(j, c, PFQ_QAT_FIELDS, nullptr);
 }
 
@@ -50,6 +52,12 @@ FoldedBatchNorm2d::FoldedBatchNorm2d(const BatchNorm2d& bn)
 std::string FoldedBatchNorm2d::extra_repr() const { return std::to_string(num_features) + ", eps=" + std::to_string(eps) + ", folded"; }
 
 // ---------------- QatConv2d ----------------
+BnStats parse_bn_stats(const std::string& name) {
+  if (name == "float") return BnStats::Float;
+  if (name == "quantized") return BnStats::Quantized;
+  PFQ_FAIL("qat: bn_stats \"", name, "\" is not one of: float, quantized");
+}
+
 QatConv2d::QatConv2d(std::shared_ptr<Conv2d> conv, std::shared_ptr<FoldedBatchNorm2d> bn, std::unique_ptr<Quantizer> wq,
                      std::unique_ptr<Quantizer> input_q)
     : conv_(std::move(conv)), bn_(std::move(bn)) {
@@ -92,22 +100,24 @@ Tensor QatConv2d::forward(const Tensor& x_in) {
   if (!is_training() || frozen_)
     return add(y, add(mul(reshape(s, {oc, 1, 1}), sub(bias_map, reshape(rmean.clone(), {oc, 1, 1}))), reshape(beta, {oc, 1, 1})));
 
-  Tensor z = conv2d(x, w, Tensor(), opt);
-  z = add(z, bias_map);
-  Tensor mu_b = mean(z, {0, 2, 3});                // [OC]
-  Tensor var_b = var(z, {0, 2, 3}, false);         // [OC], biased (normalisation)
-  Tensor sigma_b = sqrt(add(var_b, eps));
-  {
-    NoGradGuard ng;
-    const double m = count_bn_batch(*bn_, bn_->momentum);
-    const double n = static_cast<double>(z.numel() / oc);
-    Tensor unbiased = mul(var_b.detach(), n / std::max(1.0, n - 1));
-    rmean.copy_(add(mul(rmean, 1 - m), mul(mu_b.detach(), m)));
-    rvar.copy_(add(mul(rvar, 1 - m), mul(unbiased, m)));
+  if (bn_stats_ == BnStats::Quantized) {
+    // PyTorch's ConvBn QAT: BatchNorm in training mode on the quantized output rescaled to the
+    // float conv's scale, z = y / s + b + corr (the fused BN kernel computes the statistics,
+    // normalises and updates the running statistics; the formula above, with one conv). A channel
+    // with s == 0 (gamma == 0) has y == 0 and divides by 1 instead: its output is beta either way.
+    Tensor fix;  // 1 where s == 0, else 0 (on s's device, no host round trip)
+    {
+      NoGradGuard ng;
+      fix = add(mul(sign(abs(s.detach())), -1.0), 1.0);
+    }
+    Tensor z = div(y, reshape(add(s, fix), {oc, 1, 1}));
+    if (b.defined() || corr.defined()) z = add(z, bias_map);
+    return batch_norm(z, gamma, beta, rmean, rvar, true, count_bn_batch(*bn_, bn_->momentum), eps);
   }
-  Tensor out = mul(y, reshape(div(sigma_r, sigma_b), {oc, 1, 1}));
-  Tensor shift = mul(reshape(div(gamma, sigma_b), {oc, 1, 1}), sub(bias_map, reshape(mu_b, {oc, 1, 1})));
-  return add(out, add(shift, reshape(beta, {oc, 1, 1})));
+  // Float (exact): the batch statistics of a second convolution with the float weights; the
+  // normalisation, its gradients and the running-statistics update are one fused op.
+  Tensor z0 = conv2d(x, w, Tensor(), opt);
+  return folded_bn_train(y, z0, bias_map, gamma, beta, sigma_r, rmean, rvar, count_bn_batch(*bn_, bn_->momentum), eps);
 }
 
 // ---------------- QatLinear ----------------
@@ -189,6 +199,7 @@ QatReport prepare_qat(Module& model, const QatConfig& cfg) {
   rep.last_linear = linears.empty() ? "" : linears.back();
   const DType dt = model.parameters().empty() ? DType::Float32 : model.parameters().front().dtype();
 
+  const BnStats bn_stats = parse_bn_stats(cfg.bn_stats);  // before the model is changed
   std::map<std::string, std::string> bn_of;  // conv path -> bn path
   if (cfg.fold_bn)
     for (auto& [c, b] : pairs) bn_of[c] = b;
@@ -209,7 +220,9 @@ QatReport prepare_qat(Module& model, const QatConfig& cfg) {
     } else {
       rep.plain_convs++;
     }
-    model.replace_module(path, std::make_shared<QatConv2d>(conv, fbn, std::move(wq), std::move(iq)));
+    auto qconv = std::make_shared<QatConv2d>(conv, fbn, std::move(wq), std::move(iq));
+    qconv->set_bn_stats(bn_stats);
+    model.replace_module(path, qconv);
   }
   for (const std::string& path : linears) {
     auto lin = std::dynamic_pointer_cast<Linear>(model.submodule(split_last(path).first).child(split_last(path).second));

@@ -25,6 +25,10 @@ struct QatConfig {
   std::string aquant = "ema";
   bool per_channel = false;  // weights only
   bool fold_bn = true;
+  // Folded BN's batch statistics in training: "float" (a second, float conv: exact) or
+  // "quantized" (the quantized conv's output rescaled: one conv). See QatConv2d. from_json:
+  // absent = "float" (runs before the field existed).
+  std::string bn_stats = "float";
   int64_t calib_batches = 50;  // ema observers: batches observed before quantizing
   // MobileNetV2: a signed activation quantizer (abits) on every InvertedResidual output (after
   // the residual add; child "output_quant"), so the linear bottlenecks are integer too (the
@@ -71,8 +75,15 @@ class FoldedBatchNorm2d : public Module {
 //   eval / frozen: conv(x, q(s * w)) + beta + s * (b + corr - mu_r),  s = gamma / sqrt(var_r + eps)
 //   training:      conv(x, q(s * w)) * sqrt(var_r + eps) / sqrt(var_b + eps)
 //                  + gamma * (b + corr - mu_b) / sqrt(var_b + eps) + beta
-// with mu_b, var_b the batch statistics of conv(x, w) + b + corr (a second, float conv; gradients
-// flow through them) and the running statistics updated like BatchNorm2d.
+// with mu_b, var_b the batch statistics of z + b + corr (gradients flow through them) and the
+// running statistics updated like BatchNorm2d. z is chosen by BnStats:
+//   Float:     z = conv(x, w), a second convolution with the float weights (exact BN statistics;
+//              Krishnamoorthi 2018, fig. 8);
+//   Quantized: z = conv(x, q(s * w)) / s, the quantized output rescaled (PyTorch's ConvBn QAT):
+//              one convolution per step, statistics that include the weight quantization error.
+enum class BnStats { Float, Quantized };
+BnStats parse_bn_stats(const std::string& name);  // "float" | "quantized"; throws naming the text
+
 class QatConv2d : public Module {
  public:
   QatConv2d(std::shared_ptr<Conv2d> conv, std::shared_ptr<FoldedBatchNorm2d> bn, std::unique_ptr<Quantizer> wq,
@@ -87,6 +98,8 @@ class QatConv2d : public Module {
   void freeze_bn_stats(bool frozen = true) { frozen_ = frozen; }
   bool bn_frozen() const { return frozen_; }
   bool folded() const { return bn_ != nullptr; }
+  void set_bn_stats(BnStats b) { bn_stats_ = b; }
+  BnStats bn_stats() const { return bn_stats_; }
   const Conv2d& conv() const { return *conv_; }
   const FoldedBatchNorm2d* bn() const { return bn_.get(); }  // null when not folded
 
@@ -94,6 +107,7 @@ class QatConv2d : public Module {
   std::shared_ptr<Conv2d> conv_;
   std::shared_ptr<FoldedBatchNorm2d> bn_;
   bool frozen_ = false;
+  BnStats bn_stats_ = BnStats::Float;
 };
 
 // Linear with a fake-quantized weight and optionally quantized input; names as Linear.

@@ -3,7 +3,8 @@
 # (pfq-test-unit, -gradcheck, -e2e, -cuda; those that exist) and ends with the plain line
 # "N passed, N failed" counting test cases over all suites. Exit status non-zero if a build,
 # a test case or a suite (crash, sanitizer report, timeout) failed; a crash counts >= 1 failure.
-# Usage: tools/run-tests.sh [build-dir [suite...]]   env: MESON_SETUP_ARGS, SUITE_TIMEOUT (s)
+# Usage: tools/run-tests.sh [build-dir [suite...]]   env: MESON_SETUP_ARGS, SUITE_TIMEOUT (s),
+# SUITE_ARGS (one extra doctest argument for every suite, e.g. '-tce=*slow case*,*other*')
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,7 +47,7 @@ for suite in "${suites[@]}"; do
   echo "== suite $suite"
   start=$SECONDS
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} timeout --kill-after=30 "$timeout_s" \
-    "$exe" --no-intro --no-version 2>&1 | tee "$log"
+    "$exe" --no-intro --no-version ${SUITE_ARGS:+"$SUITE_ARGS"} 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   # doctest: "[doctest] test cases: 12 | 11 passed | 1 failed | 0 skipped"
   summary=$(grep -E '^\[doctest\] test cases:' "$log" | tail -n 1)

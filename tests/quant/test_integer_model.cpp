@@ -301,6 +301,19 @@ TEST_CASE("integer export: save -> load is bit-exact; corrupt files are rejected
     ts.erase(std::remove_if(ts.begin(), ts.end(), [&](auto& e) { return e.first == conv + ".weight_scale"; }), ts.end());
   }, noop_g);
   CHECK_THROWS_WITH_AS(load_integer_model(p4), doctest::Contains(".weight_scale' is missing"), Error);
+  // resource limits: a header must not make inference allocate what it likes (docs/reliability.md)
+  std::string p5 = rewrite("shape.pfqint", noop_t, [](nlohmann::json& gr) { gr["input_shape"] = {3, 4000000, 4000000}; });
+  CHECK_THROWS_WITH_AS(load_integer_model(p5), doctest::Contains("does not match the architecture record"), Error);
+  std::string p6 = rewrite("huge.pfqint", noop_t, [](nlohmann::json& gr) {
+    gr["input_shape"] = {3, 4000000, 4000000};
+    gr["model"]["input_size"] = 4000000;
+  });
+  CHECK_THROWS_WITH_AS(load_integer_model(p6), doctest::Contains("each size must be in 1..4096"), Error);
+  std::string p7 = rewrite("pad.pfqint", noop_t, [&](nlohmann::json& gr) {
+    for (auto& n : gr["nodes"])
+      if (n["name"] == conv) n["padding"] = {4000, 4000};
+  });
+  CHECK_THROWS_WITH_AS(load_integer_model(p7), doctest::Contains("values per image"), Error);
   io::save_safetensors((dir / "plain.safetensors").string(), {{"w", Tensor::zeros({2})}});
   CHECK_THROWS_WITH_AS(load_integer_model((dir / "plain.safetensors").string()), doctest::Contains("not a pfq integer model"), Error);
   std::filesystem::remove_all(dir);

@@ -71,8 +71,11 @@ TEST_CASE("QatConv2d (unquantized) in eval equals fold_bn") {
 }
 
 TEST_CASE("QatConv2d (unquantized) in training equals Conv + BN with batch statistics and updates running stats") {
+  for (BnStats stats : {BnStats::Float, BnStats::Quantized}) {
+  CAPTURE(static_cast<int>(stats));
   Pair a = make_pair_(4, true), b = make_pair_(4, true);
   QatConv2d q(a.conv, std::make_shared<FoldedBatchNorm2d>(*a.bn), nullptr);
+  q.set_bn_stats(stats);
   q.train();
   b.conv->train();
   b.bn->train();
@@ -89,6 +92,35 @@ TEST_CASE("QatConv2d (unquantized) in training equals Conv + BN with batch stati
   Tensor rv = a.bn->running_var().clone();
   q.forward(x);
   CHECK(max_rel_diff(a.bn->running_var(), rv) == 0);
+  }
+}
+
+TEST_CASE("QatConv2d bn_stats quantized: statistics of the quantized conv; a gamma == 0 channel outputs beta") {
+  Pair a = make_pair_(4, false), b = make_pair_(4, false);
+  a.bn->weight().data<float>()[2] = 0.0f;
+  b.bn->weight().data<float>()[2] = 0.0f;
+  QatConv2d q(a.conv, std::make_shared<FoldedBatchNorm2d>(*a.bn), wquant(4));
+  q.set_bn_stats(BnStats::Quantized);
+  q.train();
+  Generator g(6);
+  Tensor x = Tensor::randn({4, 3, 5, 5}, g);
+  Tensor y = q.forward(x);
+  auto v = y.to_vector<float>();
+  for (float e : v) REQUIRE(std::isfinite(e));
+  const float beta2 = a.bn->bias().to_vector<float>()[2];
+  for (int64_t n = 0; n < 4; ++n)
+    for (int64_t i = 0; i < 25; ++i) CHECK(v[(n * 4 + 2) * 25 + i] == doctest::Approx(beta2).epsilon(1e-6));
+  // the batch statistics are those of conv(x, q(s w)) / s: BN in training on that input gives y
+  const Tensor s = div(b.bn->weight(), sqrt(add(b.bn->running_var(), b.bn->eps)));
+  Tensor wq = q.child("weight_quant")->forward(mul(b.conv->weight(), reshape(s, {4, 1, 1, 1})));
+  Tensor s_safe = add(s, Tensor::from_vector<float>({0, 0, 1, 0}, {4}));
+  Tensor z = div(conv2d(x, wq, Tensor(), b.conv->options()), reshape(s_safe, {4, 1, 1}));
+  b.bn->train();
+  Tensor ref = b.bn->forward(z);
+  CHECK(max_rel_diff(y, ref) < 1e-5);
+  CHECK(max_rel_diff(a.bn->running_mean(), b.bn->running_mean()) < 1e-6);
+  CHECK(max_rel_diff(a.bn->running_var(), b.bn->running_var()) < 1e-6);
+  CHECK_THROWS_WITH_AS(parse_bn_stats("exact"), doctest::Contains("not one of: float, quantized"), Error);
 }
 
 TEST_CASE("QatConv2d (4-bit) gradients reach w, gamma and beta, in training and frozen") {
