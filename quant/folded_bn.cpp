@@ -1,5 +1,5 @@
 // folded_bn.cpp — folded_bn_train (quant/folded_bn.h): argument checks, the fused CPU forward and
-// backward kernels (one pass over the channel for the statistics, one for the output; the
+// backward kernels (two passes over a channel for the statistics, one for the output; the
 // backward needs three per-channel sums and one elementwise pass), and the composed reference.
 #include "quant/folded_bn.h"
 
@@ -21,90 +21,101 @@ struct Geometry {
   bool per_position = false;    // bmap is [C, H, W] (a correction map), else [C, 1, 1]
 };
 
-Geometry check_args(const Tensor& y, const Tensor& z0, const Tensor& bmap, const Tensor& gamma, const Tensor& beta,
-                    const Tensor& sigma_r, const Tensor& running_mean, const Tensor& running_var, double eps) {
+Geometry check_args(const FoldedBnArgs& a) {
   const char* op = "folded_bn_train";
-  PFQ_CHECK(y.dim() == 4, op, ": y must be [N, C, H, W], got ", y.describe());
-  PFQ_CHECK(z0.shape() == y.shape(), op, ": z0 ", z0.describe(), " and y ", y.describe(), " differ in shape");
-  Geometry g{y.size(0), y.size(1), y.size(2) * y.size(3), false};
-  PFQ_CHECK(g.N * g.S > 1, op, ": batch statistics need more than one value per channel, got ", y.describe());
-  PFQ_CHECK(bmap.shape() == Shape({g.C, 1, 1}) || bmap.shape() == Shape({g.C, y.size(2), y.size(3)}), op, ": bmap ",
-            bmap.describe(), " must be [C, 1, 1] or [C, H, W] for y ", y.describe());
-  g.per_position = bmap.shape() != Shape({g.C, 1, 1});
-  for (const Tensor* t : {&z0, &bmap, &gamma, &beta, &sigma_r}) check_same_device_dtype(y, *t, op);
-  for (const Tensor* t : {&gamma, &beta, &sigma_r})
+  PFQ_CHECK(a.y.defined() && a.y.dim() == 4, op, ": y must be [N, C, H, W], got ", a.y.describe());
+  PFQ_CHECK(a.z0.defined() && a.z0.shape() == a.y.shape(), op, ": z0 ", a.z0.describe(), " and y ", a.y.describe(),
+            " differ in shape");
+  Geometry g{a.y.size(0), a.y.size(1), a.y.size(2) * a.y.size(3), false};
+  PFQ_CHECK(g.N * g.S > 1, op, ": batch statistics need more than one value per channel, got ", a.y.describe());
+  PFQ_CHECK(a.bmap.defined() && (a.bmap.shape() == Shape({g.C, 1, 1}) || a.bmap.shape() == Shape({g.C, a.y.size(2), a.y.size(3)})),
+            op, ": bmap ", a.bmap.describe(), " must be [C, 1, 1] or [C, H, W] for y ", a.y.describe());
+  g.per_position = a.bmap.shape() != Shape({g.C, 1, 1});
+  for (const Tensor* t : {&a.z0, &a.bmap, &a.gamma, &a.beta, &a.sigma_r}) check_same_device_dtype(a.y, *t, op);
+  for (const Tensor* t : {&a.gamma, &a.beta, &a.sigma_r, &a.zscale}) {
+    if (t == &a.zscale && !t->defined()) continue;
+    check_same_device_dtype(a.y, *t, op);
     PFQ_CHECK(t->shape() == Shape{g.C}, op, ": per-channel tensor ", t->describe(), " must be [", g.C, "]");
-  PFQ_CHECK(running_mean.defined() == running_var.defined(), op, ": give both running statistics or neither");
-  for (const Tensor* t : {&running_mean, &running_var})
+  }
+  PFQ_CHECK(a.running_mean.defined() == a.running_var.defined(), op, ": give both running statistics or neither");
+  for (const Tensor* t : {&a.running_mean, &a.running_var})
     if (t->defined()) {
-      check_same_device_dtype(y, *t, op);
+      check_same_device_dtype(a.y, *t, op);
       PFQ_CHECK(t->shape() == Shape{g.C} && t->is_contiguous(), op, ": running statistic ", t->describe(),
                 " must be a contiguous [", g.C, "]");
     }
-  PFQ_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
+  PFQ_CHECK(a.eps > 0, op, ": eps must be positive, got ", a.eps);
   return g;
 }
 
-// Per-channel results of the forward pass the backward needs.
-struct Saved {
-  std::vector<double> mu, sb;  // batch mean and sqrt(var + eps) of z
+// Contiguous, detached operands of the kernels (zs null: zscale 1).
+template <typename T>
+struct Ptrs {
+  const T *y, *z0, *zs, *bm, *gamma, *beta, *sr;
 };
 
-// The bias map enters the statistics through z = z0 + bmap. With a per-channel bias (PerPos
-// false) it only shifts the mean, so the sums run over z0 alone; with a correction map it is
-// added per position. Reductions are `omp simd` in double (fixed order: deterministic), two-pass
-// like BatchNorm2d's kernels so tiny variances survive.
+// Per-channel results of the forward pass the backward needs.
+struct Saved {
+  std::vector<double> mu, sb;  // batch mean of z and sqrt(var + eps)
+};
+
+// The bias map enters the statistics through z = z0 zs + bmap. With a per-channel bias (PerPos
+// false) it only shifts the mean, so the sums run over z0 alone and are scaled; with a correction
+// map it is added per position. Reductions are `omp simd` in double (fixed order: deterministic),
+// two-pass like BatchNorm2d's kernels so tiny variances survive.
 template <typename T, bool PerPos>
-void forward_kernel(const Geometry& g, const T* y, const T* z0, const T* bm, const T* gamma, const T* beta, const T* sr,
-                    double eps, T* out, Saved& sv, std::vector<double>& var) {
+void forward_kernel(const Geometry& g, const Ptrs<T>& in, double eps, T* __restrict out, Saved& sv, std::vector<double>& var) {
   const int64_t N = g.N, C = g.C, S = g.S;
   const double M = static_cast<double>(N * S);
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < C; ++c) {
-    const T* b = bm + (PerPos ? c * S : c);
+    const T* b = in.bm + (PerPos ? c * S : c);
+    const double zs = in.zs ? static_cast<double>(in.zs[c]) : 1.0;
     double sum = 0;
     for (int64_t n = 0; n < N; ++n) {
-      const T* zr = z0 + (n * C + c) * S;
+      const T* zr = in.z0 + (n * C + c) * S;
       if constexpr (PerPos) {
 #pragma omp simd reduction(+ : sum)
-        for (int64_t p = 0; p < S; ++p) sum += static_cast<double>(zr[p]) + static_cast<double>(b[p]);
+        for (int64_t p = 0; p < S; ++p) sum += zs * static_cast<double>(zr[p]) + static_cast<double>(b[p]);
       } else {
 #pragma omp simd reduction(+ : sum)
         for (int64_t p = 0; p < S; ++p) sum += zr[p];
       }
     }
-    const double m0 = sum / M;  // mean of z (PerPos) or of z0
+    const double m = sum / M;  // mean of z (PerPos) or of z0
     double sq = 0;
     for (int64_t n = 0; n < N; ++n) {
-      const T* zr = z0 + (n * C + c) * S;
+      const T* zr = in.z0 + (n * C + c) * S;
       if constexpr (PerPos) {
 #pragma omp simd reduction(+ : sq)
         for (int64_t p = 0; p < S; ++p) {
-          const double d = static_cast<double>(zr[p]) + static_cast<double>(b[p]) - m0;
+          const double d = zs * static_cast<double>(zr[p]) + static_cast<double>(b[p]) - m;
           sq += d * d;
         }
       } else {
 #pragma omp simd reduction(+ : sq)
         for (int64_t p = 0; p < S; ++p) {
-          const double d = zr[p] - m0;
+          const double d = zr[p] - m;
           sq += d * d;
         }
       }
     }
-    const double mu = PerPos ? m0 : m0 + static_cast<double>(b[0]);
-    const double v = sq / M, sb = std::sqrt(v + eps), ga = static_cast<double>(gamma[c]);
-    const T k = static_cast<T>(static_cast<double>(sr[c]) / sb);
+    const double b0 = PerPos ? 0.0 : static_cast<double>(b[0]);
+    const double mu = PerPos ? m : zs * m + b0;
+    const double v = PerPos ? sq / M : zs * zs * sq / M;
+    const double sb = std::sqrt(v + eps), ga = static_cast<double>(in.gamma[c]);
+    const T k = static_cast<T>(static_cast<double>(in.sr[c]) / sb);
     const T gs = static_cast<T>(ga / sb);
     // out = y k + gamma (bmap - mu) / sb + beta
-    const T shift = static_cast<T>(static_cast<double>(beta[c]) + ga * ((PerPos ? 0.0 : static_cast<double>(b[0])) - mu) / sb);
+    const T shift = static_cast<T>(static_cast<double>(in.beta[c]) + ga * (b0 - mu) / sb);
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * C + c) * S;
       if constexpr (PerPos) {
 #pragma omp simd
-        for (int64_t p = 0; p < S; ++p) out[off + p] = y[off + p] * k + gs * b[p] + shift;
+        for (int64_t p = 0; p < S; ++p) out[off + p] = in.y[off + p] * k + gs * b[p] + shift;
       } else {
 #pragma omp simd
-        for (int64_t p = 0; p < S; ++p) out[off + p] = y[off + p] * k + shift;
+        for (int64_t p = 0; p < S; ++p) out[off + p] = in.y[off + p] * k + shift;
       }
     }
     sv.mu[c] = mu;
@@ -113,16 +124,27 @@ void forward_kernel(const Geometry& g, const T* y, const T* z0, const T* bm, con
   }
 }
 
-// Gradients. d(z) goes to dz0 and, summed over the batch, to dbmap; outputs not needed are null.
+// Gradient outputs; null when not wanted. dz0 ([N, C, H, W], d loss / d z0) is written whenever
+// it, dzscale or a correction map's gradient is wanted (they come out of the same pass).
+template <typename T>
+struct Grads {
+  T *dy, *dz0, *dzs, *dbm, *dgamma, *dbeta;
+};
+
 template <typename T, bool PerPos>
-void backward_kernel(const Geometry& g, const T* gout, const T* y, const T* z0, const T* bm, const T* gamma, const T* sr,
-                     const Saved& sv, T* dy, T* dz0, T* dbm, T* dgamma, T* dbeta) {
+void backward_kernel(const Geometry& g, const T* __restrict gout, const Ptrs<T>& in, const Saved& sv, const Grads<T>& d) {
   const int64_t N = g.N, C = g.C, S = g.S;
+  // Local restrict copies: the outputs never alias the inputs (fresh buffers).
+  const T* __restrict y = in.y;
+  const T* __restrict z0 = in.z0;
+  T* __restrict dy = d.dy;
+  T* __restrict dz0 = d.dz0;
   const double M = static_cast<double>(N * S);
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < C; ++c) {
-    const T* b = bm + (PerPos ? c * S : c);
-    const double mu = sv.mu[c], sb = sv.sb[c], ga = static_cast<double>(gamma[c]), s_r = static_cast<double>(sr[c]);
+    const T* b = in.bm + (PerPos ? c * S : c);
+    const double zs = in.zs ? static_cast<double>(in.zs[c]) : 1.0;
+    const double mu = sv.mu[c], sb = sv.sb[c], ga = static_cast<double>(in.gamma[c]), s_r = static_cast<double>(in.sr[c]);
     double G = 0, A = 0, GB = 0;  // sums of g, g * y, g * bmap
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * C + c) * S;
@@ -143,115 +165,132 @@ void backward_kernel(const Geometry& g, const T* gout, const T* y, const T* z0, 
         }
       }
     }
-    if (!PerPos) GB = static_cast<double>(b[0]) * G;
-    if (dbeta) dbeta[c] = static_cast<T>(G);
-    if (dgamma) dgamma[c] = static_cast<T>((GB - mu * G) / sb);
+    const double b0 = PerPos ? 0.0 : static_cast<double>(b[0]);
+    if (!PerPos) GB = b0 * G;
+    if (d.dbeta) d.dbeta[c] = static_cast<T>(G);
+    if (d.dgamma) d.dgamma[c] = static_cast<T>((GB - mu * G) / sb);
     // d/d(sb) of both terms, then through the biased variance to z; d/d(mu) of the shift term.
     const double dsb = -(s_r * A + ga * (GB - mu * G)) / (sb * sb);
     const double dmu = -ga * G / sb;
     const double a = dmu / M, bc = dsb / (sb * M);  // d(z_i) = a + bc (z_i - mu)
     const double direct_b = ga / sb;                // d out / d bmap at the same position, per unit of g
     const T k = static_cast<T>(s_r / sb);
-    const double zshift = PerPos ? mu : mu - static_cast<double>(b[0]);  // z_i - mu = z0_i (+ b_p) - zshift
-    if (dbm) {
+    if (d.dbm) {
       if constexpr (PerPos) {
-        for (int64_t p = 0; p < S; ++p) dbm[c * S + p] = T(0);
+        for (int64_t p = 0; p < S; ++p) d.dbm[c * S + p] = T(0);
       } else {
-        dbm[c] = static_cast<T>(direct_b * G + dmu);  // + sum d(z) = dmu: zero up to rounding
+        d.dbm[c] = static_cast<T>(direct_b * G + dmu);  // + sum d(z) = dmu: zero up to rounding
       }
     }
+    double dzs = 0;  // sum d(z_i) z0_i
+    // d(z_i) = a + bc (zs z0_i + b_p - mu) = a2 + bz z0_i (+ bc b_p)
+    const double bz = bc * zs, a2 = a + bc * (b0 - mu);
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * C + c) * S;
       if (dy) {
 #pragma omp simd
         for (int64_t p = 0; p < S; ++p) dy[off + p] = gout[off + p] * k;
       }
-      if (!dz0) continue;  // allocated whenever dz0 or a correction map's gradient is wanted
+      if (!dz0) continue;
+      const T* zr = z0 + off;
+      T* dzr = dz0 + off;
       if constexpr (PerPos) {
-#pragma omp simd
+        T* dbr = d.dbm ? d.dbm + c * S : nullptr;  // a correction map's gradient: summed over n
+#pragma omp simd reduction(+ : dzs)
         for (int64_t p = 0; p < S; ++p) {
-          const double dz = a + bc * (static_cast<double>(z0[off + p]) + static_cast<double>(b[p]) - zshift);
-          dz0[off + p] = static_cast<T>(dz);
-          if (dbm) dbm[c * S + p] += static_cast<T>(direct_b * static_cast<double>(gout[off + p]) + dz);
+          const double z0v = zr[p];
+          const double dz = a2 + bz * z0v + bc * static_cast<double>(b[p]);
+          dzs += dz * z0v;
+          dzr[p] = static_cast<T>(dz * zs);
+          if (dbr) dbr[p] += static_cast<T>(direct_b * static_cast<double>(gout[off + p]) + dz);
         }
-      } else {
+      } else if (d.dzs) {
+#pragma omp simd reduction(+ : dzs)
+        for (int64_t p = 0; p < S; ++p) {
+          const double z0v = zr[p];
+          const double dz = a2 + bz * z0v;
+          dzs += dz * z0v;
+          dzr[p] = static_cast<T>(dz * zs);
+        }
+      } else {  // the float conv's gradient alone: d(z0_i) = zs d(z_i), in T
+        const T ca = static_cast<T>(a2 * zs), cb = static_cast<T>(bz * zs);
 #pragma omp simd
-        for (int64_t p = 0; p < S; ++p) dz0[off + p] = static_cast<T>(a + bc * (static_cast<double>(z0[off + p]) - zshift));
+        for (int64_t p = 0; p < S; ++p) dzr[p] = ca + cb * zr[p];
       }
     }
+    if (d.dzs) d.dzs[c] = static_cast<T>(dzs);
   }
 }
 
 }  // namespace
 
-Tensor folded_bn_train_reference(const Tensor& y, const Tensor& z0, const Tensor& bmap, const Tensor& gamma,
-                                 const Tensor& beta, const Tensor& sigma_r, const Tensor& running_mean,
-                                 const Tensor& running_var, double momentum, double eps) {
-  const Geometry g = check_args(y, z0, bmap, gamma, beta, sigma_r, running_mean, running_var, eps);
+Tensor folded_bn_train_reference(const FoldedBnArgs& a) {
+  const Geometry g = check_args(a);
   const Shape cs{g.C, 1, 1};
-  Tensor z = add(z0, bmap);
+  Tensor z = add(a.zscale.defined() ? mul(a.z0, reshape(a.zscale, cs)) : a.z0, a.bmap);
   Tensor mu_b = mean(z, {0, 2, 3});         // [C]
   Tensor var_b = var(z, {0, 2, 3}, false);  // [C], biased (normalisation)
-  Tensor sigma_b = sqrt(add(var_b, eps));
-  if (running_mean.defined()) {
+  Tensor sigma_b = sqrt(add(var_b, a.eps));
+  if (a.running_mean.defined()) {
     NoGradGuard ng;
     const double n = static_cast<double>(g.N * g.S);
-    Tensor unbiased = mul(var_b.detach(), n / (n - 1));
-    Tensor rm = running_mean, rv = running_var;
-    rm.copy_(add(mul(running_mean, 1 - momentum), mul(mu_b.detach(), momentum)));
-    rv.copy_(add(mul(running_var, 1 - momentum), mul(unbiased, momentum)));
+    Tensor rm = a.running_mean, rv = a.running_var;
+    rm.copy_(add(mul(rm, 1 - a.momentum), mul(mu_b.detach(), a.momentum)));
+    rv.copy_(add(mul(rv, 1 - a.momentum), mul(var_b.detach(), a.momentum * n / (n - 1))));
   }
-  Tensor out = mul(y, reshape(div(sigma_r.detach(), sigma_b), cs));
-  Tensor shift = mul(reshape(div(gamma, sigma_b), cs), sub(bmap, reshape(mu_b, cs)));
-  return add(out, add(shift, reshape(beta, cs)));
+  Tensor out = mul(a.y, reshape(div(a.sigma_r.detach(), sigma_b), cs));
+  Tensor shift = mul(reshape(div(a.gamma, sigma_b), cs), sub(a.bmap, reshape(mu_b, cs)));
+  return add(out, add(shift, reshape(a.beta, cs)));
 }
 
-Tensor folded_bn_train(const Tensor& y, const Tensor& z0, const Tensor& bmap, const Tensor& gamma, const Tensor& beta,
-                       const Tensor& sigma_r, const Tensor& running_mean, const Tensor& running_var, double momentum,
-                       double eps) {
-  if (y.device().is_cuda())
-    return folded_bn_train_reference(y, z0, bmap, gamma, beta, sigma_r, running_mean, running_var, momentum, eps);
+Tensor folded_bn_train(const FoldedBnArgs& a) {
+  if (a.y.device().is_cuda()) return folded_bn_train_reference(a);
   PFQ_PROFILE("folded_bn_train");
-  const Geometry g = check_args(y, z0, bmap, gamma, beta, sigma_r, running_mean, running_var, eps);
-  Tensor yc = y.detach().contiguous(), zc = z0.detach().contiguous(), bc = bmap.detach().contiguous();
-  Tensor gc = gamma.detach().contiguous(), bec = beta.detach().contiguous(), sc = sigma_r.detach().contiguous();
-  Tensor out = Tensor::empty(y.shape(), y.dtype());
+  const Geometry g = check_args(a);
+  const bool has_zs = a.zscale.defined();
+  // Detached contiguous operands, kept by the backward closure.
+  Tensor yc = a.y.detach().contiguous(), zc = a.z0.detach().contiguous(), bc = a.bmap.detach().contiguous();
+  Tensor zsc = has_zs ? a.zscale.detach().contiguous() : Tensor();
+  Tensor gc = a.gamma.detach().contiguous(), bec = a.beta.detach().contiguous(), sc = a.sigma_r.detach().contiguous();
+  Tensor out = Tensor::empty(a.y.shape(), a.y.dtype());
   auto sv = std::make_shared<Saved>();
   sv->mu.resize(g.C);
   sv->sb.resize(g.C);
   std::vector<double> var(g.C);
-  PFQ_DISPATCH_FLOAT(y.dtype(), "folded_bn_train", [&] {
-    auto fwd = g.per_position ? forward_kernel<scalar_t, true> : forward_kernel<scalar_t, false>;
-    fwd(g, yc.data<scalar_t>(), zc.data<scalar_t>(), bc.data<scalar_t>(), gc.data<scalar_t>(), bec.data<scalar_t>(),
-        sc.data<scalar_t>(), eps, out.data<scalar_t>(), *sv, var);
-    if (running_mean.defined()) {
-      scalar_t* rm = running_mean.data<scalar_t>();
-      scalar_t* rv = running_var.data<scalar_t>();
+  auto ptrs = [=]<typename T>(T*) {
+    return Ptrs<T>{yc.data<T>(), zc.data<T>(), has_zs ? zsc.data<T>() : nullptr, bc.data<T>(), gc.data<T>(), bec.data<T>(),
+                   sc.data<T>()};
+  };
+  PFQ_DISPATCH_FLOAT(a.y.dtype(), "folded_bn_train", [&] {
+    const Ptrs<scalar_t> in = ptrs(static_cast<scalar_t*>(nullptr));
+    (g.per_position ? forward_kernel<scalar_t, true> : forward_kernel<scalar_t, false>)(g, in, a.eps, out.data<scalar_t>(), *sv, var);
+    if (a.running_mean.defined()) {
+      Tensor rmt = a.running_mean, rvt = a.running_var;
+      scalar_t* rm = rmt.data<scalar_t>();
+      scalar_t* rv = rvt.data<scalar_t>();
       const double M = static_cast<double>(g.N * g.S), unbias = M / (M - 1);
       for (int64_t c = 0; c < g.C; ++c) {
-        rm[c] = static_cast<scalar_t>((1 - momentum) * rm[c] + momentum * sv->mu[c]);
-        rv[c] = static_cast<scalar_t>((1 - momentum) * rv[c] + momentum * var[c] * unbias);
+        rm[c] = static_cast<scalar_t>((1 - a.momentum) * rm[c] + a.momentum * sv->mu[c]);
+        rv[c] = static_cast<scalar_t>((1 - a.momentum) * rv[c] + a.momentum * var[c] * unbias);
       }
     }
   });
-  const bool ny = y.requires_grad(), nz = z0.requires_grad(), nb = bmap.requires_grad(), ng = gamma.requires_grad(),
-             nbe = beta.requires_grad();
-  return record("folded_bn_train", out, {y, z0, bmap, gamma, beta}, [=](const Tensor& gout_in) {
+  const bool ny = a.y.requires_grad(), nz = a.z0.requires_grad(), nzs = has_zs && a.zscale.requires_grad(),
+             nb = a.bmap.requires_grad(), ng = a.gamma.requires_grad(), nbe = a.beta.requires_grad();
+  Tensor zs_in = has_zs ? a.zscale : Tensor();
+  return record("folded_bn_train", out, {a.y, a.z0, zs_in, a.bmap, a.gamma, a.beta}, [=](const Tensor& gout_in) {
     Tensor gout = gout_in.contiguous();
     const DType dt = gout.dtype();
-    Tensor dy = ny ? Tensor::empty(yc.shape(), dt) : Tensor();
-    // d(z): dz0's value, and a correction map's gradient sums it (the kernel writes dbmap there)
-    Tensor dz = nz || (nb && g.per_position) ? Tensor::empty(zc.shape(), dt) : Tensor();
-    Tensor dbm = nb ? Tensor::empty(bc.shape(), dt) : Tensor();
-    Tensor dgm = ng ? Tensor::empty({g.C}, dt) : Tensor();
-    Tensor dbe = nbe ? Tensor::empty({g.C}, dt) : Tensor();
+    auto maybe = [&](bool need, const Shape& s) { return need ? Tensor::empty(s, dt) : Tensor(); };
+    Tensor dy = maybe(ny, yc.shape()), dz = maybe(nz || nzs || (nb && g.per_position), zc.shape());
+    Tensor dzs = maybe(nzs, {g.C}), dbm = maybe(nb, bc.shape()), dgm = maybe(ng, {g.C}), dbe = maybe(nbe, {g.C});
     PFQ_DISPATCH_FLOAT(dt, "folded_bn_train backward", [&] {
-      auto ptr = [](Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
-      auto bwd = g.per_position ? backward_kernel<scalar_t, true> : backward_kernel<scalar_t, false>;
-      bwd(g, gout.data<scalar_t>(), yc.data<scalar_t>(), zc.data<scalar_t>(), bc.data<scalar_t>(), gc.data<scalar_t>(),
-          sc.data<scalar_t>(), *sv, ptr(dy), ptr(dz), ptr(dbm), ptr(dgm), ptr(dbe));
+      auto p = [](Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
+      const Grads<scalar_t> d{p(dy), p(dz), p(dzs), p(dbm), p(dgm), p(dbe)};
+      const Ptrs<scalar_t> in = ptrs(static_cast<scalar_t*>(nullptr));
+      (g.per_position ? backward_kernel<scalar_t, true> : backward_kernel<scalar_t, false>)(g, gout.data<scalar_t>(), in, *sv, d);
     });
-    return std::vector<Tensor>{dy, nz ? dz : Tensor(), dbm, dgm, dbe};
+    return std::vector<Tensor>{dy, nz ? dz : Tensor(), dzs, dbm, dgm, dbe};
   });
 }
 

@@ -100,24 +100,24 @@ Tensor QatConv2d::forward(const Tensor& x_in) {
   if (!is_training() || frozen_)
     return add(y, add(mul(reshape(s, {oc, 1, 1}), sub(bias_map, reshape(rmean.clone(), {oc, 1, 1}))), reshape(beta, {oc, 1, 1})));
 
-  if (bn_stats_ == BnStats::Quantized) {
-    // PyTorch's ConvBn QAT: BatchNorm in training mode on the quantized output rescaled to the
-    // float conv's scale, z = y / s + b + corr (the fused BN kernel computes the statistics,
-    // normalises and updates the running statistics; the formula above, with one conv). A channel
-    // with s == 0 (gamma == 0) has y == 0 and divides by 1 instead: its output is beta either way.
+  // Batch statistics (the fused op of quant/folded_bn.h also normalises, takes the gradients and
+  // updates the running statistics). Float (exact): of a second convolution with the float
+  // weights. Quantized (PyTorch's ConvBn QAT): of the quantized output rescaled, y / s, so one
+  // convolution per step; a channel with s == 0 (gamma == 0) has y == 0 and divides by 1 instead
+  // (its output is beta either way).
+  FoldedBnArgs a{.y = y, .z0 = y, .zscale = Tensor(), .bmap = bias_map, .gamma = gamma, .beta = beta, .sigma_r = sigma_r,
+                 .running_mean = rmean, .running_var = rvar, .momentum = count_bn_batch(*bn_, bn_->momentum), .eps = eps};
+  if (bn_stats_ == BnStats::Float) {
+    a.z0 = conv2d(x, w, Tensor(), opt);
+  } else {
     Tensor fix;  // 1 where s == 0, else 0 (on s's device, no host round trip)
     {
       NoGradGuard ng;
       fix = add(mul(sign(abs(s.detach())), -1.0), 1.0);
     }
-    Tensor z = div(y, reshape(add(s, fix), {oc, 1, 1}));
-    if (b.defined() || corr.defined()) z = add(z, bias_map);
-    return batch_norm(z, gamma, beta, rmean, rvar, true, count_bn_batch(*bn_, bn_->momentum), eps);
+    a.zscale = rdiv(1.0, add(s, fix));
   }
-  // Float (exact): the batch statistics of a second convolution with the float weights; the
-  // normalisation, its gradients and the running-statistics update are one fused op.
-  Tensor z0 = conv2d(x, w, Tensor(), opt);
-  return folded_bn_train(y, z0, bias_map, gamma, beta, sigma_r, rmean, rvar, count_bn_batch(*bn_, bn_->momentum), eps);
+  return folded_bn_train(a);
 }
 
 // ---------------- QatLinear ----------------

@@ -1,7 +1,8 @@
 // test_folded_bn.cpp — the fused folded-BN training op (quant/folded_bn.h) against its
 // composition of generic ops: output, every gradient and the running-statistics update, for a
-// per-channel bias and a [C, H, W] correction map, float32 (the fused kernels accumulate in
-// double, the reference in float, hence the tolerance) and float64.
+// per-channel bias and a [C, H, W] correction map, with and without a statistics scale (bn_stats
+// quantized: z0 = y, zscale = 1 / s), float32 (the fused kernels accumulate in double, the
+// reference in float, hence the tolerance) and float64.
 #include <doctest/doctest.h>
 
 #include "quant/folded_bn.h"
@@ -13,10 +14,15 @@ using namespace pfq::quant;
 namespace {
 
 struct Args {
-  Tensor y, z0, bmap, gamma, beta, sigma_r, rm, rv;
+  Tensor y, z0, zscale, bmap, gamma, beta, sigma_r, rm, rv;
+  bool same = false;  // z0 is y (bn_stats quantized)
+  FoldedBnArgs op() const {
+    return {.y = y, .z0 = same ? y : z0, .zscale = zscale, .bmap = bmap, .gamma = gamma, .beta = beta, .sigma_r = sigma_r,
+            .running_mean = rm, .running_var = rv, .momentum = 0.1, .eps = 1e-5};
+  }
 };
 
-Args make_args(DType dt, bool per_position, uint64_t seed) {
+Args make_args(DType dt, bool per_position, bool quantized, uint64_t seed) {
   Generator g(seed);
   const int64_t N = 3, C = 5, H = 4, W = 3;
   Args a;
@@ -31,12 +37,17 @@ Args make_args(DType dt, bool per_position, uint64_t seed) {
   a.sigma_r = Tensor::rand({C}, g, 0.5, 2.0).to(dt);
   a.rm = Tensor::randn({C}, g, 0.0, 0.3).to(dt);
   a.rv = Tensor::rand({C}, g, 0.5, 2.0).to(dt);
+  if (quantized) {
+    a.same = true;
+    a.zscale = Tensor::from_vector<double>({1.4, -0.7, 2.0, 0.9, 1.1}, {C}).to(dt).set_requires_grad(true);
+  }
   return a;
 }
 
 Args clone_leaves(const Args& a) {
   Args b = a;
-  for (Tensor* t : {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta}) *t = t->detach().clone().set_requires_grad(true);
+  for (Tensor* t : {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta, &b.zscale})
+    if (t->defined()) *t = t->detach().clone().set_requires_grad(true);
   b.rm = a.rm.clone();
   b.rv = a.rv.clone();
   return b;
@@ -46,39 +57,48 @@ Args clone_leaves(const Args& a) {
 
 TEST_CASE("folded_bn_train: fused CPU kernels equal the composed reference (values, gradients, running stats)") {
   for (DType dt : {DType::Float32, DType::Float64})
-    for (bool per_position : {false, true}) {
-      CAPTURE(dtype_name(dt));
-      CAPTURE(per_position);
-      const double tol = dt == DType::Float32 ? 2e-5 : 1e-12;
-      Args a = make_args(dt, per_position, 7), b = clone_leaves(a);
-      Tensor out = folded_bn_train(a.y, a.z0, a.bmap, a.gamma, a.beta, a.sigma_r, a.rm, a.rv, 0.1, 1e-5);
-      Tensor ref = folded_bn_train_reference(b.y, b.z0, b.bmap, b.gamma, b.beta, b.sigma_r, b.rm, b.rv, 0.1, 1e-5);
-      CHECK(test::max_abs_diff(out, ref) < tol);
-      CHECK(test::max_abs_diff(a.rm, b.rm) < tol);
-      CHECK(test::max_abs_diff(a.rv, b.rv) < tol);
-      Generator g(8);
-      Tensor w = Tensor::randn(out.shape(), g).to(dt);
-      sum(mul(out, w)).backward();
-      sum(mul(ref, w)).backward();
-      const char* names[] = {"y", "z0", "bmap", "gamma", "beta"};
-      Tensor* ta[] = {&a.y, &a.z0, &a.bmap, &a.gamma, &a.beta};
-      Tensor* tb[] = {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta};
-      for (int i = 0; i < 5; ++i) {
-        CAPTURE(names[i]);
-        REQUIRE(ta[i]->grad().defined());
-        CHECK(test::max_abs_diff(ta[i]->grad(), tb[i]->grad()) < tol * 10);
+    for (bool per_position : {false, true})
+      for (bool quantized : {false, true}) {
+        CAPTURE(dtype_name(dt));
+        CAPTURE(per_position);
+        CAPTURE(quantized);
+        const double tol = dt == DType::Float32 ? 2e-5 : 1e-12;
+        Args a = make_args(dt, per_position, quantized, 7), b = clone_leaves(a);
+        Tensor out = folded_bn_train(a.op());
+        Tensor ref = folded_bn_train_reference(b.op());
+        CHECK(test::max_abs_diff(out, ref) < tol);
+        CHECK(test::max_abs_diff(a.rm, b.rm) < tol);
+        CHECK(test::max_abs_diff(a.rv, b.rv) < tol);
+        Generator g(8);
+        Tensor w = Tensor::randn(out.shape(), g).to(dt);
+        sum(mul(out, w)).backward();
+        sum(mul(ref, w)).backward();
+        const char* names[] = {"y", "z0", "bmap", "gamma", "beta", "zscale"};
+        Tensor* ta[] = {&a.y, &a.z0, &a.bmap, &a.gamma, &a.beta, &a.zscale};
+        Tensor* tb[] = {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta, &b.zscale};
+        for (int i = 0; i < 6; ++i) {
+          CAPTURE(names[i]);
+          if ((i == 1 && quantized) || (i == 5 && !quantized)) continue;  // z0 is y / no zscale
+          REQUIRE(ta[i]->grad().defined());
+          CHECK(test::max_abs_diff(ta[i]->grad(), tb[i]->grad()) < tol * 10);
+        }
+        // a per-channel constant shift is normalised away: its gradient vanishes
+        if (!per_position) CHECK(test::max_abs_diff(a.bmap.grad(), Tensor::zeros({5, 1, 1}, dt)) < tol * 10);
       }
-      // a per-channel constant shift is normalised away: its gradient vanishes
-      if (!per_position) CHECK(test::max_abs_diff(a.bmap.grad(), Tensor::zeros({5, 1, 1}, dt)) < tol * 10);
-    }
 }
 
 TEST_CASE("folded_bn_train: bad arguments are refused with the shapes") {
-  Args a = make_args(DType::Float32, false, 9);
-  CHECK_THROWS_WITH_AS(folded_bn_train(a.y, a.z0, Tensor::zeros({5, 2, 2}), a.gamma, a.beta, a.sigma_r, a.rm, a.rv, 0.1, 1e-5),
-                       doctest::Contains("must be [C, 1, 1] or [C, H, W]"), Error);
-  CHECK_THROWS_WITH_AS(folded_bn_train(a.y, a.z0, a.bmap, Tensor::ones({4}), a.beta, a.sigma_r, a.rm, a.rv, 0.1, 1e-5),
-                       doctest::Contains("must be [5]"), Error);
-  CHECK_THROWS_WITH_AS(folded_bn_train(a.y, a.z0, a.bmap, a.gamma, a.beta, a.sigma_r, a.rm, Tensor(), 0.1, 1e-5),
-                       doctest::Contains("both running statistics"), Error);
+  Args a = make_args(DType::Float32, false, false, 9);
+  FoldedBnArgs bad = a.op();
+  bad.bmap = Tensor::zeros({5, 2, 2});
+  CHECK_THROWS_WITH_AS(folded_bn_train(bad), doctest::Contains("must be [C, 1, 1] or [C, H, W]"), Error);
+  bad = a.op();
+  bad.gamma = Tensor::ones({4});
+  CHECK_THROWS_WITH_AS(folded_bn_train(bad), doctest::Contains("must be [5]"), Error);
+  bad = a.op();
+  bad.zscale = Tensor::ones({3});
+  CHECK_THROWS_WITH_AS(folded_bn_train(bad), doctest::Contains("must be [5]"), Error);
+  bad = a.op();
+  bad.running_var = Tensor();
+  CHECK_THROWS_WITH_AS(folded_bn_train(bad), doctest::Contains("both running statistics"), Error);
 }

@@ -47,20 +47,24 @@ TEST_CASE("gradcheck: folded QatConv2d (weights unquantized), bn_stats float and
     }
 }
 
-TEST_CASE("gradcheck: folded_bn_train (fused CPU kernels), per-channel bias and correction map") {
-  for (bool per_position : {false, true}) {
-    CAPTURE(per_position);
-    std::vector<Tensor> in{test::rand64({2, 3, 3, 2}, 21), test::rand64({2, 3, 3, 2}, 22, -2, 2),
-                           per_position ? test::rand64({3, 3, 2}, 23) : test::rand64({3, 1, 1}, 23),
-                           test::rand64({3}, 24, 0.5, 1.5), test::rand64({3}, 25)};
-    const Tensor sigma_r = test::rand64({3}, 26, 0.5, 2.0, false);
-    const auto res = test::gradcheck(
-        [&](const std::vector<Tensor>& v) {
-          return folded_bn_train(v[0], v[1], v[2], v[3], v[4], sigma_r, Tensor(), Tensor(), 0.1, 1e-5);
-        },
-        in);
-    INFO(res.report);
-    CHECK(res.ok);
-    CHECK(res.max_abs_err < 1e-6);
-  }
+TEST_CASE("gradcheck: folded_bn_train (fused CPU kernels), per-channel bias and correction map, with zscale") {
+  for (bool per_position : {false, true})
+    for (bool quantized : {false, true}) {
+      CAPTURE(per_position);
+      CAPTURE(quantized);
+      std::vector<Tensor> in{test::rand64({2, 3, 3, 2}, 21), test::rand64({2, 3, 3, 2}, 22, -2, 2),
+                             per_position ? test::rand64({3, 3, 2}, 23) : test::rand64({3, 1, 1}, 23),
+                             test::rand64({3}, 24, 0.5, 1.5), test::rand64({3}, 25), test::rand64({3}, 27, 0.5, 2.0)};
+      const Tensor sigma_r = test::rand64({3}, 26, 0.5, 2.0, false);
+      const auto res = test::gradcheck(
+          [&](const std::vector<Tensor>& v) {
+            // quantized: the statistics of y itself, scaled (z0 = y, zscale = v[5])
+            return folded_bn_train({.y = v[0], .z0 = quantized ? v[0] : v[1], .zscale = quantized ? v[5] : Tensor(),
+                                    .bmap = v[2], .gamma = v[3], .beta = v[4], .sigma_r = sigma_r, .momentum = 0.1, .eps = 1e-5});
+          },
+          in);
+      INFO(res.report);
+      CHECK(res.ok);
+      CHECK(res.max_abs_err < 1e-6);
+    }
 }
