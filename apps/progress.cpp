@@ -51,9 +51,10 @@ void ProgressBar::draw(bool final_line) {
   constexpr int kWidth = 24;
   std::string bar(kWidth, ' ');
   for (int i = 0; i < static_cast<int>(frac * kWidth); ++i) bar[i] = '#';
-  std::fprintf(stderr, "%s%s [%s] %3.0f%% %.0f %s/s eta %s  %s%s", tty_ ? "\r\033[K" : "", label_.c_str(), bar.c_str(),
-               100 * frac, rate, unit_.c_str(), format_duration(done_ >= total_ ? elapsed : eta).c_str(), status_.c_str(),
-               (final_line || !tty_) ? "\n" : "");
+  const bool finished = done_ >= total_;  // then the time it took, not an estimate
+  std::fprintf(stderr, "%s%s [%s] %3.0f%% %.0f %s/s %s %s  %s%s", tty_ ? "\r\033[K" : "", label_.c_str(), bar.c_str(),
+               100 * frac, rate, unit_.c_str(), finished ? "took" : "eta", format_duration(finished ? elapsed : eta).c_str(),
+               status_.c_str(), (final_line || !tty_) ? "\n" : "");
   std::fflush(stderr);
 }
 

@@ -57,6 +57,7 @@ struct Ptrs {
 // Per-channel results of the forward pass the backward needs.
 struct Saved {
   std::vector<double> mu, sb;  // batch mean of z and sqrt(var + eps)
+  std::vector<double> m0;      // batch mean of z0 (per-channel bias only)
 };
 
 // The bias map enters the statistics through z = z0 zs + bmap. With a per-channel bias (PerPos
@@ -120,6 +121,7 @@ void forward_kernel(const Geometry& g, const Ptrs<T>& in, double eps, T* __restr
     }
     sv.mu[c] = mu;
     sv.sb[c] = sb;
+    sv.m0[c] = PerPos ? 0.0 : m;
     var[c] = v;
   }
 }
@@ -183,8 +185,10 @@ void backward_kernel(const Geometry& g, const T* __restrict gout, const Ptrs<T>&
       }
     }
     double dzs = 0;  // sum d(z_i) z0_i
-    // d(z_i) = a + bc (zs z0_i + b_p - mu) = a2 + bz z0_i (+ bc b_p)
-    const double bz = bc * zs, a2 = a + bc * (b0 - mu);
+    // d(z_i) = a + bc (z_i - mu): with a correction map, z_i - mu = zs z0_i + b_p - mu in double;
+    // with a per-channel bias, z_i - mu = zs (z0_i - m0), the difference taken first (exact for
+    // the near-constant channels PfQ is about, where expanding it would cancel catastrophically).
+    const double bz = bc * zs, m0 = sv.m0[c];
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * C + c) * S;
       if (dy) {
@@ -199,7 +203,7 @@ void backward_kernel(const Geometry& g, const T* __restrict gout, const Ptrs<T>&
 #pragma omp simd reduction(+ : dzs)
         for (int64_t p = 0; p < S; ++p) {
           const double z0v = zr[p];
-          const double dz = a2 + bz * z0v + bc * static_cast<double>(b[p]);
+          const double dz = a + bc * (zs * z0v + static_cast<double>(b[p]) - mu);
           dzs += dz * z0v;
           dzr[p] = static_cast<T>(dz * zs);
           if (dbr) dbr[p] += static_cast<T>(direct_b * static_cast<double>(gout[off + p]) + dz);
@@ -208,14 +212,16 @@ void backward_kernel(const Geometry& g, const T* __restrict gout, const Ptrs<T>&
 #pragma omp simd reduction(+ : dzs)
         for (int64_t p = 0; p < S; ++p) {
           const double z0v = zr[p];
-          const double dz = a2 + bz * z0v;
+          const double dz = a + bz * (z0v - m0);
           dzs += dz * z0v;
           dzr[p] = static_cast<T>(dz * zs);
         }
       } else {  // the float conv's gradient alone: d(z0_i) = zs d(z_i), in T
-        const T ca = static_cast<T>(a2 * zs), cb = static_cast<T>(bz * zs);
+        // m0 as hi + lo in T: z0 - hi is exact near the mean, so the difference keeps T's precision
+        const T ca = static_cast<T>(a * zs), cb = static_cast<T>(bz * zs), m0h = static_cast<T>(m0),
+                m0l = static_cast<T>(m0 - static_cast<double>(m0h));
 #pragma omp simd
-        for (int64_t p = 0; p < S; ++p) dzr[p] = ca + cb * zr[p];
+        for (int64_t p = 0; p < S; ++p) dzr[p] = ca + cb * ((zr[p] - m0h) - m0l);
       }
     }
     if (d.dzs) d.dzs[c] = static_cast<T>(dzs);
@@ -256,6 +262,7 @@ Tensor folded_bn_train(const FoldedBnArgs& a) {
   auto sv = std::make_shared<Saved>();
   sv->mu.resize(g.C);
   sv->sb.resize(g.C);
+  sv->m0.resize(g.C);
   std::vector<double> var(g.C);
   auto ptrs = [=]<typename T>(T*) {
     return Ptrs<T>{yc.data<T>(), zc.data<T>(), has_zs ? zsc.data<T>() : nullptr, bc.data<T>(), gc.data<T>(), bec.data<T>(),

@@ -102,3 +102,29 @@ TEST_CASE("folded_bn_train: bad arguments are refused with the shapes") {
   bad.running_var = Tensor();
   CHECK_THROWS_WITH_AS(folded_bn_train(bad), doctest::Contains("both running statistics"), Error);
 }
+
+TEST_CASE("folded_bn_train: float32 gradients of a near-constant channel match a float64 computation") {
+  // The channels PfQ is about: z0 = 50 + 1e-3 noise, variance ~1e-6 against eps 1e-5. Expanding
+  // d(z_i) = a + bc (z_i - mu) into ca + cb z_i would cancel in float32; the kernel must not.
+  Args a = make_args(DType::Float32, false, false, 10);
+  {
+    Generator g(11);
+    std::vector<float> z = a.z0.detach().to_vector<float>();
+    std::vector<float> noise = Tensor::randn({3, 1, 4, 3}, g, 0.0, 1e-3).to_vector<float>();
+    for (int64_t n = 0; n < 3; ++n)
+      for (int64_t p = 0; p < 12; ++p) z[(n * 5 + 0) * 12 + p] = 50.0f + noise[n * 12 + p];
+    a.z0 = Tensor::from_vector(z, {3, 5, 4, 3}).set_requires_grad(true);
+  }
+  Args d;  // the same values in float64
+  for (auto [dst, src] : {std::pair{&d.y, &a.y}, {&d.z0, &a.z0}, {&d.bmap, &a.bmap}, {&d.gamma, &a.gamma}, {&d.beta, &a.beta}})
+    *dst = src->detach().to(DType::Float64).set_requires_grad(true);
+  d.sigma_r = a.sigma_r.to(DType::Float64);
+  Generator g(12);
+  Tensor w = Tensor::randn(a.y.shape(), g);
+  sum(mul(folded_bn_train(a.op()), w)).backward();
+  sum(mul(folded_bn_train_reference(d.op()), w.to(DType::Float64))).backward();
+  const Tensor ref = d.z0.grad();
+  const double scale = max(abs(ref)).item();
+  CHECK(test::max_abs_diff(a.z0.grad(), ref) < 1e-4 * scale);
+  CHECK(test::max_abs_diff(a.y.grad(), d.y.grad()) < 1e-4 * max(abs(d.y.grad())).item());
+}
