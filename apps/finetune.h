@@ -35,6 +35,20 @@ struct FinetuneOptions {
 };
 void to_json(nlohmann::json& j, const FinetuneOptions& o);
 
+// The schedule and data fields `pfq workflow` and `pfq reproduce` hand to their fine-tuning
+// (both option structs name them alike).
+template <typename Options>
+void copy_finetune_schedule(const Options& o, FinetuneOptions& f) {
+  f.epochs = o.finetune_epochs;
+  f.lr = o.finetune_lr;
+  f.weight_decay = o.weight_decay;
+  f.batch_size = o.batch_size;
+  f.dataset = o.dataset;
+  f.data_dir = o.data_dir;
+  f.limit_train = o.limit_train;
+  f.limit_test = o.limit_test;
+}
+
 struct FinetuneResult {
   double top1 = 0, top5 = 0;
   bool diverged = false;  // a non-finite loss stopped training; top1/top5 are still evaluated

@@ -248,14 +248,7 @@ nlohmann::json finetune_run(const ReproduceOptions& o, const ReproduceRun& r, in
   f.qat.first_last_bits = o.first_last_bits;
   f.qat.calib_batches = o.calib_batches;
   f.stages = o.stages;
-  f.epochs = o.finetune_epochs;
-  f.lr = o.finetune_lr;
-  f.weight_decay = o.weight_decay;
-  f.batch_size = o.batch_size;
-  f.dataset = o.dataset;
-  f.data_dir = o.data_dir;
-  f.limit_train = o.limit_train;
-  f.limit_test = o.limit_test;
+  copy_finetune_schedule(o, f);
   f.seed = r.seed;
   f.threads = threads;
   f.workers = workers;

@@ -161,14 +161,7 @@ nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_
   f.out = stage_dir(o, "finetune");
   f.qat.wbits = o.wbits;
   f.qat.abits = o.abits;
-  f.epochs = o.finetune_epochs;
-  f.lr = o.finetune_lr;
-  f.weight_decay = o.weight_decay;
-  f.batch_size = o.batch_size;
-  f.dataset = o.dataset;
-  f.data_dir = o.data_dir;
-  f.limit_train = o.limit_train;
-  f.limit_test = o.limit_test;
+  copy_finetune_schedule(o, f);
   f.seed = o.seed;
   f.threads = o.threads;
   f.device = o.device;
