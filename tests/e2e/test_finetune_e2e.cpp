@@ -1,6 +1,7 @@
 // test_finetune_e2e.cpp — end to end: a float MobileNetV1 (width 0.25) checkpoint is fine-tuned
 // on 128 Fashion-MNIST images for 2 epochs with 4/4-bit QAT (BN folded, stages w,wa); the
-// run gives a finite top-1, metrics rows, and a checkpoint that reloads as the QAT model.
+// run gives a finite top-1, metrics rows, and a checkpoint that reloads as the QAT model; once
+// with each source of the folded BN's batch statistics (--bn-stats float / quantized).
 // Skips with a message when Fashion-MNIST is not installed.
 #include <doctest/doctest.h>
 
@@ -13,6 +14,7 @@
 #include "apps/trainer.h"
 #include "data/factory.h"
 #include "layers/models/registry.h"
+#include "quant/qat.h"
 
 using namespace pfq;
 
@@ -34,39 +36,48 @@ TEST_CASE("e2e: QAT fine-tuning of a float checkpoint runs and reloads") {
   const std::string float_ckpt = (base / "float.safetensors").string();
   app::save_checkpoint(float_ckpt, *models::build_model(cfg), cfg, app::TrainState{}, nullptr);
 
-  app::FinetuneOptions f;
-  f.checkpoint = float_ckpt;
-  f.out = (base / "qat").string();
-  f.qat.wbits = 4;
-  f.qat.abits = 4;
-  f.qat.calib_batches = 2;
-  f.stages = "w,wa";
-  f.epochs = 2;
-  f.lr = 0.01;
-  f.batch_size = 32;
-  f.limit_train = 128;
-  f.limit_test = 128;
-  f.workers = 1;
-  f.quiet = true;
-  app::FinetuneResult r = app::finetune(f);
-  CHECK(r.epochs == 2);
-  CHECK(!r.diverged);
-  CHECK(std::isfinite(r.top1));
-  CHECK(r.top1 >= 0);
-  CHECK(r.top1 <= 100);
-  auto rows = app::MetricsLog(f.out, "metrics").rows();
-  REQUIRE(rows.size() == 2);
-  CHECK(rows[0]["act_quant"].get<int>() == 0);
-  CHECK(rows[1]["act_quant"].get<int>() == 1);
-  CHECK(rows[1]["bn_frozen"].get<int>() == 1);
+  for (const char* bn_stats : {"float", "quantized"}) {
+    CAPTURE(bn_stats);
+    app::FinetuneOptions f;
+    f.checkpoint = float_ckpt;
+    f.out = (base / (std::string("qat-") + bn_stats)).string();
+    f.qat.wbits = 4;
+    f.qat.abits = 4;
+    f.qat.calib_batches = 2;
+    f.qat.bn_stats = bn_stats;
+    f.stages = "w,wa";
+    f.epochs = 2;
+    f.lr = 0.01;
+    f.batch_size = 32;
+    f.limit_train = 128;
+    f.limit_test = 128;
+    f.workers = 1;
+    f.quiet = true;
+    app::FinetuneResult r = app::finetune(f);
+    CHECK(r.epochs == 2);
+    CHECK(!r.diverged);
+    CHECK(std::isfinite(r.top1));
+    CHECK(r.top1 >= 0);
+    CHECK(r.top1 <= 100);
+    auto rows = app::MetricsLog(f.out, "metrics").rows();
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0]["act_quant"].get<int>() == 0);
+    CHECK(rows[1]["act_quant"].get<int>() == 1);
+    CHECK(rows[1]["bn_frozen"].get<int>() == 1);
 
-  // the checkpoint records the QatConfig and reloads as the same fake-quantized model
-  app::Checkpoint ck = app::load_checkpoint(r.checkpoint);
-  REQUIRE(ck.train.extra.contains("qat"));
-  CHECK(ck.train.extra["qat"]["wbits"].get<int>() == 4);
-  ModulePtr m = app::model_from_any_checkpoint(ck);
-  auto loader = app::make_loader("fashion-mnist", "", false, 256, 1, 0, 128);
-  app::EvalResult ev = app::evaluate(*m, *loader);
-  CHECK(ev.top1 == doctest::Approx(r.top1));
+    // the checkpoint records the QatConfig and reloads as the same fake-quantized model
+    app::Checkpoint ck = app::load_checkpoint(r.checkpoint);
+    REQUIRE(ck.train.extra.contains("qat"));
+    CHECK(ck.train.extra["qat"]["wbits"].get<int>() == 4);
+    CHECK(ck.train.extra["qat"]["bn_stats"].get<std::string>() == bn_stats);
+    ModulePtr m = app::model_from_any_checkpoint(ck);
+    int64_t quantized_stats = 0;
+    for (auto& [name, mod] : m->named_modules())
+      if (auto* q = dynamic_cast<const quant::QatConv2d*>(mod); q && q->bn_stats() == quant::BnStats::Quantized) quantized_stats++;
+    CHECK((quantized_stats > 0) == (std::string(bn_stats) == "quantized"));
+    auto loader = app::make_loader("fashion-mnist", "", false, 256, 1, 0, 128);
+    app::EvalResult ev = app::evaluate(*m, *loader);
+    CHECK(ev.top1 == doctest::Approx(r.top1));
+  }
   std::filesystem::remove_all(base);
 }
