@@ -44,6 +44,7 @@ void add_reproduce_command(CLI::App& app) {
   auto config = std::make_shared<std::string>();
   auto extra_bits = std::make_shared<std::vector<std::string>>();
   auto task = std::make_shared<std::string>();
+  auto report_only = std::make_shared<bool>(false);
   cmd->add_option("--config", *config, "a pfq workflow recipe (configs/*.json) or a reproduction's config.json")->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "output folder (config, pretrain/, pfq/, runs/<id>/, report)")->capture_default_str();
   cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
@@ -77,14 +78,23 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--stages", o->stages, "wa | w,wa (first half weights only)")->check(CLI::IsMember({"wa", "w,wa"}))->capture_default_str();
   cmd->add_option("--calib-batches", o->calib_batches, "ema observers: batches observed before quantizing")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--first-last-bits", o->first_last_bits, "bits of the first conv and last linear")->check(CLI::Range(2, 8))->capture_default_str();
+  cmd->add_flag("--report-only", *report_only,
+                "write the report of the runs done so far in --out (its config.json, with the grid changed by flags) "
+                "and run nothing");
   cmd->add_option("--task", *task, "internal: run one task (pretrain:<seed> | run:<id>) of the reproduction in --out");
-  cmd->callback([cmd, o, config, extra_bits, task] {
+  cmd->callback([cmd, o, config, extra_bits, task, report_only] {
     if (!task->empty()) {
       run_reproduce_task(o->out, *task, o->threads, o->workers);
       return;
     }
     ReproduceOptions opts;
-    if (!config->empty()) opts = read_config(*config);
+    if (!config->empty()) {
+      opts = read_config(*config);
+    } else if (*report_only) {
+      const std::string saved = o->out + "/config.json";
+      PFQ_CHECK(std::filesystem::exists(saved), "--report-only: ", o->out, " holds no reproduction (", saved, " is missing)");
+      opts = read_config(saved);
+    }
     // Command-line flags override the file: copy every option the user actually gave.
     nlohmann::json given = *o, merged = opts;
     for (auto* opt : cmd->get_options()) {
@@ -101,7 +111,7 @@ void add_reproduce_command(CLI::App& app) {
     std::fprintf(stderr, "pfq reproduce: %s\n", nlohmann::json(opts).dump().c_str());
     std::error_code ec;
     const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-    nlohmann::json r = run_reproduce(opts, ec ? "" : exe);
+    nlohmann::json r = *report_only ? reproduce_report_only(opts) : run_reproduce(opts, ec ? "" : exe);
     std::ifstream md(opts.out + "/report.md");
     std::cout << md.rdbuf();
     std::fprintf(stderr, "pfq reproduce: %lld runs ran now; report %s/report.md\n", static_cast<long long>(r.value("executed", 0)),

@@ -342,22 +342,36 @@ std::vector<std::string> run_tasks(const ReproduceOptions& o, const std::vector<
   return failed;
 }
 
-void check_config(const ReproduceOptions& o) {
-  std::filesystem::create_directories(o.out);
+// The grid (bits, quantizers, pruning methods, seeds) may grow or shrink between calls: each run
+// depends only on the schedule and its own id, so finished runs are reused and only new ones
+// run. Everything else is the schedule and must match the folder's config.json.
+// Speed settings and the folder's own path do not change results either.
+const char* const kFreeKeys[] = {"bits", "quantizers", "pruning", "baseline_quantizers", "seeds",
+                                 "out",  "jobs",       "threads", "workers"};
+
+void check_config(const ReproduceOptions& o, bool save) {
   const std::string path = o.out + "/config.json";
   nlohmann::json cfg = o;
   if (!std::filesystem::exists(path)) {
+    PFQ_CHECK(save, "reproduce: ", o.out, " holds no reproduction (", path, " is missing)");
+    std::filesystem::create_directories(o.out);
     io::write_file_atomic(path, cfg.dump(2) + "\n");
     return;
   }
-  nlohmann::json prev = read_json_file(path);
-  // Speed settings and the folder's own path do not change results.
-  for (const char* k : {"out", "jobs", "threads", "workers"}) {
-    prev.erase(k);
-    cfg.erase(k);
+  nlohmann::json prev = read_json_file(path), a = prev, b = cfg;
+  for (const char* k : kFreeKeys) {
+    a.erase(k);
+    b.erase(k);
   }
-  PFQ_CHECK(prev == cfg, "reproduce: ", o.out, " holds a reproduction with a different configuration (", path,
-            "); use another --out or delete the folder");
+  PFQ_CHECK(a == b, "reproduce: ", o.out, " holds a reproduction with a different schedule (", path,
+            "); only --bits, --quantizers, --pruning, --baseline-quantizers and --seeds may change; use another --out or "
+            "delete the folder");
+  // Without --pretrained and --pretrain-per-seed, one pretraining ran with the first seed.
+  const auto prev_seeds = prev.at("seeds").get<std::vector<uint64_t>>();
+  PFQ_CHECK(!o.pretrained.empty() || o.pretrain_per_seed || prev_seeds.empty() || o.seeds.front() == prev_seeds.front(),
+            "reproduce: ", o.out, " was pretrained with seed ", prev_seeds.empty() ? 0 : prev_seeds.front(),
+            "; keep it first in --seeds");
+  if (save && prev != cfg) io::write_file_atomic(path, cfg.dump(2) + "\n");
 }
 
 }  // namespace
@@ -391,7 +405,7 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) 
   PFQ_CHECK(o.pretrained.empty() || !o.pretrain_per_seed, "reproduce: --pretrained and --pretrain-per-seed exclude each other");
   PFQ_CHECK(o.pretrained.empty() || std::filesystem::exists(o.pretrained), "reproduce: --pretrained ", o.pretrained, " does not exist");
   const std::vector<ReproduceRun> runs = plan_runs(o);
-  check_config(o);
+  check_config(o, true);
   const int total = o.threads > 0 ? o.threads : omp_get_max_threads();
   const int jobs = std::max(1, std::min(o.jobs, total));
   const int per_job = std::max(1, total / jobs);
@@ -425,6 +439,12 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) 
              "command again to retry):", list);
   }
   return report;
+}
+
+nlohmann::json reproduce_report_only(const ReproduceOptions& o) {
+  plan_runs(o);
+  check_config(o, false);
+  return write_reproduce_report(o);
 }
 
 void run_reproduce_task(const std::string& out, const std::string& task, int threads, int workers) {

@@ -73,11 +73,17 @@ struct ReproduceRun {
 // Every run of the grid, in report order (bits, quantizer, pruning, seed). Validates the lists.
 std::vector<ReproduceRun> plan_runs(const ReproduceOptions& o);
 
-// Runs every stage and run that is not done yet (config.json in o.out must match a previous
-// run's), writes the report, and returns results.json's content; "executed" counts the
+// Runs every stage and run that is not done yet, writes the report, and returns results.json's content; "executed" counts the
 // fine-tuning runs this call ran. `exe` is the pfq binary that --jobs > 1 starts for each run
 // ("" forces in-process runs, one at a time).
+// A folder's schedule is fixed by its first call (config.json); later calls may change the grid
+// (bits, quantizers, pruning, baseline quantizers, seeds, keeping the pretraining seed first):
+// finished runs are reused, new ones run, and config.json records the latest grid.
 nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe);
+
+// The report of the grid `o` from the runs already done in o.out, running nothing (o's schedule
+// must match the folder's; runs not done are listed as missing).
+nlohmann::json reproduce_report_only(const ReproduceOptions& o);
 
 // One task of a reproduction whose <out>/config.json exists ("pretrain:<seed>" or "run:<id>"),
 // as a child process started by run_reproduce runs it.

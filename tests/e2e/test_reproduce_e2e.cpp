@@ -154,11 +154,41 @@ TEST_CASE("e2e: pfq reproduce runs the grid over seeds, reports it and resumes w
   // A different schedule in the same folder is refused; speed settings may change.
   app::ReproduceOptions other = o;
   other.finetune_lr = 0.5;
-  CHECK_THROWS_WITH_AS(app::run_reproduce(other, ""), doctest::Contains("different configuration"), Error);
+  CHECK_THROWS_WITH_AS(app::run_reproduce(other, ""), doctest::Contains("different schedule"), Error);
+  CHECK_THROWS_WITH_AS(app::reproduce_report_only(other), doctest::Contains("different schedule"), Error);
   other = o;
   other.jobs = 3;
   other.threads = 1;
   CHECK(app::run_reproduce(other, "").at("executed").get<int64_t>() == 0);
+
+  // The grid may change. The report of a grid with runs not done yet lists them as missing
+  // and runs nothing.
+  app::ReproduceOptions grid = o;
+  grid.bits = {"4/4", "8/8"};
+  grid.pruning = {"none", "pfq"};
+  grid.seeds = {0};
+  nlohmann::json partial = app::reproduce_report_only(grid);
+  REQUIRE(partial.at("rows").size() == 2 * 3 * 2);
+  for (const auto& row : partial.at("rows")) {
+    const bool eight = row.at("bits") == "8/8";
+    CHECK(row.at("seeds").get<int>() == (eight ? 0 : 1));
+    CHECK(row.at("missing").size() == (eight ? 1u : 0u));
+    CHECK(row.at("top1_mean").is_null() == eight);
+  }
+  CHECK(!fs::exists(tmp / "repro/runs/w8a8-minmax-none-s0"));
+  // A new quantizer runs only its own runs; config.json records the latest grid.
+  grid.bits = {"4/4"};
+  grid.quantizers = {"pact"};
+  grid.pruning = {"none"};
+  CHECK(app::run_reproduce(grid, "").at("executed").get<int64_t>() == 1);
+  CHECK(fs::exists(tmp / "repro/runs/w4a4-pact-none-s0/done.json"));
+  CHECK(nlohmann::json::parse(slurp(tmp / "repro/config.json")).at("quantizers") == nlohmann::json{"pact"});
+  // Back to the first grid: nothing runs, its table is unchanged.
+  CHECK(app::run_reproduce(o, "").at("rows") == rows);
+  CHECK(fs::last_write_time(tmp / "repro/runs/w4a4-minmax-pfq-s0/done.json") == stamp);
+  app::ReproduceOptions nowhere = o;
+  nowhere.out = tmp / "none";
+  CHECK_THROWS_WITH_AS(app::reproduce_report_only(nowhere), doctest::Contains("holds no reproduction"), Error);
 }
 
 TEST_CASE("e2e: pfq reproduce --jobs 2 runs child processes of the pfq binary") {
