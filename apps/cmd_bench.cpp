@@ -92,7 +92,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--wbits", o->wbits, "qat mode: weight bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
   cmd->add_option("--abits", o->abits, "qat mode: activation bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
   cmd->add_option("--bn-stats", o->bn_stats, "qat mode: folded BN's batch statistics, float | quantized (default: finetune's)")
-      ->check(CLI::IsMember({"float", "quantized"}));
+      ->check(CLI::IsMember(quant::bn_stats_names()));
   cmd->add_option("--quantizer", o->quantizer,
                   "qat mode: quantizer preset of pfq reproduce (minmax = minmax weights + EMA activations, as pfq finetune)")
       ->check(CLI::IsMember(quantizer_presets()))

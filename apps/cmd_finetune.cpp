@@ -27,7 +27,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_flag("--fold-bn,!--no-fold-bn", o->qat.fold_bn, "fold BN into the conv weights during QAT (default on)");
   cmd->add_option("--bn-stats", o->qat.bn_stats,
                   "folded BN's batch statistics in training: float (a second float conv, exact) | quantized (one conv)")
-      ->check(CLI::IsMember({"float", "quantized"}))
+      ->check(CLI::IsMember(quant::bn_stats_names()))
       ->capture_default_str();
   cmd->add_option("--calib-batches", o->qat.calib_batches, "ema observers: batches observed before quantizing")
       ->check(CLI::NonNegativeNumber)

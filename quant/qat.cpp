@@ -52,9 +52,15 @@ FoldedBatchNorm2d::FoldedBatchNorm2d(const BatchNorm2d& bn)
 std::string FoldedBatchNorm2d::extra_repr() const { return std::to_string(num_features) + ", eps=" + std::to_string(eps) + ", folded"; }
 
 // ---------------- QatConv2d ----------------
+const std::vector<std::string>& bn_stats_names() {
+  static const std::vector<std::string> names = {"float", "quantized"};  // BnStats order
+  return names;
+}
+
 BnStats parse_bn_stats(const std::string& name) {
-  if (name == "float") return BnStats::Float;
-  if (name == "quantized") return BnStats::Quantized;
+  const auto& names = bn_stats_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (name == names[i]) return static_cast<BnStats>(i);
   PFQ_FAIL("qat: bn_stats \"", name, "\" is not one of: float, quantized");
 }
 

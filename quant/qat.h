@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "layers/batchnorm.h"
 #include "layers/conv.h"
@@ -82,7 +83,8 @@ class FoldedBatchNorm2d : public Module {
 //   Quantized: z = conv(x, q(s * w)) / s, the quantized output rescaled (PyTorch's ConvBn QAT):
 //              one convolution per step, statistics that include the weight quantization error.
 enum class BnStats { Float, Quantized };
-BnStats parse_bn_stats(const std::string& name);  // "float" | "quantized"; throws naming the text
+const std::vector<std::string>& bn_stats_names();  // "float", "quantized": BnStats's values in order
+BnStats parse_bn_stats(const std::string& name);   // one of bn_stats_names(); throws naming the text
 
 class QatConv2d : public Module {
  public:

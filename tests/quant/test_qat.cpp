@@ -121,6 +121,9 @@ TEST_CASE("QatConv2d bn_stats quantized: statistics of the quantized conv; a gam
   CHECK(max_rel_diff(a.bn->running_mean(), b.bn->running_mean()) < 1e-6);
   CHECK(max_rel_diff(a.bn->running_var(), b.bn->running_var()) < 1e-6);
   CHECK_THROWS_WITH_AS(parse_bn_stats("exact"), doctest::Contains("not one of: float, quantized"), Error);
+  REQUIRE(bn_stats_names().size() == 2);
+  CHECK(parse_bn_stats(bn_stats_names()[0]) == BnStats::Float);
+  CHECK(parse_bn_stats(bn_stats_names()[1]) == BnStats::Quantized);
 }
 
 TEST_CASE("QatConv2d (4-bit) gradients reach w, gamma and beta, in training and frozen") {
