@@ -28,8 +28,17 @@ Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, B
   auto node = std::make_shared<Node>();
   node->name = name;
   node->inputs.reserve(inputs.size());
-  for (const auto& t : inputs)
-    node->inputs.push_back(t.defined() && t.requires_grad() ? t.impl_ptr() : nullptr);
+  for (const auto& t : inputs) {
+    Edge e;
+    if (t.defined() && t.requires_grad()) {
+      e.shape = t.shape();
+      if (t.impl().grad_fn)
+        e.grad_fn = t.impl().grad_fn;
+      else
+        e.leaf = t.impl_ptr();
+    }
+    node->inputs.push_back(std::move(e));
+  }
   node->backward = std::move(fn);
   node->out_shape = out.shape();
   node->out_dtype = out.dtype();
@@ -75,10 +84,10 @@ void run_backward(const Tensor& root, const Tensor& seed) {
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     if (next < node->inputs.size()) {
-      const auto& in = node->inputs[next++];
-      if (in && in->grad_fn && !seen.count(in->grad_fn.get())) {
-        seen.insert(in->grad_fn.get());
-        stack.push_back({in->grad_fn.get(), 0});
+      Node* in = node->inputs[next++].grad_fn.get();
+      if (in && !seen.count(in)) {
+        seen.insert(in);
+        stack.push_back({in, 0});
       }
     } else {
       order.push_back(node);
@@ -104,14 +113,14 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     }
     PFQ_CHECK(gin.size() == node->inputs.size(), "internal: backward of '", node->name, "' returned ", gin.size(), " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < gin.size(); ++i) {
-      auto& in = node->inputs[i];
-      if (!in || !gin[i].defined()) continue;
-      PFQ_CHECK(gin[i].shape() == in->shape, "internal: backward of '", node->name, "' gave input ", i, " a gradient of shape ", shape_str(gin[i].shape()), ", expected ", shape_str(in->shape));
-      if (in->grad_fn) {
-        keep_alive.push_back(in->grad_fn);
-        accumulate(grads[in->grad_fn.get()], gin[i]);
-      } else if (in->requires_grad) {
-        accumulate(in->grad, gin[i]);
+      Edge& in = node->inputs[i];
+      if (!in.needs_grad() || !gin[i].defined()) continue;
+      PFQ_CHECK(gin[i].shape() == in.shape, "internal: backward of '", node->name, "' gave input ", i, " a gradient of shape ", shape_str(gin[i].shape()), ", expected ", shape_str(in.shape));
+      if (in.grad_fn) {
+        keep_alive.push_back(in.grad_fn);
+        accumulate(grads[in.grad_fn.get()], gin[i]);
+      } else {
+        accumulate(in.leaf->grad, gin[i]);
       }
     }
     node->backward = nullptr;  // frees saved tensors

@@ -14,9 +14,20 @@ namespace pfq {
 // Maps the gradient of an op's output to gradients of its inputs (undefined where unneeded).
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
 
+// Where the gradient of one op input goes: the node that computed it, or the leaf (a tensor
+// with requires_grad and no grad_fn) whose .grad accumulates it. An edge never holds a non-leaf
+// input's storage: an intermediate tensor lives only as long as some closure saves it (the
+// output of a BN that feeds a ReLU is freed in the forward pass, as in PyTorch).
+struct Edge {
+  std::shared_ptr<Node> grad_fn;
+  std::shared_ptr<TensorImpl> leaf;
+  Shape shape;
+  bool needs_grad() const { return grad_fn || leaf; }
+};
+
 struct Node {
-  std::string name;                               // op name, for error messages
-  std::vector<std::shared_ptr<TensorImpl>> inputs;  // nullptr where the input needs no grad
+  std::string name;           // op name, for error messages
+  std::vector<Edge> inputs;   // one per op input; empty edges where no gradient is needed
   BackwardFn backward;
   Shape out_shape;
   DType out_dtype;

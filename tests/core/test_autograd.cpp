@@ -2,6 +2,7 @@
 // graph freeing, seed-gradient rules, determinism of backward.
 #include <doctest/doctest.h>
 
+#include "core/allocator.h"
 #include "core/ops.h"
 
 using namespace pfq;
@@ -78,4 +79,17 @@ TEST_CASE("autograd: same inputs and threads give bit-identical gradients") {
     return a;
   };
   CHECK(run() == run());
+}
+
+TEST_CASE("autograd: the graph keeps only what backward saves, not every intermediate") {
+  // relu(x * 2): relu saves its output; the product is an input of relu's node but no closure
+  // needs it, so it is freed when the forward drops it. Gradients are unchanged.
+  const int64_t n = 1 << 18;  // 1 MiB per float32 tensor
+  Tensor x = Tensor::full({n}, 1.5, DType::Float32).set_requires_grad(true);
+  const size_t base = cpu_allocator_stats().bytes_in_use;
+  Tensor y = relu(mul(x, 2.0));
+  const size_t held = cpu_allocator_stats().bytes_in_use - base;
+  CHECK(held == static_cast<size_t>(n) * sizeof(float));  // y alone
+  sum(y).backward();
+  CHECK(x.grad().to_vector<float>() == std::vector<float>(n, 2.0f));
 }
