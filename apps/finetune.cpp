@@ -144,6 +144,13 @@ FinetuneResult finetune(const FinetuneOptions& o) {
       stats.add(logits, b->labels, lv);
       st.global_step++;
       if (bar) bar->update(n, stats.status(opt->lr()));
+      if (const std::string r = quant::clamp_learned_ranges(*model); !r.empty()) {
+        std::fprintf(stderr, "finetune: the learned quantization range %s is not positive after the step of epoch %lld batch %lld: "
+                     "diverged, stopping (ranges clamped to 1e-6 for the evaluation)\n", r.c_str(), (long long)epoch + 1,
+                     (long long)b->index);
+        res.diverged = true;
+        break;
+      }
       if (stop_requested()) {
         interrupted = true;
         break;

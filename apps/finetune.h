@@ -51,7 +51,8 @@ void copy_finetune_schedule(const Options& o, FinetuneOptions& f) {
 
 struct FinetuneResult {
   double top1 = 0, top5 = 0;
-  bool diverged = false;  // a non-finite loss stopped training; top1/top5 are still evaluated
+  bool diverged = false;  // a non-finite loss or gradient, or a learned range driven <= 0, stopped training;
+                          // top1/top5 are still evaluated
   int64_t epochs = 0;     // epochs run (a diverged epoch counts)
   std::string checkpoint; // <out>/last.safetensors
   double size_kib = 0;    // quant::model_size of the QAT model (also written to <out>/model_size.json)

@@ -4,6 +4,7 @@
 #include "quant/qat.h"
 
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -317,6 +318,32 @@ void set_activation_quant(Module& model, bool enabled) {
     const std::string leaf = split_last(n).second;
     if (leaf != "weight_quant") static_cast<FakeQuantize*>(m)->enabled = enabled;
   }
+}
+
+std::string clamp_learned_ranges(Module& model, double floor) {
+  PFQ_CHECK(floor > 0, "clamp_learned_ranges: floor must be > 0, got ", floor);
+  NoGradGuard no_grad;
+  std::string first;
+  for (auto& [n, m] : model.named_modules()) {
+    if (!is_type(m, "FakeQuantize")) continue;
+    const Quantizer* q = static_cast<FakeQuantize*>(m)->quantizer();
+    if (!q) continue;
+    for (auto& [pname, t] : q->parameters()) {
+      Tensor host = t.to(Device::cpu()).to(DType::Float64).contiguous();
+      const std::vector<double> v = host.to_vector<double>();
+      bool bad = false;
+      for (size_t i = 0; i < v.size(); ++i)
+        if (!(v[i] > 0)) {
+          if (first.empty()) first = n + "." + pname + "[" + std::to_string(i) + "] = " + std::to_string(v[i]);
+          bad = true;
+        }
+      if (bad) {
+        Tensor p = t;  // the parameter's own storage
+        p.copy_(clamp(host, floor, std::numeric_limits<double>::infinity()));
+      }
+    }
+  }
+  return first;
 }
 
 }  // namespace pfq::quant

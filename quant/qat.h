@@ -148,6 +148,12 @@ void freeze_bn_stats(Module& model, bool frozen = true);
 // Enables/disables every activation/input quantizer (stage "w" of --stages w,wa).
 void set_activation_quant(Module& model, bool enabled);
 
+// The learned ranges (PACT's alpha, LSQ's step) must stay positive; an optimizer step that
+// drives one to <= 0 overshot (the run is diverging). Sets every such element to `floor`, so the
+// model stays usable, and returns the first as "<parameter>[i] = <value>" ("" when all are
+// positive).
+std::string clamp_learned_ranges(Module& model, double floor = 1e-6);
+
 // BN re-estimation pass: resets the running mean/var of every BatchNorm2d and of every BN folded
 // into a QatConv2d, then recomputes them from `batches` batches (fewer if next_batch returns an
 // undefined tensor) as a cumulative average (PyTorch's momentum=None), with the BNs in training

@@ -323,3 +323,32 @@ TEST_CASE("qat: the BN re-estimation pass recomputes plain and folded running st
   CHECK_THROWS_WITH_AS(reestimate_bn_stats(empty_model, [] { return Tensor(); }, 4),
                        doctest::Contains("the data gave no batch"), Error);
 }
+
+TEST_CASE("clamp_learned_ranges: a PACT alpha or LSQ step driven <= 0 is reported and clamped") {
+  QuantSpec act;
+  act.symmetric = false;
+  act.bits = 4;
+  act.per_channel = true;
+  act.channels = 3;
+  Sequential m;
+  m.add("pact", std::make_shared<FakeQuantize>(make_quantizer("pact", act)));
+  m.add("lsq", std::make_shared<FakeQuantize>(make_quantizer("lsq", act)));
+  m.add("ema", std::make_shared<FakeQuantize>(make_quantizer("ema", act)));  // no learned range
+  auto pact = std::dynamic_pointer_cast<FakeQuantize>(m.child("pact"));
+  auto lsq = std::dynamic_pointer_cast<FakeQuantize>(m.child("lsq"));
+  Tensor alpha = pact->quantizer()->parameters().at(0).second;
+  Tensor step = lsq->quantizer()->parameters().at(0).second;
+  step.copy_(Tensor::from_vector<float>({0.5f, 0.25f, 0.125f}, {3}));
+  CHECK(clamp_learned_ranges(m).empty());
+  CHECK(alpha.to_vector<float>() == std::vector<float>{6, 6, 6});
+
+  alpha.copy_(Tensor::from_vector<float>({6, -3.5f, 0}, {3}));
+  step.copy_(Tensor::from_vector<float>({0.5f, 0.25f, -1}, {3}));
+  const std::string first = clamp_learned_ranges(m, 1e-3);
+  CHECK(first.find("pact.alpha[1] = -3.5") == 0);
+  CHECK(alpha.to_vector<float>() == std::vector<float>{6, 1e-3f, 1e-3f});
+  CHECK(step.to_vector<float>() == std::vector<float>{0.5f, 0.25f, 1e-3f});
+  CHECK(alpha.requires_grad());  // still the trained parameter
+  CHECK(clamp_learned_ranges(m).empty());
+  CHECK_THROWS_WITH_AS(clamp_learned_ranges(m, 0), doctest::Contains("floor must be > 0"), Error);
+}
