@@ -89,8 +89,17 @@ void conv_backward_weight(const ConvGeom& g, const T* dy, const T* x, T* dw) {
   else conv2d_backward_weight<T>(g, dy, x, dw);
 }
 
+template <typename T>
+void conv_backward(const ConvGeom& g, const T* dy, const T* x, const T* w, T* dx, T* dw) {
+  if constexpr (std::is_same_v<T, float>)
+    if (use_onednn<T>(g) && onednn::conv2d_backward(g, dy, x, w, dx, dw)) return;
+  if (dx) conv_backward_input<T>(g, dy, w, dx);
+  if (dw) conv_backward_weight<T>(g, dy, x, dw);
+}
+
 #define PFQ_CONV_ENTRY_POINTS(T)                                                          \
   template void conv_forward<T>(const ConvGeom&, const T*, const T*, const T*, T*);       \
+  template void conv_backward<T>(const ConvGeom&, const T*, const T*, const T*, T*, T*);  \
   template void conv_backward_input<T>(const ConvGeom&, const T*, const T*, T*);          \
   template void conv_backward_weight<T>(const ConvGeom&, const T*, const T*, T*);
 PFQ_CONV_ENTRY_POINTS(float)

@@ -27,6 +27,9 @@ const char* conv_backend_name(ConvBackend b);
 template <typename T> void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y);
 template <typename T> void conv_backward_input(const ConvGeom& g, const T* dy, const T* w, T* dx);
 template <typename T> void conv_backward_weight(const ConvGeom& g, const T* dy, const T* x, T* dw);
+// Both gradients (dx or dw may be null: not wanted). With oneDNN, dy is reordered into the
+// primitives' layout once for the two.
+template <typename T> void conv_backward(const ConvGeom& g, const T* dy, const T* x, const T* w, T* dx, T* dw);
 
 namespace onednn {
 // float32 convolution through oneDNN; same contract as conv2d_forward & co. in conv.h. Each
@@ -35,6 +38,7 @@ namespace onednn {
 bool conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y);
 bool conv2d_backward_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
 bool conv2d_backward_weight(const ConvGeom& g, const float* dy, const float* x, float* dw);
+bool conv2d_backward(const ConvGeom& g, const float* dy, const float* x, const float* w, float* dx, float* dw);
 }  // namespace onednn
 
 }  // namespace pfq::cpu

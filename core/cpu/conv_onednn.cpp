@@ -14,6 +14,7 @@
 
 #include "core/cpu/conv_backend.h"
 #include "core/error.h"
+#include "core/profiler.h"
 
 namespace pfq::cpu::onednn {
 namespace {
@@ -52,6 +53,7 @@ struct Reorder {
   // The buffer the primitive reads: `user` itself or its reordered copy in `slot`.
   void* in(const void* user, Slot slot) const {
     if (!prim) return const_cast<void*>(user);
+    PFQ_PROFILE("conv layout reorder");
     void* buf = scratch(slot, to.get_size());
     memory a(from, engine(), const_cast<void*>(user)), b(to, engine(), buf);
     prim->execute(stream(), a, b);
@@ -61,6 +63,7 @@ struct Reorder {
   void* out(void* user, Slot slot) const { return prim ? scratch(slot, from.get_size()) : user; }
   void out_done(void* buf, void* user) const {
     if (!prim) return;
+    PFQ_PROFILE("conv layout reorder");
     memory a(from, engine(), buf), b(to, engine(), user);
     prim->execute(stream(), a, b);
   }
@@ -194,26 +197,36 @@ bool conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
   return true;
 }
 
-bool conv2d_backward_input(const ConvGeom& g, const float* dy, const float* w, float* dx) {
-  const Plan* p = plan_for(g, Kind::BackwardData);
-  if (!p) return false;
-  void* ddst = p->a.in(dy, kDstSlot);
-  void* wt = p->b.in(w, kWeightSlot);
-  void* dsrc = p->out.out(dx, kSrcSlot);
-  run(*p, {{DNNL_ARG_DIFF_DST, mem(p->a.to, ddst)}, {DNNL_ARG_WEIGHTS, mem(p->b.to, wt)}, {DNNL_ARG_DIFF_SRC, mem(p->out.from, dsrc)}});
-  p->out.out_done(dsrc, dx);
+bool conv2d_backward(const ConvGeom& g, const float* dy, const float* x, const float* w, float* dx, float* dw) {
+  const Plan* pd = dx ? plan_for(g, Kind::BackwardData) : nullptr;
+  const Plan* pw = dw ? plan_for(g, Kind::BackwardWeights) : nullptr;
+  if ((dx && !pd) || (dw && !pw)) return false;
+  const void* ddst_data = nullptr;  // dy as the data primitive read it (kDstSlot or dy itself)
+  if (pd) {
+    void* ddst = pd->a.in(dy, kDstSlot);
+    void* wt = pd->b.in(w, kWeightSlot);
+    void* dsrc = pd->out.out(dx, kSrcSlot);
+    run(*pd, {{DNNL_ARG_DIFF_DST, mem(pd->a.to, ddst)}, {DNNL_ARG_WEIGHTS, mem(pd->b.to, wt)}, {DNNL_ARG_DIFF_SRC, mem(pd->out.from, dsrc)}});
+    pd->out.out_done(dsrc, dx);
+    ddst_data = ddst;
+  }
+  if (pw) {
+    void* src = pw->a.in(x, kSrcSlot);
+    // The weight-gradient primitive usually wants dy in the same layout: reorder it once.
+    void* ddst = ddst_data && pd->a.to == pw->b.to ? const_cast<void*>(ddst_data) : pw->b.in(dy, kDstSlot);
+    void* dwt = pw->out.out(dw, kWeightSlot);
+    run(*pw, {{DNNL_ARG_SRC, mem(pw->a.to, src)}, {DNNL_ARG_DIFF_DST, mem(pw->b.to, ddst)}, {DNNL_ARG_DIFF_WEIGHTS, mem(pw->out.from, dwt)}});
+    pw->out.out_done(dwt, dw);
+  }
   return true;
 }
 
+bool conv2d_backward_input(const ConvGeom& g, const float* dy, const float* w, float* dx) {
+  return conv2d_backward(g, dy, nullptr, w, dx, nullptr);
+}
+
 bool conv2d_backward_weight(const ConvGeom& g, const float* dy, const float* x, float* dw) {
-  const Plan* p = plan_for(g, Kind::BackwardWeights);
-  if (!p) return false;
-  void* src = p->a.in(x, kSrcSlot);
-  void* ddst = p->b.in(dy, kDstSlot);
-  void* dwt = p->out.out(dw, kWeightSlot);
-  run(*p, {{DNNL_ARG_SRC, mem(p->a.to, src)}, {DNNL_ARG_DIFF_DST, mem(p->b.to, ddst)}, {DNNL_ARG_DIFF_WEIGHTS, mem(p->out.from, dwt)}});
-  p->out.out_done(dwt, dw);
-  return true;
+  return conv2d_backward(g, dy, x, nullptr, nullptr, dw);
 }
 
 }  // namespace pfq::cpu::onednn

@@ -14,5 +14,8 @@ bool conv2d_backward_input(const ConvGeom&, const float*, const float*, float*) 
 bool conv2d_backward_weight(const ConvGeom&, const float*, const float*, float*) {
   PFQ_FAIL("internal: oneDNN convolution called in a build without oneDNN");
 }
+bool conv2d_backward(const ConvGeom&, const float*, const float*, const float*, float*, float*) {
+  PFQ_FAIL("internal: oneDNN convolution called in a build without oneDNN");
+}
 
 }  // namespace pfq::cpu::onednn

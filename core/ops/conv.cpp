@@ -86,15 +86,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     Tensor dy = gy.contiguous();
     Tensor dx, dw, db;
     PFQ_DISPATCH_FLOAT(dy.dtype(), "conv2d_backward", [&] {
-      const scalar_t* pdy = dy.data<scalar_t>();
-      if (nx) {
-        dx = Tensor::empty(xc.shape(), xc.dtype());
-        cpu::conv_backward_input<scalar_t>(g, pdy, wc.data<scalar_t>(), dx.data<scalar_t>());
-      }
-      if (nw) {
-        dw = Tensor::empty(wc.shape(), wc.dtype());
-        cpu::conv_backward_weight<scalar_t>(g, pdy, xc.data<scalar_t>(), dw.data<scalar_t>());
-      }
+      if (nx) dx = Tensor::empty(xc.shape(), xc.dtype());
+      if (nw) dw = Tensor::empty(wc.shape(), wc.dtype());
+      cpu::conv_backward<scalar_t>(g, dy.data<scalar_t>(), xc.data<scalar_t>(), wc.data<scalar_t>(),
+                                   nx ? dx.data<scalar_t>() : nullptr, nw ? dw.data<scalar_t>() : nullptr);
     });
     if (nb) db = sum(dy, {0, 2, 3});
     return std::vector<Tensor>{dx, dw, db};

@@ -75,6 +75,11 @@ TEST_CASE("conv kernels match the naive reference") {
       CHECK(test::max_abs_diff(y1, y_ref) < 1e-4);
       CHECK(test::max_abs_diff(dx1, dx_ref) < 1e-4);
       CHECK(test::max_abs_diff(dw1, dw_ref) < 2e-4);
+      // both gradients in one call (dy reordered once): the same primitives, the same bits
+      Tensor dx3 = Tensor::empty(x.shape()), dw3 = Tensor::empty(w.shape());
+      REQUIRE(cpu::onednn::conv2d_backward(g, dy.data<float>(), x.data<float>(), w.data<float>(), dx3.data<float>(), dw3.data<float>()));
+      CHECK(dx3.to_vector<float>() == dx1.to_vector<float>());
+      CHECK(dw3.to_vector<float>() == dw1.to_vector<float>());
     }
     // and the GEMM path directly, also for depthwise shapes
     Tensor y2 = Tensor::empty(dy.shape()), dx2 = Tensor::empty(x.shape()), dw2 = Tensor::empty(w.shape());
