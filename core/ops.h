@@ -100,8 +100,11 @@ int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_
 // training: normalise with batch statistics (biased variance) and, when buffers are given,
 // update them in place: r = (1 - momentum) * r + momentum * batch (unbiased variance for var).
 // eval: normalise with the running statistics.
+// act: an activation applied to the output in the same pass (forward, and backward from the
+// output), equal to relu(batch_norm(...)) / relu6(...) and their gradients.
+enum class BnAct { None, ReLU, ReLU6 };
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps);
+                  const Tensor& running_var, bool training, double momentum, double eps, BnAct act = BnAct::None);
 
 // ---------------- pooling ----------------
 // x [N, C, H, W] -> [N, C, OH, OW]

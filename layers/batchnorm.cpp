@@ -36,12 +36,14 @@ int64_t BatchNorm2d::batches_tracked() const {
   return static_cast<int64_t>(buffer("num_batches_tracked").to(Device::cpu()).item());
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return forward_act(x, BnAct::None); }
+
+Tensor BatchNorm2d::forward_act(const Tensor& x, BnAct act) {
   PFQ_CHECK(x.dim() == 4 && x.size(1) == num_features, "BatchNorm2d(", num_features, "): expected input [N, ", num_features,
             ", H, W], got ", shape_str(x.shape()));
-  if (!track_running_stats) return batch_norm(x, weight(), bias(), Tensor(), Tensor(), true, 0.0, eps);
-  if (!training_) return batch_norm(x, weight(), bias(), running_mean(), running_var(), false, 0.0, eps);
-  return batch_norm(x, weight(), bias(), running_mean(), running_var(), true, count_bn_batch(*this, momentum), eps);
+  if (!track_running_stats) return batch_norm(x, weight(), bias(), Tensor(), Tensor(), true, 0.0, eps, act);
+  if (!training_) return batch_norm(x, weight(), bias(), running_mean(), running_var(), false, 0.0, eps, act);
+  return batch_norm(x, weight(), bias(), running_mean(), running_var(), true, count_bn_batch(*this, momentum), eps, act);
 }
 
 double count_bn_batch(Module& bn, const std::optional<double>& momentum) {

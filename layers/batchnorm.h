@@ -6,6 +6,7 @@
 #pragma once
 #include <optional>
 
+#include "core/ops.h"
 #include "layers/module.h"
 
 namespace pfq {
@@ -25,6 +26,9 @@ class BatchNorm2d : public Module {
   std::string type_name() const override { return "BatchNorm2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  // forward followed by the activation `act` in the same pass (the model blocks use it for
+  // BN -> ReLU/ReLU6 pairs); equal to act(forward(x)).
+  Tensor forward_act(const Tensor& x, BnAct act);
   Shape output_shape(const Shape& in) const override;
 
   // Undefined when !affine / !track_running_stats.

@@ -82,6 +82,15 @@ const std::vector<OpCase>& op_cases() {
          Tensor rv = like(Tensor::from_vector<double>({0.5, 1.5, 2.0}, {3}), v[0]);
          return batch_norm(v[0], v[1], v[2], rm, rv, false, 0.1, 1e-5);
        }},
+      {"batch_norm train relu", {{4, 3, 2, 2}, {3}, {3}},
+       [](auto& v) { return batch_norm(v[0], v[1], v[2], Tensor(), Tensor(), true, 0.1, 1e-5, BnAct::ReLU); }},
+      {"batch_norm train relu6", {{4, 3, 2, 2}, {3}, {3}},  // gamma * 8: some outputs above 6
+       [](auto& v) { return batch_norm(v[0], mul(v[1], 8.0), v[2], Tensor(), Tensor(), true, 0.1, 1e-5, BnAct::ReLU6); }},
+      {"batch_norm eval relu", {{2, 3, 2, 2}, {3}, {3}}, [](auto& v) {
+         Tensor rm = like(Tensor::from_vector<double>({0.1, -0.2, 0.3}, {3}), v[0]);
+         Tensor rv = like(Tensor::from_vector<double>({0.5, 1.5, 2.0}, {3}), v[0]);
+         return batch_norm(v[0], v[1], v[2], rm, rv, false, 0.1, 1e-5, BnAct::ReLU);
+       }},
       {"max_pool2d", {{2, 2, 5, 5}}, [](auto& v) { return max_pool2d(v[0], {2, 2}, {2, 2}); }},
       {"max_pool2d overlap pad", {{1, 2, 5, 5}}, [](auto& v) { return max_pool2d(v[0], {3, 3}, {2, 2}, {1, 1}); }},
       {"avg_pool2d pad include", {{1, 2, 5, 5}}, [](auto& v) { return avg_pool2d(v[0], {3, 3}, {2, 2}, {1, 1}, true); }},

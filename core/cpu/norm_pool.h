@@ -5,20 +5,23 @@
 
 namespace pfq::cpu {
 
-// Training-mode BN: writes y, per-channel batch mean and inverse std (1/sqrt(var_biased+eps))
+// Batch normalisation with an optional clamping activation fused in: out = min(max(bn(x), lo),
+// hi) (lo = -inf, hi = +inf: none; 0, +inf: ReLU; 0, 6: ReLU6).
+// Training-mode BN: writes out, per-channel batch mean and inverse std (1/sqrt(var_biased+eps))
 // and the biased batch variance. gamma/beta may be null (no affine).
 template <typename T>
-void batch_norm_train_forward(int64_t N, int64_t C, int64_t S, const T* x, const T* gamma, const T* beta, double eps, T* y,
-                              double* mean, double* invstd, double* var);
+void batch_norm_train_forward(int64_t N, int64_t C, int64_t S, const T* x, const T* gamma, const T* beta, double eps, T lo, T hi,
+                              T* y, double* mean, double* invstd, double* var);
 // Eval-mode BN with given statistics (mean, invstd per channel).
 template <typename T>
 void batch_norm_apply(int64_t N, int64_t C, int64_t S, const T* x, const double* mean, const double* invstd, const T* gamma,
-                      const T* beta, T* y);
-// Backward of BN. training: statistics depend on x (full formula); else fixed statistics.
-// dx may be null; dgamma/dbeta (per channel) may be null.
+                      const T* beta, T lo, T hi, T* y);
+// Backward of BN (and of the activation when y, the forward's output, is given: dy counts only
+// where lo < y < hi, as ReLU's and ReLU6's gradients). training: statistics depend on x (full
+// formula); else fixed statistics. dx may be null; dgamma/dbeta (per channel) may be null.
 template <typename T>
-void batch_norm_backward(int64_t N, int64_t C, int64_t S, bool training, const T* x, const T* dy, const double* mean,
-                         const double* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta);
+void batch_norm_backward(int64_t N, int64_t C, int64_t S, bool training, const T* x, const T* dy, const T* y, T lo, T hi,
+                         const double* mean, const double* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta);
 
 struct PoolGeom {
   int64_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw;

@@ -2,6 +2,7 @@
 // eval: running statistics) and its gradient w.r.t. input, weight (gamma) and bias (beta).
 // CPU kernels in core/cpu/batchnorm.cpp; CUDA tensors go to cuDNN (core/cuda/dnn.h).
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "core/cpu/norm_pool.h"
@@ -69,8 +70,8 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
-  PFQ_PROFILE("batch_norm");
+                  const Tensor& running_var, bool training, double momentum, double eps, BnAct act) {
+  PFQ_PROFILE(act == BnAct::None ? "batch_norm" : "batch_norm+act");
   PFQ_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [N, C] or [N, C, H, W], got ", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1), S = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   for (const Tensor* t : {&weight, &bias, &running_mean, &running_var})
@@ -82,7 +83,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   PFQ_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
   if (!training) PFQ_CHECK(running_mean.defined() && running_var.defined(), "batch_norm: eval mode needs running_mean and running_var");
   if (training) PFQ_CHECK(N * S > 1, "batch_norm: training needs more than one value per channel, got input ", shape_str(x.shape()));
-  if (x.device().is_cuda()) return batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps, N, C, S);
+  if (x.device().is_cuda()) {  // cuDNN's batch norm, then the activation op
+    Tensor y = batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps, N, C, S);
+    return act == BnAct::ReLU ? relu(y) : act == BnAct::ReLU6 ? relu6(y) : y;
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  const double lo = act == BnAct::None ? -inf : 0.0, hi = act == BnAct::ReLU6 ? 6.0 : inf;
   Tensor xc = x.detach().contiguous();
   Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
@@ -94,7 +100,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     const scalar_t* pb = bc.defined() ? bc.data<scalar_t>() : nullptr;
     if (training) {
       std::vector<double> var(C);
-      cpu::batch_norm_train_forward<scalar_t>(N, C, S, xc.data<scalar_t>(), pw, pb, eps, y.data<scalar_t>(), mean->data(),
+      cpu::batch_norm_train_forward<scalar_t>(N, C, S, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(), mean->data(),
                                               invstd->data(), var.data());
       if (running_mean.defined() && running_var.defined()) {
         PFQ_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), "batch_norm: running statistics must be contiguous");
@@ -112,17 +118,21 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         (*mean)[c] = rm.data<scalar_t>()[c];
         (*invstd)[c] = 1.0 / std::sqrt(static_cast<double>(rv.data<scalar_t>()[c]) + eps);
       }
-      cpu::batch_norm_apply<scalar_t>(N, C, S, xc.data<scalar_t>(), mean->data(), invstd->data(), pw, pb, y.data<scalar_t>());
+      cpu::batch_norm_apply<scalar_t>(N, C, S, xc.data<scalar_t>(), mean->data(), invstd->data(), pw, pb, scalar_t(lo), scalar_t(hi),
+                                      y.data<scalar_t>());
     }
   });
   const bool nx = x.requires_grad(), nw = weight.defined() && weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
-  return record("batch_norm", y, {x, weight, bias}, [=](const Tensor& gy) {
+  const Tensor yact = act == BnAct::None ? Tensor() : y.detach();  // the activation's gate
+  return record(act == BnAct::None ? "batch_norm" : "batch_norm+act", y, {x, weight, bias}, [=](const Tensor& gy) {
     Tensor dy = gy.contiguous();
     Tensor dx = nx ? Tensor::empty(xc.shape(), xc.dtype()) : Tensor();
     Tensor dw = nw ? Tensor::empty({C}, xc.dtype()) : Tensor();
     Tensor db = nb ? Tensor::empty({C}, xc.dtype()) : Tensor();
     PFQ_DISPATCH_FLOAT(xc.dtype(), "batch_norm_backward", [&] {
-      cpu::batch_norm_backward<scalar_t>(N, C, S, training, xc.data<scalar_t>(), dy.data<scalar_t>(), mean->data(), invstd->data(),
+      cpu::batch_norm_backward<scalar_t>(N, C, S, training, xc.data<scalar_t>(), dy.data<scalar_t>(),
+                                         yact.defined() ? yact.data<scalar_t>() : nullptr, scalar_t(lo), scalar_t(hi),
+                                         mean->data(), invstd->data(),
                                          wc.defined() ? wc.data<scalar_t>() : nullptr, nx ? dx.data<scalar_t>() : nullptr,
                                          nw ? dw.data<scalar_t>() : nullptr, nb ? db.data<scalar_t>() : nullptr);
     });

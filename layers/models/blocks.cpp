@@ -13,6 +13,26 @@ ConvBNAct::ConvBNAct(int64_t in, int64_t out, int64_t kernel, int64_t stride, in
   if (act == Act::ReLU6) push_back(std::make_shared<ReLU6>());
 }
 
+namespace {
+
+// The BatchNorm2d module `bn` and the activation of module `act` when both are still the plain
+// layers the builders made (not QAT wrappers or folded/identity stand-ins): then BN and the
+// activation run as one fused op. {nullptr, None} otherwise.
+std::pair<std::shared_ptr<BatchNorm2d>, BnAct> fusable(const ModulePtr& bn, const ModulePtr& act) {
+  if (bn->type_name() != "BatchNorm2d") return {nullptr, BnAct::None};
+  const std::string a = act->type_name();
+  if (a != "ReLU" && a != "ReLU6") return {nullptr, BnAct::None};
+  return {std::dynamic_pointer_cast<BatchNorm2d>(bn), a == "ReLU" ? BnAct::ReLU : BnAct::ReLU6};
+}
+
+}  // namespace
+
+Tensor ConvBNAct::forward(const Tensor& x) {
+  if (size() == 3)
+    if (auto [bn, act] = fusable(child("1"), child("2")); bn) return bn->forward_act(child("0")->forward(x), act);
+  return Sequential::forward(x);
+}
+
 BasicBlock::BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride, bool downsample, Generator& gen) {
   register_module("conv1", std::make_shared<Conv2d>(in, mid, 3, Conv2dArgs{.stride = stride, .padding = 1, .bias = false}, gen));
   register_module("bn1", std::make_shared<BatchNorm2d>(mid));
@@ -32,7 +52,11 @@ BasicBlock::BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride, boo
 
 Tensor BasicBlock::forward(const Tensor& x) {
   Module& relu = *child("relu");
-  Tensor y = relu(child("bn1")->forward(child("conv1")->forward(x)));
+  Tensor y = child("conv1")->forward(x);
+  if (auto [bn, act] = fusable(child("bn1"), child("relu")); bn)
+    y = bn->forward_act(y, act);
+  else
+    y = relu(child("bn1")->forward(y));
   y = child("bn2")->forward(child("conv2")->forward(y));
   Tensor shortcut = has_downsample() ? child("downsample")->forward(x) : x;
   PFQ_CHECK(y.shape() == shortcut.shape(), "BasicBlock: residual branch ", shape_str(y.shape()), " and shortcut ",

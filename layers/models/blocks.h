@@ -17,6 +17,8 @@ class ConvBNAct : public Sequential {
  public:
   ConvBNAct(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act, Generator& gen);
   std::string type_name() const override { return "Conv2dNormActivation"; }
+  // The children in order; BN and the activation fused into one op while both are plain.
+  Tensor forward(const Tensor& x) override;
   std::shared_ptr<Conv2d> conv() const { return child_as<Conv2d>("0"); }
   std::shared_ptr<BatchNorm2d> bn() const { return child_as<BatchNorm2d>("1"); }
   Act act() const { return act_; }

@@ -3,6 +3,8 @@
 // pooling, softmax and cross-entropy.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <cmath>
 
 #include "core/cpu/gemm.h"
@@ -91,6 +93,35 @@ TEST_CASE("batch_norm: a constant channel (variance 0) stays finite") {
   Tensor x = Tensor::full({4, 1, 3, 3}, 2.5);
   Tensor y = batch_norm(x, Tensor::ones({1}), Tensor::full({1}, 0.75), Tensor(), Tensor(), true, 0.1, 1e-5);
   for (float v : y.to_vector<float>()) CHECK(v == doctest::Approx(0.75));
+}
+
+TEST_CASE("batch_norm with a fused activation equals the activation op after it, values and gradients") {
+  Generator gen(7);
+  for (BnAct act : {BnAct::ReLU, BnAct::ReLU6})
+    for (bool training : {true, false}) {
+      INFO("act ", static_cast<int>(act), " training ", training);
+      Tensor x = Tensor::randn({4, 3, 5, 5}, gen);
+      Tensor g = mul(Tensor::randn({3}, gen), 6.0), b = Tensor::randn({3}, gen);  // some outputs above 6
+      Tensor dy = Tensor::randn({4, 3, 5, 5}, gen);
+      Tensor rm1 = Tensor::randn({3}, gen), rv1 = add(Tensor::rand({3}, gen), 0.5);
+      Tensor rm2 = rm1.clone(), rv2 = rv1.clone();
+      Tensor x1 = x.clone().set_requires_grad(true), g1 = g.clone().set_requires_grad(true), b1 = b.clone().set_requires_grad(true);
+      Tensor x2 = x.clone().set_requires_grad(true), g2 = g.clone().set_requires_grad(true), b2 = b.clone().set_requires_grad(true);
+      Tensor fused = batch_norm(x1, g1, b1, rm1, rv1, training, 0.1, 1e-5, act);
+      Tensor plain = batch_norm(x2, g2, b2, rm2, rv2, training, 0.1, 1e-5);
+      plain = act == BnAct::ReLU ? relu(plain) : relu6(plain);
+      fused.backward(dy);
+      plain.backward(dy);
+      CHECK(fused.to_vector<float>() == plain.to_vector<float>());
+      CHECK(x1.grad().to_vector<float>() == x2.grad().to_vector<float>());
+      CHECK(g1.grad().to_vector<float>() == g2.grad().to_vector<float>());
+      CHECK(b1.grad().to_vector<float>() == b2.grad().to_vector<float>());
+      CHECK(rm1.to_vector<float>() == rm2.to_vector<float>());
+      CHECK(rv1.to_vector<float>() == rv2.to_vector<float>());
+      const auto v = fused.to_vector<float>();
+      CHECK(*std::min_element(v.begin(), v.end()) == 0.0f);
+      if (act == BnAct::ReLU6) CHECK(*std::max_element(v.begin(), v.end()) == 6.0f);
+    }
 }
 
 TEST_CASE("pooling against hand-computed values") {

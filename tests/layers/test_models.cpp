@@ -6,6 +6,8 @@
 #include <cmath>
 
 #include "core/ops.h"
+#include "core/autograd.h"
+#include "layers/models/blocks.h"
 #include "layers/models/registry.h"
 #include "layers/models/state_size.h"
 
@@ -256,4 +258,32 @@ TEST_CASE("models: state_numel counts the state dict build_model creates, withou
   CHECK_THROWS_WITH_AS(state_numel(ModelConfig{.width = 1e300, .arch = "resnet20"}), doctest::Contains("width must be a number in (0, 1e9]"),
                        Error);
   CHECK_THROWS_WITH_AS(state_numel(ModelConfig{.arch = "vgg16"}), doctest::Contains("unknown model 'vgg16'"), Error);
+}
+
+TEST_CASE("models: BN -> ReLU/ReLU6 pairs of the blocks run as one fused op, and as two once a child is replaced") {
+  Generator gen(3);
+  for (Act a : {Act::ReLU, Act::ReLU6}) {
+    ConvBNAct block(3, 4, 3, 1, 1, a, gen);
+    block.train();
+    Tensor x = Tensor::randn({2, 3, 6, 6}, gen).set_requires_grad(true);
+    Tensor fused = block.forward(x);
+    REQUIRE(fused.impl().grad_fn);
+    CHECK(fused.impl().grad_fn->name == "batch_norm+act");
+    // The same block with its activation child replaced by an equal module: the unfused path,
+    // same values (the fused op is tested against the composition in test_ops_forward).
+    block.replace_module("2", a == Act::ReLU ? ModulePtr(std::make_shared<ReLU>()) : ModulePtr(std::make_shared<ReLU6>()));
+    block.eval();
+    Tensor e1 = block.forward(x);
+    CHECK(e1.impl().grad_fn->name == "batch_norm+act");
+    block.replace_module("2", std::make_shared<Identity>());
+    Tensor e2 = block.forward(x);
+    CHECK(e2.impl().grad_fn->name == "batch_norm");
+    Tensor e3 = a == Act::ReLU ? relu(e2) : relu6(e2);
+    CHECK(e1.to_vector<float>() == e3.to_vector<float>());
+  }
+  BasicBlock bb(4, 4, 4, 1, false, gen);
+  bb.train();
+  Tensor x = Tensor::randn({2, 4, 5, 5}, gen).set_requires_grad(true);
+  Tensor y = bb.forward(x);
+  CHECK(y.impl().grad_fn->name == "relu");  // relu(bn2(...) + shortcut): not fusable
 }
