@@ -95,6 +95,27 @@ TEST_CASE("batch_norm: a constant channel (variance 0) stays finite") {
   for (float v : y.to_vector<float>()) CHECK(v == doctest::Approx(0.75));
 }
 
+TEST_CASE("batch_norm: batch variance of a channel with a large mean and a tiny spread (float64)") {
+  // PfQ looks for channels of tiny variance; a naive E[x^2] - E[x]^2 loses it to cancellation.
+  Generator gen(11);
+  Tensor x = add(mul(Tensor::randn({8, 2, 4, 4}, gen, 0, 1, DType::Float64), 1e-4), 3000.0);
+  Tensor rm = Tensor::zeros({2}, DType::Float64), rv = Tensor::zeros({2}, DType::Float64);
+  batch_norm(x, Tensor(), Tensor(), rm, rv, true, 1.0, 1e-5);  // momentum 1: running = batch statistics
+  const auto v = x.to_vector<double>();
+  for (int c = 0; c < 2; ++c) {
+    long double s = 0, q = 0;
+    int64_t m = 0;
+    for (int n = 0; n < 8; ++n)
+      for (int i = 0; i < 16; ++i, ++m) s += v[(n * 2 + c) * 16 + i];
+    const long double mean = s / m;
+    for (int n = 0; n < 8; ++n)
+      for (int i = 0; i < 16; ++i) q += (v[(n * 2 + c) * 16 + i] - mean) * (v[(n * 2 + c) * 16 + i] - mean);
+    const double unbiased = static_cast<double>(q / (m - 1));
+    CHECK(std::abs(rv.to_vector<double>()[c] - unbiased) < 1e-9 * unbiased);
+    CHECK(std::abs(rm.to_vector<double>()[c] - static_cast<double>(mean)) < 1e-12);
+  }
+}
+
 TEST_CASE("batch_norm with a fused activation equals the activation op after it, values and gradients") {
   Generator gen(7);
   for (BnAct act : {BnAct::ReLU, BnAct::ReLU6})
