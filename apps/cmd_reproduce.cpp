@@ -88,13 +88,10 @@ void add_reproduce_command(CLI::App& app) {
       return;
     }
     ReproduceOptions opts;
-    if (!config->empty()) {
+    if (!config->empty())
       opts = read_config(*config);
-    } else if (*report_only) {
-      const std::string saved = o->out + "/config.json";
-      PFQ_CHECK(std::filesystem::exists(saved), "--report-only: ", o->out, " holds no reproduction (", saved, " is missing)");
-      opts = read_config(saved);
-    }
+    else if (*report_only && std::filesystem::exists(o->out + "/config.json"))  // else reproduce_report_only says it is missing
+      opts = read_config(o->out + "/config.json");
     // Command-line flags override the file: copy every option the user actually gave.
     nlohmann::json given = *o, merged = opts;
     for (auto* opt : cmd->get_options()) {

@@ -73,8 +73,8 @@ struct ReproduceRun {
 // Every run of the grid, in report order (bits, quantizer, pruning, seed). Validates the lists.
 std::vector<ReproduceRun> plan_runs(const ReproduceOptions& o);
 
-// Runs every stage and run that is not done yet, writes the report, and returns results.json's content; "executed" counts the
-// fine-tuning runs this call ran. `exe` is the pfq binary that --jobs > 1 starts for each run
+// Runs every stage and run that is not done yet, writes the report, and returns results.json's
+// content; "executed" counts the fine-tuning runs this call ran. `exe` is the pfq binary that --jobs > 1 starts for each run
 // ("" forces in-process runs, one at a time).
 // A folder's schedule is fixed by its first call (config.json); later calls may change the grid
 // (bits, quantizers, pruning, baseline quantizers, seeds, keeping the pretraining seed first):

@@ -4,7 +4,6 @@
 #include "quant/qat.h"
 
 #include <cmath>
-#include <limits>
 #include <optional>
 #include <vector>
 
@@ -62,7 +61,9 @@ BnStats parse_bn_stats(const std::string& name) {
   const auto& names = bn_stats_names();
   for (size_t i = 0; i < names.size(); ++i)
     if (name == names[i]) return static_cast<BnStats>(i);
-  PFQ_FAIL("qat: bn_stats \"", name, "\" is not one of: float, quantized");
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  PFQ_FAIL("qat: bn_stats \"", name, "\" is not one of: ", list);
 }
 
 QatConv2d::QatConv2d(std::shared_ptr<Conv2d> conv, std::shared_ptr<FoldedBatchNorm2d> bn, std::unique_ptr<Quantizer> wq,
@@ -329,17 +330,17 @@ std::string clamp_learned_ranges(Module& model, double floor) {
     const Quantizer* q = static_cast<FakeQuantize*>(m)->quantizer();
     if (!q) continue;
     for (auto& [pname, t] : q->parameters()) {
-      Tensor host = t.to(Device::cpu()).to(DType::Float64).contiguous();
-      const std::vector<double> v = host.to_vector<double>();
+      std::vector<double> v = t.to(Device::cpu()).to(DType::Float64).contiguous().to_vector<double>();
       bool bad = false;
       for (size_t i = 0; i < v.size(); ++i)
         if (!(v[i] > 0)) {
           if (first.empty()) first = n + "." + pname + "[" + std::to_string(i) + "] = " + std::to_string(v[i]);
+          v[i] = floor;
           bad = true;
         }
       if (bad) {
         Tensor p = t;  // the parameter's own storage
-        p.copy_(clamp(host, floor, std::numeric_limits<double>::infinity()));
+        p.copy_(Tensor::from_vector<double>(v, t.shape()));
       }
     }
   }

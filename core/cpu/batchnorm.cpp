@@ -78,10 +78,9 @@ inline T gated(const T* dy, const T* y, int64_t i, T lo, T hi) {
 }
 
 template <typename T, bool Gated>
-void bn_backward_channels(int64_t N, int64_t C, int64_t S, bool training, const T* x, const T* dy, const T* yact, T lo, T hi,
+void bn_backward_channels(int64_t N, int64_t C, int64_t S, bool training, const T* x, const T* dy, const T* y, T lo, T hi,
                           const double* mean, const double* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta) {
   const double M = static_cast<double>(N * S);
-  const T* y = Gated ? yact : nullptr;
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < C; ++c) {
     const double m = mean[c], is = invstd[c];
