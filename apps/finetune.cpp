@@ -16,6 +16,7 @@
 #include "core/io/atomic_file.h"
 #include "core/ops.h"
 #include "core/optim/lr_schedule.h"
+#include "data/device_batches.h"
 #include "data/factory.h"
 #include "layers/models/registry.h"
 #include "quant/model_size.h"
@@ -106,6 +107,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   TrainState st;
   bool interrupted = false;
   model->train();
+  data::DeviceBatches batches(*train_loader, dev, data::async_uploads_enabled());
   for (int64_t epoch = 0; epoch < o.epochs && !res.diverged && !interrupted; ++epoch) {
     const bool act_on = epoch >= w_only_epochs;
     // Default: BN statistics frozen in the last epoch, but never for a whole one-epoch run:
@@ -113,21 +115,21 @@ FinetuneResult finetune(const FinetuneOptions& o) {
     const bool frozen = o.freeze_bn_epoch > 0 ? epoch + 1 >= o.freeze_bn_epoch : (o.epochs > 1 && epoch == o.epochs - 1);
     quant::set_activation_quant(*model, act_on);
     quant::freeze_bn_stats(*model, frozen);
-    train_loader->start_epoch(epoch);
+    batches.start_epoch(epoch);
     std::unique_ptr<ProgressBar> bar;
     if (!o.quiet)
       bar = std::make_unique<ProgressBar>("qat " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), iters * o.batch_size);
     EpochStats stats;
     auto t0 = std::chrono::steady_clock::now();
-    while (auto b = train_loader->next()) {
-      opt->set_lr(sched(optim::fractional_epoch(epoch, b->index, iters)));
-      Tensor logits = model->forward(b->images.to(dev));
-      Tensor loss = cross_entropy(logits, b->labels.to(dev));
+    while (auto b = batches.next()) {
+      opt->set_lr(sched(optim::fractional_epoch(epoch, b->host.index, iters)));
+      Tensor logits = model->forward(b->images);
+      Tensor loss = cross_entropy(logits, b->labels);
       const double lv = loss.item();
       if (!std::isfinite(lv)) {
         const std::string p = first_nonfinite(model->named_parameters(), false);
         std::fprintf(stderr, "finetune: loss is %g at epoch %lld batch %lld%s%s: diverged, stopping\n", lv, (long long)epoch + 1,
-                     (long long)b->index, p.empty() ? "" : "; first non-finite parameter: ", p.c_str());
+                     (long long)b->host.index, p.empty() ? "" : "; first non-finite parameter: ", p.c_str());
         res.diverged = true;
         break;
       }
@@ -135,19 +137,19 @@ FinetuneResult finetune(const FinetuneOptions& o) {
       loss.backward();
       if (const std::string g = first_nonfinite(model->named_parameters(), true); !g.empty()) {
         std::fprintf(stderr, "finetune: the gradient of parameter '%s' is not finite at epoch %lld batch %lld: diverged, stopping\n",
-                     g.c_str(), (long long)epoch + 1, (long long)b->index);
+                     g.c_str(), (long long)epoch + 1, (long long)b->host.index);
         res.diverged = true;
         break;
       }
       opt->step();
       const int64_t n = logits.size(0);
-      stats.add(logits, b->labels, lv);
+      stats.add(logits, b->host.labels, lv);
       st.global_step++;
       if (bar) bar->update(n, stats.status(opt->lr()));
       if (const std::string r = quant::clamp_learned_ranges(*model); !r.empty()) {
         std::fprintf(stderr, "finetune: the learned quantization range %s is not positive after the step of epoch %lld batch %lld: "
                      "diverged, stopping (ranges clamped to 1e-6 for the evaluation)\n", r.c_str(), (long long)epoch + 1,
-                     (long long)b->index);
+                     (long long)b->host.index);
         res.diverged = true;
         break;
       }

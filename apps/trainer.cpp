@@ -19,6 +19,7 @@
 #include "core/optim/adam.h"
 #include "core/optim/lr_schedule.h"
 #include "core/optim/sgd.h"
+#include "data/device_batches.h"
 #include "data/factory.h"
 #include "data/subset.h"
 #include "layers/models/registry.h"
@@ -116,15 +117,15 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress,
   int64_t correct1 = 0, correct5 = 0;
   std::unique_ptr<ProgressBar> bar;
   if (show_progress) bar = std::make_unique<ProgressBar>(label, loader.dataset().size());
-  loader.start_epoch(0);
-  const Device dev = model_device(model);
-  while (auto b = loader.next()) {
-    Tensor logits = model.forward(b->images.to(dev));
+  data::DeviceBatches batches(loader, model_device(model), data::async_uploads_enabled());
+  batches.start_epoch(0);
+  while (auto b = batches.next()) {
+    Tensor logits = model.forward(b->images);
     const int64_t n = logits.size(0), k = logits.size(1);
-    loss_sum += cross_entropy(logits, b->labels.to(dev)).item() * n;
+    loss_sum += cross_entropy(logits, b->labels).item() * n;
     const Tensor host_logits = logits.to(Device::cpu()).contiguous();  // ranks are counted on the host
     const float* pl = host_logits.data<float>();
-    const int64_t* pt = b->labels.data<int64_t>();
+    const int64_t* pt = b->host.labels.data<int64_t>();
     for (int64_t i = 0; i < n; ++i) {
       const float target = pl[i * k + pt[i]];
       // Classes scoring higher than the target (ties favour the target). Written as "not <=" so
@@ -248,9 +249,10 @@ TrainResult train(const TrainOptions& o) {
     save_checkpoint(last_path, *model, cfg, st, opt.get());
   };
   model->train();
+  data::DeviceBatches batches(*train_loader, dev, data::async_uploads_enabled());
   for (int64_t epoch = st.epoch; epoch < o.epochs && !st.finished; ++epoch) {
     st.epoch = epoch;
-    train_loader->start_epoch(epoch, st.batch);
+    batches.start_epoch(epoch, st.batch);
     std::unique_ptr<ProgressBar> bar;
     if (!o.quiet)
       bar = std::make_unique<ProgressBar>("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
@@ -258,10 +260,10 @@ TrainResult train(const TrainOptions& o) {
     EpochStats stats;
     int64_t skipped_epoch = 0;
     auto t0 = std::chrono::steady_clock::now();
-    while (auto b = train_loader->next()) {
-      opt->set_lr(sched(optim::fractional_epoch(epoch, b->index, iters)));
-      Tensor logits = model->forward(b->images.to(dev));
-      Tensor loss = cross_entropy(logits, b->labels.to(dev), o.label_smoothing);
+    while (auto b = batches.next()) {
+      opt->set_lr(sched(optim::fractional_epoch(epoch, b->host.index, iters)));
+      Tensor logits = model->forward(b->images);
+      Tensor loss = cross_entropy(logits, b->labels, o.label_smoothing);
       const double lv = loss.item();
       std::string bad;  // what is NaN/Inf in this step ("" = nothing)
       if (!std::isfinite(lv)) {
@@ -274,25 +276,25 @@ TrainResult train(const TrainOptions& o) {
         const std::string g = first_nonfinite(model->named_parameters(), true);
         if (!g.empty()) bad = detail::cat("the gradient of parameter '", g, "' is not finite (loss ", lv, ")");
       }
-      const int64_t step = epoch * iters + b->index + 1;
+      const int64_t step = epoch * iters + b->host.index + 1;
       if (!bad.empty()) {
-        PFQ_CHECK(o.skip_nonfinite, "training stopped at step ", step, " (epoch ", epoch + 1, " batch ", b->index, "): ", bad,
+        PFQ_CHECK(o.skip_nonfinite, "training stopped at step ", step, " (epoch ", epoch + 1, " batch ", b->host.index, "): ", bad,
                   "; the last good checkpoint is ",
                   std::filesystem::exists(last_path) ? last_path : "not written yet (no epoch finished)",
                   " (lower --lr, or pass --skip-nonfinite to skip such steps)");
         opt->zero_grad();
         if (res.skipped_nonfinite < 10)
           std::fprintf(stderr, "\nskipping step %lld (epoch %lld batch %lld): %s\n", (long long)step, (long long)epoch + 1,
-                       (long long)b->index, bad.c_str());
+                       (long long)b->host.index, bad.c_str());
         ++skipped_epoch;
         ++res.skipped_nonfinite;
       } else {
         opt->step();
-        stats.add(logits, b->labels, lv);
+        stats.add(logits, b->host.labels, lv);
         st.global_step++;
       }
       const int64_t n = logits.size(0);
-      st.batch = b->index + 1;
+      st.batch = b->host.index + 1;
       if (bar) bar->update(n, stats.status(opt->lr()));
       if (stop_requested()) {
         save_last();

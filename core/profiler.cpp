@@ -20,9 +20,11 @@ std::unordered_map<std::string, Row>& table() {
   return t;
 }
 thread_local Scope* t_top = nullptr;  // innermost open scope of this thread
+std::atomic<void (*)()> g_sync{nullptr};
 }  // namespace
 
 void set_enabled(bool on) { detail::g_enabled.store(on, std::memory_order_relaxed); }
+void set_device_sync(void (*sync)()) { g_sync.store(sync); }
 
 void reset() {
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -44,10 +46,12 @@ void Scope::open(const char* name) {
   name_ = name;
   parent_ = t_top;
   t_top = this;
+  if (auto* sync = g_sync.load(std::memory_order_relaxed)) sync();  // the parent's kernels so far are the parent's
   start_ = std::chrono::steady_clock::now();
 }
 
 void Scope::close() {
+  if (auto* sync = g_sync.load(std::memory_order_relaxed)) sync();
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
   t_top = parent_;
   if (parent_) parent_->child_ms_ += ms;

@@ -2,7 +2,9 @@
 // points (forward kernels, each autograd node's backward, gradient accumulation, optimizer
 // steps) add their wall time to a table keyed by name. Times are exclusive: a scope's time
 // excludes the scopes opened inside it, so the rows add up to the profiled total.
-// Off by default; a disabled scope costs one relaxed atomic load.
+// Off by default; a disabled scope costs one relaxed atomic load. On a GPU, kernels run after
+// their launch returns: set_device_sync() makes every scope wait for the device when it opens
+// and closes, so a row holds its kernels' time (and the step runs slower by the waits).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -19,6 +21,8 @@ extern std::atomic<bool> g_enabled;
 inline bool enabled() { return detail::g_enabled.load(std::memory_order_relaxed); }
 void set_enabled(bool on);
 void reset();  // forgets every row
+// Called at each scope's open and close while profiling (nullptr: none, the default).
+void set_device_sync(void (*sync)());
 
 struct Row {
   std::string name;

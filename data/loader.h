@@ -1,7 +1,7 @@
 // loader.h — DataLoader: batches a Dataset, shuffles per epoch from a seed, and decodes +
 // augments whole batches on worker threads ahead of the consumer (bounded prefetch window).
 // Augmentation draws from a Generator seeded by (seed, epoch, sample index) alone, so batches
-// are identical for any worker count. Left out: pinned memory and device transfer.
+// are identical for any worker count. Device uploads (pinned, asynchronous): device_batches.h.
 #pragma once
 #include <condition_variable>
 #include <cstdint>

@@ -4,11 +4,13 @@
 # records the device facts, runs the cuda test suite and benchmarks `pfq bench --device cuda`
 # against bench/torch_reference.py (PyTorch eager, NCHW and channels-last; FP32 and TF32).
 # Every step is time-boxed under one overall deadline (GPU_CHECK_BUDGET_S, default 450 s); a
-# failing step does not stop later ones. At most 8 files land in $OUT (default ./gpu-check-out):
-#   facts.txt build.log cuda-tests.log steps.log bench-raw.json bench.json bench.md summary.txt,
-# then `pfq workflow --quick` on CUDA and CPU (same seed; top-1 must agree within 0.3 points;
-# Fashion-MNIST from third_party/fashion-mnist or FMNIST_DIR); GPU_CHECK_FULL_WORKFLOW=1 adds the
-# full default workflow on CUDA.
+# failing step does not stop later ones. Files land in $OUT (default ./gpu-check-out):
+#   facts.txt build.log cuda-tests.log steps.log bench-raw.json bench.json bench.md profile.txt summary.txt,
+# then `pfq workflow --quick` on CUDA and CPU (same seed; both top-1s reported; Fashion-MNIST
+# from third_party/fashion-mnist or FMNIST_DIR), one training epoch each with
+# synchronous and with pinned asynchronous batch uploads (twice, alternated), and with
+# GPU_CHECK_FULL_WORKFLOW=1 the full default workflow on CUDA. GPU_CHECK_PACK=1 ends by packing
+# everything but summary.txt and bench.md into $OUT/all.tar.gz (for transfers limited in files).
 set -u
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -120,12 +122,6 @@ fi
 step "ninja pfq + cuda suite" 300 "$OUT/build.log" ninja -C "$BUILD" -j "$jobs" apps/pfq tests/pfq-test-cuda
 pfq="$BUILD/apps/pfq"
 
-# ---- tests ---------------------------------------------------------------------------------
-: > "$OUT/cuda-tests.log"
-step "pfq inspect --devices" 20 "$OUT/cuda-tests.log" "$pfq" inspect --devices
-step "cuda test suite" 150 "$OUT/cuda-tests.log" "$BUILD/tests/pfq-test-cuda" --no-version --duration=true
-grep -E "^\[doctest\] (test cases|assertions|Status)" "$OUT/cuda-tests.log" | tee -a "$OUT/summary.txt"
-
 # ---- benchmark: pfq vs PyTorch on this GPU ---------------------------------------------------
 raw="$OUT/bench-raw.json"
 echo "[" > "$raw.tmp"
@@ -133,7 +129,7 @@ run_pfq() {  # TAG ENV...
   local tag=$1; shift
   local f="$OUT/.pfq-$tag.json"
   step "pfq bench cuda $tag" 75 "$OUT/steps.log" sh -c 'env "$@" > "$0"' "$f" "$@" "$pfq" bench --device cuda --batch-size 128 \
-       --size 32 --classes 100 --warmup 3 --steps 10 --json --models resnet20 mobilenetv1 mobilenetv2 --modes train infer
+       --size 32 --classes 100 --warmup 3 --steps 10 --json --models resnet20 mobilenetv1 mobilenetv2 --modes train infer qat
   [ -s "$f" ] && { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["framework"]="pfq"; d["tag"]=sys.argv[2]; print(json.dumps(d)+",")' "$f" "$tag" >> "$raw.tmp" 2>>"$OUT/steps.log"; }
 }
 run_torch() {  # TAG ARGS...
@@ -149,6 +145,9 @@ run_torch fp32-channels-last --channels-last
 run_pfq tf32 PFQ_ALLOW_TF32=1
 run_torch tf32-nchw --tf32
 run_torch tf32-channels-last --tf32 --channels-last
+# Where a step's time goes on the GPU: every op scope waits for the device (kernel time per op).
+step "pfq bench cuda --profile" 60 "$OUT/profile.txt" "$pfq" bench --device cuda --batch-size 128 --size 32 --classes 100 \
+     --warmup 2 --steps 3 --profile 3 --models resnet20 mobilenetv1 mobilenetv2 --modes train
 sed -i '$ s/,$//' "$raw.tmp"
 echo "]" >> "$raw.tmp"
 mv "$raw.tmp" "$raw"
@@ -186,42 +185,77 @@ print(open(sys.argv[3]).read())
 PY
 [ -f "$OUT/bench.md" ] && cat "$OUT/bench.md" >&2
 
-# ---- pfq workflow --quick on CUDA and on the CPU, same seed: accuracies must agree ------------
+# ---- tests, and pfq workflow --quick on CUDA and on the CPU alongside (correctness only: the
+# timed steps, the benchmark above and the runs below, have the machine to themselves) ---------
+: > "$OUT/cuda-tests.log"
+step "pfq inspect --devices" 20 "$OUT/cuda-tests.log" "$pfq" inspect --devices
+step "cuda test suite" 150 "$OUT/cuda-tests.log" "$BUILD/tests/pfq-test-cuda" --no-version --duration=true &
 fmnist=${FMNIST_DIR:-}
 for d in "$root/third_party/fashion-mnist" /usr/share/datasets/fashion-mnist; do
   [ -z "$fmnist" ] && [ -f "$d/train-images-idx3-ubyte.gz" ] && fmnist=$d
 done
+wf="$root/$BUILD-wf"
 if [ -n "$fmnist" ] && [ -x "$pfq" ]; then
-  wf="$root/$BUILD-wf"
   rm -rf "$wf" && mkdir -p "$wf"
-  cpu_threads=$(( jobs > 4 ? jobs - 2 : 2 ))
+  cpu_threads=$(( jobs > 4 ? jobs - 4 : 2 ))
   step "workflow --quick cpu" 200 "$OUT/workflow.log" "$pfq" workflow --quick --device cpu --threads "$cpu_threads" \
        --data-dir "$fmnist" --out "$wf/cpu" &
   step "workflow --quick cuda" 200 "$OUT/workflow-cuda.log" "$pfq" workflow --quick --device cuda --threads 2 \
        --data-dir "$fmnist" --out "$wf/cuda"
-  wait
+fi
+wait
+grep -E "^\[doctest\] (test cases|assertions|Status)" "$OUT/cuda-tests.log" | tee -a "$OUT/summary.txt"
+
+# ---- workflow parity, batch uploads A/B, the full default workflow on CUDA -------------------
+if [ -n "$fmnist" ] && [ -x "$pfq" ]; then
   python3 - "$wf/cpu/results.json" "$wf/cuda/results.json" <<'PY' 2>&1 | tee -a "$OUT/summary.txt" >&2
 import json, sys
 try:
     cpu, gpu = (json.load(open(p)) for p in sys.argv[1:3])
 except Exception as e:
     print("FAIL     workflow parity: results missing:", e); sys.exit(0)
+# Reported, not judged: --quick trains for a few hundred steps, where float32 rounding differences
+# (CPU thread count alone, or cuDNN's algorithms) move the top-1 by several points; measured on an
+# H100 machine: CPU 2 threads 70.9 / 60.2, 12 threads 70.1 / 43.9, CUDA 71.6 / 56.6 and 75.0 /
+# 43.6 (docs/gpu-results.md). Device parity is the cuda suite's (equal losses step by step) and
+# the full default workflow's (its results beside the CPU's in docs/).
 for stage in ("pretrain", "finetune"):
     a, b = cpu[stage]["top1"], gpu[stage]["top1"]
-    verdict = "OK" if abs(a - b) <= 0.3 else "DIFF"
-    print(f"{verdict:8s} workflow --quick {stage} top1: cpu {a:.2f}  cuda {b:.2f}  |diff| {abs(a-b):.2f} (limit 0.3)")
+    print(f"INFO     workflow --quick {stage} top1: cpu {a:.2f}  cuda {b:.2f}  (not a parity test: see gpu-check.sh)")
 PY
   for d in cpu cuda; do cp "$wf/$d/results.json" "$OUT/workflow-$d-results.json" 2>/dev/null; done
+  # Batch uploads: synchronous copies (PFQ_SYNC_UPLOADS=1) against pinned asynchronous ones, one
+  # epoch of the default workflow's model each, alternated twice; epoch seconds from metrics.jsonl.
+  for rep in 1 2; do
+    for mode in sync async; do
+      flag=0; [ "$mode" = sync ] && flag=1
+      step "train 1 epoch cuda, $mode uploads ($rep)" 60 "$OUT/uploads.log" env PFQ_SYNC_UPLOADS=$flag "$pfq" train \
+           --model mobilenetv1 --width 0.5 --epochs 1 --device cuda --workers 4 --quiet --data-dir "$fmnist" --out "$wf/up-$mode-$rep"
+      python3 - "$wf/up-$mode-$rep/metrics.jsonl" "$mode" <<'PY' 2>>"$OUT/steps.log" | tee -a "$OUT/summary.txt" >&2
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])][-1]
+print(f"UPLOADS  {sys.argv[2]:5s} epoch {r['epoch_seconds']:.2f} s, {r['images_per_second']:.0f} images/s, test top1 {r['test_top1']:.2f}")
+PY
+    done
+  done
   if [ "${GPU_CHECK_FULL_WORKFLOW:-0}" = 1 ]; then
     step "workflow (default) cuda" 400 "$OUT/workflow-cuda.log" "$pfq" workflow --device cuda --threads 4 \
          --data-dir "$fmnist" --out "$wf/full-cuda"
     cp "$wf/full-cuda/results.json" "$OUT/workflow-full-cuda-results.json" 2>/dev/null
     cp "$wf/full-cuda/report.md" "$OUT/workflow-full-cuda-report.md" 2>/dev/null
+    # Metrics, plots and reports of every stage (no checkpoints), for the record in docs/.
+    mkdir -p "$OUT/workflow-full-cuda"
+    (cd "$wf/full-cuda" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.csv' -o -name '*.md' -o -name '*.svg' \) \
+       -exec cp --parents {} "$OUT/workflow-full-cuda/" \;) 2>/dev/null
   fi
 else
   echo "SKIP     workflow parity (no Fashion-MNIST: copy it to third_party/fashion-mnist or set FMNIST_DIR)" | tee -a "$OUT/summary.txt"
 fi
 
+if [ "${GPU_CHECK_PACK:-0}" = 1 ]; then
+  (cd "$OUT" && tar czf all.tar.gz --exclude=all.tar.gz --exclude=summary.txt --exclude=bench.md ./* && \
+     find . -mindepth 1 -maxdepth 1 ! -name all.tar.gz ! -name summary.txt ! -name bench.md -exec rm -rf {} +)
+fi
 echo "--- gpu-check summary ($(( budget - (deadline - $(date +%s)) ))s of ${budget}s budget)" >&2
 cat "$OUT/summary.txt" >&2
 echo "files in $OUT: $(ls "$OUT" | tr '\n' ' ')" >&2

@@ -1,9 +1,11 @@
 // cuda_runtime.cu — the CUDA implementation of core/cuda/cuda_runtime.h: device discovery, a
 // caching device allocator, synchronous copies and the first element-wise float32 kernels.
-// Everything runs on the default stream; multi-stream work, pinned host memory and the
-// cuBLAS/cuDNN kernels of the backend are later issues (handles.h holds their handles).
+// Kernels and these copies run on the legacy default stream (the compute stream); the one other
+// stream is PinnedUploader's, for batch uploads from page-locked memory.
 #include <cuda_runtime.h>
 
+#include <array>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -229,6 +231,89 @@ void copy_device_to_device(void* dst, const void* src, size_t nbytes, int index)
 void synchronize(int index) {
   use_device(index);
   PFQ_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// ---- asynchronous uploads through pinned memory --------------------------------------------
+namespace {
+// A pinned staging buffer and the event of the last copy out of it.
+struct StagingSlot {
+  void* host = nullptr;
+  size_t capacity = 0;
+  cudaEvent_t copied = nullptr;
+  bool in_flight = false;
+};
+constexpr size_t kStagingSlots = 4;  // a batch is two uploads (images, labels): two batches deep
+}  // namespace
+
+struct PinnedUploader::Impl {
+  int index = 0;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t compute_done = nullptr;  // recorded on the compute stream before each copy
+  std::array<StagingSlot, kStagingSlots> slots{};
+  size_t next = 0;
+};
+
+PinnedUploader::PinnedUploader(int index) : impl_(std::make_unique<Impl>()) {
+  use_device(index);
+  impl_->index = index;
+  // Non-blocking: the stream does not serialise with the legacy default stream; the order it
+  // needs is set with events in upload().
+  PFQ_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
+  PFQ_CUDA_CHECK(cudaEventCreateWithFlags(&impl_->compute_done, cudaEventDisableTiming));
+  for (StagingSlot& s : impl_->slots) PFQ_CUDA_CHECK(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming));
+}
+
+PinnedUploader::~PinnedUploader() {
+  if (!impl_) return;
+  // Destructors do not throw: statuses are ignored here, the memory goes back either way.
+  cudaSetDevice(impl_->index);
+  if (impl_->stream) cudaStreamSynchronize(impl_->stream);
+  for (StagingSlot& s : impl_->slots) {
+    if (s.host) cudaFreeHost(s.host);
+    if (s.copied) cudaEventDestroy(s.copied);
+  }
+  if (impl_->compute_done) cudaEventDestroy(impl_->compute_done);
+  if (impl_->stream) cudaStreamDestroy(impl_->stream);
+}
+
+int PinnedUploader::device_index() const { return impl_->index; }
+
+size_t PinnedUploader::pinned_bytes() const {
+  size_t n = 0;
+  for (const StagingSlot& s : impl_->slots) n += s.capacity;
+  return n;
+}
+
+void PinnedUploader::upload(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  Impl& u = *impl_;
+  use_device(u.index);
+  StagingSlot& slot = u.slots[u.next];
+  u.next = (u.next + 1) % u.slots.size();
+  if (slot.in_flight) {  // its copy was queued kStagingSlots uploads ago: long done in a training loop
+    PFQ_CUDA_CHECK(cudaEventSynchronize(slot.copied));
+    slot.in_flight = false;
+  }
+  if (slot.capacity < nbytes) {
+    if (slot.host) PFQ_CUDA_CHECK(cudaFreeHost(slot.host));
+    slot.host = nullptr;
+    slot.capacity = 0;
+    const cudaError_t status = cudaHostAlloc(&slot.host, nbytes, cudaHostAllocDefault);
+    if (status != cudaSuccess) {
+      (void)cudaGetLastError();
+      slot.host = nullptr;
+      PFQ_FAIL("CUDA call cudaHostAlloc failed for a ", nbytes, "-byte pinned staging buffer of cuda:", u.index, ": ",
+               cudaGetErrorString(status), " (", cudaGetErrorName(status), ")");
+    }
+    slot.capacity = nbytes;
+  }
+  std::memcpy(slot.host, src, nbytes);
+  PFQ_CUDA_CHECK(cudaEventRecord(u.compute_done, cudaStreamLegacy));
+  PFQ_CUDA_CHECK(cudaStreamWaitEvent(u.stream, u.compute_done, 0));
+  PFQ_CUDA_CHECK(cudaMemcpyAsync(dst, slot.host, nbytes, cudaMemcpyHostToDevice, u.stream));
+  PFQ_CUDA_CHECK(cudaEventRecord(slot.copied, u.stream));
+  slot.in_flight = true;
+  PFQ_CUDA_CHECK(cudaStreamWaitEvent(cudaStreamLegacy, slot.copied, 0));
 }
 
 // ---- first kernels: contiguous float32, grid-stride loops --------------------------------

@@ -3,6 +3,7 @@
 // (every call then throws a clear "built without CUDA" error; nothing falls back to CPU).
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,30 @@ void copy_host_to_device(void* dst, const void* src, size_t nbytes, int index);
 void copy_device_to_host(void* dst, const void* src, size_t nbytes, int index);
 void copy_device_to_device(void* dst, const void* src, size_t nbytes, int index);
 void synchronize(int index);
+
+// Asynchronous uploads through page-locked ("pinned") host memory, for the data loader. upload()
+// copies `nbytes` of `src` (any host memory) into a pinned staging buffer and returns once a
+// device copy of it is queued on this uploader's own stream. That copy starts after every kernel
+// already queued on the compute stream (so `dst`, perhaps a block a tensor just freed, is no
+// longer read), and every kernel queued after upload() returns waits for it: the copy of the
+// next batch overlaps the current step. `dst` must stay allocated until the copy is done, which
+// holds for a tensor that kernels queued later use. Staging buffers (a small ring) are reused
+// once their last copy finished. Non-copyable; the destructor waits for copies in flight.
+class PinnedUploader {
+ public:
+  explicit PinnedUploader(int index);  // throws without CUDA or without that GPU
+  ~PinnedUploader();
+  PinnedUploader(const PinnedUploader&) = delete;
+  PinnedUploader& operator=(const PinnedUploader&) = delete;
+
+  void upload(void* dst, const void* src, size_t nbytes);
+  int device_index() const;
+  size_t pinned_bytes() const;  // page-locked host memory held by the staging ring
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // First kernels: contiguous float32 element-wise ops, used by the device tests.
 void fill_f32(float* dst, float value, size_t n, int index);

@@ -21,6 +21,13 @@ void copy_device_to_host(void*, const void*, size_t, int) { no_cuda(); }
 void copy_device_to_device(void*, const void*, size_t, int) { no_cuda(); }
 void synchronize(int) { no_cuda(); }
 void fill_f32(float*, float, size_t, int) { no_cuda(); }
+
+struct PinnedUploader::Impl {};
+PinnedUploader::PinnedUploader(int) { no_cuda(); }
+PinnedUploader::~PinnedUploader() = default;
+void PinnedUploader::upload(void*, const void*, size_t) { no_cuda(); }
+int PinnedUploader::device_index() const { no_cuda(); }
+size_t PinnedUploader::pinned_bytes() const { return 0; }
 void add_f32(const float*, const float*, float*, size_t, int) { no_cuda(); }
 void mul_f32(const float*, const float*, float*, size_t, int) { no_cuda(); }
 

@@ -1,13 +1,16 @@
 // test_loader.cpp — DataLoader on small in-memory datasets: each sample once per epoch,
 // seeded per-epoch shuffles, identical batches for 0/1/3 workers, drop_last, resuming at a
 // batch, early destruction, error propagation from workers, batch shapes/dtypes, and an image
-// folder whose undecodable files the workers skip concurrently (tools/tsan-loader.sh runs these).
+// folder whose undecodable files the workers skip concurrently (tools/tsan-loader.sh runs these);
+// DeviceBatches on the CPU (the cuda suite checks its asynchronous uploads on a GPU).
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
 
 #include "core/error.h"
+#include "core/cuda/cuda_runtime.h"
+#include "data/device_batches.h"
 #include "data/image_folder.h"
 #include "data/loader.h"
 #include "data/transforms.h"
@@ -292,3 +295,53 @@ TEST_CASE("loader: an image folder with undecodable files, skip_bad, on 3 worker
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("device batches: on the CPU they are the loader's batches, errors come at the failing batch") {
+  for (bool async : {true, false}) {
+    CAPTURE(async);
+    LoaderOptions o;
+    o.batch_size = 3;
+    o.shuffle = true;
+    o.workers = 2;
+    DataLoader reference(indexed(10), nullptr, o), dl(indexed(10), nullptr, o);
+    DeviceBatches db(dl, pfq::Device::cpu(), async);
+    for (int64_t epoch : {0, 1}) {
+      const std::vector<Batch> want = run_epoch(reference, epoch, epoch);  // epoch 1 resumes at batch 1
+      db.start_epoch(epoch, epoch);
+      std::vector<Batch> got;
+      while (auto b = db.next()) {
+        CHECK(b->images.device() == pfq::Device::cpu());
+        CHECK(b->images.data<float>() == b->host.images.data<float>());  // no copy on the CPU
+        CHECK(b->labels.data<int64_t>() == b->host.labels.data<int64_t>());
+        got.push_back(b->host);
+      }
+      CHECK(same_batches(got, want));
+      CHECK_FALSE(db.next().has_value());
+    }
+    o.shuffle = false;
+    DataLoader faulty(std::make_shared<Faulty>(indexed(10), 7), nullptr, o);
+    DeviceBatches fb(faulty, pfq::Device::cpu(), async);
+    fb.start_epoch(0);
+    for (int b = 0; b < 2; ++b) CHECK(fb.next().has_value());  // samples 0..5
+    CHECK_THROWS_WITH_AS(fb.next(), doctest::Contains("faulty: sample 7 cannot be read"), pfq::Error);
+    CHECK_THROWS_WITH_AS(fb.next(), doctest::Contains("sample 7"), pfq::Error);
+    fb.start_epoch(0, 3);
+    CHECK(fb.next().has_value());
+  }
+}
+
+TEST_CASE("device batches: a cuda device without a GPU is an error, never a CPU fallback") {
+  if (pfq::cuda::device_count() > 0) {
+    MESSAGE("skipped: a GPU is present (the cuda suite covers uploads)");
+    return;
+  }
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.workers = 0;
+  DataLoader dl(indexed(8), nullptr, o);
+  const char* why = pfq::cuda::built_with_cuda() ? "no CUDA GPU present" : "built without CUDA";
+  CHECK_THROWS_WITH_AS(DeviceBatches(dl, pfq::Device::cuda(0), true), doctest::Contains(why), pfq::Error);
+  DeviceBatches sync(dl, pfq::Device::cuda(0), false);
+  sync.start_epoch(0);
+  CHECK_THROWS_WITH_AS(sync.next(), doctest::Contains(why), pfq::Error);
+}
