@@ -1,5 +1,6 @@
 // conv.cpp — cuDNN convolution forward, backward-data, backward-filter and bias, declared in
-// core/cuda/dnn.h (CUDA builds). Any groups (depthwise included), stride, padding, dilation;
+// core/cuda/dnn.h (CUDA builds). Any groups, stride, padding, dilation (PFQ_OWN_DEPTHWISE=1
+// sends depthwise convolutions to pfq's own kernels, depthwise.h);
 // float32 and float64. Algorithms are measured once per shape with cudnnFind* (or picked by
 // the cudnnGet*_v7 heuristics when PFQ_CUDNN_FIND=0) and cached; float32 uses FMA math unless
 // TF32 is allowed (dnn.h). Descriptors are made per call (host-side, microseconds).
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "core/cuda/dnn.h"
+#include "core/cuda/depthwise.h"
 #include "core/cuda/dnn_util.h"
 #include "core/cuda/handles.h"
 
@@ -189,7 +191,10 @@ void run(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g, const v
 }  // namespace
 
 void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void* x, const void* w, const void* b, void* y) {
-  run(ConvPass::Forward, dtype, device, g, x, w, y);
+  if (use_own_depthwise(g))
+    depthwise_forward(dtype, device, g, x, w, y);
+  else
+    run(ConvPass::Forward, dtype, device, g, x, w, y);
   if (b == nullptr || g.N == 0 || g.OC == 0) return;
   const std::string ctx = describe(ConvPass::Forward, dtype, device, g) + " adding the bias";
   const cudnnDataType_t type = cudnn_type(dtype, "conv2d");
@@ -203,11 +208,17 @@ void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void*
 }
 
 void conv2d_backward_input(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* w, void* dx) {
-  run(ConvPass::BackwardData, dtype, device, g, dy, w, dx);
+  if (use_own_depthwise(g))
+    depthwise_backward_input(dtype, device, g, dy, w, dx);
+  else
+    run(ConvPass::BackwardData, dtype, device, g, dy, w, dx);
 }
 
 void conv2d_backward_weight(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* x, void* dw) {
-  run(ConvPass::BackwardFilter, dtype, device, g, dy, x, dw);
+  if (use_own_depthwise(g))
+    depthwise_backward_weight(dtype, device, g, dy, x, dw);
+  else
+    run(ConvPass::BackwardFilter, dtype, device, g, dy, x, dw);
 }
 
 void conv2d_backward_bias(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, void* db) {

@@ -1,6 +1,7 @@
 // test_cuda_dnn.cpp — the cuBLAS/cuDNN paths and pooling kernels at realistic sizes against
 // the CPU kernels (float32, tolerances scaled by magnitude): convolutions (dense, stride 2,
-// dilation, grouped, depthwise incl. stride 2, 1x1, bias), batch norm in training (running
+// dilation, grouped, depthwise incl. stride 2 (cuDNN's, or pfq's own with PFQ_OWN_DEPTHWISE=1),
+// 1x1, bias), batch norm in training (running
 // statistics updated exactly as on the CPU) and eval, pooling (max bit-exact), matmul/linear
 // in every layout the CUDA matmul special-cases, and the errors for mixed devices.
 #include <doctest/doctest.h>
@@ -9,6 +10,9 @@
 #include <vector>
 
 #include "core/cuda/dnn.h"
+#ifdef PFQ_WITH_CUDA
+#include "core/cuda/depthwise.h"
+#endif
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/gradcheck.h"
 #include "tests/op_cases.h"
@@ -67,6 +71,12 @@ TEST_CASE("cuda: cuDNN convolutions match the CPU kernels (dense, strided, dilat
       {"depthwise", {8, 32, 16, 16}, {32, 1, 3, 3}, copt(1, 1, 1, 32), false},
       {"depthwise stride 2", {4, 24, 15, 15}, {24, 1, 3, 3}, copt(2, 1, 1, 24), true},
       {"depthwise dilation 2", {2, 8, 11, 11}, {8, 1, 3, 3}, copt(1, 2, 2, 8), false},
+      // For pfq's own depthwise kernels (depthwise.cu, with PFQ_OWN_DEPTHWISE=1): the generic
+      // window, batch slicing of the weight gradient (many slices; one slice), stride 2, no pad.
+      {"depthwise 5x5 stride 2 pad 2 bias", {4, 12, 17, 17}, {12, 1, 5, 5}, copt(2, 2, 1, 12), true},
+      {"depthwise, 64 images", {64, 8, 12, 12}, {8, 1, 3, 3}, copt(1, 1, 1, 8), false},
+      {"depthwise 640 channels of 2x2", {16, 640, 2, 2}, {640, 1, 3, 3}, copt(1, 1, 1, 640), false},
+      {"depthwise stride 2 no pad", {4, 16, 8, 8}, {16, 1, 3, 3}, copt(2, 0, 1, 16), false},
       {"1x1", {8, 64, 8, 8}, {128, 64, 1, 1}, copt(1, 0, 1, 1), false},
       {"1x1 stride 2 (shortcut)", {8, 16, 16, 16}, {32, 16, 1, 1}, copt(2, 0, 1, 1), false},
       {"stem 3 channels", {8, 3, 32, 32}, {16, 3, 3, 3}, copt(1, 1, 1, 1), false},
@@ -80,6 +90,24 @@ TEST_CASE("cuda: cuDNN convolutions match the CPU kernels (dense, strided, dilat
     check_same(c.name, in, [o, bias](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], bias ? v[2] : Tensor(), o); });
   }
 #ifdef PFQ_WITH_CUDA
+  // pfq's own depthwise gradients are deterministic: the same bits from run to run (no atomics).
+  if (!cuda::use_own_depthwise(cpu::ConvGeom{32, 64, 16, 16, 64, 3, 3, 8, 8, 2, 2, 1, 1, 1, 1, 64})) {
+    MESSAGE("own depthwise kernels off (PFQ_OWN_DEPTHWISE=1 turns them on): determinism not checked");
+  } else {
+    Tensor x = rnd({32, 64, 16, 16}, 11).to(gpu()), w = rnd({64, 1, 3, 3}, 12).to(gpu()), g = rnd({32, 64, 8, 8}, 13).to(gpu());
+    std::vector<std::vector<float>> grads;
+    for (int rep = 0; rep < 2; ++rep) {
+      Tensor xl = x.detach(), wl = w.detach();
+      xl.set_requires_grad(true);
+      wl.set_requires_grad(true);
+      conv2d(xl, wl, Tensor(), copt(2, 1, 1, 64)).backward(g);
+      grads.push_back(wl.grad().to(Device::cpu()).to_vector<float>());
+      grads.push_back(xl.grad().to(Device::cpu()).to_vector<float>());
+    }
+    CHECK(grads[0] == grads[2]);
+    CHECK(grads[1] == grads[3]);
+  }
+
   // Algorithms are chosen once per shape: running a case again adds no cache entry.
   const int64_t cached = cuda::conv_algo_cache_size();
   CHECK(cached > 0);
