@@ -37,6 +37,12 @@ void add_intcheck_command(CLI::App& app) {
   cmd->add_option("--batch-size", o->batch_size)->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--reference", o->reference, "use the naive integer conv loops (slow; for checking)");
+  cmd->add_flag("--fq-float64", o->fq_float64,
+                "also run the fake-quantized model in float64 and report the agreements int/fq32, int/fq64, "
+                "fq32/fq64 (how much of the disagreement is float32 rounding near quantization ties)");
+  cmd->add_flag("--trace-layers", o->trace_layers,
+                "compare the integer model's codes with the fake-quantized model's at every quantizer (needs "
+                "--qat-checkpoint): elements and images that differ, largest difference in steps");
   cmd->add_flag("--quiet", o->quiet, "no timing line");
   cmd->callback([o] {
     IntCheckResult r = run_intcheck(*o);
@@ -44,6 +50,16 @@ void add_intcheck_command(CLI::App& app) {
     if (r.agreement >= 0)
       std::printf("fake-quantized model: top1 %.2f%%; predictions agree on %.2f%% of images (max |logit diff| %.4g)\n", r.fq_top1,
                   r.agreement, r.max_abs_logit_diff);
+    if (r.fq64_top1 >= 0)
+      std::printf("fake-quantized model in float64: top1 %.2f%%; agrees with the integer model on %.2f%%, with the float32 "
+                  "fake-quantized model on %.2f%% of images\n",
+                  r.fq64_top1, r.agreement_int_fq64, r.agreement_fq32_fq64);
+    if (!r.layers.empty()) {
+      std::printf("%-34s %12s %12s %10s %14s\n", "quantizer (graph order)", "elements", "differ", "max steps", "images differ");
+      for (const LayerAgreement& l : r.layers)
+        std::printf("%-34s %12lld %12lld %10lld %14lld\n", l.name.c_str(), static_cast<long long>(l.elements),
+                    static_cast<long long>(l.differ), static_cast<long long>(l.max_steps), static_cast<long long>(l.images_differ));
+    }
   });
 }
 

@@ -229,7 +229,10 @@ class Builder {
       }
       max_b = std::max(max_b, mc / s_out);
     }
-    int F = 16;
+    // 24 fraction bits when they fit (fewer for a large bias or scale ratio): the integer value
+    // then resolves 6e-8 of a step, about float32's own resolution there, so it rounds like the
+    // fake-quantized model except within float32 noise of a tie (docs/integer-format.md, 6).
+    int F = 24;
     while (F > 0 && (max_m * std::ldexp(1.0, F) >= std::ldexp(1.0, 29) || max_b * std::ldexp(1.0, F) >= std::ldexp(1.0, 30))) --F;
     PFQ_CHECK(max_m < std::ldexp(1.0, 29) && max_b < std::ldexp(1.0, 30), "convert_to_integer: '", path,
               "': scale ratio ", max_m, " or bias ", max_b, " (in output steps) is out of the int32 range");

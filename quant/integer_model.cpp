@@ -54,7 +54,7 @@ const IntNode& IntModel::node(const std::string& name) const {
   PFQ_FAIL("integer model: no node named '", name, "'");
 }
 
-Tensor IntModel::forward(const Tensor& x_in, bool reference) const {
+Tensor IntModel::forward(const Tensor& x_in, bool reference, std::map<std::string, Tensor>* trace) const {
   PFQ_CHECK(x_in.dim() == 4 && x_in.size(1) == input_shape[0] && x_in.size(2) == input_shape[1] && x_in.size(3) == input_shape[2],
             "integer model: expected input [N, ", input_shape[0], ", ", input_shape[1], ", ", input_shape[2], "], got ",
             x_in.describe());
@@ -133,6 +133,7 @@ Tensor IntModel::forward(const Tensor& x_in, bool reference) const {
     } else {
       PFQ_FAIL("integer model: unknown op '", n.op, "' in node '", n.name, "'");
     }
+    if (trace && (n.op == "quantize" || n.op == "requant")) (*trace)[n.name] = out.t;
     vals[n.name] = std::move(out);
   }
   PFQ_FAIL("integer model: no dequantize node reached");

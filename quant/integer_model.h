@@ -5,6 +5,7 @@
 // prepare_qat model (convert_to_integer), run on CPU (forward), exported/loaded as safetensors
 // + JSON graph (docs/integer-format.md is the format's specification). Left out: CUDA.
 #pragma once
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -64,7 +65,8 @@ struct IntModel {
   std::vector<IntNode> nodes; // topological order; the last one is "dequantize"
 
   // x float32 [N, C, H, W] -> logits float32 [N, classes]. `reference` uses the naive conv loop.
-  Tensor forward(const Tensor& x, bool reference = false) const;
+  // `trace`, when given, receives the int8 output of every quantize and requant node by name.
+  Tensor forward(const Tensor& x, bool reference = false, std::map<std::string, Tensor>* trace = nullptr) const;
   // Weight and bias bits as stored (int8 at their bit width counted as b bits), for reports.
   std::string summary() const;
   const IntNode& node(const std::string& name) const;

@@ -37,7 +37,18 @@ std::string FakeQuantize::extra_repr() const {
   return q_->name() + ", bits=" + std::to_string(s.bits) + (s.symmetric ? ", signed" : ", unsigned") +
          (s.per_channel ? ", per_channel" : "") + (enabled ? "" : ", disabled");
 }
-Tensor FakeQuantize::forward(const Tensor& x) { return enabled && q_ ? q_->forward(x, is_training()) : x; }
+namespace {
+FakeQuantTrace* g_fq_trace = nullptr;
+}  // namespace
+
+void set_fake_quant_trace(FakeQuantTrace* trace) { g_fq_trace = trace; }
+
+Tensor FakeQuantize::forward(const Tensor& x) {
+  if (!enabled || !q_) return x;
+  Tensor out = q_->forward(x, is_training());
+  if (g_fq_trace) (*g_fq_trace)[this] = out.detach();
+  return out;
+}
 
 // ---------------- FoldedBatchNorm2d ----------------
 FoldedBatchNorm2d::FoldedBatchNorm2d(const BatchNorm2d& bn)

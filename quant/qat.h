@@ -6,6 +6,7 @@
 // activations). Left out: per-use quantizers for BasicBlock's shared `relu` child.
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -38,6 +39,12 @@ struct QatConfig {
 };
 void to_json(nlohmann::json& j, const QatConfig& c);
 void from_json(const nlohmann::json& j, QatConfig& c);
+
+// While set, every enabled FakeQuantize with a quantizer records its output here, keyed by
+// module (pfq intcheck --trace-layers compares them with the integer model's codes). nullptr,
+// the default: nothing is recorded. One trace per process; not for concurrent forwards.
+using FakeQuantTrace = std::map<const Module*, Tensor>;
+void set_fake_quant_trace(FakeQuantTrace* trace);
 
 // A Quantizer as a Module: its learnable tensors are parameters, its statistics buffers (same
 // handles/storage, so optimizers and checkpoints see them). forward(x) = q(x, is_training())

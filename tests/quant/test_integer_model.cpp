@@ -1,7 +1,8 @@
 // test_integer_model.cpp — the integer model (quant/integer_model.h): int8 kernels against the
 // naive loops, fixed-point multipliers, integer vs fake-quantized agreement on tiny
 // MobileNetV1/ResNet-20/MobileNetV2 (per-layer and per-channel, 8/8 and 4/4, ema/pact/lsq),
-// export -> load bit-exact round trip and rejection of corrupt files.
+// export -> load bit-exact round trip and rejection of corrupt files; a value just below a
+// rounding tie rounds the same way in both.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <unistd.h>
 
 #include "core/autograd.h"
@@ -193,6 +195,50 @@ TEST_CASE("integer MobileNetV2 (ReLU6, linear bottlenecks, residual adds) agrees
 TEST_CASE("integer model with learned quantizer ranges (pact alpha, lsq steps) agrees") {
   check_agreement(tiny_qat("mobilenetv1", 0.25, qcfg(4, 4, false, "lsq", "pact"), 9), 0.95);
   check_agreement(tiny_qat("resnet20", 0.25, qcfg(4, 4, true, "lsq", "lsq"), 10), 0.95);
+}
+
+TEST_CASE("a pre-activation 5e-6 steps below a rounding tie rounds like the fake-quantized model") {
+  // Found on a trained MobileNetV1 (docs/integer-format.md 6): with 16 fraction bits the integer
+  // path rounded such values onto the tie and then up, a systematic one-step difference at every
+  // pixel with that accumulator value. Here: a zero image makes the first conv's pre-activation
+  // its folded bias exactly, and channel 0's BN beta puts it 5e-6 steps below 2.5 steps.
+  Built b = tiny_qat("mobilenetv1", 0.25, qcfg(4, 4, false), 13);
+  const std::string act = "features.0.2.1";
+  const float s_out = convert_to_integer(*b.model, b.cfg).node(act).scale;
+  Tensor gamma, beta, mean, var;
+  for (auto& [n, t] : b.model->named_parameters()) {
+    if (n == "features.0.1.weight") gamma = t;
+    if (n == "features.0.1.bias") beta = t;
+  }
+  for (auto& [n, t] : b.model->named_buffers()) {
+    if (n == "features.0.1.running_mean") mean = t;
+    if (n == "features.0.1.running_var") var = t;
+  }
+  REQUIRE((gamma.defined() && beta.defined() && mean.defined() && var.defined()));
+  const double s0 = double(gamma.data<float>()[0]) / std::sqrt(double(var.data<float>()[0]) + 1e-5);
+  beta.data<float>()[0] = static_cast<float>((2.5 - 5e-6) * double(s_out) + s0 * double(mean.data<float>()[0]));
+  IntModel im = convert_to_integer(*b.model, b.cfg);
+  REQUIRE(im.node(act).scale == s_out);  // the activation range did not move
+  CHECK(im.node(act).frac_bits >= 20);
+  const Tensor x = Tensor::zeros({1, 3, 8, 8});
+  std::map<std::string, Tensor> codes;
+  FakeQuantTrace fq;
+  NoGradGuard ng;
+  im.forward(x, false, &codes);
+  set_fake_quant_trace(&fq);
+  b.model->forward(x);
+  set_fake_quant_trace(nullptr);
+  const Tensor* fq_out = nullptr;
+  for (const auto& [path, m] : b.model->named_modules())
+    if (path == act) fq_out = &fq.at(m);
+  REQUIRE(fq_out != nullptr);
+  const IntNode& node = im.node(act);
+  const int8_t* q = codes.at(act).data<int8_t>();
+  for (int64_t p = 0; p < 64; ++p) {  // channel 0: every pixel 2 steps above the zero point
+    CAPTURE(p);
+    CHECK(int(q[p]) - node.zero_point == 2);
+    CHECK(std::nearbyint(fq_out->data<float>()[p] / node.scale) == 2);
+  }
 }
 
 TEST_CASE("conversion errors are clear") {
