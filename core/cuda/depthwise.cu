@@ -148,28 +148,13 @@ __global__ void dw_fold_slices(int64_t n, int slices, const T* __restrict__ part
 
 bool is_3x3(const cpu::ConvGeom& g) { return g.KH == 3 && g.KW == 3; }
 
+// One thread per element of `total` (outputs or inputs); `kernel` is the 3x3 or generic instance.
 template <typename T>
-void forward_t(const cpu::ConvGeom& g, const T* x, const T* w, T* y) {
-  const int64_t total = g.N * g.C * g.OH * g.OW;
+void launch_per_element(int64_t total, void (*kernel)(int64_t, Geo, const T*, const T*, T*), const cpu::ConvGeom& g,
+                        const T* a, const T* b, T* out, const char* what) {
   if (total == 0) return;
-  const unsigned blocks = detail::blocks_for(total);
-  if (is_3x3(g))
-    dw_forward_kernel<T, 3><<<blocks, detail::kThreads, 0, detail::stream()>>>(total, geo(g), x, w, y);
-  else
-    dw_forward_kernel<T, 0><<<blocks, detail::kThreads, 0, detail::stream()>>>(total, geo(g), x, w, y);
-  PFQ_CUDA_CHECK_LAUNCH("depthwise_forward");
-}
-
-template <typename T>
-void backward_input_t(const cpu::ConvGeom& g, const T* dy, const T* w, T* dx) {
-  const int64_t total = g.N * g.C * g.H * g.W;
-  if (total == 0) return;
-  const unsigned blocks = detail::blocks_for(total);
-  if (is_3x3(g))
-    dw_backward_input_kernel<T, 3><<<blocks, detail::kThreads, 0, detail::stream()>>>(total, geo(g), dy, w, dx);
-  else
-    dw_backward_input_kernel<T, 0><<<blocks, detail::kThreads, 0, detail::stream()>>>(total, geo(g), dy, w, dx);
-  PFQ_CUDA_CHECK_LAUNCH("depthwise_backward_input");
+  kernel<<<detail::blocks_for(total), detail::kThreads, 0, detail::stream()>>>(total, geo(g), a, b, out);
+  PFQ_CUDA_CHECK_LAUNCH(what);
 }
 
 template <typename T>
@@ -191,12 +176,9 @@ void backward_weight_t(const cpu::ConvGeom& g, const T* dy, const T* x, T* dw, i
   slices = (g.N + per_slice - 1) / per_slice;
   detail::DeviceBuffer partial(static_cast<size_t>(slices * n_out) * sizeof(T), device);
   const dim3 grid(static_cast<unsigned>(g.C), static_cast<unsigned>(tap_blocks), static_cast<unsigned>(slices));
-  if (k3)
-    dw_backward_weight_partial<T, 3><<<grid, kWgtThreads, 0, detail::stream()>>>(
-        static_cast<int>(g.N), static_cast<int>(per_slice), geo(g), dy, x, partial.as<T>());
-  else
-    dw_backward_weight_partial<T, 0><<<grid, kWgtThreads, 0, detail::stream()>>>(
-        static_cast<int>(g.N), static_cast<int>(per_slice), geo(g), dy, x, partial.as<T>());
+  auto* kernel = k3 ? dw_backward_weight_partial<T, 3> : dw_backward_weight_partial<T, 0>;
+  kernel<<<grid, kWgtThreads, 0, detail::stream()>>>(static_cast<int>(g.N), static_cast<int>(per_slice), geo(g), dy, x,
+                                                     partial.as<T>());
   PFQ_CUDA_CHECK_LAUNCH("depthwise_backward_weight (partial sums)");
   dw_fold_slices<T><<<detail::blocks_for(n_out), detail::kThreads, 0, detail::stream()>>>(
       n_out, static_cast<int>(slices), partial.as<T>(), dw);
@@ -222,28 +204,30 @@ bool use_own_depthwise(const cpu::ConvGeom& g) {
 void depthwise_forward(DType dtype, int device, const cpu::ConvGeom& g, const void* x, const void* w, void* y) {
   check(dtype, g, "depthwise_forward");
   detail::set_device(device);
-  if (dtype == DType::Float32)
-    forward_t(g, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<float*>(y));
-  else
-    forward_t(g, static_cast<const double*>(x), static_cast<const double*>(w), static_cast<double*>(y));
+  PFQ_DISPATCH_FLOAT(dtype, "depthwise_forward", [&] {
+    launch_per_element<scalar_t>(g.N * g.C * g.OH * g.OW, is_3x3(g) ? dw_forward_kernel<scalar_t, 3> : dw_forward_kernel<scalar_t, 0>,
+                                 g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w), static_cast<scalar_t*>(y),
+                                 "depthwise_forward");
+  });
 }
 
 void depthwise_backward_input(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* w, void* dx) {
   check(dtype, g, "depthwise_backward_input");
   detail::set_device(device);
-  if (dtype == DType::Float32)
-    backward_input_t(g, static_cast<const float*>(dy), static_cast<const float*>(w), static_cast<float*>(dx));
-  else
-    backward_input_t(g, static_cast<const double*>(dy), static_cast<const double*>(w), static_cast<double*>(dx));
+  PFQ_DISPATCH_FLOAT(dtype, "depthwise_backward_input", [&] {
+    launch_per_element<scalar_t>(g.N * g.C * g.H * g.W,
+                                 is_3x3(g) ? dw_backward_input_kernel<scalar_t, 3> : dw_backward_input_kernel<scalar_t, 0>, g,
+                                 static_cast<const scalar_t*>(dy), static_cast<const scalar_t*>(w), static_cast<scalar_t*>(dx),
+                                 "depthwise_backward_input");
+  });
 }
 
 void depthwise_backward_weight(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* x, void* dw) {
   check(dtype, g, "depthwise_backward_weight");
   detail::set_device(device);
-  if (dtype == DType::Float32)
-    backward_weight_t(g, static_cast<const float*>(dy), static_cast<const float*>(x), static_cast<float*>(dw), device);
-  else
-    backward_weight_t(g, static_cast<const double*>(dy), static_cast<const double*>(x), static_cast<double*>(dw), device);
+  PFQ_DISPATCH_FLOAT(dtype, "depthwise_backward_weight", [&] {
+    backward_weight_t(g, static_cast<const scalar_t*>(dy), static_cast<const scalar_t*>(x), static_cast<scalar_t*>(dw), device);
+  });
 }
 
 }  // namespace pfq::cuda
