@@ -34,8 +34,6 @@ struct Sign { template <class T> PFQ_HD T operator()(T x) const { return x > T(0
 struct SignBinary { template <class T> PFQ_HD T operator()(T x) const { return x >= T(0) ? T(1) : T(-1); } };
 struct Relu { template <class T> PFQ_HD T operator()(T x) const { return x > T(0) ? x : T(0); } };
 struct Relu6 { template <class T> PFQ_HD T operator()(T x) const { return x > T(0) ? (x < T(6) ? x : T(6)) : T(0); } };
-// relu(a + b) in one pass: a residual add and the activation after it (BasicBlock's tail).
-struct AddRelu { template <class T> PFQ_HD T operator()(T a, T b) const { return Relu{}(a + b); } };
 struct Sigmoid { template <class T> PFQ_HD T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); } };
 struct Tanh { template <class T> PFQ_HD T operator()(T x) const { return std::tanh(x); } };
 // Round half to even (banker's rounding), the IEEE default rounding mode used by nearbyint.

@@ -42,8 +42,6 @@ Tensor square(const Tensor& x);
 Tensor pow(const Tensor& x, double exponent);
 Tensor abs(const Tensor& x);       // gradient sign(x), 0 at 0
 Tensor relu(const Tensor& x);      // gradient 1 where x > 0
-// relu(add(a, b)) in one pass (same values and gradients, bit for bit); broadcasts like add.
-Tensor add_relu(const Tensor& a, const Tensor& b);
 Tensor relu6(const Tensor& x);     // gradient 1 where 0 < x < 6
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);

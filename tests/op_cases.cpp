@@ -38,8 +38,6 @@ const std::vector<OpCase>& op_cases() {
       {"pow 2.5", {{2, 3}}, [](auto& v) { return pow(v[0], 2.5); }, 0.5, 2},
       {"abs", {{2, 3}}, [](auto& v) { return abs(v[0]); }},
       {"relu", {{2, 5}}, [](auto& v) { return relu(v[0]); }},
-      {"add_relu", {{2, 5}, {2, 5}}, [](auto& v) { return add_relu(v[0], v[1]); }},
-      {"add_relu broadcast", {{2, 3, 4}, {3, 1}}, [](auto& v) { return add_relu(v[0], v[1]); }},
       {"relu6", {{2, 5}}, [](auto& v) { return relu6(mul(v[0], 8.0)); }},
       {"sigmoid", {{2, 3}}, [](auto& v) { return sigmoid(v[0]); }},
       {"tanh", {{2, 3}}, [](auto& v) { return tanh(v[0]); }},

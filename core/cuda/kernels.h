@@ -18,7 +18,7 @@ namespace pfq::cuda {
   X(Neg) X(Exp) X(Log) X(Sqrt) X(Square) X(Abs) X(Sign) X(SignBinary) X(Relu) X(Relu6) X(Sigmoid) \
   X(Tanh) X(RoundHalfEven) X(PowScalar) X(Clamp) X(InRange) X(AddScalar) X(MulScalar) X(RSubScalar) X(RDivScalar)
 // Binary functors instantiated for every dtype (float32, float64, int64, uint8).
-#define PFQ_CUDA_BINARY_FUNCTORS(X) X(Add) X(Sub) X(Mul) X(Div) X(Max) X(Min) X(GeMask) X(LeMask) X(AddRelu)
+#define PFQ_CUDA_BINARY_FUNCTORS(X) X(Add) X(Sub) X(Mul) X(Div) X(Max) X(Min) X(GeMask) X(LeMask)
 // Binary functors instantiated for float32/float64 only (gradients, in-place axpy).
 #define PFQ_CUDA_BINARY_FLOAT_FUNCTORS(X) X(ReluGrad) X(Relu6Grad) X(SigmoidGrad) X(TanhGrad) X(AddScaled)
 

@@ -210,17 +210,6 @@ Tensor relu(const Tensor& x) {
   return record("relu", y, {x}, [yd](const Tensor& g) { return one(grad_from_output(g, yd, fn::ReluGrad{}, "relu")); });
 }
 
-Tensor add_relu(const Tensor& a, const Tensor& b) {
-  PFQ_CHECK(is_floating(a.dtype()), "add_relu: expected float32 or float64 tensors, got ", a.describe());
-  Shape sa = a.shape(), sb = b.shape();
-  Tensor y = binary_forward(a, b, fn::AddRelu{}, "add+relu");
-  Tensor yd = y.detach();
-  return record("add+relu", y, {a, b}, [sa, sb, yd](const Tensor& g) {
-    Tensor gx = grad_from_output(g, yd, fn::ReluGrad{}, "add+relu");
-    return pair(sum_to(gx, sa), sum_to(gx, sb));
-  });
-}
-
 Tensor relu6(const Tensor& x) {
   Tensor y = unary_forward(x, fn::Relu6{}, "relu6");
   Tensor yd = y.detach();

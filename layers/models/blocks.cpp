@@ -61,8 +61,6 @@ Tensor BasicBlock::forward(const Tensor& x) {
   Tensor shortcut = has_downsample() ? child("downsample")->forward(x) : x;
   PFQ_CHECK(y.shape() == shortcut.shape(), "BasicBlock: residual branch ", shape_str(y.shape()), " and shortcut ",
             shape_str(shortcut.shape()), " differ (after pruning, conv2 and the shortcut must keep the same channels)");
-  // relu(y + shortcut) as one op while the activation is the plain module (QAT wraps it)
-  if (relu.type_name() == "ReLU") return add_relu(y, shortcut);
   return relu(add(y, shortcut));
 }
 

@@ -145,26 +145,6 @@ TEST_CASE("batch_norm with a fused activation equals the activation op after it,
     }
 }
 
-TEST_CASE("add_relu equals relu(add(a, b)) bit for bit, values and gradients, broadcasting included") {
-  Generator gen(8);
-  for (const Shape& sb : {Shape{4, 3, 5, 5}, Shape{3, 1, 1}}) {
-    Tensor a = Tensor::randn({4, 3, 5, 5}, gen), b = Tensor::randn(sb, gen), dy = Tensor::randn({4, 3, 5, 5}, gen);
-    Tensor a1 = a.clone().set_requires_grad(true), b1 = b.clone().set_requires_grad(true);
-    Tensor a2 = a.clone().set_requires_grad(true), b2 = b.clone().set_requires_grad(true);
-    Tensor fused = add_relu(a1, b1), plain = relu(add(a2, b2));
-    fused.backward(dy);
-    plain.backward(dy);
-    CHECK(fused.to_vector<float>() == plain.to_vector<float>());
-    CHECK(a1.grad().to_vector<float>() == a2.grad().to_vector<float>());
-    CHECK(b1.grad().to_vector<float>() == b2.grad().to_vector<float>());
-    const auto v = fused.to_vector<float>();
-    CHECK(*std::min_element(v.begin(), v.end()) == 0.0f);
-    CHECK(*std::max_element(v.begin(), v.end()) > 0.0f);
-  }
-  CHECK_THROWS_WITH_AS(add_relu(Tensor::zeros({2}, DType::Int64), Tensor::zeros({2}, DType::Int64)),
-                       doctest::Contains("add_relu: expected float32 or float64"), Error);
-}
-
 TEST_CASE("pooling against hand-computed values") {
   Tensor x = reshape(Tensor::arange(16), {1, 1, 4, 4});
   CHECK(max_pool2d(x, {2, 2}, {2, 2}).to_vector<float>() == V{5, 7, 13, 15});
