@@ -33,9 +33,14 @@ void to_json(nlohmann::json& j, const FinetuneOptions& o) {
        {"bn_reestimate", o.bn_reestimate}};
 }
 
-ModulePtr model_from_any_checkpoint(const Checkpoint& ck) {
-  if (!ck.train.extra.is_object() || !ck.train.extra.contains("qat")) return model_from_checkpoint(ck);
+ModulePtr model_from_any_checkpoint(const Checkpoint& ck, DType dtype) {
+  if (!ck.train.extra.is_object() || !ck.train.extra.contains("qat")) {
+    ModulePtr m = model_from_checkpoint(ck);
+    m->to(dtype);
+    return m;
+  }
   ModulePtr m = models::build_model(ck.model);
+  m->to(dtype);
   quant::prepare_qat(*m, ck.train.extra.at("qat").get<quant::QatConfig>());
   try {
     m->load_state_dict(ck.model_state, true);

@@ -10,10 +10,9 @@
 #include "apps/finetune.h"
 #include "apps/trainer.h"
 #include "core/autograd.h"
-#include "layers/models/registry.h"
-#include "quant/qat.h"
 #include "quant/integer_model.h"
 #include "quant/model_size.h"
+#include "quant/qat.h"
 
 namespace pfq::app {
 
@@ -56,6 +55,8 @@ nlohmann::json IntCheckResult::to_json() const {
 }
 
 IntCheckResult run_intcheck(const IntCheckOptions& o) {
+  PFQ_CHECK(!o.fq_float64 || !o.qat_checkpoint.empty(), "pfq intcheck: --fq-float64 needs --qat-checkpoint");
+  PFQ_CHECK(!o.trace_layers || !o.qat_checkpoint.empty(), "pfq intcheck: --trace-layers needs --qat-checkpoint");
   quant::IntModel im = quant::load_integer_model(o.model);
   ModulePtr fq, fq64;
   if (!o.qat_checkpoint.empty()) {
@@ -65,16 +66,11 @@ IntCheckResult run_intcheck(const IntCheckOptions& o) {
     PFQ_CHECK(ck.model == im.model, "pfq intcheck: ", o.qat_checkpoint, " records another architecture than ", o.model);
     fq = model_from_any_checkpoint(ck);
     fq->eval();
-    if (o.fq_float64) {  // the same QAT model built in float64 (quantizers follow the parameters' dtype)
-      fq64 = models::build_model(ck.model);
-      fq64->to(DType::Float64);
-      quant::prepare_qat(*fq64, ck.train.extra.at("qat").get<quant::QatConfig>());
-      fq64->load_state_dict(ck.model_state, true);
+    if (o.fq_float64) {
+      fq64 = model_from_any_checkpoint(ck, DType::Float64);
       fq64->eval();
     }
   }
-  PFQ_CHECK(!o.fq_float64 || fq, "pfq intcheck: --fq-float64 needs --qat-checkpoint");
-  PFQ_CHECK(!o.trace_layers || fq, "pfq intcheck: --trace-layers needs --qat-checkpoint");
   // trace_layers: the fake-quantized model's quantizers by the integer nodes' names.
   std::map<const Module*, std::string> fq_names;
   std::map<std::string, LayerAgreement> by_name;
