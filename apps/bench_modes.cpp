@@ -141,7 +141,8 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
   Tensor x = Tensor::randn({o.batch, o.channels, o.size, o.size}, gen).to(dev);
   std::vector<int64_t> lab(o.batch);
   for (int64_t i = 0; i < o.batch; ++i) lab[i] = i % o.classes;
-  Tensor y = Tensor::from_vector(lab, {o.batch}).to(dev);
+  const Tensor y_host = Tensor::from_vector(lab, {o.batch});
+  Tensor y = y_host.to(dev);
   TrainOptions to;  // finetune's optimizer; the float step uses the same (bench/torch_reference.py too)
   to.optimizer = "sgd";
   to.lr = 0.01;
@@ -152,9 +153,9 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
   model->train(train);
   if (qat) calibrate_quantizers(*model, x);
   // One step as a callable, so a profiler can run it too (bench_profile.h).
-  const std::function<void()> step = [&] {
+  const std::function<void()> enqueue = [&] {
     if (train) {
-      Tensor loss = cross_entropy(model->forward(x), y);
+      Tensor loss = cross_entropy(model->forward(x), y, 0, y_host);  // host labels: no mid-step wait
       opt->zero_grad();
       loss.backward();
       opt->step();
@@ -162,6 +163,9 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
       NoGradGuard ng;
       model->forward(x);
     }
+  };
+  const std::function<void()> step = [&] {
+    enqueue();
     if (dev.is_cuda()) cuda::synchronize(dev.index);  // GPU work is asynchronous: time it to completion
   };
   std::vector<double> times;
@@ -172,15 +176,34 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
     if (s >= o.warmup) times.push_back(ms);
   }
   Stats st = summarize_times(times);
+  // On a GPU: the device's time for a step, its launches queued behind a spinning kernel (so no
+  // host gaps), and the host's time to queue them. A step is host-bound when the host time is
+  // near the step time and the device time well below it.
+  nlohmann::ordered_json device_split;
+  if (dev.is_cuda()) {
+    const double spin_ms = std::max(50.0, 3 * st.median_ms);
+    std::vector<double> dev_ms, host_ms;
+    for (int s = 0; s < 5; ++s) {
+      double h = 0;
+      const double d = cuda::device_time_ms(dev.index, enqueue, spin_ms, &h);
+      if (h < 0.9 * spin_ms) dev_ms.push_back(d);  // otherwise the spin ended before the queue was full
+      host_ms.push_back(h);
+    }
+    device_split = {{"host_ms", summarize_times(host_ms).median_ms},
+                    {"device_ms", dev_ms.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(summarize_times(dev_ms).median_ms)}};
+  }
   nlohmann::ordered_json profile;
   if (o.profile_steps > 0) {
     // On a GPU each op scope waits for the device, so rows hold kernel time, not launch time.
     static int sync_index = 0;
     sync_index = dev.index;
-    if (dev.is_cuda()) profiler::set_device_sync([] { cuda::synchronize(sync_index); });
+    const bool synced = dev.is_cuda() && !o.profile_host;
+    if (synced) profiler::set_device_sync([] { cuda::synchronize(sync_index); });
+    profiler::set_shapes(o.profile_shapes);
     profile = profile_steps(step, o.profile_steps);
+    profiler::set_shapes(false);
     profiler::set_device_sync(nullptr);
-    profile["device_synchronised_scopes"] = dev.is_cuda();
+    profile["device_synchronised_scopes"] = synced;
   }
   // Training does ~3x the forward multiply-adds (forward, input gradient, weight gradient).
   const double flops = 2.0 * fwd_macs * o.batch * (train ? 3 : 1);
@@ -199,6 +222,10 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
                               {"forward_macs_per_image", fwd_macs},
                               {"peak_rss_mib", peak_rss_mib()},
                               {"rss_before_model_mib", rss_before_model}};
+  if (!device_split.is_null()) {
+    r["host_launch_ms"] = device_split["host_ms"];
+    r["device_busy_ms"] = device_split["device_ms"];
+  }
   if (!profile.is_null()) r["profile"] = profile;
   if (qat)
     r["qat"] = {{"quantizer", o.quantizer},

@@ -18,6 +18,8 @@ struct BenchOptions {
   int threads = 0, warmup = 3, steps = 10;
   bool json = false;
   int profile_steps = 0;  // --profile N: N more steps with the op profiler on (bench_profile.h)
+  bool profile_shapes = false;  // --profile-shapes: convolution rows split by pass and layer shape
+  bool profile_host = false;    // --profile-host: on a GPU, scopes do not wait: rows are launch (host) time
   std::string cpu_conv;   // --cpu-conv onednn|eigen (empty: the build's default, conv_backend.h)
   std::string device = "cpu";  // cpu | cuda | cuda:N (GPU steps end with a device synchronisation)
   // --modes qat: the quantizer preset of `pfq reproduce` (minmax = per-layer minmax weights and

@@ -36,7 +36,7 @@ nlohmann::ordered_json profile_steps(const std::function<void()>& step, int step
 void print_profile(const std::string& title, const nlohmann::ordered_json& profile) {
   std::printf("  profile of %s: %.1f ms per step (mean of %d profiled steps)\n", title.c_str(), profile["step_ms"].get<double>(),
               profile["steps"].get<int>());
-  std::printf("    %-28s %10s %8s %7s\n", "op", "ms/step", "calls", "%");
+  std::printf("    %-36s %10s %8s %7s\n", "op", "ms/step", "calls", "%");
   double other_ms = 0, other_pct = 0;
   for (const auto& op : profile["ops"]) {
     const double pct = op["percent"].get<double>();
@@ -45,10 +45,10 @@ void print_profile(const std::string& title, const nlohmann::ordered_json& profi
       other_pct += pct;
       continue;
     }
-    std::printf("    %-28s %10.2f %8.0f %6.1f%%\n", op["name"].get<std::string>().c_str(), op["ms_per_step"].get<double>(),
+    std::printf("    %-36s %10.2f %8.0f %6.1f%%\n", op["name"].get<std::string>().c_str(), op["ms_per_step"].get<double>(),
                 op["calls_per_step"].get<double>(), pct);
   }
-  if (other_pct > 0) std::printf("    %-28s %10.2f %8s %6.1f%%\n", "(other ops, < 0.5% each)", other_ms, "", other_pct);
+  if (other_pct > 0) std::printf("    %-36s %10.2f %8s %6.1f%%\n", "(other ops, < 0.5% each)", other_ms, "", other_pct);
 }
 
 }  // namespace pfq::app

@@ -55,10 +55,16 @@ void print_row(const BenchOptions& o, const Device& dev, const nlohmann::ordered
   const std::string& model = r["model"].get_ref<const std::string&>();
   const std::string& mode = r["mode"].get_ref<const std::string&>();
   const auto batch = static_cast<long long>(o.batch);
-  if (dev.is_cuda())
-    std::printf("%-12s %-5s batch %lld on %s: median %.2f ms (min %.2f, max %.2f)  %.0f img/s  %.0f GFLOP/s\n", model.c_str(),
+  if (dev.is_cuda()) {
+    std::printf("%-12s %-5s batch %lld on %s: median %.2f ms (min %.2f, max %.2f)  %.0f img/s  %.0f GFLOP/s", model.c_str(),
                 mode.c_str(), batch, dev.str().c_str(), num("median_ms"), num("min_ms"), num("max_ms"), num("images_per_s"), num("gflops"));
-  else
+    // The split of a step into the device's busy time and the host's launch time (bench_modes).
+    if (r.contains("device_busy_ms") && r["device_busy_ms"].is_number())
+      std::printf("  device busy %.2f ms, host launches %.2f ms", num("device_busy_ms"), num("host_launch_ms"));
+    else if (r.contains("host_launch_ms"))
+      std::printf("  host launches %.2f ms (device time not measurable: the host waited for the device)", num("host_launch_ms"));
+    std::printf("\n");
+  } else
     std::printf("%-12s %-5s batch %lld: median %.1f ms (min %.1f, max %.1f)  %.0f img/s  %.1f GFLOP/s (%.1f%% of peak)  peak RSS %.0f MiB\n",
                 model.c_str(), mode.c_str(), batch, num("median_ms"), num("min_ms"), num("max_ms"), num("images_per_s"), num("gflops"),
                 num("percent_of_peak"), num("peak_rss_mib"));
@@ -116,6 +122,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print one JSON document");
   cmd->add_option("--profile", o->profile_steps, "after timing, run N more steps with the op profiler and print the per-op breakdown")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--profile-shapes", o->profile_shapes, "with --profile: split convolution time by pass (fwd, dX, dW) and layer shape")
+      ->needs("--profile");
+  cmd->add_flag("--profile-host", o->profile_host,
+                "with --profile on a GPU: do not wait for the device in each op, so the rows are the host's time to launch them")
+      ->needs("--profile");
   cmd->add_option("--cpu-conv", o->cpu_conv, "CPU convolution backend: onednn (default when built with oneDNN) or eigen (pfq's own kernels)")
       ->check(CLI::IsMember({"onednn", "eigen"}));
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();

@@ -129,7 +129,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
     while (auto b = batches.next()) {
       opt->set_lr(sched(optim::fractional_epoch(epoch, b->host.index, iters)));
       Tensor logits = model->forward(b->images);
-      Tensor loss = cross_entropy(logits, b->labels);
+      Tensor loss = cross_entropy(logits, b->labels, 0, b->host.labels);
       const double lv = loss.item();
       if (!std::isfinite(lv)) {
         const std::string p = first_nonfinite(model->named_parameters(), false);

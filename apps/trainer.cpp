@@ -122,7 +122,7 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress,
   while (auto b = batches.next()) {
     Tensor logits = model.forward(b->images);
     const int64_t n = logits.size(0), k = logits.size(1);
-    loss_sum += cross_entropy(logits, b->labels).item() * n;
+    loss_sum += cross_entropy(logits, b->labels, 0, b->host.labels).item() * n;
     const Tensor host_logits = logits.to(Device::cpu()).contiguous();  // ranks are counted on the host
     const float* pl = host_logits.data<float>();
     const int64_t* pt = b->host.labels.data<int64_t>();
@@ -263,7 +263,7 @@ TrainResult train(const TrainOptions& o) {
     while (auto b = batches.next()) {
       opt->set_lr(sched(optim::fractional_epoch(epoch, b->host.index, iters)));
       Tensor logits = model->forward(b->images);
-      Tensor loss = cross_entropy(logits, b->labels, o.label_smoothing);
+      Tensor loss = cross_entropy(logits, b->labels, o.label_smoothing, b->host.labels);
       const double lv = loss.item();
       std::string bad;  // what is NaN/Inf in this step ("" = nothing)
       if (!std::isfinite(lv)) {

@@ -139,6 +139,26 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
+def print_profile(args, arch, mode, device, step):
+    """torch.profiler over --profile more steps: the kernels (GPU) or ops (CPU) by self time, to stderr."""
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(args.profile):
+            step()
+        sync(device)
+    layout = " channels-last" if args.channels_last else ""
+    print(f"profile of {arch} {mode}{layout}, {args.profile} steps (totals over all of them):", file=sys.stderr)
+    # PyTorch 2.4 renamed the CUDA columns "device"; older versions know only "cuda".
+    keys = ["self_device_time_total", "self_cuda_time_total"] if device.type == "cuda" else ["self_cpu_time_total"]
+    for key in keys:
+        try:
+            print(prof.key_averages().table(sort_by=key, row_limit=args.profile_rows, max_name_column_width=70), file=sys.stderr)
+            return
+        except (AttributeError, KeyError, ValueError):
+            continue
+
+
 def bench_one(args, arch, mode, device):
     rss_before_model = current_rss_mib()
     torch.manual_seed(1)
@@ -151,10 +171,8 @@ def bench_one(args, arch, mode, device):
     train = mode == "train"
     model.train(train)
     loss_fn = nn.CrossEntropyLoss()
-    times = []
-    for s in range(args.warmup + args.steps):
-        sync(device)
-        t0 = time.perf_counter()
+
+    def step():
         if train:
             loss = loss_fn(model(x), y)
             opt.zero_grad(set_to_none=True)
@@ -163,11 +181,19 @@ def bench_one(args, arch, mode, device):
         else:
             with torch.no_grad():
                 model(x)
+
+    times = []
+    for s in range(args.warmup + args.steps):
+        sync(device)
+        t0 = time.perf_counter()
+        step()
         sync(device)
         ms = (time.perf_counter() - t0) * 1e3
         if s >= args.warmup:
             times.append(ms)
     med = statistics.median(times)
+    if args.profile > 0:
+        print_profile(args, arch, mode, device, step)
     return {"model": arch, "mode": mode, "batch": args.batch, "median_ms": med, "min_ms": min(times), "max_ms": max(times),
             "images_per_s": args.batch / (med * 1e-3), "params": sum(p.numel() for p in model.parameters()),
             "peak_rss_mib": peak_rss_mib(), "rss_before_model_mib": rss_before_model}
@@ -189,6 +215,9 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--tf32", action="store_true", help="allow TF32 in cuDNN convolutions and cuBLAS matmuls")
     ap.add_argument("--no-cudnn-benchmark", action="store_true", help="use cuDNN heuristics instead of measured algorithms")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="after timing, run N more steps under torch.profiler and print the top kernels/ops (stderr)")
+    ap.add_argument("--profile-rows", type=int, default=30, help="rows of the --profile table")
     ap.add_argument("--json", metavar="PATH", help="also write the JSON document to PATH ('-': stdout only)")
     args = ap.parse_args()
     for name in ("batch", "size", "channels", "classes", "steps"):

@@ -122,6 +122,8 @@ Tensor softmax(const Tensor& x, int64_t dim = -1);
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 // logits [N, K], targets int64 [N] in [0, K); mean over the batch of
 // -(1 - s) * log p[target] - s/K * sum_k log p[k]  (s = label_smoothing).
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double label_smoothing = 0);
+// targets_host: optional, a CPU copy of targets on the GPU (the same values), used for the range
+// check instead of copying them back, which would make the host wait for the device mid-step.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double label_smoothing = 0, const Tensor& targets_host = Tensor());
 
 }  // namespace pfq

@@ -21,7 +21,11 @@ std::unordered_map<std::string, Row>& table() {
 }
 thread_local Scope* t_top = nullptr;  // innermost open scope of this thread
 std::atomic<void (*)()> g_sync{nullptr};
+std::atomic<bool> g_shapes{false};
 }  // namespace
+
+void set_shapes(bool on) { g_shapes.store(on, std::memory_order_relaxed); }
+bool shapes() { return enabled() && g_shapes.load(std::memory_order_relaxed); }
 
 void set_enabled(bool on) { detail::g_enabled.store(on, std::memory_order_relaxed); }
 void set_device_sync(void (*sync)()) { g_sync.store(sync); }

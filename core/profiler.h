@@ -20,6 +20,10 @@ extern std::atomic<bool> g_enabled;
 
 inline bool enabled() { return detail::g_enabled.load(std::memory_order_relaxed); }
 void set_enabled(bool on);
+// Shape rows (`pfq bench --profile-shapes`): ops that support it (conv2d) also open an inner
+// scope named for the pass and geometry, so their time splits by layer shape.
+void set_shapes(bool on);
+bool shapes();
 void reset();  // forgets every row
 // Called at each scope's open and close while profiling (nullptr: none, the default).
 void set_device_sync(void (*sync)());

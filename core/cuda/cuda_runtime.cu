@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -231,6 +232,44 @@ void copy_device_to_device(void* dst, const void* src, size_t nbytes, int index)
 void synchronize(int index) {
   use_device(index);
   PFQ_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+namespace {
+__global__ void spin_kernel(long long cycles) {
+  const long long start = clock64();
+  while (clock64() - start < cycles) {
+  }
+}
+
+// A CUDA event, destroyed with its scope.
+struct Event {
+  cudaEvent_t e = nullptr;
+  Event() { PFQ_CUDA_CHECK(cudaEventCreate(&e)); }
+  ~Event() {
+    if (e) cudaEventDestroy(e);
+  }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+};
+}  // namespace
+
+double device_time_ms(int index, const std::function<void()>& enqueue, double spin_ms, double* host_ms) {
+  use_device(index);
+  int khz = 0;
+  PFQ_CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, index));
+  Event begin, end;
+  PFQ_CUDA_CHECK(cudaDeviceSynchronize());
+  spin_kernel<<<1, 1, 0, cudaStreamLegacy>>>(static_cast<long long>(spin_ms * khz));
+  PFQ_CUDA_CHECK(cudaGetLastError());
+  PFQ_CUDA_CHECK(cudaEventRecord(begin.e, cudaStreamLegacy));
+  const auto t0 = std::chrono::steady_clock::now();
+  enqueue();
+  if (host_ms) *host_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  PFQ_CUDA_CHECK(cudaEventRecord(end.e, cudaStreamLegacy));
+  PFQ_CUDA_CHECK(cudaEventSynchronize(end.e));
+  float ms = 0;
+  PFQ_CUDA_CHECK(cudaEventElapsedTime(&ms, begin.e, end.e));
+  return ms;
 }
 
 // ---- asynchronous uploads through pinned memory --------------------------------------------

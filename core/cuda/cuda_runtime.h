@@ -3,6 +3,7 @@
 // (every call then throws a clear "built without CUDA" error; nothing falls back to CPU).
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,14 @@ void copy_host_to_device(void* dst, const void* src, size_t nbytes, int index);
 void copy_device_to_host(void* dst, const void* src, size_t nbytes, int index);
 void copy_device_to_device(void* dst, const void* src, size_t nbytes, int index);
 void synchronize(int index);
+
+// The device's own time for the work `enqueue` queues (for `pfq bench`): a single spinning thread
+// holds the compute stream for about `spin_ms` while the host queues the work behind it, so the
+// kernels then run back to back, and the time between events recorded after the spin and after
+// the work is the device time without the host's launch gaps. `host_ms` receives the host's time
+// inside `enqueue`; the result is valid only when that stayed below `spin_ms` (the caller checks)
+// and `enqueue` did not wait for the device itself.
+double device_time_ms(int index, const std::function<void()>& enqueue, double spin_ms, double* host_ms);
 
 // Asynchronous uploads through page-locked ("pinned") host memory, for the data loader. upload()
 // copies `nbytes` of `src` (any host memory) into a pinned staging buffer and returns once a

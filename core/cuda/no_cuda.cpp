@@ -20,6 +20,7 @@ void copy_host_to_device(void*, const void*, size_t, int) { no_cuda(); }
 void copy_device_to_host(void*, const void*, size_t, int) { no_cuda(); }
 void copy_device_to_device(void*, const void*, size_t, int) { no_cuda(); }
 void synchronize(int) { no_cuda(); }
+double device_time_ms(int, const std::function<void()>&, double, double*) { no_cuda(); }
 void fill_f32(float*, float, size_t, int) { no_cuda(); }
 
 struct PinnedUploader::Impl {};

@@ -1,6 +1,9 @@
 // conv.cpp — the conv2d op: argument checks, dispatch to the im2col/GEMM or depthwise
 // kernels of core/cpu/conv.h or to cuDNN (core/cuda/dnn.h) for CUDA tensors, and the gradient
 // w.r.t. input, weight and bias.
+#include <optional>
+#include <string>
+
 #include "core/cpu/conv_backend.h"
 #include "core/cuda/dnn.h"
 #include "core/ops.h"
@@ -33,6 +36,22 @@ cpu::ConvGeom make_geom(const Tensor& x, const Tensor& w, const Conv2dOptions& o
   return g;
 }
 
+// A row name of `pfq bench --profile-shapes`: the pass and the layer's geometry, e.g.
+// "conv fwd dw 3x3/2 64->64 32x32" (dw: depthwise, g4: 4 groups, /2: stride 2).
+std::string shape_row(const char* pass, const cpu::ConvGeom& g) {
+  std::string kind = g.is_depthwise() ? "dw " : g.groups > 1 ? ::pfq::detail::cat("g", g.groups, " ") : std::string();
+  std::string stride = g.sh == 1 && g.sw == 1 ? std::string() : g.sh == g.sw ? ::pfq::detail::cat("/", g.sh) : ::pfq::detail::cat("/", g.sh, "x", g.sw);
+  return ::pfq::detail::cat("conv ", pass, " ", kind, g.KH, "x", g.KW, stride, " ", g.C, "->", g.OC, " ", g.H, "x", g.W);
+}
+
+// Opens the shape row's scope when shape rows are on (a disabled one costs an atomic load).
+struct ShapeScope {
+  std::optional<profiler::Scope> scope;
+  ShapeScope(const char* pass, const cpu::ConvGeom& g) {
+    if (profiler::shapes()) scope.emplace(shape_row(pass, g));
+  }
+};
+
 // conv2d on CUDA: cuDNN forward, backward-data, backward-filter and bias gradient.
 Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const cpu::ConvGeom& g) {
   const DType dt = x.dtype();
@@ -40,6 +59,7 @@ Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, co
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW}, dt, x.device());
+  ShapeScope rows("fwd", g);
   cuda::conv2d_forward(dt, dev, g, xc.raw_data(), wc.raw_data(), bc.defined() ? bc.raw_data() : nullptr, y.raw_data());
   const bool nx = x.requires_grad(), nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
   // Capture only what each gradient needs: x for dW, w for dX.
@@ -49,10 +69,12 @@ Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, co
     Tensor dx, dw, db;
     if (nx) {
       dx = Tensor::empty({g.N, g.C, g.H, g.W}, dt, dy.device());
+      ShapeScope rows("dX", g);
       cuda::conv2d_backward_input(dt, dev, g, dy.raw_data(), keep_w.raw_data(), dx.raw_data());
     }
     if (nw) {
       dw = Tensor::empty({g.OC, g.cg(), g.KH, g.KW}, dt, dy.device());
+      ShapeScope rows("dW", g);
       cuda::conv2d_backward_weight(dt, dev, g, dy.raw_data(), keep_x.raw_data(), dw.raw_data());
     }
     if (nb) {
@@ -78,6 +100,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW}, x.dtype());
   PFQ_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
+    ShapeScope rows("fwd", g);
     const scalar_t* pb = bc.defined() ? bc.data<scalar_t>() : nullptr;
     cpu::conv_forward<scalar_t>(g, xc.data<scalar_t>(), wc.data<scalar_t>(), pb, y.data<scalar_t>());
   });
@@ -88,6 +111,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     PFQ_DISPATCH_FLOAT(dy.dtype(), "conv2d_backward", [&] {
       if (nx) dx = Tensor::empty(xc.shape(), xc.dtype());
       if (nw) dw = Tensor::empty(wc.shape(), wc.dtype());
+      ShapeScope rows(nx && nw ? "dX+dW" : nx ? "dX" : "dW", g);
       cpu::conv_backward<scalar_t>(g, dy.data<scalar_t>(), xc.data<scalar_t>(), wc.data<scalar_t>(),
                                    nx ? dx.data<scalar_t>() : nullptr, nw ? dw.data<scalar_t>() : nullptr);
     });

@@ -77,12 +77,13 @@ void check_targets(const Tensor& targets_cpu, int64_t K) {
 }
 
 // CUDA logits: targets may be on the CPU or on the logits' GPU; validated on the host (one
-// small device-to-host copy when they live on the GPU), then used from device memory.
-Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& targets, double smoothing) {
+// small device-to-host copy when they live on the GPU, unless the caller has a host copy), then
+// used from device memory.
+Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& targets, double smoothing, const Tensor& targets_host) {
   PFQ_CHECK(targets.device().is_cpu() || targets.device() == logits.device(), "cross_entropy: targets on ",
             targets.device().str(), " but logits on ", logits.device().str());
   const int64_t N = logits.size(0), K = logits.size(1);
-  Tensor t_host = targets.detach().to(Device::cpu()).contiguous();
+  Tensor t_host = targets_host.defined() ? targets_host.contiguous() : targets.detach().to(Device::cpu()).contiguous();
   check_targets(t_host, K);
   Tensor t_dev = targets.device().is_cpu() ? t_host.to(logits.device()) : targets.detach().contiguous();
   Tensor xc = logits.detach().contiguous();
@@ -98,7 +99,7 @@ Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& targets, double sm
 }
 }  // namespace
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothing) {
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothing, const Tensor& targets_host) {
   PFQ_PROFILE("cross_entropy");
   PFQ_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N, K], got ", shape_str(logits.shape()));
   PFQ_CHECK(targets.dtype() == DType::Int64 && targets.dim() == 1 && targets.size(0) == logits.size(0),
@@ -106,7 +107,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothi
   PFQ_CHECK(smoothing >= 0 && smoothing < 1, "cross_entropy: label smoothing ", smoothing, " outside [0, 1)");
   const int64_t N = logits.size(0), K = logits.size(1);
   PFQ_CHECK(N > 0 && K > 0, "cross_entropy: empty logits ", shape_str(logits.shape()));
-  if (logits.device().is_cuda()) return cross_entropy_cuda(logits, targets, smoothing);
+  if (targets_host.defined())
+    PFQ_CHECK(targets_host.device().is_cpu() && targets_host.dtype() == DType::Int64 && targets_host.shape() == targets.shape(),
+              "cross_entropy: targets_host must be a CPU int64 copy of targets ", targets.describe(), ", got ", targets_host.describe());
+  if (logits.device().is_cuda()) return cross_entropy_cuda(logits, targets, smoothing, targets_host);
   PFQ_CHECK(targets.device().is_cpu(), "cross_entropy: targets on ", targets.device().str(), " but logits on cpu");
   Tensor tc = targets.contiguous();
   check_targets(tc, K);

@@ -176,6 +176,11 @@ TEST_CASE("softmax and cross-entropy") {
   Tensor big = Tensor::from_vector<float>({1000, 0}, {1, 2});
   CHECK(std::isfinite(cross_entropy(big, Tensor::from_vector<int64_t>({1}, {1})).item()));
   CHECK_THROWS_WITH_AS(cross_entropy(z, Tensor::from_vector<int64_t>({3, 0}, {2})), doctest::Contains("target 3 at batch index 0"), Error);
+  // A host copy of the targets (what the trainer passes for GPU targets): the same loss; a
+  // copy of another shape or dtype is refused.
+  CHECK(cross_entropy(z, t, 0, t.clone()).item() == doctest::Approx(expected));
+  CHECK_THROWS_WITH_AS(cross_entropy(z, t, 0, Tensor::from_vector<int64_t>({2}, {1})), doctest::Contains("targets_host"), Error);
+  CHECK_THROWS_WITH_AS(cross_entropy(z, t, 0, t.to(DType::Float32)), doctest::Contains("targets_host"), Error);
 }
 
 TEST_CASE("dropout: scaling, seeding, eval identity") {
