@@ -1,15 +1,16 @@
 // conv.cpp — cuDNN convolution forward, backward-data, backward-filter and bias, declared in
-// core/cuda/dnn.h (CUDA builds). Any groups, stride, padding, dilation (PFQ_OWN_DEPTHWISE=1
-// sends depthwise convolutions to pfq's own kernels, depthwise.h);
-// float32 and float64. Algorithms are measured once per shape with cudnnFind* (or picked by
-// the cudnnGet*_v7 heuristics when PFQ_CUDNN_FIND=0) and cached; float32 uses FMA math unless
-// TF32 is allowed (dnn.h). Descriptors are made per call (host-side, microseconds).
+// core/cuda/dnn.h (CUDA builds). Any groups, stride, padding, dilation; float32 and float64.
+// PFQ_CUDA_DEPTHWISE=own sends depthwise convolutions to pfq's own kernels (depthwise.h).
+// Algorithms are measured once per shape with cudnnFind* (or picked by the cudnnGet*_v7
+// heuristics when PFQ_CUDNN_FIND=0) and cached with the shape's descriptors; float32 uses FMA
+// math unless TF32 is allowed (dnn.h).
 #include <cudnn.h>
 
 #include <array>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -39,16 +40,7 @@ struct AlgoChoice {
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t workspace = 0;
 };
-using AlgoKey = std::array<int64_t, 20>;
-
-std::mutex& cache_mutex() {
-  static std::mutex mu;
-  return mu;
-}
-std::map<AlgoKey, AlgoChoice>& algo_cache() {
-  static auto* cache = new std::map<AlgoKey, AlgoChoice>();  // leaked: outlives static teardown
-  return *cache;
-}
+using PlanKey = std::array<int64_t, 19>;
 
 bool use_find() {
   static const bool find = [] {
@@ -58,7 +50,7 @@ bool use_find() {
   return find;
 }
 
-// The descriptors of one convolution call.
+// The descriptors of one convolution shape. `ctx` is evaluated only when a call fails.
 struct ConvDescs {
   TensorDesc x, y;
   FilterDesc w;
@@ -95,15 +87,10 @@ bool pick(const Perf* perf, int count, AlgoChoice& out) {
   return false;
 }
 
-AlgoChoice choose(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g, ConvDescs& d, const std::string& ctx) {
+// Measures (or asks the heuristics for) the algorithm of one pass and leaves its math type set
+// on d.conv.
+AlgoChoice choose(ConvPass pass, DType dtype, int device, ConvDescs& d, const std::string& ctx) {
   const bool tf32 = dtype == DType::Float32 && allow_tf32();
-  const AlgoKey key{static_cast<int>(pass), static_cast<int>(dtype), device, g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW,
-                    g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, tf32, use_find(), 0};
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex());
-    auto it = algo_cache().find(key);
-    if (it != algo_cache().end()) return it->second;
-  }
   // Restrict float32 to plain FMA kernels unless TF32 is allowed (as PyTorch does).
   const cudnnMathType_t math = dtype == DType::Float32 && !tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
   PFQ_DNN_CHECK(cudnnSetConvolutionMathType(d.conv.get(), math), ctx);
@@ -141,9 +128,41 @@ AlgoChoice choose(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g
   else
     PFQ_DNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x.get(), d.y.get(), d.conv.get(), d.w.get(),
                                                                  static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), &c.workspace), ctx);
-  std::lock_guard<std::mutex> lock(cache_mutex());
-  algo_cache()[key] = c;
   return c;
+}
+
+// Everything a call needs that depends on the shape only: the descriptors (math type set) and
+// the algorithm. Made once per key, never freed, so a step's convolutions cost the host a
+// map lookup rather than descriptor set-up, an output-size check and a formatted context string.
+struct ConvPlan {
+  ConvDescs d;
+  AlgoChoice c;
+};
+
+std::mutex& cache_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<PlanKey, std::unique_ptr<ConvPlan>>& plan_cache() {
+  static auto* cache = new std::map<PlanKey, std::unique_ptr<ConvPlan>>();  // leaked: outlives static teardown
+  return *cache;
+}
+
+const ConvPlan& plan_for(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g) {
+  const bool tf32 = dtype == DType::Float32 && allow_tf32();
+  const PlanKey key{static_cast<int>(pass), static_cast<int>(dtype), device, g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW,
+                    g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, tf32, use_find()};
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    auto it = plan_cache().find(key);
+    if (it != plan_cache().end()) return *it->second;
+  }
+  const std::string ctx = describe(pass, dtype, device, g);
+  auto plan = std::unique_ptr<ConvPlan>(new ConvPlan{ConvDescs(dtype, g, ctx), {}});
+  plan->c = choose(pass, dtype, device, plan->d, ctx);
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  auto [it, inserted] = plan_cache().emplace(key, std::move(plan));  // another thread may have been first
+  return *it->second;
 }
 
 // alpha = 1, beta = 0 (or 1) in the scaling type cuDNN wants for the data type.
@@ -156,6 +175,17 @@ struct Scale {
   const void* beta() const { return dbl ? static_cast<const void*>(&d[1]) : static_cast<const void*>(&f[1]); }
 };
 
+// PFQ_CUDA_DEPTHWISE = cudnn (default) | own; anything else is an error, not a fallback.
+bool own_depthwise() {
+  static const bool own = [] {
+    const char* v = std::getenv("PFQ_CUDA_DEPTHWISE");
+    if (v == nullptr || *v == 0 || std::strcmp(v, "cudnn") == 0) return false;
+    if (std::strcmp(v, "own") == 0) return true;
+    PFQ_FAIL("PFQ_CUDA_DEPTHWISE=", v, ": expected cudnn (cuDNN's kernels) or own (pfq's, core/cuda/depthwise.cu)");
+  }();
+  return own;
+}
+
 void run(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g, const void* a, const void* b, void* out) {
   if (g.OC == 0 || g.C == 0) return;
   require_device(device);
@@ -165,36 +195,37 @@ void run(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g, const v
       PFQ_CUDA_CHECK(cudaMemset(out, 0, static_cast<size_t>(g.OC * g.cg() * g.KH * g.KW) * dtype_size(dtype)));
     return;
   }
-  const std::string ctx = describe(pass, dtype, device, g);
-  ConvDescs d(dtype, g, ctx);
-  const AlgoChoice c = choose(pass, dtype, device, g, d, ctx);
-  PFQ_DNN_CHECK(cudnnSetConvolutionMathType(d.conv.get(), c.math), ctx);
+  if (g.is_depthwise() && own_depthwise()) {
+    if (pass == ConvPass::Forward) return depthwise_forward(dtype, device, g, a, b, out);
+    if (pass == ConvPass::BackwardData) return depthwise_backward_input(dtype, device, g, a, b, out);
+    return depthwise_backward_weight(dtype, device, g, a, b, out);
+  }
+  const ConvPlan& p = plan_for(pass, dtype, device, g);
+  const ConvDescs& d = p.d;
+  const AlgoChoice& c = p.c;
   Workspace ws(c.workspace, device);
   cudnnHandle_t h = cudnn_handle(device);
   const Scale s(dtype, 1, 0);
   if (pass == ConvPass::Forward)  // a = x, b = w, out = y
     PFQ_DNN_CHECK(cudnnConvolutionForward(h, s.alpha(), d.x.get(), a, d.w.get(), b, d.conv.get(),
                                           static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws.get(), ws.size(), s.beta(), d.y.get(), out),
-                  ctx);
+                  describe(pass, dtype, device, g));
   else if (pass == ConvPass::BackwardData)  // a = dy, b = w, out = dx
     PFQ_DNN_CHECK(cudnnConvolutionBackwardData(h, s.alpha(), d.w.get(), b, d.y.get(), a, d.conv.get(),
                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws.get(), ws.size(), s.beta(),
                                                d.x.get(), out),
-                  ctx);
+                  describe(pass, dtype, device, g));
   else  // a = dy, b = x, out = dw
     PFQ_DNN_CHECK(cudnnConvolutionBackwardFilter(h, s.alpha(), d.x.get(), b, d.y.get(), a, d.conv.get(),
                                                  static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws.get(), ws.size(), s.beta(),
                                                  d.w.get(), out),
-                  ctx);
+                  describe(pass, dtype, device, g));
 }
 
 }  // namespace
 
 void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void* x, const void* w, const void* b, void* y) {
-  if (use_own_depthwise(g))
-    depthwise_forward(dtype, device, g, x, w, y);
-  else
-    run(ConvPass::Forward, dtype, device, g, x, w, y);
+  run(ConvPass::Forward, dtype, device, g, x, w, y);
   if (b == nullptr || g.N == 0 || g.OC == 0) return;
   const std::string ctx = describe(ConvPass::Forward, dtype, device, g) + " adding the bias";
   const cudnnDataType_t type = cudnn_type(dtype, "conv2d");
@@ -208,17 +239,11 @@ void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void*
 }
 
 void conv2d_backward_input(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* w, void* dx) {
-  if (use_own_depthwise(g))
-    depthwise_backward_input(dtype, device, g, dy, w, dx);
-  else
-    run(ConvPass::BackwardData, dtype, device, g, dy, w, dx);
+  run(ConvPass::BackwardData, dtype, device, g, dy, w, dx);
 }
 
 void conv2d_backward_weight(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* x, void* dw) {
-  if (use_own_depthwise(g))
-    depthwise_backward_weight(dtype, device, g, dy, x, dw);
-  else
-    run(ConvPass::BackwardFilter, dtype, device, g, dy, x, dw);
+  run(ConvPass::BackwardFilter, dtype, device, g, dy, x, dw);
 }
 
 void conv2d_backward_bias(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, void* db) {
@@ -240,9 +265,11 @@ void conv2d_backward_bias(DType dtype, int device, const cpu::ConvGeom& g, const
   PFQ_DNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(device), s.alpha(), yd.get(), dy, s.beta(), bd.get(), db), ctx);
 }
 
+const char* depthwise_path_name() { return own_depthwise() ? "own" : "cudnn"; }
+
 int64_t conv_algo_cache_size() {
   std::lock_guard<std::mutex> lock(cache_mutex());
-  return static_cast<int64_t>(algo_cache().size());
+  return static_cast<int64_t>(plan_cache().size());
 }
 
 }  // namespace pfq::cuda

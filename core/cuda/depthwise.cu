@@ -4,8 +4,8 @@
 // reduced through the block, then the slices are folded in order by a second kernel. 3x3 kernels
 // are compiled with the window unrolled; other sizes take the generic path (one tap per block
 // for the weight gradient).
-#include <cstdlib>
-#include <cstring>
+#include <algorithm>
+#include <cstdint>
 
 #include "core/cuda/depthwise.h"
 #include "core/cuda/launch.cuh"
@@ -27,14 +27,16 @@ Geo geo(const cpu::ConvGeom& g) {
              static_cast<int>(g.dw)};
 }
 
-template <typename T, int KS>
-__global__ void dw_forward_kernel(int64_t total, Geo g, const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y) {
+// I: the index type, int32_t whenever the tensor has fewer than 2^31 elements (64-bit division
+// costs several times the 32-bit one, and these kernels do little else).
+template <typename T, int KS, typename I>
+__global__ void dw_forward_kernel(I total, Geo g, const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y) {
   const int KH = KS ? KS : g.KH, KW = KS ? KS : g.KW;
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  const I stride = static_cast<I>(blockDim.x) * gridDim.x;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int ow = static_cast<int>(i % g.OW);
     const int oh = static_cast<int>((i / g.OW) % g.OH);
-    const int64_t nc = i / (static_cast<int64_t>(g.OW) * g.OH);
+    const I nc = i / (static_cast<I>(g.OW) * g.OH);
     const int c = static_cast<int>(nc % g.C);
     const T* xp = x + nc * g.H * g.W;
     const T* wp = w + c * KH * KW;
@@ -53,15 +55,15 @@ __global__ void dw_forward_kernel(int64_t total, Geo g, const T* __restrict__ x,
   }
 }
 
-template <typename T, int KS>
-__global__ void dw_backward_input_kernel(int64_t total, Geo g, const T* __restrict__ dy, const T* __restrict__ w,
+template <typename T, int KS, typename I>
+__global__ void dw_backward_input_kernel(I total, Geo g, const T* __restrict__ dy, const T* __restrict__ w,
                                          T* __restrict__ dx) {
   const int KH = KS ? KS : g.KH, KW = KS ? KS : g.KW;
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  const I stride = static_cast<I>(blockDim.x) * gridDim.x;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int iw = static_cast<int>(i % g.W);
     const int ih = static_cast<int>((i / g.W) % g.H);
-    const int64_t nc = i / (static_cast<int64_t>(g.W) * g.H);
+    const I nc = i / (static_cast<I>(g.W) * g.H);
     const int c = static_cast<int>(nc % g.C);
     const T* gp = dy + nc * g.OH * g.OW;
     const T* wp = w + c * KH * KW;
@@ -89,7 +91,7 @@ constexpr int kWgtThreads = 256;
 // Block (c, tap group, slice): partial[slice][c][tap] = sum over the slice's images of
 // dy * x at that tap. KS > 0: every tap of a KS x KS window in registers (gridDim.y == 1);
 // KS == 0: one tap per block, tap = blockIdx.y.
-template <typename T, int KS>
+template <typename T, int KS, typename I>
 __global__ void dw_backward_weight_partial(int N, int per_slice, Geo g, const T* __restrict__ dy, const T* __restrict__ x,
                                            T* __restrict__ partial) {
   constexpr int kTaps = KS ? KS * KS : 1;
@@ -98,15 +100,15 @@ __global__ void dw_backward_weight_partial(int N, int per_slice, Geo g, const T*
   const int c = blockIdx.x, tap0 = KS ? 0 : static_cast<int>(blockIdx.y), slice = blockIdx.z;
   const int n0 = slice * per_slice, n1 = min(N, n0 + per_slice);
   const int plane = g.OH * g.OW;
-  const int64_t work = static_cast<int64_t>(n1 - n0) * plane;
+  const I work = static_cast<I>(n1 - n0) * plane;
   T acc[kTaps];
 #pragma unroll
   for (int t = 0; t < kTaps; ++t) acc[t] = 0;
-  for (int64_t e = threadIdx.x; e < work; e += blockDim.x) {
+  for (I e = threadIdx.x; e < work; e += blockDim.x) {
     const int n = n0 + static_cast<int>(e / plane);
     const int r = static_cast<int>(e % plane);
     const int oh = r / g.OW, ow = r % g.OW;
-    const int64_t nc = static_cast<int64_t>(n) * g.C + c;
+    const I nc = static_cast<I>(n) * g.C + c;
     const T gv = dy[nc * plane + r];
     const T* xp = x + nc * g.H * g.W;
 #pragma unroll
@@ -148,14 +150,33 @@ __global__ void dw_fold_slices(int64_t n, int slices, const T* __restrict__ part
 
 bool is_3x3(const cpu::ConvGeom& g) { return g.KH == 3 && g.KW == 3; }
 
-// One thread per element of `total` (outputs or inputs); `kernel` is the 3x3 or generic instance.
-template <typename T>
-void launch_per_element(int64_t total, void (*kernel)(int64_t, Geo, const T*, const T*, T*), const cpu::ConvGeom& g,
-                        const T* a, const T* b, T* out, const char* what) {
+bool fits_int32(int64_t n) { return n < (int64_t{1} << 31); }
+
+// One thread per element of `total` (outputs or inputs), through the 3x3 or the generic
+// instance of Kernel (dw_forward_kernel or dw_backward_input_kernel) with 32-bit indices where
+// the tensors allow.
+template <typename T, template <typename, int, typename> class Kernel>
+void launch_per_element(int64_t total, int64_t largest, const cpu::ConvGeom& g, const T* a, const T* b, T* out, const char* what) {
   if (total == 0) return;
-  kernel<<<detail::blocks_for(total), detail::kThreads, 0, detail::stream()>>>(total, geo(g), a, b, out);
+  const auto grid = detail::blocks_for(total);
+  if (fits_int32(largest)) {
+    auto* k = is_3x3(g) ? Kernel<T, 3, int32_t>::fn : Kernel<T, 0, int32_t>::fn;
+    k<<<grid, detail::kThreads, 0, detail::stream()>>>(static_cast<int32_t>(total), geo(g), a, b, out);
+  } else {
+    auto* k = is_3x3(g) ? Kernel<T, 3, int64_t>::fn : Kernel<T, 0, int64_t>::fn;
+    k<<<grid, detail::kThreads, 0, detail::stream()>>>(total, geo(g), a, b, out);
+  }
   PFQ_CUDA_CHECK_LAUNCH(what);
 }
+
+template <typename T, int KS, typename I>
+struct Forward {
+  static constexpr auto fn = dw_forward_kernel<T, KS, I>;
+};
+template <typename T, int KS, typename I>
+struct BackwardInput {
+  static constexpr auto fn = dw_backward_input_kernel<T, KS, I>;
+};
 
 template <typename T>
 void backward_weight_t(const cpu::ConvGeom& g, const T* dy, const T* x, T* dw, int device) {
@@ -176,7 +197,9 @@ void backward_weight_t(const cpu::ConvGeom& g, const T* dy, const T* x, T* dw, i
   slices = (g.N + per_slice - 1) / per_slice;
   detail::DeviceBuffer partial(static_cast<size_t>(slices * n_out) * sizeof(T), device);
   const dim3 grid(static_cast<unsigned>(g.C), static_cast<unsigned>(tap_blocks), static_cast<unsigned>(slices));
-  auto* kernel = k3 ? dw_backward_weight_partial<T, 3> : dw_backward_weight_partial<T, 0>;
+  const bool i32 = fits_int32(g.N * g.C * std::max(g.H * g.W, g.OH * g.OW));
+  auto* kernel = k3 ? (i32 ? dw_backward_weight_partial<T, 3, int32_t> : dw_backward_weight_partial<T, 3, int64_t>)
+                    : (i32 ? dw_backward_weight_partial<T, 0, int32_t> : dw_backward_weight_partial<T, 0, int64_t>);
   kernel<<<grid, kWgtThreads, 0, detail::stream()>>>(static_cast<int>(g.N), static_cast<int>(per_slice), geo(g), dy, x,
                                                      partial.as<T>());
   PFQ_CUDA_CHECK_LAUNCH("depthwise_backward_weight (partial sums)");
@@ -193,21 +216,13 @@ void check(DType dtype, const cpu::ConvGeom& g, const char* op) {
 
 }  // namespace
 
-bool use_own_depthwise(const cpu::ConvGeom& g) {
-  static const bool own = [] {
-    const char* v = std::getenv("PFQ_OWN_DEPTHWISE");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }();
-  return own && g.is_depthwise();
-}
-
 void depthwise_forward(DType dtype, int device, const cpu::ConvGeom& g, const void* x, const void* w, void* y) {
   check(dtype, g, "depthwise_forward");
   detail::set_device(device);
   PFQ_DISPATCH_FLOAT(dtype, "depthwise_forward", [&] {
-    launch_per_element<scalar_t>(g.N * g.C * g.OH * g.OW, is_3x3(g) ? dw_forward_kernel<scalar_t, 3> : dw_forward_kernel<scalar_t, 0>,
-                                 g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w), static_cast<scalar_t*>(y),
-                                 "depthwise_forward");
+    launch_per_element<scalar_t, Forward>(g.N * g.C * g.OH * g.OW, g.N * g.C * std::max(g.H * g.W, g.OH * g.OW), g,
+                                          static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w),
+                                          static_cast<scalar_t*>(y), "depthwise_forward");
   });
 }
 
@@ -215,10 +230,9 @@ void depthwise_backward_input(DType dtype, int device, const cpu::ConvGeom& g, c
   check(dtype, g, "depthwise_backward_input");
   detail::set_device(device);
   PFQ_DISPATCH_FLOAT(dtype, "depthwise_backward_input", [&] {
-    launch_per_element<scalar_t>(g.N * g.C * g.H * g.W,
-                                 is_3x3(g) ? dw_backward_input_kernel<scalar_t, 3> : dw_backward_input_kernel<scalar_t, 0>, g,
-                                 static_cast<const scalar_t*>(dy), static_cast<const scalar_t*>(w), static_cast<scalar_t*>(dx),
-                                 "depthwise_backward_input");
+    launch_per_element<scalar_t, BackwardInput>(g.N * g.C * g.H * g.W, g.N * g.C * std::max(g.H * g.W, g.OH * g.OW), g,
+                                                static_cast<const scalar_t*>(dy), static_cast<const scalar_t*>(w),
+                                                static_cast<scalar_t*>(dx), "depthwise_backward_input");
   });
 }
 

@@ -1,7 +1,6 @@
-// depthwise.h — pfq's own CUDA kernels for depthwise convolution (groups == C == OC), the
-// alternative to cuDNN's that core/cuda/conv.cpp takes when PFQ_OWN_DEPTHWISE=1. Measured on an
-// H100 (docs/gpu-results.md) they are correct but slower than cuDNN's in a MobileNetV1 training
-// step (16.7 against 15.9 ms), so cuDNN stays the default; they are deterministic (no atomics:
+// depthwise.h — pfq's own CUDA kernels for depthwise convolution (groups == C == OC), one of
+// the paths core/cuda/conv.cpp can take (PFQ_CUDA_DEPTHWISE=own; docs/cuda-backend.md compares
+// them on an H100). They are deterministic (no atomics:
 // the weight gradient sums fixed slices of the batch and folds the slices in order), which
 // cuDNN's measured algorithm choice does not promise. Plain C++ declarations; defined in
 // depthwise.cu. Layouts as dnn.h (contiguous NCHW; w [C, 1, KH, KW]); no bias (conv.cpp adds it).
@@ -11,7 +10,9 @@
 
 namespace pfq::cuda {
 
-bool use_own_depthwise(const cpu::ConvGeom& g);  // g.is_depthwise() and PFQ_OWN_DEPTHWISE=1
+// The kernels conv.cpp takes for depthwise convolutions: "cudnn" (default) or "own" (these),
+// as PFQ_CUDA_DEPTHWISE chooses.
+const char* depthwise_path_name();
 
 void depthwise_forward(DType dtype, int device, const cpu::ConvGeom& g, const void* x, const void* w, void* y);
 void depthwise_backward_input(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* w, void* dx);

@@ -62,6 +62,21 @@ void batch_norm_train_backward(DType dtype, int device, int64_t N, int64_t C, in
 // The smallest eps cuDNN accepts (CUDNN_BN_MIN_EPSILON).
 double batch_norm_min_eps();
 
+// ---- batch normalisation in training, own kernels (batchnorm_own.cu) -----------------------
+// The default for training (PFQ_CUDA_BN=cudnn chooses cuDNN's above): the same statistics and
+// running-statistics convention as batch_norm_train_forward, with an activation fused:
+// y = min(max(bn(x), lo), hi) (none: -inf, inf; ReLU: 0, inf; ReLU6: 0, 6). The backward gates dy
+// by lo < y < hi with the forward's output y (null: no activation), as the CPU kernel does;
+// dgamma/dbeta may be null. Deterministic. For tensors under 2^31 elements (batch_norm_own_fits).
+bool batch_norm_own_kernels();  // PFQ_CUDA_BN: own (default) or cudnn
+bool batch_norm_own_fits(int64_t N, int64_t C, int64_t S);
+void batch_norm_act_train_forward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma,
+                                  const void* beta, double momentum, double eps, void* running_mean, void* running_var, double lo,
+                                  double hi, void* y, void* save_mean, void* save_invstd);
+void batch_norm_act_train_backward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* dy,
+                                   const void* y, double lo, double hi, const void* gamma, const void* save_mean,
+                                   const void* save_invstd, void* dx, void* dgamma, void* dbeta);
+
 // ---- pooling (own kernels, gather-style backward: deterministic) ---------------------------
 // Planes of [H, W] -> [OH, OW]; argmax [planes * OH * OW] int64 holds the flat index h*W+w of
 // the first maximum of each window (padding never wins), as the CPU kernel does.

@@ -26,6 +26,12 @@ void batch_norm_infer_forward(DType, int, int64_t, int64_t, int64_t, const void*
 void batch_norm_train_backward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, const void*, const void*,
                                double, void*, void*, void*) { no_cuda("batch_norm"); }
 double batch_norm_min_eps() { return 0; }
+bool batch_norm_own_kernels() { return false; }
+bool batch_norm_own_fits(int64_t, int64_t, int64_t) { return false; }
+void batch_norm_act_train_forward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, double, double, void*,
+                                  void*, double, double, void*, void*, void*) { no_cuda("batch_norm"); }
+void batch_norm_act_train_backward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, double, double,
+                                   const void*, const void*, const void*, void*, void*, void*) { no_cuda("batch_norm"); }
 void max_pool_forward(DType, int, const cpu::PoolGeom&, const void*, void*, int64_t*) { no_cuda("max_pool2d"); }
 void max_pool_backward(DType, int, const cpu::PoolGeom&, const void*, const int64_t*, void*) { no_cuda("max_pool2d"); }
 void avg_pool_forward(DType, int, const cpu::PoolGeom&, bool, const void*, void*) { no_cuda("avg_pool2d"); }

@@ -1,6 +1,7 @@
 // norm.cpp — the batch_norm op (train: batch statistics + running-statistics update;
 // eval: running statistics) and its gradient w.r.t. input, weight (gamma) and bias (beta).
-// CPU kernels in core/cpu/batchnorm.cpp; CUDA tensors go to cuDNN (core/cuda/dnn.h).
+// CPU kernels in core/cpu/batchnorm.cpp; on CUDA, training runs pfq's own kernels (activation
+// fused, core/cuda/batchnorm_own.cu) and eval cuDNN's (core/cuda/dnn.h).
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -67,6 +68,39 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias
   });
 }
 
+// batch_norm in training on CUDA through pfq's own kernels (core/cuda/batchnorm_own.cu), the
+// activation fused as on the CPU: applied in the forward pass, its gate (from the saved output)
+// inside the backward one.
+Tensor batch_norm_cuda_own(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                           const Tensor& running_var, double momentum, double eps, int64_t N, int64_t C, int64_t S, BnAct act) {
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  const double inf = std::numeric_limits<double>::infinity();
+  const double lo = act == BnAct::None ? -inf : 0.0, hi = act == BnAct::ReLU6 ? 6.0 : inf;
+  Tensor xc = x.detach().contiguous();
+  Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor::ones({C}, dt).to(dev);
+  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor::zeros({C}, dt).to(dev);
+  Tensor y = Tensor::empty(x.shape(), dt, dev);
+  const bool track = running_mean.defined() && running_var.defined();
+  if (track) PFQ_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), "batch_norm: running statistics must be contiguous");
+  Tensor save_mean = Tensor::empty({C}, dt, dev), save_invstd = Tensor::empty({C}, dt, dev);
+  cuda::batch_norm_act_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps,
+                                     track ? running_mean.raw_data() : nullptr, track ? running_var.raw_data() : nullptr, lo, hi,
+                                     y.raw_data(), save_mean.raw_data(), save_invstd.raw_data());
+  const bool nx = x.requires_grad(), nw = weight.defined() && weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
+  const Tensor yact = act == BnAct::None ? Tensor() : y.detach();  // the activation's gate
+  return record(act == BnAct::None ? "batch_norm" : "batch_norm+act", y, {x, weight, bias}, [=](const Tensor& gy) {
+    Tensor dy = gy.contiguous();
+    Tensor dx = nx ? Tensor::empty(xc.shape(), dt, dev) : Tensor();
+    Tensor dw = nw ? Tensor::empty({C}, dt, dev) : Tensor();
+    Tensor db = nb ? Tensor::empty({C}, dt, dev) : Tensor();
+    cuda::batch_norm_act_train_backward(dt, dev.index, N, C, S, xc.raw_data(), dy.raw_data(), yact.defined() ? yact.raw_data() : nullptr,
+                                        lo, hi, wc.raw_data(), save_mean.raw_data(), save_invstd.raw_data(),
+                                        nx ? dx.raw_data() : nullptr, nw ? dw.raw_data() : nullptr, nb ? db.raw_data() : nullptr);
+    return std::vector<Tensor>{dx, dw, db};
+  });
+}
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
@@ -83,7 +117,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   PFQ_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
   if (!training) PFQ_CHECK(running_mean.defined() && running_var.defined(), "batch_norm: eval mode needs running_mean and running_var");
   if (training) PFQ_CHECK(N * S > 1, "batch_norm: training needs more than one value per channel, got input ", shape_str(x.shape()));
-  if (x.device().is_cuda()) {  // cuDNN's batch norm, then the activation op
+  if (x.device().is_cuda()) {
+    if (training && cuda::batch_norm_own_kernels() && cuda::batch_norm_own_fits(N, C, S))
+      return batch_norm_cuda_own(x, weight, bias, running_mean, running_var, momentum, eps, N, C, S, act);
+    // cuDNN's batch norm (eval, or PFQ_CUDA_BN=cudnn), then the activation op
     Tensor y = batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps, N, C, S);
     return act == BnAct::ReLU ? relu(y) : act == BnAct::ReLU6 ? relu6(y) : y;
   }

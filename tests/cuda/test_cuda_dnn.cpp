@@ -1,11 +1,12 @@
 // test_cuda_dnn.cpp — the cuBLAS/cuDNN paths and pooling kernels at realistic sizes against
 // the CPU kernels (float32, tolerances scaled by magnitude): convolutions (dense, stride 2,
-// dilation, grouped, depthwise incl. stride 2 (cuDNN's, or pfq's own with PFQ_OWN_DEPTHWISE=1),
+// dilation, grouped, depthwise incl. stride 2 (cuDNN's, or pfq's own with PFQ_CUDA_DEPTHWISE=own),
 // 1x1, bias), batch norm in training (running
 // statistics updated exactly as on the CPU) and eval, pooling (max bit-exact), matmul/linear
 // in every layout the CUDA matmul special-cases, and the errors for mixed devices.
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -71,7 +72,7 @@ TEST_CASE("cuda: cuDNN convolutions match the CPU kernels (dense, strided, dilat
       {"depthwise", {8, 32, 16, 16}, {32, 1, 3, 3}, copt(1, 1, 1, 32), false},
       {"depthwise stride 2", {4, 24, 15, 15}, {24, 1, 3, 3}, copt(2, 1, 1, 24), true},
       {"depthwise dilation 2", {2, 8, 11, 11}, {8, 1, 3, 3}, copt(1, 2, 2, 8), false},
-      // For pfq's own depthwise kernels (depthwise.cu, with PFQ_OWN_DEPTHWISE=1): the generic
+      // For pfq's own depthwise kernels (depthwise.cu, PFQ_CUDA_DEPTHWISE=own): the generic
       // window, batch slicing of the weight gradient (many slices; one slice), stride 2, no pad.
       {"depthwise 5x5 stride 2 pad 2 bias", {4, 12, 17, 17}, {12, 1, 5, 5}, copt(2, 2, 1, 12), true},
       {"depthwise, 64 images", {64, 8, 12, 12}, {8, 1, 3, 3}, copt(1, 1, 1, 8), false},
@@ -91,8 +92,9 @@ TEST_CASE("cuda: cuDNN convolutions match the CPU kernels (dense, strided, dilat
   }
 #ifdef PFQ_WITH_CUDA
   // pfq's own depthwise gradients are deterministic: the same bits from run to run (no atomics).
-  if (!cuda::use_own_depthwise(cpu::ConvGeom{32, 64, 16, 16, 64, 3, 3, 8, 8, 2, 2, 1, 1, 1, 1, 64})) {
-    MESSAGE("own depthwise kernels off (PFQ_OWN_DEPTHWISE=1 turns them on): determinism not checked");
+  MESSAGE("depthwise convolutions by the '" << std::string(cuda::depthwise_path_name()) << "' kernels (PFQ_CUDA_DEPTHWISE)");
+  if (std::string(cuda::depthwise_path_name()) != "own") {
+    MESSAGE("own depthwise kernels off (PFQ_CUDA_DEPTHWISE=own turns them on): determinism not checked");
   } else {
     Tensor x = rnd({32, 64, 16, 16}, 11).to(gpu()), w = rnd({64, 1, 3, 3}, 12).to(gpu()), g = rnd({32, 64, 8, 8}, 13).to(gpu());
     std::vector<std::vector<float>> grads;
@@ -117,11 +119,11 @@ TEST_CASE("cuda: cuDNN convolutions match the CPU kernels (dense, strided, dilat
 #endif
 }
 
-TEST_CASE("cuda: batch norm (cuDNN) matches the CPU, running statistics included") {
+TEST_CASE("cuda: batch norm matches the CPU, running statistics included") {
   if (skip_without_gpu()) return;
   for (DType dt : {DType::Float32, DType::Float64}) {
     for (const Shape& s : {Shape{8, 16, 6, 6}, Shape{32, 10}}) {
-      CAPTURE(dtype_name(dt));
+      CAPTURE(std::string(dtype_name(dt)));
       CAPTURE(shape_str(s));
       const int64_t C = s[1];
       Tensor x = rnd(s, 3, -2, 3).to(dt), gamma = rnd({C}, 4, 0.5, 1.5).to(dt), beta = rnd({C}, 5).to(dt);
@@ -159,6 +161,74 @@ TEST_CASE("cuda: batch norm (cuDNN) matches the CPU, running statistics included
       CHECK(compare(xg.grad(), xc.grad(), tol * 10 * magnitude(xc.grad()), tol * 10).ok);
       CHECK(compare(gg.grad(), gc.grad(), tol * 10 * magnitude(gc.grad()), tol * 10).ok);
     }
+  }
+}
+
+TEST_CASE("cuda: own batch-norm kernels (activation fused) match the CPU and cuDNN's, and repeat bit for bit") {
+  if (skip_without_gpu()) return;
+  MESSAGE("batch norm in training by " << (cuda::batch_norm_own_kernels() ? "pfq's own kernels" : "cuDNN (PFQ_CUDA_BN=cudnn)"));
+  struct Case {
+    Shape s;
+    double lo, hi;  // input range: the last case's mean is far from 0 (the shifted sums' stability)
+  };
+  const std::vector<Case> cases = {{{128, 32, 32, 32}, -2, 3}, {{4, 640, 2, 2}, -1, 1}, {{3, 5, 31, 31}, -1, 2},
+                                   {{2, 7}, -1, 1},            {{1, 3, 1, 2}, -1, 1}, {{16, 4, 8, 8}, 999, 1001}};
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    const double tol = dt == DType::Float64 ? 1e-10 : 2e-5;
+    for (const Case& k : cases) {
+      for (BnAct act : {BnAct::None, BnAct::ReLU, BnAct::ReLU6}) {
+        // A rounding difference can put one of millions of outputs on the other side of a clamp
+        // (and its gradient to 0): the large case runs without activation. So does the badly
+        // conditioned one (mean 1000, spread 1: float32 keeps 4 digits of x - mean), where cuDNN's
+        // kernels (PFQ_CUDA_BN=cudnn) move many outputs near 0 across the ReLU's threshold.
+        if (act != BnAct::None && (shape_numel(k.s) > 100000 || k.lo > 100)) continue;
+        CAPTURE(std::string(dtype_name(dt)));
+        CAPTURE(shape_str(k.s));
+        CAPTURE(static_cast<int>(act));
+        const int64_t C = k.s[1];
+        Tensor x = rnd(k.s, 21, k.lo, k.hi).to(dt), gamma = rnd({C}, 22, 0.5, 1.5).to(dt), beta = rnd({C}, 23).to(dt);
+        Tensor w = rnd(k.s, 24).to(dt);
+        Tensor rm_c = rnd({C}, 25).to(dt), rv_c = rnd({C}, 26, 0.5, 2).to(dt);
+        Tensor xc = leaf_on(x, dt, Device::cpu()), gc = leaf_on(gamma, dt, Device::cpu()), bc = leaf_on(beta, dt, Device::cpu());
+        Tensor yc = batch_norm(xc, gc, bc, rm_c, rv_c, true, 0.1, 1e-5, act);
+        yc.backward(w);
+        std::vector<std::vector<double>> runs;
+        for (int rep = 0; rep < 2; ++rep) {
+          Tensor rm_g = rnd({C}, 25).to(dt).to(gpu()), rv_g = rnd({C}, 26, 0.5, 2).to(dt).to(gpu());
+          Tensor xg = leaf_on(x, dt, gpu()), gg = leaf_on(gamma, dt, gpu()), bg = leaf_on(beta, dt, gpu());
+          Tensor yg = batch_norm(xg, gg, bg, rm_g, rv_g, true, 0.1, 1e-5, act);
+          yg.backward(w.to(gpu()));
+          const double m = magnitude(yc);
+          CHECK(compare(yg, yc, tol * 4 * m, tol * 4).ok);
+          CHECK(compare(rm_g, rm_c, tol * magnitude(rm_c), tol).ok);
+          CHECK(compare(rv_g, rv_c, tol * magnitude(rv_c), tol).ok);
+          CHECK(compare(xg.grad(), xc.grad(), tol * 10 * magnitude(xc.grad()), tol * 10).ok);
+          CHECK(compare(gg.grad(), gc.grad(), tol * 10 * magnitude(gc.grad()), tol * 10).ok);
+          CHECK(compare(bg.grad(), bc.grad(), tol * 10 * magnitude(bc.grad()), tol * 10).ok);
+          std::vector<double> all = cpu64(xg.grad()).to_vector<double>();
+          for (const Tensor& t : {yg, gg.grad(), bg.grad(), rv_g}) {
+            const std::vector<double> v = cpu64(t).to_vector<double>();
+            all.insert(all.end(), v.begin(), v.end());
+          }
+          runs.push_back(std::move(all));
+        }
+        if (cuda::batch_norm_own_kernels()) CHECK(runs[0] == runs[1]);  // no atomics: the same bits every run
+      }
+    }
+    // The own forward against cuDNN's on the same device memory (whichever PFQ_CUDA_BN chose above).
+    Tensor x = rnd({64, 24, 16, 16}, 31, -1, 2).to(dt).to(gpu()), gamma = rnd({24}, 32, 0.5, 1.5).to(dt).to(gpu());
+    Tensor beta = rnd({24}, 33).to(dt).to(gpu());
+    Tensor y1 = Tensor::empty(x.shape(), dt, gpu()), y2 = Tensor::empty(x.shape(), dt, gpu());
+    Tensor m1 = Tensor::empty({24}, dt, gpu()), m2 = Tensor::empty({24}, dt, gpu());
+    Tensor i1 = Tensor::empty({24}, dt, gpu()), i2 = Tensor::empty({24}, dt, gpu());
+    cuda::batch_norm_train_forward(dt, 0, 64, 24, 256, x.raw_data(), gamma.raw_data(), beta.raw_data(), 0.1, 1e-5, nullptr, nullptr,
+                                   y1.raw_data(), m1.raw_data(), i1.raw_data());
+    cuda::batch_norm_act_train_forward(dt, 0, 64, 24, 256, x.raw_data(), gamma.raw_data(), beta.raw_data(), 0.1, 1e-5, nullptr,
+                                       nullptr, -inf, inf, y2.raw_data(), m2.raw_data(), i2.raw_data());
+    CHECK(compare(y2, y1, tol * 4 * magnitude(y1), tol * 4).ok);
+    CHECK(compare(m2, m1, tol, tol).ok);
+    CHECK(compare(i2, i1, tol * magnitude(i1), tol).ok);
   }
 }
 

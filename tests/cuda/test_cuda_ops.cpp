@@ -72,7 +72,7 @@ TEST_CASE("cuda: every op of the op-case table matches the CPU (forward and grad
       check_run("float32", c, ref, run_case(c, inputs, weight, DType::Float32, gpu()), 2e-5, 1e-4);
     } catch (const std::exception& e) {
       ++failures;
-      FAIL_CHECK("op case '" << c.name << "' threw on CUDA: " << e.what());
+      FAIL_CHECK("op case '" << std::string(c.name) << "' threw on CUDA: " << std::string(e.what()));
     }
   }
   CHECK(failures == 0);
