@@ -5,6 +5,10 @@
 // targets live in benchmarks).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "apps/bench_modes.h"
 
 using namespace pfq;
@@ -61,4 +65,36 @@ TEST_CASE("e2e: pfq bench qat takes the bits and quantizer preset, and rejects u
   CHECK(r["qat"]["config"]["wquant"] == "lsq");
   CHECK(r["qat"]["config"]["aquant"] == "lsq");
   CHECK_THROWS_WITH(app::bench_model_mode(o, "resnet20", "fast", 100.0), doctest::Contains("expected train, infer or qat"));
+}
+
+TEST_CASE("e2e: pfq bench --profile with shape rows splits convolutions by pass and layer; without, it does not") {
+  app::BenchOptions o = tiny_options();
+  o.profile_steps = 1;
+  auto conv_rows = [](const nlohmann::ordered_json& r) {
+    std::vector<std::string> names;
+    for (const auto& op : r["profile"]["ops"]) {
+      const std::string n = op["name"].get<std::string>();
+      for (const char* pass : {"conv fwd ", "conv dX", "conv dW"})  // not "conv layout reorder" (oneDNN)
+        if (n.rfind(pass, 0) == 0) names.push_back(n);
+    }
+    return names;
+  };
+  const auto plain = app::bench_model_mode(o, "mobilenetv1", "train", 100.0);
+  REQUIRE(plain.contains("profile"));
+  CHECK(conv_rows(plain).empty());
+  CHECK(plain["profile"]["device_synchronised_scopes"] == false);
+  CHECK_FALSE(plain.contains("device_busy_ms"));  // a GPU-only figure
+  o.profile_shapes = true;
+  const auto shaped = app::bench_model_mode(o, "mobilenetv1", "train", 100.0);
+  const std::vector<std::string> rows = conv_rows(shaped);
+  auto has = [&](const std::string& name) { return std::find(rows.begin(), rows.end(), name) != rows.end(); };
+  // MobileNetV1 x0.25 on 8x8 inputs: the 3->8 stem, a depthwise 8-channel layer and its 8->16
+  // pointwise partner; on the CPU one backward call computes both gradients.
+  CHECK(has("conv fwd 3x3 3->8 8x8"));
+  CHECK(has("conv fwd dw 3x3 8->8 8x8"));
+  CHECK(has("conv dX+dW dw 3x3 8->8 8x8"));
+  CHECK(has("conv fwd 1x1 8->16 8x8"));
+  CHECK(has("conv dX+dW 1x1 8->16 8x8"));
+  INFO("rows: ", rows.size());
+  CHECK(rows.size() > 10);
 }
