@@ -97,6 +97,18 @@ __global__ void stats_partial(int N, int C, int S, Divider by_s, int per_slice, 
   }
 }
 
+// Channel c's two sums over the batch: its partial pairs folded in slice order, in double.
+template <typename T>
+__device__ void fold_slices(const T* __restrict__ partial, int slices, int C, int c, double& a, double& b) {
+  a = 0;
+  b = 0;
+  for (int k = 0; k < slices; ++k) {
+    const T* p = partial + (static_cast<int64_t>(k) * C + c) * 2;
+    a += static_cast<double>(p[0]);
+    b += static_cast<double>(p[1]);
+  }
+}
+
 // One thread per channel. coef[c] = {scale, shift}.
 template <typename T>
 __global__ void stats_finalize(int C, int slices, int64_t count, const T* __restrict__ partial, const T* __restrict__ x, int S,
@@ -105,11 +117,8 @@ __global__ void stats_finalize(int C, int slices, int64_t count, const T* __rest
                                T* __restrict__ save_invstd, T* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  double s1 = 0, s2 = 0;
-  for (int k = 0; k < slices; ++k) {
-    s1 += static_cast<double>(partial[(static_cast<int64_t>(k) * C + c) * 2]);
-    s2 += static_cast<double>(partial[(static_cast<int64_t>(k) * C + c) * 2 + 1]);
-  }
+  double s1, s2;
+  fold_slices(partial, slices, C, c, s1, s2);
   const double m = static_cast<double>(count);
   const double shift_k = static_cast<double>(x[static_cast<int64_t>(c) * S]);  // stats_partial's k
   const double d = s1 / m;
@@ -182,11 +191,8 @@ __global__ void grad_finalize(int C, int slices, int64_t count, const T* __restr
                               T* __restrict__ dbeta, T* __restrict__ coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  double sg = 0, sgx = 0;
-  for (int k = 0; k < slices; ++k) {
-    sg += static_cast<double>(partial[(static_cast<int64_t>(k) * C + c) * 2]);
-    sgx += static_cast<double>(partial[(static_cast<int64_t>(k) * C + c) * 2 + 1]);
-  }
+  double sg, sgx;
+  fold_slices(partial, slices, C, c, sg, sgx);
   const double is = static_cast<double>(invstd[c]), mu = static_cast<double>(mean[c]), m = static_cast<double>(count);
   const double dg = sgx * is, db = sg;
   if (dgamma != nullptr) dgamma[c] = static_cast<T>(dg);
