@@ -159,9 +159,12 @@ runs = json.load(open(sys.argv[1]))
 cols = [r["tag"] if r.get("framework") == "pfq" else "torch " + r["tag"] for r in runs]
 cols = ["pfq " + c if not c.startswith("torch") else c for c in cols]
 rows = {}
+busy = {}  # pfq's device-busy / host-launch ms of a step (pfq bench on a GPU)
 for col, r in zip(cols, runs):
     for x in r.get("results", []):
         rows.setdefault((x["model"], x["mode"]), {})[col] = x["median_ms"]
+        if col.startswith("pfq") and x.get("device_busy_ms") is not None:
+            busy.setdefault((x["model"], x["mode"]), []).append(f"{col[4:]} {x['device_busy_ms']:.2f} / {x['host_launch_ms']:.2f}")
 gpu = next((r.get("gpu") for r in runs if r.get("gpu")), "?")
 table = {"gpu": gpu, "batch": 128, "input": "3x32x32", "classes": 100, "unit": "median ms per step (10 steps after 3 warm-up)",
          "columns": cols, "rows": [{"model": m, "mode": mode, **v} for (m, mode), v in rows.items()], "runs": runs}
@@ -181,6 +184,10 @@ with open(sys.argv[3], "w") as f:
             t = [v[c] for c in cols if c.startswith("torch " + prec) and c in v]
             ratios.append(f"{p / min(t):.2f}" if p and t else "-")
         f.write(f"| {m} | {mode} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |\n")
+    if busy:
+        f.write("\npfq's device busy / host launch ms per step (GPU-bound where the first is the larger):\n\n")
+        for (m, mode), v in busy.items():
+            f.write(f"- {m} {mode}: " + "; ".join(v) + "\n")
 print(open(sys.argv[3]).read())
 PY
 [ -f "$OUT/bench.md" ] && cat "$OUT/bench.md" >&2
