@@ -179,18 +179,15 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
   // On a GPU: the device's time for a step, its launches queued behind a spinning kernel (so no
   // host gaps), and the host's time to queue them. A step is host-bound when the host time is
   // near the step time and the device time well below it.
-  nlohmann::ordered_json device_split;
+  std::vector<double> dev_ms, host_ms;
   if (dev.is_cuda()) {
     const double spin_ms = std::max(50.0, 3 * st.median_ms);
-    std::vector<double> dev_ms, host_ms;
     for (int s = 0; s < 5; ++s) {
       double h = 0;
       const double d = cuda::device_time_ms(dev.index, enqueue, spin_ms, &h);
       if (h < 0.9 * spin_ms) dev_ms.push_back(d);  // otherwise the spin ended before the queue was full
       host_ms.push_back(h);
     }
-    device_split = {{"host_ms", summarize_times(host_ms).median_ms},
-                    {"device_ms", dev_ms.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(summarize_times(dev_ms).median_ms)}};
   }
   nlohmann::ordered_json profile;
   if (o.profile_steps > 0) {
@@ -222,9 +219,9 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
                               {"forward_macs_per_image", fwd_macs},
                               {"peak_rss_mib", peak_rss_mib()},
                               {"rss_before_model_mib", rss_before_model}};
-  if (!device_split.is_null()) {
-    r["host_launch_ms"] = device_split["host_ms"];
-    r["device_busy_ms"] = device_split["device_ms"];
+  if (!host_ms.empty()) {
+    r["host_launch_ms"] = summarize_times(host_ms).median_ms;
+    r["device_busy_ms"] = dev_ms.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(summarize_times(dev_ms).median_ms);
   }
   if (!profile.is_null()) r["profile"] = profile;
   if (qat)

@@ -13,7 +13,6 @@
 // Backward, g = dy gated by lo < y < hi: grad_partial (sums of g and g * (x - mean)) ->
 // grad_finalize (dbeta, dgamma and the coefficients of dx = a g + b x + d) -> grad_apply.
 // Deterministic: no atomics; the slicing depends on the shape only.
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -40,15 +39,6 @@ struct Divider {
   }
   __device__ __forceinline__ uint32_t div(uint32_t n) const { return (__umulhi(n, magic) + n) >> shift; }
 };
-constexpr int64_t kTargetBlocks = 528;  // about four per SM of an H100; shape-only, so results are GPU-independent
-
-// Slices of the batch per channel for the reductions.
-int64_t slices_for(int64_t N, int64_t C) {
-  int64_t s = (kTargetBlocks + C - 1) / C;
-  s = std::max<int64_t>(1, std::min(s, N));
-  const int64_t per = (N + s - 1) / s;
-  return (N + per - 1) / per;
-}
 
 // Sums v over the block into the two outputs of thread 0 (valid there only).
 template <typename T>
@@ -221,7 +211,8 @@ void check_shape(int64_t N, int64_t C, int64_t S, const char* op) {
 template <typename T>
 void train_forward(int device, int64_t N, int64_t C, int64_t S, const T* x, const T* gamma, const T* beta, double momentum,
                    double eps, T* running_mean, T* running_var, T lo, T hi, T* y, T* save_mean, T* save_invstd) {
-  const int64_t slices = slices_for(N, C), per = (N + slices - 1) / slices;
+  const detail::BatchSlices split = detail::batch_slices(N, C);
+  const int64_t slices = split.count, per = split.per;
   detail::DeviceBuffer partial(static_cast<size_t>(slices * C * 2) * sizeof(T), device);
   detail::DeviceBuffer coef(static_cast<size_t>(C * 2) * sizeof(T), device);
   const cudaStream_t st = detail::stream();
@@ -241,7 +232,8 @@ void train_forward(int device, int64_t N, int64_t C, int64_t S, const T* x, cons
 template <typename T, bool Gated>
 void train_backward(int device, int64_t N, int64_t C, int64_t S, const T* x, const T* dy, const T* y, T lo, T hi, const T* gamma,
                     const T* mean, const T* invstd, T* dx, T* dgamma, T* dbeta) {
-  const int64_t slices = slices_for(N, C), per = (N + slices - 1) / slices;
+  const detail::BatchSlices split = detail::batch_slices(N, C);
+  const int64_t slices = split.count, per = split.per;
   detail::DeviceBuffer partial(static_cast<size_t>(slices * C * 2) * sizeof(T), device);
   detail::DeviceBuffer coef(static_cast<size_t>(C * 3) * sizeof(T), device);
   const cudaStream_t st = detail::stream();

@@ -152,6 +152,9 @@ bool is_3x3(const cpu::ConvGeom& g) { return g.KH == 3 && g.KW == 3; }
 
 bool fits_int32(int64_t n) { return n < (int64_t{1} << 31); }
 
+// Elements of the larger activation tensor (x or y): what the 32-bit index choice must cover.
+int64_t largest_tensor(const cpu::ConvGeom& g) { return g.N * g.C * std::max(g.H * g.W, g.OH * g.OW); }
+
 // One thread per element of `total` (outputs or inputs), through the 3x3 or the generic
 // instance of Kernel (dw_forward_kernel or dw_backward_input_kernel) with 32-bit indices where
 // the tensors allow.
@@ -188,16 +191,11 @@ void backward_weight_t(const cpu::ConvGeom& g, const T* dy, const T* x, T* dw, i
   }
   const bool k3 = is_3x3(g);
   const int64_t tap_blocks = k3 ? 1 : taps;
-  // About four blocks per SM of an H100 (132 SMs), never more slices than images. The slicing
-  // depends on the shape only, so the summation order (and the result) is the same on any GPU.
-  constexpr int64_t kTargetBlocks = 528;
-  int64_t slices = (kTargetBlocks + g.C * tap_blocks - 1) / (g.C * tap_blocks);
-  slices = slices < 1 ? 1 : (slices > g.N ? g.N : slices);
-  const int64_t per_slice = (g.N + slices - 1) / slices;
-  slices = (g.N + per_slice - 1) / per_slice;
+  const detail::BatchSlices split = detail::batch_slices(g.N, g.C * tap_blocks);
+  const int64_t slices = split.count, per_slice = split.per;
   detail::DeviceBuffer partial(static_cast<size_t>(slices * n_out) * sizeof(T), device);
   const dim3 grid(static_cast<unsigned>(g.C), static_cast<unsigned>(tap_blocks), static_cast<unsigned>(slices));
-  const bool i32 = fits_int32(g.N * g.C * std::max(g.H * g.W, g.OH * g.OW));
+  const bool i32 = fits_int32(largest_tensor(g));
   auto* kernel = k3 ? (i32 ? dw_backward_weight_partial<T, 3, int32_t> : dw_backward_weight_partial<T, 3, int64_t>)
                     : (i32 ? dw_backward_weight_partial<T, 0, int32_t> : dw_backward_weight_partial<T, 0, int64_t>);
   kernel<<<grid, kWgtThreads, 0, detail::stream()>>>(static_cast<int>(g.N), static_cast<int>(per_slice), geo(g), dy, x,
@@ -220,7 +218,7 @@ void depthwise_forward(DType dtype, int device, const cpu::ConvGeom& g, const vo
   check(dtype, g, "depthwise_forward");
   detail::set_device(device);
   PFQ_DISPATCH_FLOAT(dtype, "depthwise_forward", [&] {
-    launch_per_element<scalar_t, Forward>(g.N * g.C * g.OH * g.OW, g.N * g.C * std::max(g.H * g.W, g.OH * g.OW), g,
+    launch_per_element<scalar_t, Forward>(g.N * g.C * g.OH * g.OW, largest_tensor(g), g,
                                           static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w),
                                           static_cast<scalar_t*>(y), "depthwise_forward");
   });
@@ -230,7 +228,7 @@ void depthwise_backward_input(DType dtype, int device, const cpu::ConvGeom& g, c
   check(dtype, g, "depthwise_backward_input");
   detail::set_device(device);
   PFQ_DISPATCH_FLOAT(dtype, "depthwise_backward_input", [&] {
-    launch_per_element<scalar_t, BackwardInput>(g.N * g.C * g.H * g.W, g.N * g.C * std::max(g.H * g.W, g.OH * g.OW), g,
+    launch_per_element<scalar_t, BackwardInput>(g.N * g.C * g.H * g.W, largest_tensor(g), g,
                                                 static_cast<const scalar_t*>(dy), static_cast<const scalar_t*>(w),
                                                 static_cast<scalar_t*>(dx), "depthwise_backward_input");
   });

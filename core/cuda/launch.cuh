@@ -33,6 +33,21 @@ inline unsigned blocks_for(int64_t work, int64_t per_block = kThreads) {
   return static_cast<unsigned>(b < 1 ? 1 : (b < kMaxBlocks ? b : kMaxBlocks));
 }
 
+// The batch split of a deterministic reduction that runs one block per (group, slice): about
+// four blocks per SM of an H100 (132 SMs) over `groups` groups, never more slices than the `n`
+// images. It depends on the shape only, so the summation order (and the result) is the same on
+// any GPU. `per` images per slice, `count` slices (the last may be shorter).
+struct BatchSlices {
+  int64_t count, per;
+};
+inline BatchSlices batch_slices(int64_t n, int64_t groups) {
+  constexpr int64_t kTargetBlocks = 528;
+  int64_t s = (kTargetBlocks + groups - 1) / groups;
+  s = s < 1 ? 1 : (s > n ? n : s);
+  const int64_t per = (n + s - 1) / s;
+  return {(n + per - 1) / per, per};
+}
+
 // Device scratch memory from the caching allocator, returned to it at scope exit. Returning it
 // while a kernel using it is still queued is safe: every kernel of pfq runs on one stream, so a
 // later user of the block runs after that kernel.

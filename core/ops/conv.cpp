@@ -59,8 +59,10 @@ Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, co
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW}, dt, x.device());
-  ShapeScope rows("fwd", g);
-  cuda::conv2d_forward(dt, dev, g, xc.raw_data(), wc.raw_data(), bc.defined() ? bc.raw_data() : nullptr, y.raw_data());
+  {
+    ShapeScope rows("fwd", g);
+    cuda::conv2d_forward(dt, dev, g, xc.raw_data(), wc.raw_data(), bc.defined() ? bc.raw_data() : nullptr, y.raw_data());
+  }
   const bool nx = x.requires_grad(), nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
   // Capture only what each gradient needs: x for dW, w for dX.
   Tensor keep_x = nw ? xc : Tensor(), keep_w = nx ? wc : Tensor();

@@ -15,6 +15,21 @@
 namespace pfq {
 namespace {
 
+// The clamp of a fused activation: (-inf, inf) none, [0, inf) ReLU, [0, 6] ReLU6.
+struct ActBounds {
+  double lo, hi;
+};
+ActBounds act_bounds(BnAct act) {
+  const double inf = std::numeric_limits<double>::infinity();
+  return {act == BnAct::None ? -inf : 0.0, act == BnAct::ReLU6 ? 6.0 : inf};
+}
+
+// gamma or beta for the CUDA kernels, which always take both: the parameter, or `fill` (ones for
+// gamma, zeros for beta) when there is no affine.
+Tensor channel_param(const Tensor& p, double fill, int64_t C, DType dt, Device dev) {
+  return p.defined() ? p.detach().contiguous() : Tensor::full({C}, fill, dt).to(dev);
+}
+
 // batch_norm on CUDA (arguments already checked). Training: cuDNN forward with the running-
 // statistics update and cuDNN backward from the saved batch statistics. Eval: cuDNN inference;
 // its backward (fixed statistics) is composed from element-wise ops and sums.
@@ -24,15 +39,11 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias
   const Device dev = x.device();
   PFQ_CHECK(eps >= cuda::batch_norm_min_eps(), "batch_norm on CUDA: eps ", eps, " below cuDNN's minimum ", cuda::batch_norm_min_eps());
   Tensor xc = x.detach().contiguous();
-  // cuDNN always takes a scale and a shift: ones/zeros stand in when there is no affine.
-  Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor::ones({C}, dt).to(dev);
-  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor::zeros({C}, dt).to(dev);
+  Tensor wc = channel_param(weight, 1, C, dt, dev), bc = channel_param(bias, 0, C, dt, dev);
   Tensor y = Tensor::empty(x.shape(), dt, dev);
   const bool nx = x.requires_grad(), nw = weight.defined() && weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
   if (training) {
     const bool track = running_mean.defined() && running_var.defined();
-    if (track)
-      PFQ_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), "batch_norm: running statistics must be contiguous");
     Tensor save_mean = Tensor::empty({C}, dt, dev), save_invstd = Tensor::empty({C}, dt, dev);
     cuda::batch_norm_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps,
                                    track ? running_mean.raw_data() : nullptr, track ? running_var.raw_data() : nullptr,
@@ -75,14 +86,12 @@ Tensor batch_norm_cuda_own(const Tensor& x, const Tensor& weight, const Tensor& 
                            const Tensor& running_var, double momentum, double eps, int64_t N, int64_t C, int64_t S, BnAct act) {
   const DType dt = x.dtype();
   const Device dev = x.device();
-  const double inf = std::numeric_limits<double>::infinity();
-  const double lo = act == BnAct::None ? -inf : 0.0, hi = act == BnAct::ReLU6 ? 6.0 : inf;
+  const ActBounds bounds = act_bounds(act);
+  const double lo = bounds.lo, hi = bounds.hi;
   Tensor xc = x.detach().contiguous();
-  Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor::ones({C}, dt).to(dev);
-  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor::zeros({C}, dt).to(dev);
+  Tensor wc = channel_param(weight, 1, C, dt, dev), bc = channel_param(bias, 0, C, dt, dev);
   Tensor y = Tensor::empty(x.shape(), dt, dev);
   const bool track = running_mean.defined() && running_var.defined();
-  if (track) PFQ_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), "batch_norm: running statistics must be contiguous");
   Tensor save_mean = Tensor::empty({C}, dt, dev), save_invstd = Tensor::empty({C}, dt, dev);
   cuda::batch_norm_act_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps,
                                      track ? running_mean.raw_data() : nullptr, track ? running_var.raw_data() : nullptr, lo, hi,
@@ -117,6 +126,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   PFQ_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
   if (!training) PFQ_CHECK(running_mean.defined() && running_var.defined(), "batch_norm: eval mode needs running_mean and running_var");
   if (training) PFQ_CHECK(N * S > 1, "batch_norm: training needs more than one value per channel, got input ", shape_str(x.shape()));
+  if (training && running_mean.defined() && running_var.defined())  // updated in place
+    PFQ_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), "batch_norm: running statistics must be contiguous");
   if (x.device().is_cuda()) {
     if (training && cuda::batch_norm_own_kernels() && cuda::batch_norm_own_fits(N, C, S))
       return batch_norm_cuda_own(x, weight, bias, running_mean, running_var, momentum, eps, N, C, S, act);
@@ -124,8 +135,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     Tensor y = batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps, N, C, S);
     return act == BnAct::ReLU ? relu(y) : act == BnAct::ReLU6 ? relu6(y) : y;
   }
-  const double inf = std::numeric_limits<double>::infinity();
-  const double lo = act == BnAct::None ? -inf : 0.0, hi = act == BnAct::ReLU6 ? 6.0 : inf;
+  const ActBounds bounds = act_bounds(act);
+  const double lo = bounds.lo, hi = bounds.hi;
   Tensor xc = x.detach().contiguous();
   Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
@@ -140,7 +151,6 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
       cpu::batch_norm_train_forward<scalar_t>(N, C, S, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(), mean->data(),
                                               invstd->data(), var.data());
       if (running_mean.defined() && running_var.defined()) {
-        PFQ_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), "batch_norm: running statistics must be contiguous");
         scalar_t* rm = running_mean.data<scalar_t>();
         scalar_t* rv = running_var.data<scalar_t>();
         const double unbias = static_cast<double>(N * S) / static_cast<double>(N * S - 1);
