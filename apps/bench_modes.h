@@ -21,6 +21,7 @@ struct BenchOptions {
   bool profile_shapes = false;  // --profile-shapes: convolution rows split by pass and layer shape
   bool profile_host = false;    // --profile-host: on a GPU, scopes do not wait: rows are launch (host) time
   std::string cpu_conv;   // --cpu-conv onednn|eigen (empty: the build's default, conv_backend.h)
+  std::string cpu_layout; // --cpu-layout nchw|nhwc (empty: the default, conv_backend.h)
   std::string device = "cpu";  // cpu | cuda | cuda:N (GPU steps end with a device synchronisation)
   // --modes qat: the quantizer preset of `pfq reproduce` (minmax = per-layer minmax weights and
   // EMA activations, as `pfq finetune` defaults to), BN folded, first conv / last linear at 8 bits.

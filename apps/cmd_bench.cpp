@@ -129,10 +129,14 @@ void add_bench_command(CLI::App& app) {
       ->needs("--profile");
   cmd->add_option("--cpu-conv", o->cpu_conv, "CPU convolution backend: onednn (default when built with oneDNN) or eigen (pfq's own kernels)")
       ->check(CLI::IsMember({"onednn", "eigen"}));
+  cmd->add_option("--cpu-layout", o->cpu_layout,
+                  "activation layout around oneDNN's CPU convolutions: nhwc (default: channels-last, kept across layers) or nchw (reordered on every call)")
+      ->check(CLI::IsMember({"nchw", "nhwc"}));
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->callback([o] {
     if (o->threads > 0) omp_set_num_threads(o->threads);
     if (!o->cpu_conv.empty()) cpu::set_conv_backend(cpu::parse_conv_backend(o->cpu_conv));
+    if (!o->cpu_layout.empty()) cpu::set_cpu_layout(cpu::parse_cpu_layout(o->cpu_layout));
     const int threads = omp_get_max_threads();
     const Device dev = Device::parse(o->device);
     if (dev.is_cuda()) cuda::require_device(dev.index);  // clear error without CUDA or GPU, never a CPU fallback
@@ -140,6 +144,7 @@ void add_bench_command(CLI::App& app) {
     const double peak = dev.is_cpu() ? measure_fma_peak(threads) : 0.0;
     nlohmann::ordered_json out = {{"threads", threads},
                                   {"cpu_conv", cpu::conv_backend_name(cpu::conv_backend())},
+                                  {"cpu_layout", cpu::cpu_layout_name(cpu::cpu_layout())},
                                   {"device", dev.str()},
                                   {"fma_peak_gflops", peak},
                                   {"peak_rss", "peak_rss_mib of a row: the process's peak resident memory after that row's steps"
@@ -150,7 +155,8 @@ void add_bench_command(CLI::App& app) {
       out["gpu"] = devs.at(dev.index).name;
     }
     if (!o->json && dev.is_cpu())
-      std::printf("FMA peak on %d threads: %.0f GFLOP/s; CPU convolutions: %s\n", threads, peak, cpu::conv_backend_name(cpu::conv_backend()));
+      std::printf("FMA peak on %d threads: %.0f GFLOP/s; CPU convolutions: %s, activations %s\n", threads, peak,
+                  cpu::conv_backend_name(cpu::conv_backend()), cpu::cpu_layout_name(cpu::cpu_layout()));
     if (!o->json && o->models.size() * o->modes.size() > 1)
       std::printf("peak RSS is the process's peak so far (later rows include earlier ones); one model and mode per process gives "
                   "per-model peaks (bench/compare.sh)\n");

@@ -1,5 +1,6 @@
 // autograd.cpp — graph recording and the iterative, deterministic backward pass.
 #include "core/autograd.h"
+#include "core/layout.h"
 
 #include <unordered_map>
 #include <unordered_set>
@@ -55,8 +56,8 @@ void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
   if (!slot) {
     // Own the gradient: it may alias a buffer the backward closure still uses elsewhere.
     // Steal the buffer when nothing else can see it; copy otherwise.
-    bool sole_owner = g.is_contiguous() && g.storage().use_count() == 1;
-    slot = (sole_owner ? g.detach() : g.clone()).impl_ptr();
+    bool sole_owner = (g.is_contiguous() || is_channels_last(g)) && g.storage().use_count() == 1;
+    slot = (sole_owner ? g.detach() : copy_keeping_layout(g)).impl_ptr();
     return;
   }
   Tensor(slot).add_(g);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/layout.h"
 #include "core/profiler.h"
 #include "core/cpu/elementwise.h"
 #include "core/cuda/cuda_runtime.h"
@@ -239,6 +240,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
     cuda::copy(s, *this);
     return *this;
   }
+  if (is_contiguous() && is_strictly_channels_last(src) && src.dtype() == dtype() && is_floating(dtype())) {
+    const Shape& s = shape();  // channels-last -> NCHW: a transpose per image
+    PFQ_DISPATCH_FLOAT(dtype(), "copy_", [&] { cpu::nhwc_to_nchw<scalar_t>(s[0], s[1], s[2] * s[3], src.data<scalar_t>(), data<scalar_t>()); });
+    return *this;
+  }
   if (is_contiguous()) {
     PFQ_DISPATCH_ALL(dtype(), "copy_", [&] {
       using TO = scalar_t;
@@ -266,11 +272,13 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   PFQ_CHECK(other.shape() == shape() && other.dtype() == dtype() && other.device() == device(),
             "add_: expected a tensor like ", describe(), ", got ", other.describe());
-  PFQ_CHECK(is_contiguous(), "add_: destination must be contiguous");
-  Tensor o = other.contiguous();  // a strided view aliasing *this must not be read while written
+  PFQ_CHECK(is_contiguous() || is_channels_last(*this), "add_: destination must be contiguous or channels-last");
+  // other in this tensor's layout (a strided view aliasing *this must not be read while written)
+  Tensor o = is_contiguous() ? other.contiguous() : channels_last_copy(other);
   if (device().is_cuda()) {
     PFQ_CHECK(is_floating(dtype()), "add_: expected a float32 or float64 tensor, got ", describe());
-    cuda::map_binary(*this, o, *this, fn::AddScaled{alpha});
+    Tensor self = flat_view(*this);
+    cuda::map_binary(self, flat_view(o), self, fn::AddScaled{alpha});
     return *this;
   }
   PFQ_DISPATCH_FLOAT(dtype(), "add_", [&] { axpy<scalar_t>(numel(), static_cast<scalar_t>(alpha), o.data<scalar_t>(), data<scalar_t>()); });

@@ -1,6 +1,8 @@
 // op_cases.cpp — the rows of the op-case table (op_cases.h).
 #include "tests/op_cases.h"
 
+#include "core/layout.h"
+
 namespace pfq::test {
 namespace {
 
@@ -90,6 +92,25 @@ const std::vector<OpCase>& op_cases() {
          Tensor rm = like(Tensor::from_vector<double>({0.1, -0.2, 0.3}, {3}), v[0]);
          Tensor rv = like(Tensor::from_vector<double>({0.5, 1.5, 2.0}, {3}), v[0]);
          return batch_norm(v[0], v[1], v[2], rm, rv, false, 0.1, 1e-5, BnAct::ReLU);
+       }},
+      // channels-last inputs (core/layout.h): batch norm's [N*H*W, C] kernels, the element-wise
+      // ops' flat path over their memory (outputs stay channels-last), mixed layouts
+      {"batch_norm train channels-last", {{4, 3, 2, 3}, {3}, {3}},
+       [](auto& v) { return batch_norm(to_channels_last(v[0]), v[1], v[2], Tensor(), Tensor(), true, 0.1, 1e-5); }},
+      {"batch_norm train relu6 channels-last", {{3, 5, 3, 2}, {5}, {5}},
+       [](auto& v) { return batch_norm(to_channels_last(v[0]), mul(v[1], 8.0), v[2], Tensor(), Tensor(), true, 0.1, 1e-5, BnAct::ReLU6); }},
+      {"batch_norm eval relu channels-last", {{2, 3, 2, 2}, {3}, {3}}, [](auto& v) {
+         Tensor rm = like(Tensor::from_vector<double>({0.1, -0.2, 0.3}, {3}), v[0]);
+         Tensor rv = like(Tensor::from_vector<double>({0.5, 1.5, 2.0}, {3}), v[0]);
+         return batch_norm(to_channels_last(v[0]), v[1], v[2], rm, rv, false, 0.1, 1e-5, BnAct::ReLU);
+       }},
+      {"add relu mul channels-last", {{2, 3, 2, 3}, {2, 3, 2, 3}}, [](auto& v) {
+         Tensor a = to_channels_last(v[0]), b = to_channels_last(v[1]);
+         return mul(relu(add(a, b)), relu6(mul(a, 4.0)));
+       }},
+      {"channels-last with plain operands", {{2, 3, 2, 2}, {2, 3, 2, 2}, {1, 3, 1, 1}}, [](auto& v) {
+         Tensor a = relu(to_channels_last(v[0]));
+         return mul(add(a, v[1]), v[2]);  // mixed layouts and broadcasting: the strided loops
        }},
       {"max_pool2d", {{2, 2, 5, 5}}, [](auto& v) { return max_pool2d(v[0], {2, 2}, {2, 2}); }},
       {"max_pool2d overlap pad", {{1, 2, 5, 5}}, [](auto& v) { return max_pool2d(v[0], {3, 3}, {2, 2}, {1, 1}); }},

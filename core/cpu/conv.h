@@ -12,6 +12,9 @@ struct ConvGeom {
   int64_t OC, KH, KW;       // weight (input channels per group = C / groups)
   int64_t OH, OW;           // output
   int64_t sh, sw, ph, pw, dh, dw, groups;
+  // Activations (x, y and their gradients) in NHWC memory (channels-last) rather than NCHW;
+  // weights stay OIHW. Only the oneDNN entry points of conv_backend.h take such geometries.
+  bool nhwc = false;
   int64_t cg() const { return C / groups; }    // input channels per group
   int64_t ocg() const { return OC / groups; }  // output channels per group
   bool is_depthwise() const { return groups == C && OC == C && groups > 1; }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <type_traits>
+#include <vector>
 
 #include "core/error.h"
 
@@ -50,6 +51,33 @@ ConvBackend parse_conv_backend(const std::string& name) {
 
 const char* conv_backend_name(ConvBackend b) { return b == ConvBackend::OneDnn ? "onednn" : "eigen"; }
 
+CpuLayout parse_cpu_layout(const std::string& name) {
+  if (name == "nchw") return CpuLayout::Nchw;
+  if (name == "nhwc") return CpuLayout::Nhwc;
+  PFQ_FAIL("unknown CPU activation layout '", name, "': expected nchw or nhwc");
+}
+
+const char* cpu_layout_name(CpuLayout l) { return l == CpuLayout::Nhwc ? "nhwc" : "nchw"; }
+
+namespace {
+std::atomic<CpuLayout>& current_layout() {
+  static std::atomic<CpuLayout> l{[] {
+    const char* env = std::getenv("PFQ_CPU_LAYOUT");
+    return env && *env ? parse_cpu_layout(env) : CpuLayout::Nhwc;
+  }()};
+  return l;
+}
+}  // namespace
+
+CpuLayout cpu_layout() { return current_layout().load(std::memory_order_relaxed); }
+void set_cpu_layout(CpuLayout l) { current_layout().store(l, std::memory_order_relaxed); }
+
+bool conv_runs_nhwc(ConvGeom g) {
+  if (cpu_layout() != CpuLayout::Nhwc || conv_backend() != ConvBackend::OneDnn) return false;
+  g.nhwc = true;
+  return onednn::can_run(g);
+}
+
 namespace {
 // oneDNN computes in blocked layouts, so each call reorders its NCHW operands in and out: work
 // proportional to the activations. That pays off for k x k dense convolutions (about 2x faster
@@ -63,18 +91,41 @@ template <typename T>
 bool use_onednn(const ConvGeom& g) {
   return std::is_same_v<T, float> && conv_backend() == ConvBackend::OneDnn && onednn_pays(g);
 }
+
+// NHWC <-> NCHW copies for the fallback of nhwc geometries whose backward oneDNN cannot express.
+template <typename T>
+std::vector<T> nchw_copy(const ConvGeom& g, const T* x, int64_t C, int64_t H, int64_t W) {
+  std::vector<T> out(static_cast<size_t>(g.N * C * H * W));
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t i = 0; i < H * W; ++i)
+      for (int64_t c = 0; c < C; ++c) out[(n * C + c) * H * W + i] = x[(n * H * W + i) * C + c];
+  return out;
+}
+template <typename T>
+void nhwc_store(const ConvGeom& g, const std::vector<T>& x, int64_t C, int64_t H, int64_t W, T* out) {
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t i = 0; i < H * W; ++i)
+      for (int64_t c = 0; c < C; ++c) out[(n * H * W + i) * C + c] = x[(n * C + c) * H * W + i];
+}
 }  // namespace
 
 template <typename T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.nhwc) {
+      PFQ_CHECK(onednn::conv2d_forward(g, x, w, b, y), "internal: nhwc convolution oneDNN cannot run (check conv_runs_nhwc)");
+      return;
+    }
     if (use_onednn<T>(g) && onednn::conv2d_forward(g, x, w, b, y)) return;
+  }
+  PFQ_CHECK(!g.nhwc, "internal: nhwc convolution in ", std::is_same_v<T, float> ? "float32" : "float64");
   if (g.is_depthwise()) depthwise_forward<T>(g, x, w, b, y);
   else conv2d_forward<T>(g, x, w, b, y);
 }
 
 template <typename T>
 void conv_backward_input(const ConvGeom& g, const T* dy, const T* w, T* dx) {
+  if (g.nhwc) return conv_backward<T>(g, dy, nullptr, w, dx, nullptr);
   if constexpr (std::is_same_v<T, float>)
     if (use_onednn<T>(g) && onednn::conv2d_backward_input(g, dy, w, dx)) return;
   if (g.is_depthwise()) depthwise_backward_input<T>(g, dy, w, dx);
@@ -83,6 +134,7 @@ void conv_backward_input(const ConvGeom& g, const T* dy, const T* w, T* dx) {
 
 template <typename T>
 void conv_backward_weight(const ConvGeom& g, const T* dy, const T* x, T* dw) {
+  if (g.nhwc) return conv_backward<T>(g, dy, x, nullptr, nullptr, dw);
   if constexpr (std::is_same_v<T, float>)
     if (use_onednn<T>(g) && onednn::conv2d_backward_weight(g, dy, x, dw)) return;
   if (g.is_depthwise()) depthwise_backward_weight<T>(g, dy, x, dw);
@@ -91,6 +143,18 @@ void conv_backward_weight(const ConvGeom& g, const T* dy, const T* x, T* dw) {
 
 template <typename T>
 void conv_backward(const ConvGeom& g, const T* dy, const T* x, const T* w, T* dx, T* dw) {
+  if (g.nhwc) {
+    if constexpr (std::is_same_v<T, float>)
+      if (onednn::conv2d_backward(g, dy, x, w, dx, dw)) return;
+    // oneDNN ran the forward pass but cannot express this backward one: NCHW copies
+    ConvGeom p = g;
+    p.nhwc = false;
+    const std::vector<T> dyc = nchw_copy(g, dy, g.OC, g.OH, g.OW), xc = x ? nchw_copy(g, x, g.C, g.H, g.W) : std::vector<T>();
+    std::vector<T> dxc(dx ? static_cast<size_t>(g.N * g.C * g.H * g.W) : 0);
+    conv_backward<T>(p, dyc.data(), x ? xc.data() : nullptr, w, dx ? dxc.data() : nullptr, dw);
+    if (dx) nhwc_store(g, dxc, g.C, g.H, g.W, dx);
+    return;
+  }
   if constexpr (std::is_same_v<T, float>)
     if (use_onednn<T>(g) && onednn::conv2d_backward(g, dy, x, w, dx, dw)) return;
   if (dx) conv_backward_input<T>(g, dy, w, dx);

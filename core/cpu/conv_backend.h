@@ -20,9 +20,25 @@ void set_conv_backend(ConvBackend b);  // OneDnn without onednn_compiled() is an
 ConvBackend parse_conv_backend(const std::string& name);  // "eigen" | "onednn", clear error otherwise
 const char* conv_backend_name(ConvBackend b);
 
+// Memory layout of the activations around float32 CPU convolutions on the oneDNN backend:
+// nchw (pfq's plain layout: oneDNN reorders into its blocked layout and back on every call) or
+// nhwc (channels-last: conv2d returns channels-last outputs, which batch norm, the element-wise
+// ops and the next convolution keep, so no reorders). Default nhwc (measured faster for every
+// model, docs/performance.md); PFQ_CPU_LAYOUT=nchw|nhwc or set_cpu_layout() (`pfq bench
+// --cpu-layout`) pick one. Results agree to float32 rounding. The eigen backend is always NCHW.
+enum class CpuLayout { Nchw, Nhwc };
+CpuLayout cpu_layout();
+void set_cpu_layout(CpuLayout l);
+CpuLayout parse_cpu_layout(const std::string& name);  // "nchw" | "nhwc", clear error otherwise
+const char* cpu_layout_name(CpuLayout l);
+// Whether a float32 convolution of geometry g runs with channels-last activations: the oneDNN
+// backend and the nhwc layout are selected and oneDNN can express g.
+bool conv_runs_nhwc(ConvGeom g);
+
 // The CPU convolution entry points the conv2d op calls: with the oneDNN backend, float32
 // convolutions where oneDNN pays (k x k dense ones, and any on maps of <= 64 output pixels) run
-// there; the others, float64 and the eigen backend use the depthwise kernel for depthwise
+// there (all of them when g.nhwc: x, y, dx and dy are then channels-last); the others, float64
+// and the eigen backend use the depthwise kernel for depthwise
 // geometries and im2col + GEMM otherwise.
 template <typename T> void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y);
 template <typename T> void conv_backward_input(const ConvGeom& g, const T* dy, const T* w, T* dx);
@@ -39,6 +55,7 @@ bool conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 bool conv2d_backward_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
 bool conv2d_backward_weight(const ConvGeom& g, const float* dy, const float* x, float* dw);
 bool conv2d_backward(const ConvGeom& g, const float* dy, const float* x, const float* w, float* dx, float* dw);
+bool can_run(const ConvGeom& g);  // oneDNN can express g's forward convolution
 }  // namespace onednn
 
 }  // namespace pfq::cpu

@@ -1,7 +1,8 @@
-// conv_onednn.cpp — float32 convolutions through oneDNN (see conv_backend.h). Tensors stay in
-// pfq's plain NCHW / OIHW layout; oneDNN picks its preferred (blocked) layouts ("any"), and
-// the plan reorders in and out through per-thread scratch buffers that keep their pages
-// between steps. Primitives are created once per geometry (JIT compilation is the expensive
+// conv_onednn.cpp — float32 convolutions through oneDNN (see conv_backend.h). Weights stay in
+// pfq's plain OIHW layout, activations in NCHW or, for geometries marked nhwc, channels-last.
+// For NCHW activations oneDNN picks its preferred (blocked) layouts ("any") and the plan
+// reorders in and out through per-thread scratch buffers that keep their pages between steps;
+// NHWC activations are the primitives' own layout (no reorder), only the weights are reordered. Primitives are created once per geometry (JIT compilation is the expensive
 // part) and cached under a lock; they execute on the calling thread's stream with oneDNN's
 // OpenMP runtime, so omp_set_num_threads / --threads govern them like pfq's own kernels.
 #include <dnnl.hpp>
@@ -84,12 +85,13 @@ bool make_dims(const ConvGeom& g, Dims& d) {
   if (pr_h < -64 || pr_w < -64) return false;
   const memory::dims src{g.N, g.C, g.H, g.W}, dst{g.N, g.OC, g.OH, g.OW};
   const memory::dims w = g.groups > 1 ? memory::dims{g.groups, g.ocg(), g.cg(), g.KH, g.KW} : memory::dims{g.OC, g.C, g.KH, g.KW};
-  d.src = memory::desc(src, kF32, Tag::nchw);
-  d.dst = memory::desc(dst, kF32, Tag::nchw);
+  const Tag act = g.nhwc ? Tag::nhwc : Tag::nchw;
+  d.src = memory::desc(src, kF32, act);
+  d.dst = memory::desc(dst, kF32, act);
   d.weights = memory::desc(w, kF32, g.groups > 1 ? Tag::goihw : Tag::oihw);
   d.bias = memory::desc({g.OC}, kF32, Tag::x);
-  d.any_src = memory::desc(src, kF32, Tag::any);
-  d.any_dst = memory::desc(dst, kF32, Tag::any);
+  d.any_src = g.nhwc ? d.src : memory::desc(src, kF32, Tag::any);
+  d.any_dst = g.nhwc ? d.dst : memory::desc(dst, kF32, Tag::any);
   d.any_weights = memory::desc(w, kF32, Tag::any);
   d.strides = {g.sh, g.sw};
   d.dilates = {g.dh - 1, g.dw - 1};
@@ -155,10 +157,10 @@ Plan build_plan(Kind kind, const Dims& d) {
 
 // The cached plan for (geometry, kind); nullptr when oneDNN cannot run it.
 const Plan* plan_for(const ConvGeom& g, Kind kind) {
-  using Key = std::array<int64_t, 17>;
+  using Key = std::array<int64_t, 18>;
   static std::mutex mu;
   static std::map<Key, std::unique_ptr<Plan>> cache;
-  const Key key{g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW, g.OH, g.OW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, static_cast<int64_t>(kind)};
+  const Key key{g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW, g.OH, g.OW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.nhwc, static_cast<int64_t>(kind)};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second.get();
@@ -220,6 +222,8 @@ bool conv2d_backward(const ConvGeom& g, const float* dy, const float* x, const f
   }
   return true;
 }
+
+bool can_run(const ConvGeom& g) { return plan_for(g, Kind::Forward) != nullptr; }
 
 bool conv2d_backward_input(const ConvGeom& g, const float* dy, const float* w, float* dx) {
   return conv2d_backward(g, dy, nullptr, w, dx, nullptr);

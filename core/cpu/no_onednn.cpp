@@ -17,5 +17,6 @@ bool conv2d_backward_weight(const ConvGeom&, const float*, const float*, float*)
 bool conv2d_backward(const ConvGeom&, const float*, const float*, const float*, float*, float*) {
   PFQ_FAIL("internal: oneDNN convolution called in a build without oneDNN");
 }
+bool can_run(const ConvGeom&) { return false; }
 
 }  // namespace pfq::cpu::onednn

@@ -23,6 +23,19 @@ template <typename T>
 void batch_norm_backward(int64_t N, int64_t C, int64_t S, bool training, const T* x, const T* dy, const T* y, T lo, T hi,
                          const double* mean, const double* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta);
 
+// The same three for channels-last inputs: x [M, C] with M = N*H*W rows of C channels.
+// Statistics are summed over a fixed split of the rows (independent of the thread count) and
+// folded in order, so results are deterministic.
+template <typename T>
+void batch_norm_train_forward_nhwc(int64_t M, int64_t C, const T* x, const T* gamma, const T* beta, double eps, T lo, T hi, T* y,
+                                   double* mean, double* invstd, double* var);
+template <typename T>
+void batch_norm_apply_nhwc(int64_t M, int64_t C, const T* x, const double* mean, const double* invstd, const T* gamma,
+                           const T* beta, T lo, T hi, T* y);
+template <typename T>
+void batch_norm_backward_nhwc(int64_t M, int64_t C, bool training, const T* x, const T* dy, const T* y, T lo, T hi,
+                              const double* mean, const double* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta);
+
 struct PoolGeom {
   int64_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw;
 };

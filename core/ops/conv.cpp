@@ -6,6 +6,7 @@
 
 #include "core/cpu/conv_backend.h"
 #include "core/cuda/dnn.h"
+#include "core/layout.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
 #include "core/profiler.h"
@@ -98,9 +99,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     PFQ_CHECK(bias.dim() == 1 && bias.size(0) == g.OC, "conv2d: bias ", shape_str(bias.shape()), " does not match ", g.OC, " output channels");
   }
   if (x.device().is_cuda()) return conv2d_cuda(x, weight, bias, g);
-  Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
+  // channels-last activations (layout.h) when that layout is selected and oneDNN runs g
+  g.nhwc = opt.allow_channels_last && x.dtype() == DType::Float32 && cpu::conv_runs_nhwc(g);
+  Tensor xc = g.nhwc ? channels_last_copy(x) : x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
-  Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW}, x.dtype());
+  const Shape yshape{g.N, g.OC, g.OH, g.OW};
+  Tensor y = g.nhwc ? empty_channels_last(yshape) : Tensor::empty(yshape, x.dtype());
   PFQ_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
     ShapeScope rows("fwd", g);
     const scalar_t* pb = bc.defined() ? bc.data<scalar_t>() : nullptr;
@@ -108,10 +112,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   });
   const bool nx = x.requires_grad(), nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
   return record("conv2d", y, {x, weight, bias}, [=](const Tensor& gy) {
-    Tensor dy = gy.contiguous();
+    Tensor dy = g.nhwc ? channels_last_copy(gy) : gy.contiguous();
     Tensor dx, dw, db;
     PFQ_DISPATCH_FLOAT(dy.dtype(), "conv2d_backward", [&] {
-      if (nx) dx = Tensor::empty(xc.shape(), xc.dtype());
+      if (nx) dx = g.nhwc ? empty_channels_last(xc.shape()) : Tensor::empty(xc.shape(), xc.dtype());
       if (nw) dw = Tensor::empty(wc.shape(), wc.dtype());
       ShapeScope rows(nx && nw ? "dX+dW" : nx ? "dX" : "dW", g);
       cpu::conv_backward<scalar_t>(g, dy.data<scalar_t>(), xc.data<scalar_t>(), wc.data<scalar_t>(),

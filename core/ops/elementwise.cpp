@@ -4,6 +4,7 @@
 #include "core/cpu/elementwise.h"
 #include "core/cuda/kernels.h"
 #include "core/functors.h"
+#include "core/layout.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "core/ops/op_util.h"
@@ -38,10 +39,23 @@ Tensor expand_view(const Tensor& x, const Shape& shape) {
 
 namespace {
 
+// Channels-last operands of the output's shape: the map runs over their memory as flat arrays
+// and the output keeps the layout (layout.h). Mixed layouts go through the strided loops.
+bool flat_channels_last(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && is_strictly_channels_last(a) && is_strictly_channels_last(b) && a.strides() == b.strides();
+}
+
 template <typename F>
 Tensor binary_forward(const Tensor& a, const Tensor& b, F f, const char* op) {
   PFQ_PROFILE(op);
   check_same_device_dtype(a, b, op);
+  if (flat_channels_last(a, b)) {
+    Tensor out = empty_channels_last(a.shape(), a.dtype(), a.device());
+    Tensor fa = flat_view(a), fb = flat_view(b), fo = flat_view(out);
+    if (a.device().is_cuda()) cuda::map_binary(fa, fb, fo, f);
+    else PFQ_DISPATCH_ALL(a.dtype(), op, [&] { cpu::map_binary<scalar_t>(fa, fb, fo, f); });
+    return out;
+  }
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   Tensor av = expand_view(a, shape), bv = expand_view(b, shape);
@@ -56,13 +70,15 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, F f, const char* op) {
 template <typename F>
 Tensor unary_forward(const Tensor& x, F f, const char* op) {
   PFQ_PROFILE(op);
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor out = empty_like_layout(x);  // channels-last stays channels-last
+  const bool flat = is_strictly_channels_last(x);
+  Tensor xv = flat ? flat_view(x) : x, ov = flat ? flat_view(out) : out;
   if (x.device().is_cuda()) {
     PFQ_CHECK(is_floating(x.dtype()), op, ": expected a float32 or float64 tensor, got ", x.describe());
-    cuda::map_unary(x, out, f);
+    cuda::map_unary(xv, ov, f);
     return out;
   }
-  PFQ_DISPATCH_FLOAT(x.dtype(), op, [&] { cpu::map_unary<scalar_t, scalar_t>(x, out, f); });
+  PFQ_DISPATCH_FLOAT(x.dtype(), op, [&] { cpu::map_unary<scalar_t, scalar_t>(xv, ov, f); });
   return out;
 }
 
@@ -192,6 +208,13 @@ namespace {
 template <typename F>
 Tensor grad_from_output(const Tensor& g, const Tensor& y, F f, const char* op) {
   check_same_device_dtype(g, y, op);
+  if (is_strictly_channels_last(y)) {  // the gradient in the output's layout, then flat
+    Tensor gl = channels_last_copy(g), out = empty_channels_last(y.shape(), y.dtype(), y.device());
+    Tensor fg = flat_view(gl), fy = flat_view(y), fo = flat_view(out);
+    if (g.device().is_cuda()) cuda::map_binary(fg, fy, fo, f);
+    else PFQ_DISPATCH_FLOAT(g.dtype(), op, [&] { cpu::map_binary<scalar_t>(fg, fy, fo, f); });
+    return out;
+  }
   Tensor out = Tensor::empty(g.shape(), g.dtype(), g.device());
   if (g.device().is_cuda()) {
     PFQ_CHECK(is_floating(g.dtype()), op, " backward: expected a float32 or float64 gradient, got ", g.describe());

@@ -8,6 +8,7 @@
 
 #include "core/cpu/norm_pool.h"
 #include "core/cuda/dnn.h"
+#include "core/layout.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "core/ops/op_util.h"
@@ -137,10 +138,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   }
   const ActBounds bounds = act_bounds(act);
   const double lo = bounds.lo, hi = bounds.hi;
-  Tensor xc = x.detach().contiguous();
+  // channels-last input (layout.h): the [N*H*W, C] kernels, output and gradient channels-last
+  const bool nhwc = is_strictly_channels_last(x);
+  const int64_t M = N * S;
+  Tensor xc = nhwc ? x.detach() : x.detach().contiguous();
   Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = empty_like_layout(xc);
   auto mean = std::make_shared<std::vector<double>>(C);
   auto invstd = std::make_shared<std::vector<double>>(C);
   PFQ_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
@@ -148,8 +152,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     const scalar_t* pb = bc.defined() ? bc.data<scalar_t>() : nullptr;
     if (training) {
       std::vector<double> var(C);
-      cpu::batch_norm_train_forward<scalar_t>(N, C, S, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(), mean->data(),
-                                              invstd->data(), var.data());
+      if (nhwc)
+        cpu::batch_norm_train_forward_nhwc<scalar_t>(M, C, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(),
+                                                     mean->data(), invstd->data(), var.data());
+      else
+        cpu::batch_norm_train_forward<scalar_t>(N, C, S, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(),
+                                                mean->data(), invstd->data(), var.data());
       if (running_mean.defined() && running_var.defined()) {
         scalar_t* rm = running_mean.data<scalar_t>();
         scalar_t* rv = running_var.data<scalar_t>();
@@ -165,23 +173,33 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         (*mean)[c] = rm.data<scalar_t>()[c];
         (*invstd)[c] = 1.0 / std::sqrt(static_cast<double>(rv.data<scalar_t>()[c]) + eps);
       }
-      cpu::batch_norm_apply<scalar_t>(N, C, S, xc.data<scalar_t>(), mean->data(), invstd->data(), pw, pb, scalar_t(lo), scalar_t(hi),
-                                      y.data<scalar_t>());
+      if (nhwc)
+        cpu::batch_norm_apply_nhwc<scalar_t>(M, C, xc.data<scalar_t>(), mean->data(), invstd->data(), pw, pb, scalar_t(lo), scalar_t(hi),
+                                             y.data<scalar_t>());
+      else
+        cpu::batch_norm_apply<scalar_t>(N, C, S, xc.data<scalar_t>(), mean->data(), invstd->data(), pw, pb, scalar_t(lo), scalar_t(hi),
+                                        y.data<scalar_t>());
     }
   });
   const bool nx = x.requires_grad(), nw = weight.defined() && weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
   const Tensor yact = act == BnAct::None ? Tensor() : y.detach();  // the activation's gate
   return record(act == BnAct::None ? "batch_norm" : "batch_norm+act", y, {x, weight, bias}, [=](const Tensor& gy) {
-    Tensor dy = gy.contiguous();
-    Tensor dx = nx ? Tensor::empty(xc.shape(), xc.dtype()) : Tensor();
+    Tensor dy = same_layout_as(gy, xc);
+    Tensor dx = nx ? empty_like_layout(xc) : Tensor();
     Tensor dw = nw ? Tensor::empty({C}, xc.dtype()) : Tensor();
     Tensor db = nb ? Tensor::empty({C}, xc.dtype()) : Tensor();
     PFQ_DISPATCH_FLOAT(xc.dtype(), "batch_norm_backward", [&] {
-      cpu::batch_norm_backward<scalar_t>(N, C, S, training, xc.data<scalar_t>(), dy.data<scalar_t>(),
-                                         yact.defined() ? yact.data<scalar_t>() : nullptr, scalar_t(lo), scalar_t(hi),
-                                         mean->data(), invstd->data(),
-                                         wc.defined() ? wc.data<scalar_t>() : nullptr, nx ? dx.data<scalar_t>() : nullptr,
-                                         nw ? dw.data<scalar_t>() : nullptr, nb ? db.data<scalar_t>() : nullptr);
+      const scalar_t* py = yact.defined() ? yact.data<scalar_t>() : nullptr;
+      const scalar_t* pg = wc.defined() ? wc.data<scalar_t>() : nullptr;
+      scalar_t* pdx = nx ? dx.data<scalar_t>() : nullptr;
+      scalar_t* pdw = nw ? dw.data<scalar_t>() : nullptr;
+      scalar_t* pdb = nb ? db.data<scalar_t>() : nullptr;
+      if (nhwc)
+        cpu::batch_norm_backward_nhwc<scalar_t>(M, C, training, xc.data<scalar_t>(), dy.data<scalar_t>(), py, scalar_t(lo), scalar_t(hi),
+                                                mean->data(), invstd->data(), pg, pdx, pdw, pdb);
+      else
+        cpu::batch_norm_backward<scalar_t>(N, C, S, training, xc.data<scalar_t>(), dy.data<scalar_t>(), py, scalar_t(lo), scalar_t(hi),
+                                           mean->data(), invstd->data(), pg, pdx, pdw, pdb);
     });
     return std::vector<Tensor>{dx, dw, db};
   });

@@ -86,7 +86,7 @@ TEST_CASE("pfq: --border bias leaves a border-only difference, bounded and repor
   orig->eval();
   pruned->eval();
   NoGradGuard ng;
-  const Tensor d = abs(sub(orig->forward(x), pruned->forward(x)));  // [2, 5, 8, 8]
+  const Tensor d = abs(sub(orig->forward(x), pruned->forward(x))).contiguous();  // [2, 5, 8, 8], NCHW order
   const float* dv = d.data<float>();
   double interior = 0, border = 0;
   for (int64_t i = 0; i < d.numel(); ++i) {
