@@ -88,13 +88,11 @@ struct Conv2dOptions {
   std::array<int64_t, 2> padding{0, 0};
   std::array<int64_t, 2> dilation{1, 1};
   int64_t groups = 1;
-  // CPU float32 under the nhwc activation layout (core/cpu/conv_backend.h): the output may be
-  // channels-last (core/layout.h). Callers whose next op works on NCHW only (QAT's folded batch
-  // norm) set false and get a plain output.
-  bool allow_channels_last = true;
 };
 // x [N, C, H, W], weight [OC, C/groups, KH, KW], bias [OC] or undefined -> [N, OC, OH, OW]
-// groups == C == OC uses the dedicated depthwise kernel.
+// groups == C == OC uses the dedicated depthwise kernel. On the CPU in float32 with the nhwc
+// activation layout (core/cpu/conv_backend.h) the output, and x's gradient, are channels-last
+// (core/layout.h).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt = {});
 int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation);
 

@@ -2,6 +2,8 @@
 // kernel (quant/fake_quant_kernel.{cpp,cu}) and the straight-through backward closure.
 #include "quant/fake_quant.h"
 
+#include "core/layout.h"
+
 namespace pfq::quant {
 
 namespace detail {
@@ -10,7 +12,9 @@ Rows as_rows(const Tensor& x, bool per_channel, const char* op) {
   PFQ_CHECK(x.defined(), op, ": undefined input tensor");
   PFQ_CHECK(is_floating(x.dtype()), op, ": expected a float32 or float64 tensor, got ", x.describe());
   Rows r;
-  r.x = x.detach().contiguous();
+  // per tensor, a channels-last x is used as it lies (the kernels see C*K values in any order);
+  // outputs and gradients then take its layout (core/layout.h)
+  r.x = !per_channel && is_strictly_channels_last(x) ? x.detach() : x.detach().contiguous();
   if (per_channel) {
     PFQ_CHECK(x.dim() >= 1, op, ": per-channel quantization needs a tensor with an axis 0 (output channels), got ",
               x.describe());
@@ -47,7 +51,7 @@ FakeQuantResult run(const Tensor& x, const detail::Rows& r, const FakeQuantOptio
   const DType dt = x.dtype();
   const Device dev = x.device();
   FakeQuantResult res;
-  res.out = Tensor::empty(x.shape(), dt, dev);
+  res.out = empty_like_layout(r.x);
   res.scale = Tensor::empty({r.C}, dt, dev);
   res.zero_point = Tensor::zeros({r.C}, dt, dev);
   const cpu::QuantGrid g = opt.bits >= 2 ? grid_of(opt) : cpu::QuantGrid{-1, 1};
@@ -72,8 +76,8 @@ FakeQuantResult run(const Tensor& x, const detail::Rows& r, const FakeQuantOptio
   Tensor xd = r.x, sd = res.scale, zd = res.zero_point;
   const int64_t C = r.C, K = r.K;
   res.out = record("fake_quantize", res.out, {x}, [=](const Tensor& gout) {
-    Tensor gc = gout.contiguous();
-    Tensor dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
+    Tensor gc = same_layout_as(gout, xd);
+    Tensor dx = empty_like_layout(xd);
     PFQ_DISPATCH_FLOAT(xd.dtype(), "fake_quantize backward", [&] {
       if (xd.device().is_cuda()) {
         const int d = xd.device().index;

@@ -58,7 +58,8 @@ std::pair<Tensor, Tensor> observe_range(const Tensor& x, const FakeQuantOptions&
 
 namespace detail {
 // x as [C, K] rows: C = 1 or x.size(0). Checks float and returns a contiguous detached copy
-// (or view) of x together with C and K.
+// (or view) of x together with C and K; per tensor (C = 1), a channels-last x as it is (its
+// memory is C*K values all the same). Outputs are allocated like r.x (empty_like_layout).
 struct Rows {
   Tensor x;
   int64_t C = 1, K = 0;

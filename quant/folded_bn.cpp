@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "core/autograd.h"
+#include "core/cpu/row_reduce.h"
+#include "core/layout.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
 #include "core/profiler.h"
@@ -228,6 +230,138 @@ void backward_kernel(const Geometry& g, const T* __restrict gout, const Ptrs<T>&
   }
 }
 
+// Channels-last y and z0 ([M, C] rows, M = N*H*W) with a per-channel bias: the same formulas as
+// forward_kernel / backward_kernel (PerPos false), the per-channel sums over a fixed split of the
+// rows (core/cpu/row_reduce.h: deterministic), every loop vectorised over the channels.
+template <typename T>
+void forward_nhwc(const Geometry& g, const Ptrs<T>& in, double eps, T* __restrict out, Saved& sv, std::vector<double>& var) {
+  const int64_t M = g.N * g.S, C = g.C;
+  const double Md = static_cast<double>(M);
+  std::vector<double> m(C), sq(C);
+  cpu::reduce_rows<1>(M, C, [&](int64_t r0, int64_t r1, double* acc) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* zr = in.z0 + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) acc[c] += zr[c];
+    }
+  }, m.data());
+  for (int64_t c = 0; c < C; ++c) m[c] /= Md;
+  const double* pm = m.data();
+  cpu::reduce_rows<1>(M, C, [&](int64_t r0, int64_t r1, double* acc) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* zr = in.z0 + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const double d = zr[c] - pm[c];
+        acc[c] += d * d;
+      }
+    }
+  }, sq.data());
+  std::vector<T> k(C), shift(C);
+  for (int64_t c = 0; c < C; ++c) {
+    const double zs = in.zs ? static_cast<double>(in.zs[c]) : 1.0, b0 = static_cast<double>(in.bm[c]);
+    const double mu = zs * m[c] + b0, v = zs * zs * sq[c] / Md;
+    const double sb = std::sqrt(v + eps), ga = static_cast<double>(in.gamma[c]);
+    k[c] = static_cast<T>(static_cast<double>(in.sr[c]) / sb);
+    shift[c] = static_cast<T>(static_cast<double>(in.beta[c]) + ga * (b0 - mu) / sb);
+    sv.mu[c] = mu;
+    sv.sb[c] = sb;
+    sv.m0[c] = m[c];
+    var[c] = v;
+  }
+  const T* pk = k.data();
+  const T* ps = shift.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < M; ++r) {
+    const T* yr = in.y + r * C;
+    T* o = out + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) o[c] = yr[c] * pk[c] + ps[c];
+  }
+}
+
+template <typename T>
+void backward_nhwc(const Geometry& g, const T* __restrict gout, const Ptrs<T>& in, const Saved& sv, const Grads<T>& d) {
+  const int64_t M = g.N * g.S, C = g.C;
+  const double Md = static_cast<double>(M);
+  std::vector<double> sums(2 * C);  // G = sum g, A = sum g * y
+  cpu::reduce_rows<2>(M, C, [&](int64_t r0, int64_t r1, double* acc) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* gr = gout + r * C;
+      const T* yr = in.y + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const double gv = gr[c];
+        acc[c] += gv;
+        acc[C + c] += gv * static_cast<double>(yr[c]);
+      }
+    }
+  }, sums.data());
+  // per channel: k = s_r / sb for dy; d(z0) = ca + cb (z0 - m0) with (a, bz) in double for dzs
+  std::vector<T> k(C), ca(C), cb(C), m0h(C), m0l(C);
+  std::vector<double> a(C), bz(C), zsv(C), m0(C);
+  for (int64_t c = 0; c < C; ++c) {
+    const double G = sums[c], A = sums[C + c];
+    const double zs = in.zs ? static_cast<double>(in.zs[c]) : 1.0;
+    const double mu = sv.mu[c], sb = sv.sb[c], ga = static_cast<double>(in.gamma[c]), s_r = static_cast<double>(in.sr[c]);
+    const double b0 = static_cast<double>(in.bm[c]), GB = b0 * G;
+    if (d.dbeta) d.dbeta[c] = static_cast<T>(G);
+    if (d.dgamma) d.dgamma[c] = static_cast<T>((GB - mu * G) / sb);
+    const double dsb = -(s_r * A + ga * (GB - mu * G)) / (sb * sb);
+    const double dmu = -ga * G / sb;
+    if (d.dbm) d.dbm[c] = static_cast<T>(ga / sb * G + dmu);
+    a[c] = dmu / Md;
+    bz[c] = dsb / (sb * Md) * zs;
+    zsv[c] = zs;
+    m0[c] = sv.m0[c];
+    k[c] = static_cast<T>(s_r / sb);
+    ca[c] = static_cast<T>(a[c] * zs);
+    cb[c] = static_cast<T>(bz[c] * zs);
+    m0h[c] = static_cast<T>(m0[c]);
+    m0l[c] = static_cast<T>(m0[c] - static_cast<double>(m0h[c]));
+  }
+  T* __restrict dy = d.dy;
+  T* __restrict dz0 = d.dz0;
+  const T* pk = k.data();
+  if (d.dzs) {  // d(z0) in double, with sum d(z) z0 per channel
+    std::vector<double> dzs(C);
+    const double *pa = a.data(), *pb = bz.data(), *pz = zsv.data(), *p0 = m0.data();
+    cpu::reduce_rows<1>(M, C, [&](int64_t r0, int64_t r1, double* acc) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* gr = gout + r * C;
+        const T* zr = in.z0 + r * C;
+        if (dy) {
+#pragma omp simd
+          for (int64_t c = 0; c < C; ++c) dy[r * C + c] = gr[c] * pk[c];
+        }
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const double z0v = zr[c];
+          const double dz = pa[c] + pb[c] * (z0v - p0[c]);
+          acc[c] += dz * z0v;
+          dz0[r * C + c] = static_cast<T>(dz * pz[c]);
+        }
+      }
+    }, dzs.data());
+    for (int64_t c = 0; c < C; ++c) d.dzs[c] = static_cast<T>(dzs[c]);
+    return;
+  }
+  const T *pca = ca.data(), *pcb = cb.data(), *ph = m0h.data(), *pl = m0l.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < M; ++r) {
+    const T* gr = gout + r * C;
+    const T* zr = in.z0 + r * C;
+    if (dy) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) dy[r * C + c] = gr[c] * pk[c];
+    }
+    if (dz0) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) dz0[r * C + c] = pca[c] + pcb[c] * ((zr[c] - ph[c]) - pl[c]);
+    }
+  }
+}
+
 }  // namespace
 
 Tensor folded_bn_train_reference(const FoldedBnArgs& a) {
@@ -254,11 +388,14 @@ Tensor folded_bn_train(const FoldedBnArgs& a) {
   PFQ_PROFILE("folded_bn_train");
   const Geometry g = check_args(a);
   const bool has_zs = a.zscale.defined();
-  // Detached contiguous operands, kept by the backward closure.
-  Tensor yc = a.y.detach().contiguous(), zc = a.z0.detach().contiguous(), bc = a.bmap.detach().contiguous();
+  // Detached operands, kept by the backward closure: contiguous, or y and z0 channels-last as
+  // they come from the convolutions (core/layout.h) when the bias is per channel.
+  const bool nhwc = !g.per_position && is_strictly_channels_last(a.y) && is_strictly_channels_last(a.z0);
+  Tensor yc = nhwc ? a.y.detach() : a.y.detach().contiguous(), zc = nhwc ? a.z0.detach() : a.z0.detach().contiguous();
+  Tensor bc = a.bmap.detach().contiguous();
   Tensor zsc = has_zs ? a.zscale.detach().contiguous() : Tensor();
   Tensor gc = a.gamma.detach().contiguous(), bec = a.beta.detach().contiguous(), sc = a.sigma_r.detach().contiguous();
-  Tensor out = Tensor::empty(a.y.shape(), a.y.dtype());
+  Tensor out = empty_like_layout(yc);
   auto sv = std::make_shared<Saved>();
   sv->mu.resize(g.C);
   sv->sb.resize(g.C);
@@ -270,7 +407,8 @@ Tensor folded_bn_train(const FoldedBnArgs& a) {
   };
   PFQ_DISPATCH_FLOAT(a.y.dtype(), "folded_bn_train", [&] {
     const Ptrs<scalar_t> in = ptrs(static_cast<scalar_t*>(nullptr));
-    (g.per_position ? forward_kernel<scalar_t, true> : forward_kernel<scalar_t, false>)(g, in, a.eps, out.data<scalar_t>(), *sv, var);
+    if (nhwc) forward_nhwc<scalar_t>(g, in, a.eps, out.data<scalar_t>(), *sv, var);
+    else (g.per_position ? forward_kernel<scalar_t, true> : forward_kernel<scalar_t, false>)(g, in, a.eps, out.data<scalar_t>(), *sv, var);
     if (a.running_mean.defined()) {
       Tensor rmt = a.running_mean, rvt = a.running_var;
       scalar_t* rm = rmt.data<scalar_t>();
@@ -286,16 +424,17 @@ Tensor folded_bn_train(const FoldedBnArgs& a) {
              nb = a.bmap.requires_grad(), ng = a.gamma.requires_grad(), nbe = a.beta.requires_grad();
   Tensor zs_in = has_zs ? a.zscale : Tensor();
   return record("folded_bn_train", out, {a.y, a.z0, zs_in, a.bmap, a.gamma, a.beta}, [=](const Tensor& gout_in) {
-    Tensor gout = gout_in.contiguous();
+    Tensor gout = same_layout_as(gout_in, yc);
     const DType dt = gout.dtype();
     auto maybe = [&](bool need, const Shape& s) { return need ? Tensor::empty(s, dt) : Tensor(); };
-    Tensor dy = maybe(ny, yc.shape()), dz = maybe(nz || nzs || (nb && g.per_position), zc.shape());
+    Tensor dy = ny ? empty_like_layout(yc) : Tensor(), dz = nz || nzs || (nb && g.per_position) ? empty_like_layout(zc) : Tensor();
     Tensor dzs = maybe(nzs, {g.C}), dbm = maybe(nb, bc.shape()), dgm = maybe(ng, {g.C}), dbe = maybe(nbe, {g.C});
     PFQ_DISPATCH_FLOAT(dt, "folded_bn_train backward", [&] {
       auto p = [](Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
       const Grads<scalar_t> d{p(dy), p(dz), p(dzs), p(dbm), p(dgm), p(dbe)};
       const Ptrs<scalar_t> in = ptrs(static_cast<scalar_t*>(nullptr));
-      (g.per_position ? backward_kernel<scalar_t, true> : backward_kernel<scalar_t, false>)(g, gout.data<scalar_t>(), in, *sv, d);
+      if (nhwc) backward_nhwc<scalar_t>(g, gout.data<scalar_t>(), in, *sv, d);
+      else (g.per_position ? backward_kernel<scalar_t, true> : backward_kernel<scalar_t, false>)(g, gout.data<scalar_t>(), in, *sv, d);
     });
     return std::vector<Tensor>{dy, nz ? dz : Tensor(), dzs, dbm, dgm, dbe};
   });

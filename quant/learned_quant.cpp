@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "quant/fake_quant.h"
+#include "core/layout.h"
 
 namespace pfq::quant {
 namespace {
@@ -35,7 +36,7 @@ Tensor pact_quantize(const Tensor& x, const Tensor& alpha, int bits) {
   Tensor a = detail::check_row_param(alpha, r, x, "alpha", "pact_quantize");
   check_positive(a, "alpha", "pact_quantize");
   const int64_t qmax = (int64_t{1} << bits) - 1;
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor out = empty_like_layout(r.x);
   PFQ_DISPATCH_FLOAT(x.dtype(), "pact_quantize", [&] {
     if (x.device().is_cuda())
       return gpu::pact_forward<scalar_t>(r.C, r.K, r.x.data<scalar_t>(), a.data<scalar_t>(), qmax, out.data<scalar_t>(),
@@ -46,8 +47,8 @@ Tensor pact_quantize(const Tensor& x, const Tensor& alpha, int bits) {
   const Shape ashape = alpha.shape();
   const int64_t C = r.C, K = r.K;
   return record("pact_quantize", out, {x, alpha}, [=](const Tensor& g) {
-    Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device()), da = Tensor::empty({C}, xd.dtype(), xd.device());
+    Tensor gc = same_layout_as(g, xd);
+    Tensor dx = empty_like_layout(xd), da = Tensor::empty({C}, xd.dtype(), xd.device());
     PFQ_DISPATCH_FLOAT(xd.dtype(), "pact_quantize backward", [&] {
       if (xd.device().is_cuda())
         return gpu::pact_backward<scalar_t>(C, K, xd.data<scalar_t>(), gc.data<scalar_t>(), a.data<scalar_t>(),
@@ -70,7 +71,7 @@ Tensor lsq_quantize(const Tensor& x, const Tensor& step, int bits, bool is_signe
   detail::Rows r = rows_for(x, step, "lsq_quantize");
   Tensor s = detail::check_row_param(step, r, x, "step", "lsq_quantize");
   check_positive(s, "step", "lsq_quantize");
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor out = empty_like_layout(r.x);
   PFQ_DISPATCH_FLOAT(x.dtype(), "lsq_quantize", [&] {
     if (x.device().is_cuda())
       return gpu::lsq_forward<scalar_t>(r.C, r.K, r.x.data<scalar_t>(), s.data<scalar_t>(), b.qn, b.qp,
@@ -82,8 +83,8 @@ Tensor lsq_quantize(const Tensor& x, const Tensor& step, int bits, bool is_signe
   const int64_t C = r.C, K = r.K;
   const double grad_scale = K > 0 ? 1.0 / std::sqrt(static_cast<double>(K) * static_cast<double>(b.qp)) : 0.0;
   return record("lsq_quantize", out, {x, step}, [=](const Tensor& g) {
-    Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device()), ds = Tensor::empty({C}, xd.dtype(), xd.device());
+    Tensor gc = same_layout_as(g, xd);
+    Tensor dx = empty_like_layout(xd), ds = Tensor::empty({C}, xd.dtype(), xd.device());
     PFQ_DISPATCH_FLOAT(xd.dtype(), "lsq_quantize backward", [&] {
       if (xd.device().is_cuda())
         return gpu::lsq_backward<scalar_t>(C, K, xd.data<scalar_t>(), gc.data<scalar_t>(), s.data<scalar_t>(), b.qn, b.qp,
@@ -115,7 +116,7 @@ Tensor dorefa_quantize(const Tensor& x, int bits, bool per_channel) {
   PFQ_CHECK(bits >= 1 && bits <= 8, "dorefa_quantize: bits must be in 1..8, got ", bits);
   detail::Rows r = detail::as_rows(x, per_channel, "dorefa_quantize");
   const int64_t n = (int64_t{1} << bits) - 1;
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device()), m = Tensor::empty({r.C}, x.dtype(), x.device());
+  Tensor out = empty_like_layout(r.x), m = Tensor::empty({r.C}, x.dtype(), x.device());
   PFQ_DISPATCH_FLOAT(x.dtype(), "dorefa_quantize", [&] {
     if (x.device().is_cuda())
       return gpu::dorefa_forward<scalar_t>(r.C, r.K, r.x.data<scalar_t>(), n, m.data<scalar_t>(), out.data<scalar_t>(),
@@ -125,8 +126,8 @@ Tensor dorefa_quantize(const Tensor& x, int bits, bool per_channel) {
   Tensor xd = r.x;
   const int64_t C = r.C, K = r.K;
   return record("dorefa_quantize", out, {x}, [=](const Tensor& g) {
-    Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
+    Tensor gc = same_layout_as(g, xd);
+    Tensor dx = empty_like_layout(xd);
     PFQ_DISPATCH_FLOAT(xd.dtype(), "dorefa_quantize backward", [&] {
       if (xd.device().is_cuda())
         return gpu::dorefa_backward<scalar_t>(C, K, xd.data<scalar_t>(), gc.data<scalar_t>(), m.data<scalar_t>(),

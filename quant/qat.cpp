@@ -100,8 +100,7 @@ Tensor QatConv2d::forward(const Tensor& x_in) {
   Tensor b = has_parameter("bias") ? parameter("bias") : Tensor();
   Tensor corr = has_buffer("output_correction") ? buffer("output_correction") : Tensor();  // [OC, OH, OW]
   Module& wq = *child("weight_quant");
-  Conv2dOptions opt = conv_->options();
-  opt.allow_channels_last = false;  // fake quantizers and folded_bn_train work on NCHW
+  const Conv2dOptions opt = conv_->options();
   if (!bn_) {
     Tensor y = conv2d(x, wq.forward(w), b, opt);
     return corr.defined() ? add(y, corr) : y;

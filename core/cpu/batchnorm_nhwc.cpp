@@ -1,34 +1,17 @@
 // batchnorm_nhwc.cpp — batch normalisation kernels for channels-last inputs, x [M, C] (M =
 // N*H*W): the channel is the fastest index, so every loop runs over whole rows and vectorises
 // over channels. Per-channel sums are taken over a fixed split of the rows into chunks (in
-// double, two passes as batchnorm.cpp: mean, then squared deviations) and the chunks are folded
-// in order, so the results do not depend on the thread count.
+// double, two passes as batchnorm.cpp: mean, then squared deviations; core/cpu/row_reduce.h), so
+// the results do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "core/cpu/norm_pool.h"
+#include "core/cpu/row_reduce.h"
 
 namespace pfq::cpu {
 namespace {
-
-constexpr int64_t kChunks = 64;  // fixed split of the rows for the reductions
-
-// out[k * C + c] = sum over rows r of body's k-th accumulator, for K accumulators per channel:
-// body(r0, r1, acc) adds rows [r0, r1) into acc[K * C] (zeroed).
-template <int K, typename Body>
-void reduce_rows(int64_t M, int64_t C, Body body, double* out) {
-  const int64_t chunks = std::min<int64_t>(kChunks, M), rows = (M + chunks - 1) / chunks;
-  std::vector<double> part(static_cast<size_t>(chunks * K * C), 0.0);
-#pragma omp parallel for schedule(static)
-  for (int64_t k = 0; k < chunks; ++k) {
-    const int64_t r0 = k * rows, r1 = std::min(M, r0 + rows);
-    if (r0 < r1) body(r0, r1, part.data() + k * K * C);
-  }
-  std::fill(out, out + K * C, 0.0);
-  for (int64_t k = 0; k < chunks; ++k)
-    for (int64_t i = 0; i < K * C; ++i) out[i] += part[k * K * C + i];
-}
 
 // y = clamp(x * scale + shift, lo, hi) per channel, rows in parallel.
 template <typename T>

@@ -100,7 +100,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   }
   if (x.device().is_cuda()) return conv2d_cuda(x, weight, bias, g);
   // channels-last activations (layout.h) when that layout is selected and oneDNN runs g
-  g.nhwc = opt.allow_channels_last && x.dtype() == DType::Float32 && cpu::conv_runs_nhwc(g);
+  g.nhwc = x.dtype() == DType::Float32 && cpu::conv_runs_nhwc(g);
   Tensor xc = g.nhwc ? channels_last_copy(x) : x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   const Shape yshape{g.N, g.OC, g.OH, g.OW};

@@ -1,10 +1,15 @@
 // test_fake_quant.cpp — forward of the quant/ ops: the fused fake-quantizer against a naive
 // scalar reference for every option combination, hand-computed values, round-half-to-even,
 // level counts, exact zero, 1-bit sign, degenerate ranges, thread-count independence, and
-// PACT / LSQ / DoReFa forwards against their formulas. Gradients: test_quant_gradients.cpp.
+// PACT / LSQ / DoReFa forwards against their formulas, channels-last inputs. Gradients:
+// test_quant_gradients.cpp.
 #include <doctest/doctest.h>
 #include <omp.h>
+#include <functional>
+#include <string>
+#include <vector>
 
+#include "core/layout.h"
 #include "quant/fake_quant.h"
 #include "quant/learned_quant.h"
 #include "tests/gradcheck.h"
@@ -231,4 +236,26 @@ TEST_CASE("pact / lsq / dorefa forwards match their formulas") {
   CHECK_THROWS_WITH_AS(pact_quantize(x, Tensor::full({1}, 0.0, DType::Float64), 4), doctest::Contains("must be > 0"), Error);
   CHECK_THROWS_WITH_AS(lsq_quantize(x, Tensor::full({2}, 0.1, DType::Float64), 4, true), doctest::Contains("expected 3"), Error);
   CHECK_THROWS_WITH_AS(lsq_bounds(1, true), doctest::Contains("bits must be in 2..8"), Error);
+}
+
+TEST_CASE("per-tensor quantizers keep a channels-last input's layout, with the same values and gradients") {
+  Tensor x = rand_t({3, 6, 4, 5}, 31, -1.5, 2.5, DType::Float32), w = rand_t({3, 6, 4, 5}, 32, -1, 1, DType::Float32);
+  Tensor alpha = Tensor::full({1}, 1.7), step = Tensor::full({1}, 0.3);
+  using Q = std::function<Tensor(const Tensor&)>;
+  const std::vector<std::pair<const char*, Q>> quantizers = {
+      {"minmax", [](const Tensor& t) { return fake_quantize(t, {4, false, false}).out; }},
+      {"pact", [&](const Tensor& t) { return pact_quantize(relu(t), alpha, 4); }},
+      {"lsq", [&](const Tensor& t) { return lsq_quantize(t, step, 4, true); }},
+      {"dorefa", [](const Tensor& t) { return dorefa_quantize(t, 4, false); }},
+  };
+  for (const auto& [name, q] : quantizers) {
+    CAPTURE(std::string(name));
+    Tensor a = x.clone().set_requires_grad(true), b = x.clone().set_requires_grad(true);
+    Tensor ya = q(a), yb = q(to_channels_last(b));
+    CHECK(is_strictly_channels_last(yb));
+    CHECK(ya.to_vector<float>() == yb.contiguous().to_vector<float>());
+    sum(mul(ya, w)).backward();
+    sum(mul(yb, w)).backward();
+    CHECK(a.grad().to_vector<float>() == b.grad().contiguous().to_vector<float>());
+  }
 }

@@ -2,9 +2,10 @@
 // composition of generic ops: output, every gradient and the running-statistics update, for a
 // per-channel bias and a [C, H, W] correction map, with and without a statistics scale (bn_stats
 // quantized: z0 = y, zscale = 1 / s), float32 (the fused kernels accumulate in double, the
-// reference in float, hence the tolerance) and float64.
+// reference in float, hence the tolerance) and float64, y and z0 plain or channels-last.
 #include <doctest/doctest.h>
 
+#include "core/layout.h"
 #include "quant/folded_bn.h"
 #include "tests/gradcheck.h"
 
@@ -58,33 +59,42 @@ Args clone_leaves(const Args& a) {
 TEST_CASE("folded_bn_train: fused CPU kernels equal the composed reference (values, gradients, running stats)") {
   for (DType dt : {DType::Float32, DType::Float64})
     for (bool per_position : {false, true})
-      for (bool quantized : {false, true}) {
-        CAPTURE(dtype_name(dt));
-        CAPTURE(per_position);
-        CAPTURE(quantized);
-        const double tol = dt == DType::Float32 ? 2e-5 : 1e-12;
-        Args a = make_args(dt, per_position, quantized, 7), b = clone_leaves(a);
-        Tensor out = folded_bn_train(a.op());
-        Tensor ref = folded_bn_train_reference(b.op());
-        CHECK(test::max_abs_diff(out, ref) < tol);
-        CHECK(test::max_abs_diff(a.rm, b.rm) < tol);
-        CHECK(test::max_abs_diff(a.rv, b.rv) < tol);
-        Generator g(8);
-        Tensor w = Tensor::randn(out.shape(), g).to(dt);
-        sum(mul(out, w)).backward();
-        sum(mul(ref, w)).backward();
-        const char* names[] = {"y", "z0", "bmap", "gamma", "beta", "zscale"};
-        Tensor* ta[] = {&a.y, &a.z0, &a.bmap, &a.gamma, &a.beta, &a.zscale};
-        Tensor* tb[] = {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta, &b.zscale};
-        for (int i = 0; i < 6; ++i) {
-          CAPTURE(names[i]);
-          if ((i == 1 && quantized) || (i == 5 && !quantized)) continue;  // z0 is y / no zscale
-          REQUIRE(ta[i]->grad().defined());
-          CHECK(test::max_abs_diff(ta[i]->grad(), tb[i]->grad()) < tol * 10);
+      for (bool quantized : {false, true})
+        for (bool channels_last : {false, true}) {  // y and z0 as the convolutions give them (core/layout.h)
+          CAPTURE(dtype_name(dt));
+          CAPTURE(per_position);
+          CAPTURE(quantized);
+          CAPTURE(channels_last);
+          const double tol = dt == DType::Float32 ? 2e-5 : 1e-12;
+          Args a = make_args(dt, per_position, quantized, 7), b = clone_leaves(a);
+          FoldedBnArgs fa = a.op();
+          if (channels_last) {
+            fa.y = to_channels_last(a.y);
+            fa.z0 = quantized ? fa.y : to_channels_last(a.z0);
+          }
+          Tensor out = folded_bn_train(fa);
+          // the channels-last kernels (per-channel bias) keep the layout; a correction map goes NCHW
+          CHECK(is_strictly_channels_last(out) == (channels_last && !per_position));
+          Tensor ref = folded_bn_train_reference(b.op());
+          CHECK(test::max_abs_diff(out, ref) < tol);
+          CHECK(test::max_abs_diff(a.rm, b.rm) < tol);
+          CHECK(test::max_abs_diff(a.rv, b.rv) < tol);
+          Generator g(8);
+          Tensor w = Tensor::randn(out.shape(), g).to(dt);
+          sum(mul(out, w)).backward();
+          sum(mul(ref, w)).backward();
+          const char* names[] = {"y", "z0", "bmap", "gamma", "beta", "zscale"};
+          Tensor* ta[] = {&a.y, &a.z0, &a.bmap, &a.gamma, &a.beta, &a.zscale};
+          Tensor* tb[] = {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta, &b.zscale};
+          for (int i = 0; i < 6; ++i) {
+            CAPTURE(names[i]);
+            if ((i == 1 && quantized) || (i == 5 && !quantized)) continue;  // z0 is y / no zscale
+            REQUIRE(ta[i]->grad().defined());
+            CHECK(test::max_abs_diff(ta[i]->grad(), tb[i]->grad()) < tol * 10);
+          }
+          // a per-channel constant shift is normalised away: its gradient vanishes
+          if (!per_position) CHECK(test::max_abs_diff(a.bmap.grad(), Tensor::zeros({5, 1, 1}, dt)) < tol * 10);
         }
-        // a per-channel constant shift is normalised away: its gradient vanishes
-        if (!per_position) CHECK(test::max_abs_diff(a.bmap.grad(), Tensor::zeros({5, 1, 1}, dt)) < tol * 10);
-      }
 }
 
 TEST_CASE("folded_bn_train: bad arguments are refused with the shapes") {
