@@ -1,7 +1,8 @@
 // test_layout.cpp — channels-last activations (core/layout.h): the helpers and copies, layout
 // kept by the element-wise ops, gradient accumulation and batch norm, batch norm's [N*H*W, C]
-// kernels against the NCHW ones (and bit for bit across thread counts), and whole models
-// trained a few SGD steps with PFQ_CPU_LAYOUT's nchw and nhwc giving the same losses.
+// kernels against the NCHW ones (and bit for bit across thread counts), conv2d in both layouts
+// and the NCHW fallback of an nhwc backward, and whole models trained a few SGD steps with
+// PFQ_CPU_LAYOUT's nchw and nhwc giving the same losses.
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu/conv.h"
 #include "core/cpu/conv_backend.h"
 #include "core/cpu/norm_pool.h"
 #include "core/layout.h"
@@ -172,6 +174,33 @@ TEST_CASE("layout: conv2d under the nhwc layout returns channels-last outputs wi
     CHECK(test::max_abs_diff(gw[1], gw[0]) < 2e-4);
   }
   cpu::set_conv_backend(saved_backend);
+}
+
+TEST_CASE("layout: an nhwc backward oneDNN cannot run goes through NCHW copies (float64 takes that path)") {
+  // conv2d only marks float32 geometries nhwc; float64 reaching cpu::conv_backward with the mark
+  // exercises the fallback for a backward primitive oneDNN refuses after its forward worked.
+  cpu::ConvGeom g{2, 3, 6, 5, 4, 3, 3, 0, 0, 2, 1, 1, 1, 1, 1, 1};
+  g.OH = conv_out_size(g.H, g.KH, g.sh, g.ph, g.dh);
+  g.OW = conv_out_size(g.W, g.KW, g.sw, g.pw, g.dw);
+  Generator gen(15);
+  Tensor x = Tensor::randn({g.N, g.C, g.H, g.W}, gen, 0, 1, DType::Float64);
+  Tensor w = Tensor::randn({g.OC, g.C, g.KH, g.KW}, gen, 0, 1, DType::Float64);
+  Tensor dy = Tensor::randn({g.N, g.OC, g.OH, g.OW}, gen, 0, 1, DType::Float64);
+  Tensor dx_ref = Tensor::empty(x.shape(), DType::Float64), dw_ref = Tensor::empty(w.shape(), DType::Float64);
+  cpu::conv2d_backward_input_naive<double>(g, dy.data<double>(), w.data<double>(), dx_ref.data<double>());
+  cpu::conv2d_backward_weight_naive<double>(g, dy.data<double>(), x.data<double>(), dw_ref.data<double>());
+  cpu::ConvGeom gl = g;
+  gl.nhwc = true;
+  Tensor xl = channels_last_copy(x), dyl = channels_last_copy(dy);
+  Tensor dx = empty_channels_last(x.shape(), DType::Float64), dw = Tensor::empty(w.shape(), DType::Float64);
+  cpu::conv_backward<double>(gl, dyl.data<double>(), xl.data<double>(), w.data<double>(), dx.data<double>(), dw.data<double>());
+  CHECK(test::max_abs_diff(dx, dx_ref) < 1e-12);
+  CHECK(test::max_abs_diff(dw, dw_ref) < 1e-12);
+  Tensor dx2 = empty_channels_last(x.shape(), DType::Float64);
+  cpu::conv_backward_input<double>(gl, dyl.data<double>(), w.data<double>(), dx2.data<double>());
+  CHECK(test::max_abs_diff(dx2, dx_ref) < 1e-12);
+  CHECK_THROWS_WITH_AS(cpu::conv_forward<double>(gl, xl.data<double>(), w.data<double>(), nullptr, dyl.data<double>()),
+                       doctest::Contains("nhwc convolution in float64"), Error);
 }
 
 TEST_CASE("layout: ResNet-20, MobileNetV1 and V2 train the same SGD steps with nchw and nhwc activations") {
