@@ -1,10 +1,10 @@
 // autograd.cpp — graph recording and the iterative, deterministic backward pass.
 #include "core/autograd.h"
-#include "core/layout.h"
 
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/layout.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 
