@@ -4,11 +4,12 @@
 #include "quant/folded_bn.h"
 
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <vector>
 
 #include "core/autograd.h"
-#include "core/cpu/row_reduce.h"
+#include "core/cpu/channel_rows.h"
 #include "core/layout.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
@@ -232,7 +233,7 @@ void backward_kernel(const Geometry& g, const T* __restrict gout, const Ptrs<T>&
 
 // Channels-last y and z0 ([M, C] rows, M = N*H*W) with a per-channel bias: the same formulas as
 // forward_kernel / backward_kernel (PerPos false), the per-channel sums over a fixed split of the
-// rows (core/cpu/row_reduce.h: deterministic), every loop vectorised over the channels.
+// rows (core/cpu/channel_rows.h: deterministic), every loop vectorised over the channels.
 template <typename T>
 void forward_nhwc(const Geometry& g, const Ptrs<T>& in, double eps, T* __restrict out, Saved& sv, std::vector<double>& var) {
   const int64_t M = g.N * g.S, C = g.C;
@@ -269,15 +270,8 @@ void forward_nhwc(const Geometry& g, const Ptrs<T>& in, double eps, T* __restric
     sv.m0[c] = m[c];
     var[c] = v;
   }
-  const T* pk = k.data();
-  const T* ps = shift.data();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < M; ++r) {
-    const T* yr = in.y + r * C;
-    T* o = out + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) o[c] = yr[c] * pk[c] + ps[c];
-  }
+  const T inf = std::numeric_limits<T>::infinity();
+  cpu::affine_rows(M, C, in.y, k.data(), shift.data(), -inf, inf, out);  // out = y k + shift
 }
 
 template <typename T>

@@ -64,19 +64,6 @@ void batch_norm_apply(int64_t N, int64_t C, int64_t S, const T* x, const double*
 
 namespace {
 
-// dy where the activation passed the value (lo < y < hi), 0 where it clamped; dy itself without
-// an activation. Branch-free so the loops below vectorise.
-template <typename T, bool Gated>
-inline T gated(const T* dy, const T* y, int64_t i, T lo, T hi) {
-  if constexpr (Gated) {
-    const T v = y[i];
-    const T pass = v > lo ? T(1) : T(0);
-    return dy[i] * (v < hi ? pass : T(0));
-  } else {
-    return dy[i];
-  }
-}
-
 template <typename T, bool Gated>
 void bn_backward_channels(int64_t N, int64_t C, int64_t S, bool training, const T* x, const T* dy, const T* y, T lo, T hi,
                           const double* mean, const double* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta) {
@@ -92,7 +79,7 @@ void bn_backward_channels(int64_t N, int64_t C, int64_t S, bool training, const 
       const T* a = Gated ? y + off : nullptr;
 #pragma omp simd reduction(+ : sdy, sdyx)
       for (int64_t i = 0; i < S; ++i) {
-        const T g = gated<T, Gated>(d, a, i, lo, hi);
+        const T g = detail::gated<T, Gated>(d[i], a, i, lo, hi);
         sdy += g;
         sdyx += g * ((p[i] - m) * is);
       }
@@ -112,7 +99,7 @@ void bn_backward_channels(int64_t N, int64_t C, int64_t S, bool training, const 
       const T* ya = Gated ? y + off : nullptr;
       T* o = dx + off;
 #pragma omp simd
-      for (int64_t i = 0; i < S; ++i) o[i] = A * gated<T, Gated>(d, ya, i, lo, hi) + B * p[i] + D;
+      for (int64_t i = 0; i < S; ++i) o[i] = A * detail::gated<T, Gated>(d[i], ya, i, lo, hi) + B * p[i] + D;
     }
   }
 }

@@ -1,31 +1,17 @@
 // batchnorm_nhwc.cpp — batch normalisation kernels for channels-last inputs, x [M, C] (M =
 // N*H*W): the channel is the fastest index, so every loop runs over whole rows and vectorises
 // over channels. Per-channel sums are taken over a fixed split of the rows into chunks (in
-// double, two passes as batchnorm.cpp: mean, then squared deviations; core/cpu/row_reduce.h), so
+// double, two passes as batchnorm.cpp: mean, then squared deviations; core/cpu/channel_rows.h), so
 // the results do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "core/cpu/norm_pool.h"
-#include "core/cpu/row_reduce.h"
+#include "core/cpu/channel_rows.h"
 
 namespace pfq::cpu {
 namespace {
-
-// y = clamp(x * scale + shift, lo, hi) per channel, rows in parallel.
-template <typename T>
-void apply_rows(int64_t M, int64_t C, const T* x, const std::vector<T>& scale, const std::vector<T>& shift, T lo, T hi, T* y) {
-  const T* sc = scale.data();
-  const T* sh = shift.data();
-#pragma omp parallel for schedule(static) if (M * C > 32768)
-  for (int64_t r = 0; r < M; ++r) {
-    const T* p = x + r * C;
-    T* o = y + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) o[c] = std::min(std::max(p[c] * sc[c] + sh[c], lo), hi);
-  }
-}
 
 template <typename T>
 void scale_shift(int64_t C, const double* mean, const double* invstd, const T* gamma, const T* beta, std::vector<T>& scale,
@@ -36,18 +22,6 @@ void scale_shift(int64_t C, const double* mean, const double* invstd, const T* g
     const double g = gamma ? gamma[c] : 1.0;
     scale[c] = static_cast<T>(invstd[c] * g);
     shift[c] = static_cast<T>((beta ? beta[c] : 0.0) - mean[c] * invstd[c] * g);
-  }
-}
-
-// dy where the activation passed the value (lo < y < hi), 0 where it clamped (as batchnorm.cpp).
-template <typename T, bool Gated>
-inline T gated(T d, const T* y, int64_t i, T lo, T hi) {
-  if constexpr (Gated) {
-    const T v = y[i];
-    const T pass = v > lo ? T(1) : T(0);
-    return d * (v < hi ? pass : T(0));
-  } else {
-    return d;
   }
 }
 
@@ -64,7 +38,7 @@ void backward_rows(int64_t M, int64_t C, bool training, const T* x, const T* dy,
       const T* a = Gated ? y + r * C : nullptr;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        const T g = gated<T, Gated>(d[c], a, c, lo, hi);
+        const T g = detail::gated<T, Gated>(d[c], a, c, lo, hi);
         sdy[c] += g;
         sdyx[c] += static_cast<double>(g) * ((p[c] - mean[c]) * invstd[c]);
       }
@@ -95,7 +69,7 @@ void backward_rows(int64_t M, int64_t C, bool training, const T* x, const T* dy,
     const T* ya = Gated ? y + r * C : nullptr;
     T* o = dx + r * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) o[c] = pa[c] * gated<T, Gated>(d[c], ya, c, lo, hi) + pb[c] * p[c] + pd[c];
+    for (int64_t c = 0; c < C; ++c) o[c] = pa[c] * detail::gated<T, Gated>(d[c], ya, c, lo, hi) + pb[c] * p[c] + pd[c];
   }
 }
 
@@ -129,7 +103,7 @@ void batch_norm_train_forward_nhwc(int64_t M, int64_t C, const T* x, const T* ga
   }
   std::vector<T> scale, shift;
   scale_shift(C, mean, invstd, gamma, beta, scale, shift);
-  apply_rows(M, C, x, scale, shift, lo, hi, y);
+  affine_rows(M, C, x, scale.data(), shift.data(), lo, hi, y);
 }
 
 template <typename T>
@@ -137,7 +111,7 @@ void batch_norm_apply_nhwc(int64_t M, int64_t C, const T* x, const double* mean,
                            const T* beta, T lo, T hi, T* y) {
   std::vector<T> scale, shift;
   scale_shift(C, mean, invstd, gamma, beta, scale, shift);
-  apply_rows(M, C, x, scale, shift, lo, hi, y);
+  affine_rows(M, C, x, scale.data(), shift.data(), lo, hi, y);
 }
 
 template <typename T>

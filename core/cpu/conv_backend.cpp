@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/layout.h"
 
 namespace pfq::cpu {
 namespace {
@@ -91,22 +92,6 @@ template <typename T>
 bool use_onednn(const ConvGeom& g) {
   return std::is_same_v<T, float> && conv_backend() == ConvBackend::OneDnn && onednn_pays(g);
 }
-
-// NHWC <-> NCHW copies for the fallback of nhwc geometries whose backward oneDNN cannot express.
-template <typename T>
-std::vector<T> nchw_copy(const ConvGeom& g, const T* x, int64_t C, int64_t H, int64_t W) {
-  std::vector<T> out(static_cast<size_t>(g.N * C * H * W));
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t i = 0; i < H * W; ++i)
-      for (int64_t c = 0; c < C; ++c) out[(n * C + c) * H * W + i] = x[(n * H * W + i) * C + c];
-  return out;
-}
-template <typename T>
-void nhwc_store(const ConvGeom& g, const std::vector<T>& x, int64_t C, int64_t H, int64_t W, T* out) {
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t i = 0; i < H * W; ++i)
-      for (int64_t c = 0; c < C; ++c) out[(n * H * W + i) * C + c] = x[(n * C + c) * H * W + i];
-}
 }  // namespace
 
 template <typename T>
@@ -149,10 +134,12 @@ void conv_backward(const ConvGeom& g, const T* dy, const T* x, const T* w, T* dx
     // oneDNN ran the forward pass but cannot express this backward one: NCHW copies
     ConvGeom p = g;
     p.nhwc = false;
-    const std::vector<T> dyc = nchw_copy(g, dy, g.OC, g.OH, g.OW), xc = x ? nchw_copy(g, x, g.C, g.H, g.W) : std::vector<T>();
-    std::vector<T> dxc(dx ? static_cast<size_t>(g.N * g.C * g.H * g.W) : 0);
+    const size_t in_size = static_cast<size_t>(g.N * g.C * g.H * g.W);
+    std::vector<T> dyc(static_cast<size_t>(g.N * g.OC * g.OH * g.OW)), xc(x ? in_size : 0), dxc(dx ? in_size : 0);
+    nhwc_to_nchw(g.N, g.OC, g.OH * g.OW, dy, dyc.data());
+    if (x) nhwc_to_nchw(g.N, g.C, g.H * g.W, x, xc.data());
     conv_backward<T>(p, dyc.data(), x ? xc.data() : nullptr, w, dx ? dxc.data() : nullptr, dw);
-    if (dx) nhwc_store(g, dxc, g.C, g.H, g.W, dx);
+    if (dx) nchw_to_nhwc(g.N, g.C, g.H * g.W, dxc.data(), dx);
     return;
   }
   if constexpr (std::is_same_v<T, float>)

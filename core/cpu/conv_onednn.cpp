@@ -2,8 +2,9 @@
 // pfq's plain OIHW layout, activations in NCHW or, for geometries marked nhwc, channels-last.
 // For NCHW activations oneDNN picks its preferred (blocked) layouts ("any") and the plan
 // reorders in and out through per-thread scratch buffers that keep their pages between steps;
-// NHWC activations are the primitives' own layout (no reorder), only the weights are reordered. Primitives are created once per geometry (JIT compilation is the expensive
-// part) and cached under a lock; they execute on the calling thread's stream with oneDNN's
+// NHWC activations are the primitives' own layout (no reorder), only the weights are
+// reordered. Primitives are created once per geometry (JIT compilation is the expensive part)
+// and cached under a lock; they execute on the calling thread's stream with oneDNN's
 // OpenMP runtime, so omp_set_num_threads / --threads govern them like pfq's own kernels.
 #include <dnnl.hpp>
 

@@ -36,6 +36,22 @@ template <typename T>
 void batch_norm_backward_nhwc(int64_t M, int64_t C, bool training, const T* x, const T* dy, const T* y, T lo, T hi,
                               const double* mean, const double* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta);
 
+namespace detail {
+// Batch norm's backward through a fused activation: d where it passed the value (lo < y[i] <
+// hi), 0 where it clamped; d itself without an activation (y unused). Branch-free so the
+// kernels' loops vectorise.
+template <typename T, bool Gated>
+inline T gated(T d, const T* y, int64_t i, T lo, T hi) {
+  if constexpr (Gated) {
+    const T v = y[i];
+    const T pass = v > lo ? T(1) : T(0);
+    return d * (v < hi ? pass : T(0));
+  } else {
+    return d;
+  }
+}
+}  // namespace detail
+
 struct PoolGeom {
   int64_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw;
 };

@@ -45,17 +45,22 @@ bool flat_channels_last(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && is_strictly_channels_last(a) && is_strictly_channels_last(b) && a.strides() == b.strides();
 }
 
+// out = f(a, b) over two channels-last tensors of one shape and layout, as flat arrays; out
+// channels-last.
+template <typename F>
+Tensor map_binary_channels_last(const Tensor& a, const Tensor& b, F f, const char* op) {
+  Tensor out = empty_channels_last(a.shape(), a.dtype(), a.device());
+  Tensor fa = flat_view(a), fb = flat_view(b), fo = flat_view(out);
+  if (a.device().is_cuda()) cuda::map_binary(fa, fb, fo, f);
+  else PFQ_DISPATCH_ALL(a.dtype(), op, [&] { cpu::map_binary<scalar_t>(fa, fb, fo, f); });
+  return out;
+}
+
 template <typename F>
 Tensor binary_forward(const Tensor& a, const Tensor& b, F f, const char* op) {
   PFQ_PROFILE(op);
   check_same_device_dtype(a, b, op);
-  if (flat_channels_last(a, b)) {
-    Tensor out = empty_channels_last(a.shape(), a.dtype(), a.device());
-    Tensor fa = flat_view(a), fb = flat_view(b), fo = flat_view(out);
-    if (a.device().is_cuda()) cuda::map_binary(fa, fb, fo, f);
-    else PFQ_DISPATCH_ALL(a.dtype(), op, [&] { cpu::map_binary<scalar_t>(fa, fb, fo, f); });
-    return out;
-  }
+  if (flat_channels_last(a, b)) return map_binary_channels_last(a, b, f, op);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   Tensor av = expand_view(a, shape), bv = expand_view(b, shape);
@@ -208,13 +213,8 @@ namespace {
 template <typename F>
 Tensor grad_from_output(const Tensor& g, const Tensor& y, F f, const char* op) {
   check_same_device_dtype(g, y, op);
-  if (is_strictly_channels_last(y)) {  // the gradient in the output's layout, then flat
-    Tensor gl = channels_last_copy(g), out = empty_channels_last(y.shape(), y.dtype(), y.device());
-    Tensor fg = flat_view(gl), fy = flat_view(y), fo = flat_view(out);
-    if (g.device().is_cuda()) cuda::map_binary(fg, fy, fo, f);
-    else PFQ_DISPATCH_FLOAT(g.dtype(), op, [&] { cpu::map_binary<scalar_t>(fg, fy, fo, f); });
-    return out;
-  }
+  // channels-last output: the gradient in its layout, then flat
+  if (is_strictly_channels_last(y)) return map_binary_channels_last(channels_last_copy(g), y, f, op);
   Tensor out = Tensor::empty(g.shape(), g.dtype(), g.device());
   if (g.device().is_cuda()) {
     PFQ_CHECK(is_floating(g.dtype()), op, " backward: expected a float32 or float64 gradient, got ", g.describe());

@@ -1,7 +1,8 @@
-// row_reduce.h — per-channel sums over the rows of a channels-last [M, C] tensor (M = N*H*W):
-// the rows are split into a fixed number of chunks (independent of the thread count), each
-// chunk sums into its own accumulators in parallel, and the chunks are folded in order, so the
-// result is deterministic. Used by batch norm's and folded batch norm's channels-last kernels.
+// channel_rows.h — per-channel work over the rows of a channels-last [M, C] tensor (M = N*H*W),
+// shared by batch norm's and folded batch norm's channels-last kernels: sums (the rows split into
+// a fixed number of chunks, independent of the thread count, each chunk summed into its own
+// accumulators in parallel and the chunks folded in order, so the result is deterministic) and
+// the per-channel affine map with a clamp.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -26,6 +27,19 @@ void reduce_rows(int64_t M, int64_t C, Body body, double* out) {
   std::fill(out, out + K * C, 0.0);
   for (int64_t k = 0; k < chunks; ++k)
     for (int64_t i = 0; i < K * C; ++i) out[i] += part[k * K * C + i];
+}
+
+// y = clamp(x * scale + shift, lo, hi) per channel (scale, shift [C]; lo/hi -inf/inf: no clamp),
+// rows in parallel.
+template <typename T>
+void affine_rows(int64_t M, int64_t C, const T* x, const T* scale, const T* shift, T lo, T hi, T* y) {
+#pragma omp parallel for schedule(static) if (M * C > 32768)
+  for (int64_t r = 0; r < M; ++r) {
+    const T* p = x + r * C;
+    T* o = y + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) o[c] = std::min(std::max(p[c] * scale[c] + shift[c], lo), hi);
+  }
 }
 
 }  // namespace pfq::cpu
