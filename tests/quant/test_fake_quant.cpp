@@ -248,8 +248,10 @@ TEST_CASE("per-tensor quantizers keep a channels-last input's layout, with the s
       {"lsq", [&](const Tensor& t) { return lsq_quantize(t, step, 4, true); }},
       {"dorefa", [](const Tensor& t) { return dorefa_quantize(t, 4, false); }},
   };
-  for (const auto& [name, q] : quantizers) {
-    CAPTURE(std::string(name));
+  for (const auto& entry : quantizers) {
+    const std::string name = entry.first;  // clang 14: a structured binding cannot be captured (CAPTURE is a lambda)
+    const Q& q = entry.second;
+    CAPTURE(name);
     Tensor a = x.clone().set_requires_grad(true), b = x.clone().set_requires_grad(true);
     Tensor ya = q(a), yb = q(to_channels_last(b));
     CHECK(is_strictly_channels_last(yb));
