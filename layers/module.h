@@ -36,6 +36,13 @@ class Module {
   virtual std::string type_name() const = 0;  // "Conv2d", "BatchNorm2d", "BasicBlock", ...
   virtual Tensor forward(const Tensor& x) = 0;
   Tensor operator()(const Tensor& x) { return forward(x); }
+  // Runs this module, then `next` on its output, for a caller that feeds that output to `next`
+  // alone (Sequential, the model blocks). A module that can fuse `next` into its own op
+  // overrides it (QAT's folded convolution takes the activation and its quantizer).
+  virtual Tensor forward_into(const Tensor& x, Module& next) { return next.forward(forward(x)); }
+  // True for a stand-in whose forward returns its input unchanged (a batch norm folded into the
+  // convolution before it): callers may skip it and hand its neighbours to forward_into.
+  virtual bool is_identity() const { return false; }
   // One-line configuration for printing, like PyTorch's extra_repr ("3, 16, kernel_size=3").
   virtual std::string extra_repr() const { return ""; }
 

@@ -21,7 +21,17 @@ ModulePtr Sequential::operator[](size_t i) const {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (const auto& [name, m] : named_children()) y = m->forward(y);
+  const auto& ch = named_children();
+  for (size_t i = 0; i < ch.size(); ++i) {
+    // a, identity, b: the identity skipped and b handed to a (a conv with BN folded fuses the
+    // activation after it, quant/qat.h)
+    if (i + 2 < ch.size() && ch[i + 1].second->is_identity()) {
+      y = ch[i].second->forward_into(y, *ch[i + 2].second);
+      i += 2;
+      continue;
+    }
+    y = ch[i].second->forward(y);
+  }
   return y;
 }
 

@@ -3,6 +3,7 @@
 #include "quant/fake_quant.h"
 
 #include "core/layout.h"
+#include "core/profiler.h"
 
 namespace pfq::quant {
 
@@ -100,12 +101,14 @@ FakeQuantResult run(const Tensor& x, const detail::Rows& r, const FakeQuantOptio
 }  // namespace
 
 FakeQuantResult fake_quantize(const Tensor& x, const FakeQuantOptions& opt) {
+  PFQ_PROFILE("fake_quantize");
   check_fake_quant_options(opt, "fake_quantize");
   detail::Rows r = detail::as_rows(x, opt.per_channel, "fake_quantize");
   return run(x, r, opt, true, Tensor::empty({r.C}, x.dtype(), x.device()), Tensor::empty({r.C}, x.dtype(), x.device()));
 }
 
 FakeQuantResult fake_quantize_range(const Tensor& x, const Tensor& lo, const Tensor& hi, const FakeQuantOptions& opt) {
+  PFQ_PROFILE("fake_quantize");
   check_fake_quant_options(opt, "fake_quantize_range");
   PFQ_CHECK(opt.bits >= 2, "fake_quantize_range: bits must be >= 2 (1-bit sign takes no range; use fake_quantize)");
   detail::Rows r = detail::as_rows(x, opt.per_channel, "fake_quantize_range");
@@ -114,7 +117,25 @@ FakeQuantResult fake_quantize_range(const Tensor& x, const Tensor& lo, const Ten
   return run(x, r, opt, false, l, h);
 }
 
+std::pair<Tensor, Tensor> range_qparams(const Tensor& lo, const Tensor& hi, const FakeQuantOptions& opt) {
+  check_fake_quant_options(opt, "range_qparams");
+  PFQ_CHECK(opt.bits >= 2, "range_qparams: bits must be >= 2, got ", opt.bits);
+  PFQ_CHECK(lo.defined() && hi.defined() && lo.shape() == hi.shape() && lo.dim() == 1 && lo.dtype() == hi.dtype() &&
+                is_floating(lo.dtype()),
+            "range_qparams: lo and hi must be float [C] tensors of one shape and dtype, got ", lo.describe(), " and ",
+            hi.describe());
+  const Tensor l = lo.to(Device::cpu()).contiguous(), h = hi.to(Device::cpu()).contiguous();
+  Tensor scale = Tensor::empty(lo.shape(), lo.dtype()), zp = Tensor::empty(lo.shape(), lo.dtype());
+  PFQ_DISPATCH_FLOAT(lo.dtype(), "range_qparams", [&] {
+    for (int64_t c = 0; c < lo.numel(); ++c)
+      cpu::qparams_from_range(l.data<scalar_t>()[c], h.data<scalar_t>()[c], grid_of(opt), opt.symmetric,
+                              scale.data<scalar_t>()[c], zp.data<scalar_t>()[c]);
+  });
+  return {scale.to(lo.device()), zp.to(lo.device())};
+}
+
 std::pair<Tensor, Tensor> observe_range(const Tensor& x, const FakeQuantOptions& opt) {
+  PFQ_PROFILE("observe_range");
   detail::Rows r = detail::as_rows(x, opt.per_channel, "observe_range");
   Tensor lo = Tensor::empty({r.C}, x.dtype(), x.device()), hi = Tensor::empty({r.C}, x.dtype(), x.device());
   PFQ_DISPATCH_FLOAT(x.dtype(), "observe_range", [&] {

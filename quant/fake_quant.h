@@ -52,6 +52,9 @@ FakeQuantResult fake_quantize(const Tensor& x, const FakeQuantOptions& opt);
 // dtype as x, no gradient): used by observers that keep a running range. bits >= 2.
 FakeQuantResult fake_quantize_range(const Tensor& x, const Tensor& lo, const Tensor& hi, const FakeQuantOptions& opt);
 
+// The scale and zero point ([C] each) fake_quantize_range uses for the range [lo, hi] ([C]).
+std::pair<Tensor, Tensor> range_qparams(const Tensor& lo, const Tensor& hi, const FakeQuantOptions& opt);
+
 // The range fake_quantize would observe: {lo, hi}, each [C] in x's dtype (symmetric:
 // {-max|x|, max|x|}). No autograd.
 std::pair<Tensor, Tensor> observe_range(const Tensor& x, const FakeQuantOptions& opt);

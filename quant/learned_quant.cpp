@@ -7,6 +7,7 @@
 
 #include "quant/fake_quant.h"
 #include "core/layout.h"
+#include "core/profiler.h"
 
 namespace pfq::quant {
 namespace {
@@ -31,6 +32,7 @@ detail::Rows rows_for(const Tensor& x, const Tensor& p, const char* op) {
 }  // namespace
 
 Tensor pact_quantize(const Tensor& x, const Tensor& alpha, int bits) {
+  PFQ_PROFILE("pact_quantize");
   PFQ_CHECK(bits >= 1 && bits <= 8, "pact_quantize: bits must be in 1..8, got ", bits);
   detail::Rows r = rows_for(x, alpha, "pact_quantize");
   Tensor a = detail::check_row_param(alpha, r, x, "alpha", "pact_quantize");
@@ -67,6 +69,7 @@ LsqBounds lsq_bounds(int bits, bool is_signed) {
 }
 
 Tensor lsq_quantize(const Tensor& x, const Tensor& step, int bits, bool is_signed) {
+  PFQ_PROFILE("lsq_quantize");
   const LsqBounds b = lsq_bounds(bits, is_signed);
   detail::Rows r = rows_for(x, step, "lsq_quantize");
   Tensor s = detail::check_row_param(step, r, x, "step", "lsq_quantize");
@@ -113,6 +116,7 @@ Tensor lsq_init_step(const Tensor& x, int bits, bool is_signed, bool per_channel
 }
 
 Tensor dorefa_quantize(const Tensor& x, int bits, bool per_channel) {
+  PFQ_PROFILE("dorefa_quantize");
   PFQ_CHECK(bits >= 1 && bits <= 8, "dorefa_quantize: bits must be in 1..8, got ", bits);
   detail::Rows r = detail::as_rows(x, per_channel, "dorefa_quantize");
   const int64_t n = (int64_t{1} << bits) - 1;

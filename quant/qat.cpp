@@ -3,13 +3,13 @@
 // optimizers, checkpoints and the PfQ output_correction keep working. CPU only.
 #include "quant/qat.h"
 
+#include <atomic>
 #include <cmath>
 #include <optional>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/io/json_fields.h"
-#include "quant/folded_bn.h"
 #include "layers/basic.h"
 #include "layers/models/blocks.h"
 #include "layers/sequential.h"
@@ -39,9 +39,12 @@ std::string FakeQuantize::extra_repr() const {
 }
 namespace {
 FakeQuantTrace* g_fq_trace = nullptr;
+std::atomic<bool> g_fused_tails{true};
 }  // namespace
 
 void set_fake_quant_trace(FakeQuantTrace* trace) { g_fq_trace = trace; }
+void set_fused_qat_tails(bool on) { g_fused_tails.store(on); }
+bool fused_qat_tails() { return g_fused_tails.load(); }
 
 Tensor FakeQuantize::forward(const Tensor& x) {
   if (!enabled || !q_) return x;
@@ -91,7 +94,37 @@ QatConv2d::QatConv2d(std::shared_ptr<Conv2d> conv, std::shared_ptr<FoldedBatchNo
 
 std::string QatConv2d::extra_repr() const { return conv_->extra_repr() + (bn_ ? ", bn_folded" : "") + (frozen_ ? ", bn_frozen" : ""); }
 
-Tensor QatConv2d::forward(const Tensor& x_in) {
+Tensor QatConv2d::forward(const Tensor& x) { return run(x, {}); }
+
+Tensor QatConv2d::forward_into(const Tensor& x, Module& next) {
+  const bool batch_stats = bn_ && is_training() && !frozen_;
+  if (!batch_stats || !fused_qat_tails() || g_fq_trace || !parameter("weight").device().is_cpu())
+    return Module::forward_into(x, next);
+  // next: ReLU / ReLU6, or Sequential(ReLU / ReLU6, FakeQuantize) as prepare_qat wraps them
+  Module* act = &next;
+  FakeQuantize* fq = nullptr;
+  if (auto* seq = dynamic_cast<Sequential*>(&next)) {
+    if (seq->size() != 2) return Module::forward_into(x, next);
+    act = (*seq)[0].get();
+    fq = dynamic_cast<FakeQuantize*>((*seq)[1].get());
+    if (!fq) return Module::forward_into(x, next);
+  }
+  FoldedBnTail tail;
+  if (dynamic_cast<ReLU*>(act)) tail.act = BnAct::ReLU;
+  else if (dynamic_cast<ReLU6*>(act)) tail.act = BnAct::ReLU6;
+  else return Module::forward_into(x, next);
+  if (Quantizer* q = fq && fq->enabled ? fq->quantizer() : nullptr) {
+    if (!q->takes_batch_range() || q->spec().dtype != parameter("weight").dtype()) return Module::forward_into(x, next);
+    const bool training = fq->is_training();
+    tail.range = [q, training](const Tensor& lo, const Tensor& hi) { return q->range_from_batch(lo, hi, training); };
+    tail.qopt = {q->spec().bits, q->spec().symmetric, false};
+  }
+  return run(x, tail);
+}
+
+Tensor QatConv2d::run(const Tensor& x_in, const FoldedBnTail& tail) {
+  PFQ_CHECK((tail.act == BnAct::None && !tail.range) || (bn_ && is_training() && !frozen_),
+            "QatConv2d: a fused activation tail needs BN folded with batch statistics");
   Tensor x = has_child("input_quant") ? child("input_quant")->forward(x_in) : x_in;
   const int64_t oc = conv_->out_channels;
   PFQ_CHECK(x.dim() == 4 && x.size(1) == conv_->in_channels, "QatConv2d(", conv_->extra_repr(), "): expected input [N, ",
@@ -136,7 +169,7 @@ Tensor QatConv2d::forward(const Tensor& x_in) {
     }
     a.zscale = rdiv(1.0, add(s, fix));
   }
-  return folded_bn_train(a);
+  return folded_bn_train(a, tail);
 }
 
 // ---------------- QatLinear ----------------

@@ -14,6 +14,7 @@
 
 #include "layers/batchnorm.h"
 #include "layers/conv.h"
+#include "quant/folded_bn.h"
 #include "quant/quantizer.h"
 
 namespace pfq::quant {
@@ -46,6 +47,11 @@ void from_json(const nlohmann::json& j, QatConfig& c);
 using FakeQuantTrace = std::map<const Module*, Tensor>;
 void set_fake_quant_trace(FakeQuantTrace* trace);
 
+// Whether QatConv2d::forward_into fuses the activation and its quantizer into the folded-BN op
+// (default on). Off: every module runs on its own, the reference the tests and A/B timings use.
+void set_fused_qat_tails(bool on);
+bool fused_qat_tails();
+
 // A Quantizer as a Module: its learnable tensors are parameters, its statistics buffers (same
 // handles/storage, so optimizers and checkpoints see them). forward(x) = q(x, is_training())
 // when enabled and a quantizer is set, else x. Type "FakeQuantize".
@@ -71,6 +77,7 @@ class FoldedBatchNorm2d : public Module {
   std::string type_name() const override { return "FoldedBatchNorm2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override { return x; }
+  bool is_identity() const override { return true; }
   int64_t num_features;
   double eps;
   std::optional<double> momentum;
@@ -100,6 +107,12 @@ class QatConv2d : public Module {
   std::string type_name() const override { return "QatConv2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  // In training with BN folded and batch statistics, on CPU: when `next` is the activation the
+  // model builders put after the BN (ReLU / ReLU6), alone or followed by an activation
+  // quantizer that takes a batch range (prepare_qat's Sequential(act, FakeQuantize): minmax,
+  // ema), both run inside the folded-BN op (folded_bn_train's tail): no separate activation
+  // and quantizer passes. Same values and gradients as next(forward(x)). Otherwise exactly that.
+  Tensor forward_into(const Tensor& x, Module& next) override;
   Shape output_shape(const Shape& in) const override { return conv_->output_shape(in); }
   int64_t macs(const Shape& in) const override { return conv_->macs(in); }
   std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape&) const override { return {}; }
@@ -113,6 +126,7 @@ class QatConv2d : public Module {
   const FoldedBatchNorm2d* bn() const { return bn_.get(); }  // null when not folded
 
  private:
+  Tensor run(const Tensor& x, const FoldedBnTail& tail);
   std::shared_ptr<Conv2d> conv_;
   std::shared_ptr<FoldedBatchNorm2d> bn_;
   bool frozen_ = false;

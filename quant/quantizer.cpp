@@ -3,6 +3,8 @@
 // the module moved it to; the int64 counters are read with item() (a host copy on CUDA).
 #include "quant/quantizer.h"
 
+#include <tuple>
+
 namespace pfq::quant {
 namespace {
 
@@ -19,6 +21,18 @@ void Quantizer::check_input(const Tensor& x) const {
               " channels but the input is ", x.describe());
 }
 
+std::optional<std::pair<Tensor, Tensor>> Quantizer::range_from_batch(const Tensor&, const Tensor&, bool) {
+  PFQ_FAIL(name(), " quantizer: cannot quantize from a batch range handed over by a fused op (",
+           spec_.per_channel ? "per channel" : "its range is not the batch's", ")");
+}
+
+void Quantizer::check_batch_range(const Tensor& lo, const Tensor& hi) const {
+  PFQ_CHECK(takes_batch_range(), name(), " quantizer: cannot quantize from a batch range handed over by a fused op");
+  for (const Tensor* t : {&lo, &hi})
+    PFQ_CHECK(t->defined() && t->numel() == 1 && t->dtype() == spec_.dtype, name(), " quantizer: a batch range must be two [1] ",
+              dtype_name(spec_.dtype), " tensors, got ", t->defined() ? t->describe() : std::string("undefined"));
+}
+
 // ---------------- minmax ----------------
 Tensor MinMaxQuantizer::forward(const Tensor& x, bool /*training*/) {
   check_input(x);
@@ -26,6 +40,12 @@ Tensor MinMaxQuantizer::forward(const Tensor& x, bool /*training*/) {
   last_scale_ = r.scale;
   last_zero_point_ = r.zero_point;
   return r.out;
+}
+
+std::optional<std::pair<Tensor, Tensor>> MinMaxQuantizer::range_from_batch(const Tensor& lo, const Tensor& hi, bool) {
+  check_batch_range(lo, hi);
+  std::tie(last_scale_, last_zero_point_) = range_qparams(lo, hi, options());
+  return std::pair{lo, hi};
 }
 
 // ---------------- ema ----------------
@@ -43,32 +63,42 @@ int64_t EmaQuantizer::num_batches() const { return static_cast<int64_t>(num_batc
 
 bool EmaQuantizer::calibrated() const { return num_batches() >= std::max<int64_t>(spec_.calib_batches, 1); }
 
+bool EmaQuantizer::observe(const Tensor& lo, const Tensor& hi, bool training) {
+  if (!training) return calibrated();
+  const int64_t seen = num_batches();
+  NoGradGuard ng;
+  if (seen == 0) {
+    running_min_.copy_(lo);
+    running_max_.copy_(hi);
+  } else {
+    const double d = spec_.ema_decay;
+    running_min_.mul_(d).add_(lo, 1 - d);
+    running_max_.mul_(d).add_(hi, 1 - d);
+  }
+  num_batches_.fill_(static_cast<double>(seen + 1));
+  return seen >= spec_.calib_batches;
+}
+
 Tensor EmaQuantizer::forward(const Tensor& x, bool training) {
   check_input(x);
   const FakeQuantOptions opt = options();
+  std::pair<Tensor, Tensor> batch;
   if (training) {
-    const int64_t seen = num_batches();
-    {
-      NoGradGuard ng;
-      auto [lo, hi] = observe_range(x, opt);
-      if (seen == 0) {
-        running_min_.copy_(lo);
-        running_max_.copy_(hi);
-      } else {
-        const double d = spec_.ema_decay;
-        running_min_.mul_(d).add_(lo, 1 - d);
-        running_max_.mul_(d).add_(hi, 1 - d);
-      }
-      num_batches_.fill_(static_cast<double>(seen + 1));
-    }
-    if (seen < spec_.calib_batches) return x;
-  } else if (!calibrated()) {
-    return x;
+    NoGradGuard ng;
+    batch = observe_range(x, opt);
   }
+  if (!observe(batch.first, batch.second, training)) return x;
   FakeQuantResult r = fake_quantize_range(x, running_min_, running_max_, opt);
   last_scale_ = r.scale;
   last_zero_point_ = r.zero_point;
   return r.out;
+}
+
+std::optional<std::pair<Tensor, Tensor>> EmaQuantizer::range_from_batch(const Tensor& lo, const Tensor& hi, bool training) {
+  check_batch_range(lo, hi);
+  if (!observe(lo.to(running_min_.device()), hi.to(running_max_.device()), training)) return std::nullopt;
+  std::tie(last_scale_, last_zero_point_) = range_qparams(running_min_, running_max_, options());
+  return std::pair{running_min_, running_max_};
 }
 
 // ---------------- pact ----------------

@@ -5,6 +5,7 @@
 // Left out: QAT model preparation and BN folding (they wrap layers/ modules with these).
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +42,14 @@ class Quantizer {
   virtual NamedTensorList buffers() const { return {}; }
   // Scale used by the last quantizing forward ([1] or [C]; undefined before one and for dorefa).
   Tensor last_scale() const { return last_scale_; }
+  // For a producer that fuses this quantizer into its own op (folded_bn_train's tail,
+  // quant/folded_bn.h): it hands over the range [lo, hi] ([1] tensors) that forward would
+  // observe on its input, instead of the input. Returns the range to quantize that input with,
+  // or nullopt where forward would return it unquantized; updates the state (ema's running
+  // range, last_scale) as forward(x, training) would. Per-tensor minmax and ema only
+  // (takes_batch_range); the others throw.
+  virtual bool takes_batch_range() const { return false; }
+  virtual std::optional<std::pair<Tensor, Tensor>> range_from_batch(const Tensor& lo, const Tensor& hi, bool training);
   Tensor last_zero_point() const { return last_zero_point_; }
   const QuantSpec& spec() const { return spec_; }
 
@@ -48,6 +57,8 @@ class Quantizer {
   FakeQuantOptions options() const { return {spec_.bits, spec_.symmetric, spec_.per_channel}; }
   // Checks dtype against spec.dtype and axis 0 against spec.channels (when set).
   void check_input(const Tensor& x) const;
+  // Checks that lo and hi are [1] tensors of spec.dtype and that this quantizer takes them.
+  void check_batch_range(const Tensor& lo, const Tensor& hi) const;
 
   QuantSpec spec_;
   Tensor last_scale_, last_zero_point_;
@@ -62,6 +73,8 @@ class MinMaxQuantizer : public Quantizer {
   using Quantizer::Quantizer;
   Tensor forward(const Tensor& x, bool training) override;
   std::string name() const override { return "minmax"; }
+  bool takes_batch_range() const override { return !spec_.per_channel && spec_.bits >= 2; }
+  std::optional<std::pair<Tensor, Tensor>> range_from_batch(const Tensor& lo, const Tensor& hi, bool training) override;
 };
 
 // ema — activation observer: per training batch, batch range (lo_b, hi_b) (symmetric:
@@ -80,8 +93,13 @@ class EmaQuantizer : public Quantizer {
   NamedTensorList buffers() const override;
   int64_t num_batches() const;
   bool calibrated() const;  // quantization switched on
+  bool takes_batch_range() const override { return !spec_.per_channel; }
+  std::optional<std::pair<Tensor, Tensor>> range_from_batch(const Tensor& lo, const Tensor& hi, bool training) override;
 
  private:
+  // Folds a training batch's range [lo, hi] into the running range (eval: ignores it); true
+  // when this batch is quantized (calibration is over).
+  bool observe(const Tensor& lo, const Tensor& hi, bool training);
   Tensor running_min_, running_max_, num_batches_;
 };
 

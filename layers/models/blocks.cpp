@@ -52,11 +52,13 @@ BasicBlock::BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride, boo
 
 Tensor BasicBlock::forward(const Tensor& x) {
   Module& relu = *child("relu");
-  Tensor y = child("conv1")->forward(x);
+  Tensor y;
   if (auto [bn, act] = fusable(child("bn1"), child("relu")); bn)
-    y = bn->forward_act(y, act);
+    y = bn->forward_act(child("conv1")->forward(x), act);
+  else if (child("bn1")->is_identity())  // BN folded into a QAT conv1: it may fuse relu
+    y = child("conv1")->forward_into(x, relu);
   else
-    y = relu(child("bn1")->forward(y));
+    y = relu(child("bn1")->forward(child("conv1")->forward(x)));
   y = child("bn2")->forward(child("conv2")->forward(y));
   Tensor shortcut = has_downsample() ? child("downsample")->forward(x) : x;
   PFQ_CHECK(y.shape() == shortcut.shape(), "BasicBlock: residual branch ", shape_str(y.shape()), " and shortcut ",

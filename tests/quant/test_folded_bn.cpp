@@ -2,11 +2,13 @@
 // composition of generic ops: output, every gradient and the running-statistics update, for a
 // per-channel bias and a [C, H, W] correction map, with and without a statistics scale (bn_stats
 // quantized: z0 = y, zscale = 1 / s), float32 (the fused kernels accumulate in double, the
-// reference in float, hence the tolerance) and float64, y and z0 plain or channels-last.
+// reference in float, hence the tolerance) and float64, y and z0 plain or channels-last; the fused
+// activation + fake-quantization tail against relu / relu6 and the quantizer module's ops.
 #include <doctest/doctest.h>
 
 #include "core/layout.h"
 #include "quant/folded_bn.h"
+#include "quant/quantizer.h"
 #include "tests/gradcheck.h"
 
 using namespace pfq;
@@ -137,4 +139,105 @@ TEST_CASE("folded_bn_train: float32 gradients of a near-constant channel match a
   const double scale = max(abs(ref)).item();
   CHECK(test::max_abs_diff(a.z0.grad(), ref) < 1e-4 * scale);
   CHECK(test::max_abs_diff(a.y.grad(), d.y.grad()) < 1e-4 * max(abs(d.y.grad())).item());
+}
+
+namespace {
+
+// The tail's quantizer: ema (calib 0: quantizing from the first batch; calib 5: observing only)
+// or minmax, unsigned 4-bit per tensor, as prepare_qat builds activation quantizers.
+std::unique_ptr<Quantizer> tail_quantizer(const std::string& kind, DType dt) {
+  QuantSpec s;
+  s.bits = 4;
+  s.symmetric = false;
+  s.dtype = dt;
+  s.calib_batches = kind == "ema-calibrating" ? 5 : 0;
+  return make_quantizer(kind == "minmax" ? "minmax" : "ema", s);
+}
+
+FoldedBnTail tail_of(BnAct act, Quantizer* q) {
+  FoldedBnTail t;
+  t.act = act;
+  if (q) {
+    t.range = [q](const Tensor& lo, const Tensor& hi) { return q->range_from_batch(lo, hi, true); };
+    t.qopt = {q->spec().bits, q->spec().symmetric, false};
+  }
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("folded_bn_train tail: the fused activation + fake quantization equals relu / relu6 then the quantizer") {
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (bool quantized : {false, true})
+      for (bool channels_last : {false, true})
+        for (BnAct act : {BnAct::ReLU, BnAct::ReLU6})
+          for (std::string kind : {"none", "ema", "ema-calibrating", "minmax"}) {
+            const std::string dtn = dtype_name(dt);
+            CAPTURE(dtn);
+            CAPTURE(quantized);
+            CAPTURE(channels_last);
+            CAPTURE(static_cast<int>(act));
+            CAPTURE(kind);
+            Args a = make_args(dt, false, quantized, 21), b = clone_leaves(a);
+            for (Args* x : {&a, &b}) {  // outputs spread over [-3, 9]: both clips are hit
+              NoGradGuard ng;
+              x->gamma.mul_(3.0);
+              x->beta.add_(Tensor::full(x->beta.shape(), 3.0, x->beta.dtype()));
+            }
+            std::unique_ptr<Quantizer> qa, qb;
+            if (kind != "none") {
+              qa = tail_quantizer(kind, dt);
+              qb = tail_quantizer(kind, dt);
+            }
+            FoldedBnArgs fa = a.op(), fb = b.op();  // both in one layout: the same statistics kernels
+            if (channels_last)
+              for (FoldedBnArgs* f : {&fa, &fb}) {
+                f->y = to_channels_last(f->y);
+                f->z0 = quantized ? f->y : to_channels_last(f->z0);
+              }
+            Tensor out = folded_bn_train(fa, tail_of(act, qa.get()));
+            CHECK(is_strictly_channels_last(out) == channels_last);
+            Tensor ref = folded_bn_train_tail_reference(fb, tail_of(act, qb.get()));
+            // the same values: the batch range from the extremes of y is the range of the output
+            CHECK(test::max_abs_diff(out, ref) == 0);
+            if (qa) {
+              for (size_t i = 0; i < qa->buffers().size(); ++i)
+                CHECK(test::max_abs_diff(qa->buffers()[i].second, qb->buffers()[i].second) == 0);
+              REQUIRE(qa->last_scale().defined() == qb->last_scale().defined());
+              if (qa->last_scale().defined()) CHECK(test::max_abs_diff(qa->last_scale(), qb->last_scale()) == 0);
+            }
+            CHECK(test::max_abs_diff(a.rv, b.rv) == 0);
+            Generator g(22);
+            Tensor w = Tensor::randn(out.shape(), g).to(dt);
+            sum(mul(out, w)).backward();
+            sum(mul(ref, w)).backward();
+            const double tol = dt == DType::Float32 ? 1e-5 : 1e-13;
+            for (auto [ga, gb] : {std::pair{&a.y, &b.y}, {&a.gamma, &b.gamma}, {&a.beta, &b.beta}, {&a.bmap, &b.bmap}}) {
+              REQUIRE(ga->grad().defined());
+              CHECK(test::max_abs_diff(ga->grad(), gb->grad()) <= tol * std::max(1.0, max(abs(gb->grad())).item()));
+            }
+            if (!quantized) CHECK(test::max_abs_diff(a.z0.grad(), b.z0.grad()) <= tol * std::max(1.0, max(abs(b.z0.grad())).item()));
+          }
+}
+
+TEST_CASE("folded_bn_train tail: a correction map or no activation runs the composition; bad tails are refused") {
+  Args a = make_args(DType::Float32, true, false, 23), b = clone_leaves(a);
+  auto qa = tail_quantizer("ema", DType::Float32), qb = tail_quantizer("ema", DType::Float32);
+  Tensor out = folded_bn_train(a.op(), tail_of(BnAct::ReLU, qa.get()));
+  CHECK(test::max_abs_diff(out, folded_bn_train_tail_reference(b.op(), tail_of(BnAct::ReLU, qb.get()))) == 0);
+  Args c = make_args(DType::Float32, false, false, 24);
+  auto qc = tail_quantizer("minmax", DType::Float32);
+  const Tensor none = folded_bn_train(c.op(), tail_of(BnAct::None, qc.get()));
+  CHECK(min(none).item() < 0);  // no activation: negative values kept (4-bit grid around 0)
+  FoldedBnTail bad = tail_of(BnAct::ReLU, qc.get());
+  bad.qopt.bits = 1;
+  CHECK_THROWS_WITH_AS(folded_bn_train(c.op(), bad), doctest::Contains("2..8 bits"), Error);
+  bad = tail_of(BnAct::ReLU, qc.get());
+  bad.range = [](const Tensor&, const Tensor&) { return std::optional<std::pair<Tensor, Tensor>>({Tensor::zeros({2}), Tensor::ones({2})}); };
+  CHECK_THROWS_WITH_AS(folded_bn_train(c.op(), bad), doctest::Contains("two [1] tensors"), Error);
+  QuantSpec pc;
+  pc.per_channel = true;
+  pc.channels = 5;
+  CHECK_THROWS_WITH_AS(make_quantizer("ema", pc)->range_from_batch(Tensor::zeros({1}), Tensor::ones({1}), true),
+                       doctest::Contains("batch range"), Error);
 }

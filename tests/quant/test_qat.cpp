@@ -1,13 +1,16 @@
 // test_qat.cpp — quant/qat.h: the folded QAT conv equals fold_bn in eval and Conv + BN (batch
 // statistics, running-stat update) in training when unquantized (bits 32), gradients reach w,
 // gamma and beta, prepare_qat wraps ResNet-20 and MobileNetV1/V2 as expected (state-dict names
-// kept) and runs forward/backward, and 8-bit QAT stays within 2% of the float outputs.
+// kept) and runs forward/backward, 8-bit QAT stays within 2% of the float outputs, and the fused
+// activation tail (QatConv2d::forward_into) trains like the unfused modules.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <set>
 
 #include "core/ops.h"
+#include "core/optim/sgd.h"
+#include "core/profiler.h"
 #include "layers/basic.h"
 #include "layers/models/blocks.h"
 #include "layers/models/registry.h"
@@ -351,4 +354,61 @@ TEST_CASE("clamp_learned_ranges: a PACT alpha or LSQ step driven <= 0 is reporte
   CHECK(alpha.requires_grad());  // still the trained parameter
   CHECK(clamp_learned_ranges(m).empty());
   CHECK_THROWS_WITH_AS(clamp_learned_ranges(m, 0), doctest::Contains("floor must be > 0"), Error);
+}
+
+TEST_CASE("QAT with the activation + quantizer fused into the folded BN trains like the unfused modules") {
+  // Three SGD steps of a QAT ResNet-20 / MobileNetV2 (4/4 bits, ema activations quantizing from the
+  // second batch), fused (QatConv2d::forward_into) against every module on its own.
+  for (std::string arch : {"resnet20", "mobilenetv2"})
+    for (std::string stats : {"float", "quantized"}) {
+      CAPTURE(arch);
+      CAPTURE(stats);
+      auto run = [&](bool fused, std::vector<double>& losses, std::set<std::string>& ops) {
+        models::ModelConfig cfg;
+        cfg.in_channels = 1;
+        cfg.input_size = 16;
+        cfg.width = arch == "resnet20" ? 1.0 : 0.25;
+        auto model = models::build_model(arch, cfg);
+        QatConfig qc;
+        qc.calib_batches = 1;
+        qc.bn_stats = stats;
+        prepare_qat(*model, qc);
+        model->train();
+        set_fused_qat_tails(fused);
+        std::vector<optim::ParamRef> params;
+        for (auto& [n, p] : model->named_parameters()) params.push_back({n, p});
+        optim::Sgd sgd(params, {.lr = 0.05, .momentum = 0.9});
+        Generator g(5);
+        for (int step = 0; step < 3; ++step) {
+          Tensor x = Tensor::randn({4, 1, 16, 16}, g);
+          Tensor t = Tensor::from_vector<int64_t>({1, 3, 5, 7}, {4});
+          sgd.zero_grad();
+          profiler::reset();
+          profiler::set_enabled(true);
+          Tensor loss = cross_entropy(model->forward(x), t);
+          loss.backward();
+          profiler::set_enabled(false);
+          for (const auto& r : profiler::rows()) ops.insert(r.name);
+          losses.push_back(loss.item());
+          sgd.step();
+        }
+        set_fused_qat_tails(true);
+        return model;
+      };
+      std::vector<double> lf, lu;
+      std::set<std::string> of, ou;
+      auto mf = run(true, lf, of), mu = run(false, lu, ou);
+      for (size_t i = 0; i < lf.size(); ++i) CHECK(lf[i] == doctest::Approx(lu[i]).epsilon(1e-5));
+      auto sf = mf->state_dict(), su = mu->state_dict();
+      REQUIRE(sf.size() == su.size());
+      for (size_t i = 0; i < sf.size(); ++i) {
+        CAPTURE(sf[i].first);
+        if (is_floating(sf[i].second.dtype())) CHECK(max_rel_diff(sf[i].second, su[i].second) < 1e-4);
+      }
+      // the fused run has no separate activation ops after the folded convolutions
+      const char* act = arch == "resnet20" ? "relu" : "relu6";
+      CHECK(ou.count(act) == 1);
+      CHECK(of.count(act) == (arch == "resnet20" ? 1 : 0));  // ResNet: the relu after the residual add stays
+      CHECK(ou.count("observe_range") == 1);
+    }
 }

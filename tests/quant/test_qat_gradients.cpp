@@ -60,7 +60,33 @@ TEST_CASE("gradcheck: folded_bn_train (fused CPU kernels), per-channel bias and 
           [&](const std::vector<Tensor>& v) {
             // quantized: the statistics of y itself, scaled (z0 = y, zscale = v[5])
             return folded_bn_train({.y = v[0], .z0 = quantized ? v[0] : v[1], .zscale = quantized ? v[5] : Tensor(),
-                                    .bmap = v[2], .gamma = v[3], .beta = v[4], .sigma_r = sigma_r, .momentum = 0.1, .eps = 1e-5});
+                                    .bmap = v[2], .gamma = v[3], .beta = v[4], .sigma_r = sigma_r, .running_mean = Tensor(),
+                                    .running_var = Tensor(), .momentum = 0.1, .eps = 1e-5});
+          },
+          in);
+      INFO(res.report);
+      CHECK(res.ok);
+      CHECK(res.max_abs_err < 1e-6);
+    }
+}
+
+TEST_CASE("gradcheck: folded_bn_train with a fused ReLU / ReLU6 tail (no quantizer)") {
+  for (BnAct act : {BnAct::ReLU, BnAct::ReLU6})
+    for (bool quantized : {false, true}) {
+      CAPTURE(static_cast<int>(act));
+      CAPTURE(quantized);
+      // beta around 3 and gamma around 3: outputs on both sides of 0 and of 6
+      std::vector<Tensor> in{test::rand64({2, 3, 3, 2}, 31), test::rand64({2, 3, 3, 2}, 32, -2, 2), test::rand64({3, 1, 1}, 33),
+                             test::rand64({3}, 34, 2.0, 4.0), test::rand64({3}, 35, 2.0, 4.0), test::rand64({3}, 37, 0.5, 2.0)};
+      const Tensor sigma_r = test::rand64({3}, 36, 0.5, 2.0, false);
+      FoldedBnTail tail;
+      tail.act = act;
+      const auto res = test::gradcheck(
+          [&](const std::vector<Tensor>& v) {
+            return folded_bn_train({.y = v[0], .z0 = quantized ? v[0] : v[1], .zscale = quantized ? v[5] : Tensor(),
+                                    .bmap = v[2], .gamma = v[3], .beta = v[4], .sigma_r = sigma_r, .running_mean = Tensor(),
+                                    .running_var = Tensor(), .momentum = 0.1, .eps = 1e-5},
+                                   tail);
           },
           in);
       INFO(res.report);
