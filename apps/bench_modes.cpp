@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
 
 #include "apps/reproduce.h"
 #include "apps/trainer.h"
@@ -116,63 +117,100 @@ double peak_rss_mib() {
   return std::max(ru.ru_maxrss / 1024.0, current_rss_mib());
 }
 
-nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string& name, const std::string& mode, double fma_peak) {
+namespace {
+
+// One model built and prepared for one mode on synthetic data, with its step as a callable.
+struct ModeRun {
+  std::string name, mode;
+  bool qat = false, train = false;
+  Device dev = Device::cpu();
+  ModulePtr model;
+  int64_t fwd_macs = 0, float_params = 0;
+  quant::QatConfig qcfg;
+  quant::QatReport qrep;
+  Tensor x, y, y_host;
+  std::unique_ptr<optim::Optimizer> opt;
+  std::function<void()> enqueue;  // queues one step
+  std::function<void()> step;     // one step, to completion (GPU: synchronised)
+  double rss_before_model = 0;
+};
+
+std::unique_ptr<ModeRun> prepare_mode(const BenchOptions& o, const std::string& name, const std::string& mode) {
   PFQ_CHECK(mode == "train" || mode == "infer" || mode == "qat", "pfq bench: mode '", mode, "': expected train, infer or qat");
-  const double rss_before_model = current_rss_mib();
+  auto r = std::make_unique<ModeRun>();
+  ModeRun& m = *r;
+  m.name = name;
+  m.mode = mode;
+  m.rss_before_model = current_rss_mib();
   models::ModelConfig cfg;
   cfg.arch = name;
   cfg.in_channels = o.channels;
   cfg.input_size = o.size;
   cfg.num_classes = o.classes;
   cfg.width = o.width;
-  ModulePtr model = models::build_model(name, cfg);
-  const int64_t fwd_macs = summarize(*model, {1, o.channels, o.size, o.size}).total_macs;
-  const int64_t float_params = model->num_parameters();
-  const bool qat = mode == "qat", train = mode != "infer";
-  quant::QatConfig qcfg;
-  quant::QatReport qrep;
-  if (qat) {
-    qcfg = bench_qat_config(o);
-    qrep = quant::prepare_qat(*model, qcfg);  // on the CPU model, then moved (as finetune does)
+  m.model = models::build_model(name, cfg);
+  m.fwd_macs = summarize(*m.model, {1, o.channels, o.size, o.size}).total_macs;
+  m.float_params = m.model->num_parameters();
+  m.qat = mode == "qat";
+  m.train = mode != "infer";
+  if (m.qat) {
+    m.qcfg = bench_qat_config(o);
+    m.qrep = quant::prepare_qat(*m.model, m.qcfg);  // on the CPU model, then moved (as finetune does)
   }
-  const Device dev = Device::parse(o.device);
-  model->to(dev);
+  m.dev = Device::parse(o.device);
+  m.model->to(m.dev);
   Generator gen(1);
-  Tensor x = Tensor::randn({o.batch, o.channels, o.size, o.size}, gen).to(dev);
+  m.x = Tensor::randn({o.batch, o.channels, o.size, o.size}, gen).to(m.dev);
   std::vector<int64_t> lab(o.batch);
   for (int64_t i = 0; i < o.batch; ++i) lab[i] = i % o.classes;
-  const Tensor y_host = Tensor::from_vector(lab, {o.batch});
-  Tensor y = y_host.to(dev);
+  m.y_host = Tensor::from_vector(lab, {o.batch});
+  m.y = m.y_host.to(m.dev);
   TrainOptions to;  // finetune's optimizer; the float step uses the same (bench/torch_reference.py too)
   to.optimizer = "sgd";
   to.lr = 0.01;
   to.momentum = 0.9;
   to.nesterov = false;
   to.weight_decay = 5e-4;
-  auto opt = make_optimizer(to, *model);
-  model->train(train);
-  if (qat) calibrate_quantizers(*model, x);
-  // One step as a callable, so a profiler can run it too (bench_profile.h).
-  const std::function<void()> enqueue = [&] {
-    if (train) {
-      Tensor loss = cross_entropy(model->forward(x), y, 0, y_host);  // host labels: no mid-step wait
-      opt->zero_grad();
+  m.opt = make_optimizer(to, *m.model);
+  m.model->train(m.train);
+  if (m.qat) calibrate_quantizers(*m.model, m.x);
+  ModeRun* p = &m;  // stable: the run lives on the heap
+  m.enqueue = [p] {
+    if (p->train) {
+      Tensor loss = cross_entropy(p->model->forward(p->x), p->y, 0, p->y_host);  // host labels: no mid-step wait
+      p->opt->zero_grad();
       loss.backward();
-      opt->step();
+      p->opt->step();
     } else {
       NoGradGuard ng;
-      model->forward(x);
+      p->model->forward(p->x);
     }
   };
-  const std::function<void()> step = [&] {
-    enqueue();
-    if (dev.is_cuda()) cuda::synchronize(dev.index);  // GPU work is asynchronous: time it to completion
+  m.step = [p] {
+    p->enqueue();
+    if (p->dev.is_cuda()) cuda::synchronize(p->dev.index);  // GPU work is asynchronous: time it to completion
   };
+  return r;
+}
+
+double time_ms(const std::function<void()>& f) {
+  const auto t0 = Clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string& name, const std::string& mode, double fma_peak) {
+  const std::unique_ptr<ModeRun> run = prepare_mode(o, name, mode);
+  const ModeRun& m = *run;
+  const Device dev = m.dev;
+  const bool qat = m.qat, train = m.train;
+  const std::function<void()>& enqueue = m.enqueue;
+  const std::function<void()>& step = m.step;
   std::vector<double> times;
   for (int s = 0; s < o.warmup + o.steps; ++s) {
-    auto t0 = Clock::now();
-    step();
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    const double ms = time_ms(step);
     if (s >= o.warmup) times.push_back(ms);
   }
   Stats st = summarize_times(times);
@@ -203,7 +241,7 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
     profile["device_synchronised_scopes"] = synced;
   }
   // Training does ~3x the forward multiply-adds (forward, input gradient, weight gradient).
-  const double flops = 2.0 * fwd_macs * o.batch * (train ? 3 : 1);
+  const double flops = 2.0 * m.fwd_macs * o.batch * (train ? 3 : 1);
   const double gflops = flops / (st.median_ms * 1e-3) / 1e9;
   nlohmann::ordered_json r = {{"model", name},
                               {"mode", mode},
@@ -215,10 +253,10 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
                               {"gflops", gflops},
                               {"percent_of_peak", dev.is_cpu() ? nlohmann::ordered_json(100 * gflops / fma_peak) : nlohmann::ordered_json()},
                               {"device", dev.str()},
-                              {"params", float_params},
-                              {"forward_macs_per_image", fwd_macs},
+                              {"params", m.float_params},
+                              {"forward_macs_per_image", m.fwd_macs},
                               {"peak_rss_mib", peak_rss_mib()},
-                              {"rss_before_model_mib", rss_before_model}};
+                              {"rss_before_model_mib", m.rss_before_model}};
   if (!host_ms.empty()) {
     r["host_launch_ms"] = summarize_times(host_ms).median_ms;
     r["device_busy_ms"] = dev_ms.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(summarize_times(dev_ms).median_ms);
@@ -226,12 +264,37 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
   if (!profile.is_null()) r["profile"] = profile;
   if (qat)
     r["qat"] = {{"quantizer", o.quantizer},
-                {"config", nlohmann::ordered_json(nlohmann::json(qcfg))},
-                {"folded_convs", qrep.folded_convs},
-                {"plain_convs", qrep.plain_convs},
-                {"act_quantizers", qrep.act_quantizers},
+                {"config", nlohmann::ordered_json(nlohmann::json(m.qcfg))},
+                {"folded_convs", m.qrep.folded_convs},
+                {"plain_convs", m.qrep.plain_convs},
+                {"act_quantizers", m.qrep.act_quantizers},
                 {"bn_mode", "batch statistics (not frozen), as in finetune's epochs before the last"}};
   return r;
+}
+
+nlohmann::ordered_json bench_paired_ratio(const BenchOptions& o, const std::string& name, const std::string& mode_a,
+                                          const std::string& mode_b) {
+  const std::unique_ptr<ModeRun> a = prepare_mode(o, name, mode_a), b = prepare_mode(o, name, mode_b);
+  for (int s = 0; s < o.warmup; ++s) {
+    a->step();
+    b->step();
+  }
+  std::vector<double> ratios, ta, tb;
+  for (int s = 0; s < o.steps; ++s) {
+    const bool a_first = s % 2 == 0;  // alternate the order so neither always runs on a warmer cache
+    const double t1 = time_ms(a_first ? a->step : b->step), t2 = time_ms(a_first ? b->step : a->step);
+    ta.push_back(a_first ? t1 : t2);
+    tb.push_back(a_first ? t2 : t1);
+    ratios.push_back(ta.back() / tb.back());
+  }
+  const Stats r = summarize_times(ratios);
+  return {{"model", name},
+          {"modes", {mode_a, mode_b}},
+          {"pairs", o.steps},
+          {"median_ratio", r.median_ms},
+          {"min_ratio", r.min_ms},
+          {"max_ratio", r.max_ms},
+          {"median_ms", {summarize_times(ta).median_ms, summarize_times(tb).median_ms}}};
 }
 
 }  // namespace pfq::app

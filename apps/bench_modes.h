@@ -53,4 +53,11 @@ double current_rss_mib();
 // profile_steps > 0 also "profile": the per-op breakdown of that many more steps.
 nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string& name, const std::string& mode, double fma_peak);
 
+// mode_a's step time over mode_b's for model `name`, both models in memory, their steps
+// alternating (o.warmup of each first, then o.steps pairs, the order swapped every pair), so
+// both see the same machine: {model, modes, pairs, median_ratio, min_ratio, max_ratio,
+// median_ms: [a, b]}. Separate runs drift apart on a shared machine; a pair does not.
+nlohmann::ordered_json bench_paired_ratio(const BenchOptions& o, const std::string& name, const std::string& mode_a,
+                                          const std::string& mode_b);
+
 }  // namespace pfq::app

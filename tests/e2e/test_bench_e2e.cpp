@@ -54,6 +54,21 @@ TEST_CASE("e2e: pfq bench train, infer and qat rows for every CIFAR model") {
   }
 }
 
+TEST_CASE("e2e: pfq bench pairs the qat and train steps: alternating steps of both models, ratios of each pair") {
+  app::BenchOptions o = tiny_options();
+  o.steps = 3;
+  const auto p = app::bench_paired_ratio(o, "mobilenetv2", "qat", "train");
+  CHECK(p["model"] == "mobilenetv2");
+  CHECK(p["pairs"] == 3);
+  const double lo = p["min_ratio"].get<double>(), med = p["median_ratio"].get<double>(), hi = p["max_ratio"].get<double>();
+  CHECK(lo > 0);
+  CHECK(lo <= med);
+  CHECK(med <= hi);
+  CHECK(p["median_ms"][0].get<double>() > 0);
+  CHECK(p["median_ms"][1].get<double>() > 0);
+  CHECK_THROWS_WITH(app::bench_paired_ratio(o, "resnet20", "qat", "fast"), doctest::Contains("expected train, infer or qat"));
+}
+
 TEST_CASE("e2e: pfq bench qat takes the bits and quantizer preset, and rejects unknown modes") {
   app::BenchOptions o = tiny_options();
   o.wbits = 2;
