@@ -101,3 +101,42 @@ TEST_CASE("tensor: to(cuda) without CUDA is a clear error, never a silent CPU fa
   CHECK(Device::parse("cuda:1") == Device::cuda(1));
   CHECK_THROWS_WITH_AS(Device::parse("gpu"), doctest::Contains("expected cpu, cuda or cuda:N"), Error);
 }
+
+TEST_CASE("tensor: strided element-wise ops visit every element in order (size-1 and mergeable dimensions coalesced)") {
+  // Against index arithmetic over the logical shape: permuted, sliced, expanded and size-1 views.
+  Generator g(3);
+  const Tensor base = Tensor::randn({4, 1, 6, 1, 5}, g);
+  const Tensor scale = Tensor::randn({4, 1, 1, 1, 1}, g);
+  auto naive = [](const Tensor& a, const Tensor& b, auto f) {  // a, b: same shape, any strides
+    const Shape& s = a.shape();
+    std::vector<float> out;
+    std::vector<int64_t> idx(s.size(), 0);
+    const float* pa = static_cast<const float*>(a.storage()->data());
+    const float* pb = static_cast<const float*>(b.storage()->data());
+    for (int64_t n = 0; n < a.numel(); ++n) {
+      int64_t oa = a.offset(), ob = b.offset();
+      for (size_t d = 0; d < s.size(); ++d) {
+        oa += idx[d] * a.strides()[d];
+        ob += idx[d] * b.strides()[d];
+      }
+      out.push_back(f(pa[oa], pb[ob]));
+      for (size_t d = s.size(); d-- > 0;)
+        if (++idx[d] < s[d]) break;
+        else idx[d] = 0;
+    }
+    return out;
+  };
+  const auto mulf = [](float x, float y) { return x * y; };
+  const Tensor cases[][2] = {
+      {base, expand(scale, base.shape())},                                         // a weight times a per-row scale
+      {permute(base, {2, 4, 0, 1, 3}), permute(base, {2, 4, 0, 1, 3})},            // transposed views
+      {slice(base, 2, 1, 6, 2), expand(slice(scale, 0, 0, 4), {4, 1, 3, 1, 5})},  // a strided slice
+      {reshape(base, {24, 5}), transpose(reshape(Tensor::randn({5, 24}, g), {5, 24}), 0, 1)},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(shape_str(c[0].shape()));
+    const std::vector<float> got = mul(c[0], c[1]).contiguous().to_vector<float>();
+    CHECK(got == naive(c[0], c[1], mulf));
+    CHECK(c[0].contiguous().to_vector<float>() == naive(c[0], c[0], [](float x, float) { return x; }));
+  }
+}
