@@ -6,7 +6,8 @@
 # per model and mode makes the peaks comparable), then prints the ratio table of
 # bench/compare_table.py (median step ms, pfq / best torch layout, peak RSS, qat / float train,
 # the targets met or missed) and writes it as JSON and Markdown into --out.
-# qat runs pfq only (PyTorch has no twin of pfq's QAT step here); its ratio needs train too.
+# qat runs pfq only (PyTorch has no twin of pfq's QAT step here), as `pfq bench --modes train qat`:
+# its ratio is that process's QAT and float steps alternating (qat_over_float_train_paired).
 #
 #   bench/compare.sh                                   # the full comparison (long: minutes per model)
 #   bench/compare.sh --models resnet20 --modes train,infer --batch 8 --steps 2 --rounds 1
@@ -17,6 +18,7 @@ torch_python=/usr/bin/python3  # Debian's python3-torch; `python3` on PATH may l
 models="resnet20,mobilenetv1,mobilenetv2"
 modes="train,infer,qat"
 threads=2 batch=128 rounds=3 steps=10 warmup=3
+bn_stats=""  # qat: pfq bench's default (pfq finetune's)
 out=runs/bench-compare
 pfq=build/apps/pfq
 
@@ -32,6 +34,8 @@ usage: bench/compare.sh [options]
   --warmup N      untimed steps per process (default $warmup)
   --out DIR       output folder: raw/*.json, settings.json, compare.json, compare.md (default $out)
   --pfq PATH      the pfq binary (default $pfq)
+  --bn-stats S    qat: the folded BN's batch statistics, float (exact, two convolutions) or quantized
+                  (one convolution) (default: pfq finetune's)
 EOF
 }
 
@@ -47,6 +51,7 @@ while [[ $# -gt 0 ]]; do
     --warmup) need_value "$@"; warmup=$2; shift 2 ;;
     --out) need_value "$@"; out=$2; shift 2 ;;
     --pfq) need_value "$@"; pfq=$2; shift 2 ;;
+    --bn-stats) need_value "$@"; bn_stats=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -90,8 +95,12 @@ common=(--threads "$threads" --steps "$steps" --warmup "$warmup")
 for model in "${model_list[@]}"; do
   for mode in "${mode_list[@]}"; do
     for ((r = 1; r <= rounds; r++)); do
+      if [[ $mode == qat ]]; then  # with train, for the ratio of the two steps alternating in one process
+        run "pfq-$model-$mode-r$r" "$pfq" bench --json --models "$model" --modes train qat --batch-size "$batch" \
+          ${bn_stats:+--bn-stats "$bn_stats"} "${common[@]}"
+        continue
+      fi
       run "pfq-$model-$mode-r$r" "$pfq" bench --json --models "$model" --modes "$mode" --batch-size "$batch" "${common[@]}"
-      [[ $mode == qat ]] && continue
       run "torch-nchw-$model-$mode-r$r" "$torch_python" "$repo/bench/torch_reference.py" --models "$model" --modes "$mode" \
         --batch "$batch" "${common[@]}"
       run "torch-cl-$model-$mode-r$r" "$torch_python" "$repo/bench/torch_reference.py" --channels-last --models "$model" \

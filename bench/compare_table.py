@@ -77,7 +77,11 @@ def load_raw(out):
             continue
         with open(path) as f:
             doc = json.load(f)
+        # a pfq qat process runs train too, for the interleaved qat / train pairs: keep its qat row
+        qat_process = name.endswith(".json") and "-qat-" in name
         for r in doc["results"]:
+            if qat_process and r["mode"] != "qat":
+                continue
             runs.setdefault((framework, r["model"], r["mode"]), []).append(r)
     return runs
 
@@ -122,11 +126,22 @@ def build_rows(settings, runs):
             pfq, nchw, cl = agg["pfq"], agg["torch-nchw"], agg["torch-cl"]
             row = {"model": model, "mode": mode, **{fw: agg[fw] for fw in FRAMEWORKS}}
             if mode == "qat":
+                # the median over rounds of each round's interleaved pairs (pfq bench --modes train qat:
+                # both steps alternating in one process), else the separate processes' medians
+                paired = [r["qat_over_float_train_paired"]["median_ratio"] for r in runs.get(("pfq", model, "qat"), [])
+                          if "qat_over_float_train_paired" in r]
                 train = aggregate(runs.get(("pfq", model, "train"), []))
                 row["ratio_of"] = "qat / float train (pfq)"
-                row["ratio"] = pfq["median_ms"] / train["median_ms"] if pfq and train else None
+                if paired:
+                    row["ratio"] = statistics.median(paired)
+                    row["rounds_ratio"] = paired
+                    stats = {r["qat"]["config"].get("bn_stats", "float") for r in runs.get(("pfq", model, "qat"), [])}
+                    row["note"] = ("interleaved in one process (median of the rounds' pair medians); folded BN statistics: "
+                                   + ", ".join(sorted(stats)))
+                else:
+                    row["ratio"] = pfq["median_ms"] / train["median_ms"] if pfq and train else None
+                    row["note"] = None if train else "qat / float needs --modes train too"
                 row["target"] = QAT_TARGET
-                row["note"] = None if train else "qat / float needs --modes train too"
             else:
                 torch_layouts = [(n, a) for n, a in (("nchw", nchw), ("channels-last", cl)) if a]
                 best = min(torch_layouts, key=lambda t: t[1]["median_ms"]) if torch_layouts else None
