@@ -15,7 +15,7 @@ namespace {
 ConvBackend initial_backend() {
   const char* env = std::getenv("PFQ_CPU_CONV");
   if (env && *env) {
-    const ConvBackend b = parse_conv_backend(env);
+    const ConvBackend b = parse_conv_backend(env, "environment variable PFQ_CPU_CONV: ");
     PFQ_CHECK(b != ConvBackend::OneDnn || onednn_compiled(), "PFQ_CPU_CONV=onednn: this pfq was built without oneDNN (install libdnnl-dev and reconfigure)");
     return b;
   }
@@ -44,18 +44,18 @@ void set_conv_backend(ConvBackend b) {
   current().store(b, std::memory_order_relaxed);
 }
 
-ConvBackend parse_conv_backend(const std::string& name) {
+ConvBackend parse_conv_backend(const std::string& name, const std::string& context) {
   if (name == "eigen") return ConvBackend::Eigen;
   if (name == "onednn") return ConvBackend::OneDnn;
-  PFQ_FAIL("unknown CPU convolution backend '", name, "': expected eigen or onednn");
+  PFQ_FAIL(context, "unknown CPU convolution backend '", name, "': expected eigen or onednn");
 }
 
 const char* conv_backend_name(ConvBackend b) { return b == ConvBackend::OneDnn ? "onednn" : "eigen"; }
 
-CpuLayout parse_cpu_layout(const std::string& name) {
+CpuLayout parse_cpu_layout(const std::string& name, const std::string& context) {
   if (name == "nchw") return CpuLayout::Nchw;
   if (name == "nhwc") return CpuLayout::Nhwc;
-  PFQ_FAIL("unknown CPU activation layout '", name, "': expected nchw or nhwc");
+  PFQ_FAIL(context, "unknown CPU activation layout '", name, "': expected nchw or nhwc");
 }
 
 const char* cpu_layout_name(CpuLayout l) { return l == CpuLayout::Nhwc ? "nhwc" : "nchw"; }
@@ -64,7 +64,7 @@ namespace {
 std::atomic<CpuLayout>& current_layout() {
   static std::atomic<CpuLayout> l{[] {
     const char* env = std::getenv("PFQ_CPU_LAYOUT");
-    return env && *env ? parse_cpu_layout(env) : CpuLayout::Nhwc;
+    return env && *env ? parse_cpu_layout(env, "environment variable PFQ_CPU_LAYOUT: ") : CpuLayout::Nhwc;
   }()};
   return l;
 }

@@ -17,7 +17,8 @@ enum class ConvBackend { Eigen, OneDnn };
 bool onednn_compiled();  // the build has oneDNN (meson option onednn)
 ConvBackend conv_backend();
 void set_conv_backend(ConvBackend b);  // OneDnn without onednn_compiled() is an error
-ConvBackend parse_conv_backend(const std::string& name);  // "eigen" | "onednn", clear error otherwise
+// "eigen" | "onednn"; otherwise an error that starts with context (e.g. the flag or variable).
+ConvBackend parse_conv_backend(const std::string& name, const std::string& context = "");
 const char* conv_backend_name(ConvBackend b);
 
 // Memory layout of the activations around float32 CPU convolutions on the oneDNN backend:
@@ -29,7 +30,8 @@ const char* conv_backend_name(ConvBackend b);
 enum class CpuLayout { Nchw, Nhwc };
 CpuLayout cpu_layout();
 void set_cpu_layout(CpuLayout l);
-CpuLayout parse_cpu_layout(const std::string& name);  // "nchw" | "nhwc", clear error otherwise
+// "nchw" | "nhwc"; otherwise an error that starts with context (e.g. the flag or variable).
+CpuLayout parse_cpu_layout(const std::string& name, const std::string& context = "");
 const char* cpu_layout_name(CpuLayout l);
 // Whether a float32 convolution of geometry g runs with channels-last activations: the oneDNN
 // backend and the nhwc layout are selected and oneDNN can express g.

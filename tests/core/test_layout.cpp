@@ -270,3 +270,14 @@ TEST_CASE("layout: ResNet-20, MobileNetV1 and V2 train the same SGD steps with n
   }
   cpu::set_conv_backend(saved_backend);
 }
+
+TEST_CASE("layout: CPU layout and convolution backend names parse, bad ones name their source") {
+  CHECK(cpu::parse_cpu_layout("nhwc") == cpu::CpuLayout::Nhwc);
+  CHECK(cpu::parse_cpu_layout("nchw") == cpu::CpuLayout::Nchw);
+  CHECK(cpu::parse_conv_backend("eigen") == cpu::ConvBackend::Eigen);
+  CHECK_THROWS_WITH_AS(cpu::parse_cpu_layout("NHWC", "environment variable PFQ_CPU_LAYOUT: "),
+                       doctest::Contains("environment variable PFQ_CPU_LAYOUT: unknown CPU activation layout 'NHWC': expected nchw or nhwc"),
+                       Error);
+  CHECK_THROWS_WITH_AS(cpu::parse_conv_backend("mkl", "environment variable PFQ_CPU_CONV: "),
+                       doctest::Contains("environment variable PFQ_CPU_CONV: unknown CPU convolution backend 'mkl'"), Error);
+}
