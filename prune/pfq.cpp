@@ -69,8 +69,6 @@ const char* border_name(Border b) {
 
 namespace {
 
-std::vector<double> to_double(const Tensor& t) { return t.contiguous().to(DType::Float64).to_vector<double>(); }
-
 double mean_of(const Tensor& t) {
   const std::vector<double> v = to_double(t);
   double s = 0;

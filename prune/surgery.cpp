@@ -9,9 +9,9 @@
 
 namespace pfq::prune {
 
-namespace {
-
 std::vector<double> to_double(const Tensor& t) { return t.contiguous().to(DType::Float64).to_vector<double>(); }
+
+namespace {
 
 std::vector<int64_t> complement(int64_t n, const std::vector<int64_t>& removed) {
   std::vector<int64_t> keep;

@@ -29,6 +29,8 @@ std::string fold_constant(Producer& u, const std::vector<double>& delta);
 // first use).
 void add_output_correction(Conv2d& conv, const Tensor& map);
 
+// t's values (any dtype, any layout) as doubles in row-major order.
+std::vector<double> to_double(const Tensor& t);
 // BN scale s_c = gamma_c / sqrt(var_c + eps), in double.
 std::vector<double> bn_scale(const BatchNorm2d& bn);
 // max over the layer of |s_c * w_c| (the BN-folded weights); 0 for an empty layer.

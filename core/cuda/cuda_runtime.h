@@ -11,6 +11,9 @@
 namespace pfq::cuda {
 
 bool built_with_cuda();
+// Builds without CUDA only (core/cuda/no_cuda.cpp): throws pfq::Error "<what>: this pfq was
+// built without CUDA: ..." with how to get a CUDA build. Every no-CUDA entry point ends here.
+[[noreturn]] void fail_without_cuda(const char* what);
 int device_count();  // 0 when built without CUDA or no GPU/driver is present
 struct DeviceInfo {
   int index;

@@ -4,10 +4,13 @@
 #include "core/error.h"
 
 namespace pfq::cuda {
-namespace {
-[[noreturn]] void no_cuda() {
-  PFQ_FAIL("this pfq was built without CUDA: reconfigure with nvcc on PATH (meson setup -Dcuda=enabled) to use --device cuda");
+
+void fail_without_cuda(const char* what) {
+  PFQ_FAIL(what, ": this pfq was built without CUDA: reconfigure with nvcc on PATH (meson setup -Dcuda=enabled) to use --device cuda");
 }
+
+namespace {
+[[noreturn]] void no_cuda() { fail_without_cuda("CUDA device memory or work"); }
 }  // namespace
 
 bool built_with_cuda() { return false; }

@@ -1,46 +1,41 @@
 // no_dnn.cpp — the cuBLAS/cuDNN/pooling entry points of core/cuda/dnn.h in a build without
 // CUDA: no tensor can live on a GPU there, so reaching one of these is a clear error.
+#include "core/cuda/cuda_runtime.h"
 #include "core/cuda/dnn.h"
 #include "core/error.h"
 
 namespace pfq::cuda {
-namespace {
-[[noreturn]] void no_cuda(const char* op) {
-  PFQ_FAIL(op, ": this pfq was built without CUDA: reconfigure with nvcc on PATH (meson setup -Dcuda=enabled) to use --device cuda");
-}
-}  // namespace
-
 void gemm(DType, int, bool, bool, int64_t, int64_t, int64_t, double, const void*, int64_t, int64_t, const void*, int64_t, int64_t,
-          double, void*, int64_t, int64_t, int64_t) { no_cuda("matmul"); }
+          double, void*, int64_t, int64_t, int64_t) { fail_without_cuda("matmul"); }
 bool allow_tf32() { return false; }
 void set_allow_tf32(bool) {}
-void conv2d_forward(DType, int, const cpu::ConvGeom&, const void*, const void*, const void*, void*) { no_cuda("conv2d"); }
-void conv2d_backward_input(DType, int, const cpu::ConvGeom&, const void*, const void*, void*) { no_cuda("conv2d"); }
-void conv2d_backward_weight(DType, int, const cpu::ConvGeom&, const void*, const void*, void*) { no_cuda("conv2d"); }
-void conv2d_backward_bias(DType, int, const cpu::ConvGeom&, const void*, void*) { no_cuda("conv2d"); }
+void conv2d_forward(DType, int, const cpu::ConvGeom&, const void*, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
+void conv2d_backward_input(DType, int, const cpu::ConvGeom&, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
+void conv2d_backward_weight(DType, int, const cpu::ConvGeom&, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
+void conv2d_backward_bias(DType, int, const cpu::ConvGeom&, const void*, void*) { fail_without_cuda("conv2d"); }
 int64_t conv_algo_cache_size() { return 0; }
 void batch_norm_train_forward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, double, double, void*,
-                              void*, void*, void*, void*) { no_cuda("batch_norm"); }
+                              void*, void*, void*, void*) { fail_without_cuda("batch_norm"); }
 void batch_norm_infer_forward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, const void*, const void*,
-                              double, void*) { no_cuda("batch_norm"); }
+                              double, void*) { fail_without_cuda("batch_norm"); }
 void batch_norm_train_backward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, const void*, const void*,
-                               double, void*, void*, void*) { no_cuda("batch_norm"); }
+                               double, void*, void*, void*) { fail_without_cuda("batch_norm"); }
 double batch_norm_min_eps() { return 0; }
 bool batch_norm_own_kernels() { return false; }
 bool batch_norm_own_fits(int64_t, int64_t, int64_t) { return false; }
 void batch_norm_act_train_forward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, double, double, void*,
-                                  void*, double, double, void*, void*, void*) { no_cuda("batch_norm"); }
+                                  void*, double, double, void*, void*, void*) { fail_without_cuda("batch_norm"); }
 void batch_norm_act_train_backward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, double, double,
-                                   const void*, const void*, const void*, void*, void*, void*) { no_cuda("batch_norm"); }
-void max_pool_forward(DType, int, const cpu::PoolGeom&, const void*, void*, int64_t*) { no_cuda("max_pool2d"); }
-void max_pool_backward(DType, int, const cpu::PoolGeom&, const void*, const int64_t*, void*) { no_cuda("max_pool2d"); }
-void avg_pool_forward(DType, int, const cpu::PoolGeom&, bool, const void*, void*) { no_cuda("avg_pool2d"); }
-void avg_pool_backward(DType, int, const cpu::PoolGeom&, bool, const void*, void*) { no_cuda("avg_pool2d"); }
+                                   const void*, const void*, const void*, void*, void*, void*) { fail_without_cuda("batch_norm"); }
+void max_pool_forward(DType, int, const cpu::PoolGeom&, const void*, void*, int64_t*) { fail_without_cuda("max_pool2d"); }
+void max_pool_backward(DType, int, const cpu::PoolGeom&, const void*, const int64_t*, void*) { fail_without_cuda("max_pool2d"); }
+void avg_pool_forward(DType, int, const cpu::PoolGeom&, bool, const void*, void*) { fail_without_cuda("avg_pool2d"); }
+void avg_pool_backward(DType, int, const cpu::PoolGeom&, bool, const void*, void*) { fail_without_cuda("avg_pool2d"); }
 void adaptive_avg_pool_forward(DType, int, int64_t, int64_t, int64_t, int64_t, int64_t, const void*, void*) {
-  no_cuda("adaptive_avg_pool2d");
+  fail_without_cuda("adaptive_avg_pool2d");
 }
 void adaptive_avg_pool_backward(DType, int, int64_t, int64_t, int64_t, int64_t, int64_t, const void*, void*) {
-  no_cuda("adaptive_avg_pool2d");
+  fail_without_cuda("adaptive_avg_pool2d");
 }
 
 }  // namespace pfq::cuda

@@ -88,7 +88,6 @@ Tensor unary_forward(const Tensor& x, F f, const char* op) {
 }
 
 std::vector<Tensor> pair(Tensor a, Tensor b) { return {std::move(a), std::move(b)}; }
-std::vector<Tensor> one(Tensor a) { return {std::move(a)}; }
 
 }  // namespace
 

@@ -20,6 +20,9 @@ inline int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op) {
   return a;
 }
 
+// The one-input list that backward functions of single-input ops return.
+inline std::vector<Tensor> one(Tensor a) { return {std::move(a)}; }
+
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // A stride-0 view of x broadcast to `shape` (no autograd).
 Tensor expand_view(const Tensor& x, const Shape& shape);

@@ -7,9 +7,6 @@
 #include "core/ops/op_util.h"
 
 namespace pfq {
-namespace {
-std::vector<Tensor> one(Tensor a) { return {std::move(a)}; }
-}  // namespace
 
 Tensor reshape(const Tensor& x, Shape shape) {
   int64_t infer = -1, known = 1;
