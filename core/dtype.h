@@ -57,6 +57,7 @@ struct Device {
       case ::pfq::DType::Float64: { using scalar_t = double; return __VA_ARGS__(); }         \
       case ::pfq::DType::Int64: { using scalar_t = int64_t; return __VA_ARGS__(); }          \
       case ::pfq::DType::UInt8: { using scalar_t = uint8_t; return __VA_ARGS__(); }          \
+      default: break; /* int8 / int32 live only in the integer model's own code */          \
     }                                                                                       \
-    PFQ_FAIL(OPNAME, ": unknown dtype");                                                    \
+    PFQ_FAIL(OPNAME, ": no kernel for ", ::pfq::dtype_name(DTYPE), " tensors");             \
   }()

@@ -148,7 +148,10 @@ std::string Compose::describe() const {
 
 static std::string join(const std::vector<float>& v) {
   std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + detail::cat(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    s += detail::cat(v[i]);
+  }
   return s;
 }
 

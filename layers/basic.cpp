@@ -8,7 +8,6 @@
 namespace pfq {
 
 namespace {
-std::string pair_str(const std::array<int64_t, 2>& p) { return "(" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")"; }
 
 Shape pool_shape(const char* name, const Shape& in, const std::array<int64_t, 2>& k, const std::array<int64_t, 2>& s,
                  const std::array<int64_t, 2>& p) {

@@ -25,11 +25,10 @@ Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t k, const Conv2dArgs& a, Ge
 }
 
 std::string Conv2d::extra_repr() const {
-  auto pair = [](const std::array<int64_t, 2>& p) { return "(" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")"; };
-  std::string s = std::to_string(in_channels) + ", " + std::to_string(out_channels) + ", kernel_size=" + pair(kernel) +
-                  ", stride=" + pair(stride);
-  if (padding != std::array<int64_t, 2>{0, 0}) s += ", padding=" + pair(padding);
-  if (dilation != std::array<int64_t, 2>{1, 1}) s += ", dilation=" + pair(dilation);
+  std::string s = std::to_string(in_channels) + ", " + std::to_string(out_channels) + ", kernel_size=" + pair_str(kernel) +
+                  ", stride=" + pair_str(stride);
+  if (padding != std::array<int64_t, 2>{0, 0}) s += ", padding=" + pair_str(padding);
+  if (dilation != std::array<int64_t, 2>{1, 1}) s += ", dilation=" + pair_str(dilation);
   if (groups != 1) s += ", groups=" + std::to_string(groups);
   if (!has_bias()) s += ", bias=False";
   return s;

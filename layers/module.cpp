@@ -13,6 +13,16 @@ std::string join_name(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
 }
 
+std::string pair_str(const std::array<int64_t, 2>& p) {
+  // Appended piece by piece: GCC 12's -Wrestrict misfires on "(" + std::to_string(...).
+  std::string s = "(";
+  s += std::to_string(p[0]);
+  s += ", ";
+  s += std::to_string(p[1]);
+  s += ")";
+  return s;
+}
+
 namespace {
 
 const Tensor* find(const NamedTensors& v, const std::string& name) {

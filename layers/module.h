@@ -4,6 +4,7 @@
 // pruning surgery) and the shape/MAC propagation used by summary.h. Modules live in shared_ptr.
 // Leaves out: hooks, parameter groups, non-persistent buffers, multi-input forward.
 #pragma once
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -141,5 +142,8 @@ class Module {
 
 // "a.b" + "c" -> "a.b.c"; "" + "c" -> "c".
 std::string join_name(const std::string& prefix, const std::string& name);
+
+// {3, 1} -> "(3, 1)": kernel sizes, strides and paddings in extra_repr and error messages.
+std::string pair_str(const std::array<int64_t, 2>& p);
 
 }  // namespace pfq
