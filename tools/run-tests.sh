@@ -3,7 +3,8 @@
 # (pfq-test-unit, -gradcheck, -e2e, -cuda; those that exist) and ends with the plain line
 # "N passed, N failed" counting test cases over all suites. Exit status non-zero if a build,
 # a test case or a suite (crash, sanitizer report, timeout) failed; a crash counts >= 1 failure.
-# Usage: tools/run-tests.sh [build-dir [suite...]]   env: MESON_SETUP_ARGS, SUITE_TIMEOUT (s),
+# Usage: tools/run-tests.sh [build-dir [suite...]] (named suites: only their executables are
+# built; none named: everything, pfq included)   env: MESON_SETUP_ARGS, SUITE_TIMEOUT (s),
 # SUITE_ARGS (one extra doctest argument for every suite, e.g. '-tce=*slow case*,*other*')
 set -uo pipefail
 
@@ -11,6 +12,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 builddir=${1:-$root/build}
 shift $(( $# > 0 ? 1 : 0 ))
 suites=("$@")
+targets=()  # named suites: build only their executables (not pfq itself, not the other suites)
+for suite in "${suites[@]}"; do targets+=("tests/pfq-test-$suite"); done
 [ ${#suites[@]} -eq 0 ] && suites=(unit gradcheck e2e cuda)
 timeout_s=${SUITE_TIMEOUT:-1800}
 
@@ -27,7 +30,7 @@ if [ ! -f "$builddir/build.ninja" ]; then
     finish 0 1
   fi
 fi
-if ! meson compile -C "$builddir"; then
+if ! meson compile -C "$builddir" "${targets[@]}"; then
   echo "run-tests.sh: build failed" >&2
   finish 0 1
 fi
