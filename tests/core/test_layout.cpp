@@ -213,8 +213,12 @@ TEST_CASE("layout: ResNet-20, MobileNetV1 and V2 train the same SGD steps with n
   for (const char* arch : {"resnet20", "mobilenetv1", "mobilenetv2"}) {
     CAPTURE(std::string(arch));
     // The MobileNets' last maps are 1x1 here, where batch norm over 16 values amplifies float32
-    // rounding step by step (nchw on pfq's kernels and on oneDNN differ by as much): for them the
-    // first step's loss and gradients are compared, for ResNet-20 three steps and the weights.
+    // rounding step by step: against float64, MobileNetV1's first-step gradients from pfq's own
+    // nchw kernels are 5e-3 off in relative L2 norm (single tensors up to 7e-2 of their largest
+    // entry), oneDNN's nhwc ones on a 2-core AMD EPYC without AVX-512 7e-3, while ResNet-20's are
+    // 2e-6. So for the MobileNets the first step's loss and the gradients' relative L2 distance
+    // over all parameters are compared (a layout mistake moves it to order 1), for ResNet-20
+    // three steps, every gradient tensor and the weights.
     const bool resnet = std::string(arch) == "resnet20";
     const int steps = resnet ? 3 : 1;
     std::vector<std::vector<double>> losses;
@@ -255,12 +259,17 @@ TEST_CASE("layout: ResNet-20, MobileNetV1 and V2 train the same SGD steps with n
     }
     for (int step = 0; step < steps; ++step) CHECK(losses[1][step] == doctest::Approx(losses[0][step]).epsilon(1e-4));
     REQUIRE(grads[0].size() == grads[1].size());
+    double diff2 = 0, norm2 = 0;
     for (size_t i = 0; i < grads[0].size(); ++i) {
       CAPTURE(i);
       CHECK(grads[1][i].is_contiguous());  // parameters' gradients stay plain
+      const Tensor d = grads[1][i] - grads[0][i];
+      diff2 += sum(d * d).item();
+      norm2 += sum(grads[0][i] * grads[0][i]).item();
       const double scale = max(abs(grads[0][i])).item();
-      CHECK(test::max_abs_diff(grads[1][i], grads[0][i]) <= 1e-3 * scale + 1e-6);
+      if (resnet) CHECK(test::max_abs_diff(grads[1][i], grads[0][i]) <= 1e-3 * scale + 1e-6);
     }
+    CHECK(std::sqrt(diff2 / norm2) <= (resnet ? 1e-5 : 3e-2));
     REQUIRE(states[0].size() == states[1].size());
     for (size_t i = 0; i < states[0].size(); ++i) {
       CAPTURE(states[0][i].first);
