@@ -8,6 +8,7 @@
 // OpenMP runtime, so omp_set_num_threads / --threads govern them like pfq's own kernels.
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <memory>
@@ -184,6 +185,48 @@ void run(const Plan& p, std::unordered_map<int, memory> args) {
 
 memory mem(const memory::desc& md, void* ptr) { return memory(md, engine(), ptr); }
 
+// oneDNN 2.6's weight gradient of a strided 1x1 convolution on channels-last activations
+// (jit_1x1 with its "reduce to unit stride" copy of the input) is wrong now and then when a
+// group has fewer input channels than a SIMD register holds and two or more threads run it:
+// measured on AVX2 (2-core AMD EPYC, Debian's libdnnl 2.6.3), 1 to 48% of the calls for 1 to 6
+// input channels, entries off by up to 20, never with one thread, never with 8 or more input
+// channels, never in NCHW (tests/core/test_conv.cpp "strided 1x1 ..."). Such a gradient is the
+// unit-stride one of the input subsampled at the strides, which is what that copy makes; pfq
+// makes the copy itself and runs the unit-stride primitive: same arithmetic, no stride path.
+bool unit_stride_1x1(const ConvGeom& g) {
+  return g.nhwc && g.KH == 1 && g.KW == 1 && g.ph == 0 && g.pw == 0 && (g.sh > 1 || g.sw > 1);
+}
+
+// x [N, H, W, C] at rows and columns 0, s, 2s, ... into xs [N, OH, OW, C].
+void subsample_nhwc(const ConvGeom& g, const float* x, float* xs) {
+  const int64_t rows = g.N * g.OH;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / g.OH, oh = r % g.OH;
+    const float* src = x + ((n * g.H + oh * g.sh) * g.W) * g.C;
+    float* dst = xs + r * g.OW * g.C;
+    for (int64_t ow = 0; ow < g.OW; ++ow) std::copy_n(src + ow * g.sw * g.C, g.C, dst + ow * g.C);
+  }
+}
+
+// dw of a unit_stride_1x1 geometry: the subsampled input and a 1x1 unit-stride plan.
+bool backward_weights_unit_stride(const ConvGeom& g, const float* dy, const float* x, float* dw) {
+  ConvGeom u = g;
+  u.H = g.OH;
+  u.W = g.OW;
+  u.sh = u.sw = 1;
+  const Plan* p = plan_for(u, Kind::BackwardWeights);
+  if (!p) return false;
+  // kSrcSlot: the same role (the weight primitive's source) as in conv2d_backward
+  float* xs = static_cast<float*>(scratch(kSrcSlot, static_cast<size_t>(u.N * u.H * u.W * u.C) * sizeof(float)));
+  subsample_nhwc(g, x, xs);
+  void* dwt = p->out.out(dw, kWeightSlot);
+  run(*p, {{DNNL_ARG_SRC, mem(p->a.to, xs)}, {DNNL_ARG_DIFF_DST, mem(p->b.to, const_cast<float*>(dy))},
+           {DNNL_ARG_DIFF_WEIGHTS, mem(p->out.from, dwt)}});
+  p->out.out_done(dwt, dw);
+  return true;
+}
+
 }  // namespace
 
 bool conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y) {
@@ -201,6 +244,11 @@ bool conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 }
 
 bool conv2d_backward(const ConvGeom& g, const float* dy, const float* x, const float* w, float* dx, float* dw) {
+  if (dw && unit_stride_1x1(g)) {
+    if (dx && !plan_for(g, Kind::BackwardData)) return false;
+    if (!backward_weights_unit_stride(g, dy, x, dw)) return false;
+    dw = nullptr;  // done; dx (channels-last: no reorder of dy to share) below
+  }
   const Plan* pd = dx ? plan_for(g, Kind::BackwardData) : nullptr;
   const Plan* pw = dw ? plan_for(g, Kind::BackwardWeights) : nullptr;
   if ((dx && !pd) || (dw && !pw)) return false;

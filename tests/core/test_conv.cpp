@@ -2,8 +2,12 @@
 // depthwise, and oneDNN's when the build has it) against the naive reference, forward and both
 // backward passes, float32; the conv2d op under each CPU convolution backend.
 #include <doctest/doctest.h>
+#include <omp.h>
+
+#include <string>
 
 #include "core/cpu/conv_backend.h"
+#include "core/layout.h"
 #include "core/ops.h"
 #include "tests/gradcheck.h"
 
@@ -52,7 +56,7 @@ TEST_CASE("conv kernels match the naive reference") {
     // through the op under each backend (oneDNN, or pfq's depthwise or GEMM kernels)
     for (cpu::ConvBackend backend : backends) {
       cpu::set_conv_backend(backend);
-      INFO("backend ", cpu::conv_backend_name(backend));
+      INFO("backend ", std::string(cpu::conv_backend_name(backend)));
       Tensor xv = x.clone().set_requires_grad(true), wv = w.clone().set_requires_grad(true);
       Conv2dOptions o;
       o.stride = {c.s, c.s};
@@ -90,6 +94,47 @@ TEST_CASE("conv kernels match the naive reference") {
     CHECK(test::max_abs_diff(dx2, dx_ref) < 1e-4);
     CHECK(test::max_abs_diff(dw2, dw_ref) < 2e-4);
   }
+}
+
+TEST_CASE("strided 1x1 convolutions on channels-last activations: the weight gradient in every call") {
+  // oneDNN 2.6's own path for these (jit_1x1 with a strided input) returned a wrong weight
+  // gradient in up to half of the calls with two threads and fewer than 8 input channels per
+  // group on AVX2 (conv_onednn.cpp, unit_stride_1x1): each geometry runs 100 times.
+  if (!cpu::onednn_compiled()) {
+    MESSAGE("skipped: this build has no oneDNN (channels-last convolutions need it)");
+    return;
+  }
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  const std::vector<Cfg> cfgs = {
+      {11, 6, 8, 8, 3, 1, 2, 0, 1, 1}, {11, 6, 4, 4, 3, 1, 2, 0, 1, 1}, {5, 4, 7, 7, 8, 1, 2, 0, 1, 1},
+      {3, 1, 9, 9, 8, 1, 3, 0, 1, 1},  {4, 6, 8, 8, 4, 1, 2, 0, 1, 2}, {6, 24, 8, 8, 40, 1, 2, 0, 1, 1},
+  };
+  Generator gen(5);
+  for (const auto& c : cfgs) {
+    cpu::ConvGeom g = geom(c);
+    INFO("N C H W OC K s p d g = ", c.N, " ", c.C, " ", c.H, " ", c.W, " ", c.OC, " ", c.K, " ", c.s, " ", c.p, " ", c.d, " ", c.g);
+    Tensor x = Tensor::randn({c.N, c.C, c.H, c.W}, gen), w = Tensor::randn({c.OC, c.C / c.g, 1, 1}, gen);
+    Tensor dy = Tensor::randn({c.N, c.OC, g.OH, g.OW}, gen);
+    Tensor dx_ref = Tensor::empty(x.shape()), dw_ref = Tensor::empty(w.shape());
+    cpu::conv2d_backward_input_naive<float>(g, dy.data<float>(), w.data<float>(), dx_ref.data<float>());
+    cpu::conv2d_backward_weight_naive<float>(g, dy.data<float>(), x.data<float>(), dw_ref.data<float>());
+    g.nhwc = true;
+    const Tensor xl = channels_last_copy(x), dyl = channels_last_copy(dy);
+    int wrong_dw = 0, wrong_dw_alone = 0, wrong_dx = 0;
+    for (int i = 0; i < 100; ++i) {
+      Tensor dx = empty_channels_last(x.shape()), dw = Tensor::empty(w.shape()), dw_alone = Tensor::empty(w.shape());
+      REQUIRE(cpu::onednn::conv2d_backward(g, dyl.data<float>(), xl.data<float>(), w.data<float>(), dx.data<float>(), dw.data<float>()));
+      REQUIRE(cpu::onednn::conv2d_backward_weight(g, dyl.data<float>(), xl.data<float>(), dw_alone.data<float>()));
+      wrong_dw += test::max_abs_diff(dw, dw_ref) >= 2e-4;
+      wrong_dw_alone += test::max_abs_diff(dw_alone, dw_ref) >= 2e-4;
+      wrong_dx += test::max_abs_diff(dx, dx_ref) >= 1e-4;
+    }
+    CHECK(wrong_dw == 0);
+    CHECK(wrong_dw_alone == 0);
+    CHECK(wrong_dx == 0);
+  }
+  omp_set_num_threads(saved_threads);
 }
 
 TEST_CASE("conv: geometry errors name the shapes") {
