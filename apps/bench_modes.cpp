@@ -64,7 +64,8 @@ void calibrate_quantizers(Module& model, const Tensor& x) {
 
 }  // namespace
 
-// Many independent vector FMA chains, so the measurement is bound by the FMA units, not by latency.
+// Many independent vector FMA chains (AVX-512, else AVX2 + FMA, else scalar code), so the
+// measurement is bound by the FMA units, not by latency.
 double measure_fma_peak(int threads) {
   constexpr int64_t kIters = 20'000'000;
   double best = 0;
@@ -80,6 +81,17 @@ double measure_fma_peak(int threads) {
       for (int64_t it = 0; it < kIters / 16; ++it)
         for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
       for (int i = 0; i < 12; ++i) sink += _mm512_reduce_add_ps(a[i]);
+#elif defined(__AVX2__) && defined(__FMA__)
+      __m256 a[12];
+      const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+      for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_ps(1.0f + i);
+      for (int64_t it = 0; it < kIters / 8; ++it)
+        for (int i = 0; i < 12; ++i) a[i] = _mm256_fmadd_ps(a[i], m, c);
+      alignas(32) float lanes[8];
+      for (int i = 0; i < 12; ++i) {
+        _mm256_store_ps(lanes, a[i]);
+        for (float v : lanes) sink += v;
+      }
 #else
       float a[12];
       for (int i = 0; i < 12; ++i) a[i] = 1.0f + i;
@@ -91,6 +103,8 @@ double measure_fma_peak(int threads) {
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
 #if defined(__AVX512F__)
     const double flops = 2.0 * 16 * 12 * (kIters / 16) * threads;
+#elif defined(__AVX2__) && defined(__FMA__)
+    const double flops = 2.0 * 8 * 12 * (kIters / 8) * threads;
 #else
     const double flops = 2.0 * 12 * (kIters / 16) * threads;
 #endif
