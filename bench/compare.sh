@@ -22,8 +22,8 @@ bn_stats=""  # qat: pfq bench's default (pfq finetune's)
 out=runs/bench-compare
 pfq=build/apps/pfq
 
-usage() {
-  cat <<EOF
+# The usage text with the defaults, captured before the options below change the variables.
+usage_text=$(cat <<EOF
 usage: bench/compare.sh [options]
   --models LIST   comma-separated (default $models)
   --modes LIST    comma-separated, of train, infer, qat (default $modes)
@@ -37,7 +37,8 @@ usage: bench/compare.sh [options]
   --bn-stats S    qat: the folded BN's batch statistics, float (exact, two convolutions) or quantized
                   (one convolution) (default: pfq finetune's)
 EOF
-}
+)
+usage() { printf '%s\n' "$usage_text"; }
 
 need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "compare.sh: $1 needs a value" >&2; exit 2; }; }
 while [[ $# -gt 0 ]]; do
