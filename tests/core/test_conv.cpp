@@ -25,6 +25,47 @@ cpu::ConvGeom geom(const Cfg& c) {
   g.OW = conv_out_size(c.W, c.K, c.s, c.p, c.d);
   return g;
 }
+
+// Two OpenMP threads for one scope (thread interleavings are what some kernel bugs need).
+struct TwoThreads {
+  int saved = omp_get_max_threads();
+  TwoThreads() { omp_set_num_threads(2); }
+  ~TwoThreads() { omp_set_num_threads(saved); }
+};
+
+// oneDNN's forward, both gradients in one call, and the weight gradient alone, `calls` times on
+// random data of geometry c (NCHW or channels-last activations): every call must match the
+// naive reference.
+void check_onednn_every_call(const Cfg& c, uint64_t seed, bool nhwc, int calls) {
+  INFO("N C H W OC K s p d g = ", c.N, " ", c.C, " ", c.H, " ", c.W, " ", c.OC, " ", c.K, " ", c.s, " ", c.p, " ", c.d, " ", c.g,
+       std::string(nhwc ? ", channels-last" : ", NCHW"));
+  cpu::ConvGeom g = geom(c);
+  Generator gen(seed);
+  Tensor x = Tensor::randn({c.N, c.C, c.H, c.W}, gen), w = Tensor::randn({c.OC, c.C / c.g, c.K, c.K}, gen);
+  Tensor b = Tensor::randn({c.OC}, gen), dy = Tensor::randn({c.N, c.OC, g.OH, g.OW}, gen);
+  Tensor y_ref = Tensor::empty(dy.shape()), dx_ref = Tensor::empty(x.shape()), dw_ref = Tensor::empty(w.shape());
+  cpu::conv2d_forward_naive<float>(g, x.data<float>(), w.data<float>(), b.data<float>(), y_ref.data<float>());
+  cpu::conv2d_backward_input_naive<float>(g, dy.data<float>(), w.data<float>(), dx_ref.data<float>());
+  cpu::conv2d_backward_weight_naive<float>(g, dy.data<float>(), x.data<float>(), dw_ref.data<float>());
+  g.nhwc = nhwc;
+  const Tensor xl = nhwc ? channels_last_copy(x) : x, dyl = nhwc ? channels_last_copy(dy) : dy;
+  auto activation = [&](const Shape& s) { return nhwc ? empty_channels_last(s) : Tensor::empty(s); };
+  int wrong_y = 0, wrong_dx = 0, wrong_dw = 0, wrong_dw_alone = 0;
+  for (int i = 0; i < calls; ++i) {
+    Tensor y = activation(dy.shape()), dx = activation(x.shape()), dw = Tensor::empty(w.shape()), dw_alone = Tensor::empty(w.shape());
+    REQUIRE(cpu::onednn::conv2d_forward(g, xl.data<float>(), w.data<float>(), b.data<float>(), y.data<float>()));
+    REQUIRE(cpu::onednn::conv2d_backward(g, dyl.data<float>(), xl.data<float>(), w.data<float>(), dx.data<float>(), dw.data<float>()));
+    REQUIRE(cpu::onednn::conv2d_backward_weight(g, dyl.data<float>(), xl.data<float>(), dw_alone.data<float>()));
+    wrong_y += test::max_abs_diff(y, y_ref) >= 1e-4;
+    wrong_dx += test::max_abs_diff(dx, dx_ref) >= 1e-4;
+    wrong_dw += test::max_abs_diff(dw, dw_ref) >= 2e-4;
+    wrong_dw_alone += test::max_abs_diff(dw_alone, dw_ref) >= 2e-4;
+  }
+  CHECK(wrong_y == 0);
+  CHECK(wrong_dx == 0);
+  CHECK(wrong_dw == 0);
+  CHECK(wrong_dw_alone == 0);
+}
 }  // namespace
 
 TEST_CASE("conv kernels match the naive reference") {
@@ -105,37 +146,12 @@ TEST_CASE("strided 1x1 convolutions on channels-last activations: the weight gra
     MESSAGE("skipped: this build has no oneDNN (channels-last convolutions need it)");
     return;
   }
-  const int saved_threads = omp_get_max_threads();
-  omp_set_num_threads(2);
+  TwoThreads threads;
   const std::vector<Cfg> cfgs = {
       {11, 6, 8, 8, 3, 1, 2, 0, 1, 1}, {11, 6, 4, 4, 3, 1, 2, 0, 1, 1}, {5, 4, 7, 7, 8, 1, 2, 0, 1, 1},
       {3, 1, 9, 9, 8, 1, 3, 0, 1, 1},  {4, 6, 8, 8, 4, 1, 2, 0, 1, 2}, {6, 24, 8, 8, 40, 1, 2, 0, 1, 1},
   };
-  Generator gen(5);
-  for (const auto& c : cfgs) {
-    cpu::ConvGeom g = geom(c);
-    INFO("N C H W OC K s p d g = ", c.N, " ", c.C, " ", c.H, " ", c.W, " ", c.OC, " ", c.K, " ", c.s, " ", c.p, " ", c.d, " ", c.g);
-    Tensor x = Tensor::randn({c.N, c.C, c.H, c.W}, gen), w = Tensor::randn({c.OC, c.C / c.g, 1, 1}, gen);
-    Tensor dy = Tensor::randn({c.N, c.OC, g.OH, g.OW}, gen);
-    Tensor dx_ref = Tensor::empty(x.shape()), dw_ref = Tensor::empty(w.shape());
-    cpu::conv2d_backward_input_naive<float>(g, dy.data<float>(), w.data<float>(), dx_ref.data<float>());
-    cpu::conv2d_backward_weight_naive<float>(g, dy.data<float>(), x.data<float>(), dw_ref.data<float>());
-    g.nhwc = true;
-    const Tensor xl = channels_last_copy(x), dyl = channels_last_copy(dy);
-    int wrong_dw = 0, wrong_dw_alone = 0, wrong_dx = 0;
-    for (int i = 0; i < 100; ++i) {
-      Tensor dx = empty_channels_last(x.shape()), dw = Tensor::empty(w.shape()), dw_alone = Tensor::empty(w.shape());
-      REQUIRE(cpu::onednn::conv2d_backward(g, dyl.data<float>(), xl.data<float>(), w.data<float>(), dx.data<float>(), dw.data<float>()));
-      REQUIRE(cpu::onednn::conv2d_backward_weight(g, dyl.data<float>(), xl.data<float>(), dw_alone.data<float>()));
-      wrong_dw += test::max_abs_diff(dw, dw_ref) >= 2e-4;
-      wrong_dw_alone += test::max_abs_diff(dw_alone, dw_ref) >= 2e-4;
-      wrong_dx += test::max_abs_diff(dx, dx_ref) >= 1e-4;
-    }
-    CHECK(wrong_dw == 0);
-    CHECK(wrong_dw_alone == 0);
-    CHECK(wrong_dx == 0);
-  }
-  omp_set_num_threads(saved_threads);
+  for (size_t i = 0; i < cfgs.size(); ++i) check_onednn_every_call(cfgs[i], 5 + i, true, 100);
 }
 
 TEST_CASE("oneDNN on random small geometries, NCHW and channels-last, repeated: every call matches the naive reference") {
@@ -146,11 +162,9 @@ TEST_CASE("oneDNN on random small geometries, NCHW and channels-last, repeated: 
     MESSAGE("skipped: this build has no oneDNN");
     return;
   }
-  const int saved_threads = omp_get_max_threads();
-  omp_set_num_threads(2);
+  TwoThreads threads;
   std::mt19937 rng(7);
   auto pick = [&](int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng() % static_cast<uint32_t>(hi - lo + 1)); };
-  int checked = 0;
   for (int t = 0; t < 200; ++t) {
     Cfg c{};
     c.K = pick(0, 1) == 0 ? 1 : 3;
@@ -164,37 +178,8 @@ TEST_CASE("oneDNN on random small geometries, NCHW and channels-last, repeated: 
     if (pick(0, 2) == 0) c.g = c.OC = c.C;  // depthwise
     c.H = pick(c.K, 12);
     c.W = pick(c.K, 12);
-    cpu::ConvGeom g = geom(c);
-    INFO("N C H W OC K s p d g = ", c.N, " ", c.C, " ", c.H, " ", c.W, " ", c.OC, " ", c.K, " ", c.s, " ", c.p, " ", c.d, " ", c.g);
-    Generator gen(100 + t);
-    Tensor x = Tensor::randn({c.N, c.C, c.H, c.W}, gen), w = Tensor::randn({c.OC, c.C / c.g, c.K, c.K}, gen);
-    Tensor b = Tensor::randn({c.OC}, gen), dy = Tensor::randn({c.N, c.OC, g.OH, g.OW}, gen);
-    Tensor y_ref = Tensor::empty(dy.shape()), dx_ref = Tensor::empty(x.shape()), dw_ref = Tensor::empty(w.shape());
-    cpu::conv2d_forward_naive<float>(g, x.data<float>(), w.data<float>(), b.data<float>(), y_ref.data<float>());
-    cpu::conv2d_backward_input_naive<float>(g, dy.data<float>(), w.data<float>(), dx_ref.data<float>());
-    cpu::conv2d_backward_weight_naive<float>(g, dy.data<float>(), x.data<float>(), dw_ref.data<float>());
-    for (bool nhwc : {false, true}) {
-      INFO("channels-last ", nhwc);
-      g.nhwc = nhwc;
-      const Tensor xl = nhwc ? channels_last_copy(x) : x, dyl = nhwc ? channels_last_copy(dy) : dy;
-      int wrong_y = 0, wrong_dx = 0, wrong_dw = 0;
-      for (int i = 0; i < 5; ++i) {
-        Tensor y = nhwc ? empty_channels_last(dy.shape()) : Tensor::empty(dy.shape());
-        Tensor dx = nhwc ? empty_channels_last(x.shape()) : Tensor::empty(x.shape()), dw = Tensor::empty(w.shape());
-        REQUIRE(cpu::onednn::conv2d_forward(g, xl.data<float>(), w.data<float>(), b.data<float>(), y.data<float>()));
-        REQUIRE(cpu::onednn::conv2d_backward(g, dyl.data<float>(), xl.data<float>(), w.data<float>(), dx.data<float>(), dw.data<float>()));
-        wrong_y += test::max_abs_diff(y, y_ref) >= 1e-4;
-        wrong_dx += test::max_abs_diff(dx, dx_ref) >= 1e-4;
-        wrong_dw += test::max_abs_diff(dw, dw_ref) >= 2e-4;
-      }
-      CHECK(wrong_y == 0);
-      CHECK(wrong_dx == 0);
-      CHECK(wrong_dw == 0);
-      ++checked;
-    }
+    for (bool nhwc : {false, true}) check_onednn_every_call(c, 100 + t, nhwc, 5);
   }
-  CHECK(checked == 400);
-  omp_set_num_threads(saved_threads);
 }
 
 TEST_CASE("conv: geometry errors name the shapes") {
