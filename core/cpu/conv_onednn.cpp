@@ -217,6 +217,8 @@ bool backward_weights_unit_stride(const ConvGeom& g, const float* dy, const floa
   u.sh = u.sw = 1;
   const Plan* p = plan_for(u, Kind::BackwardWeights);
   if (!p) return false;
+  // channels-last source and gradient are the primitive's own layouts (make_dims), never reordered
+  PFQ_CHECK(!p->a.prim && !p->b.prim, "internal: oneDNN asks to reorder channels-last activations");
   // kSrcSlot: the same role (the weight primitive's source) as in conv2d_backward
   float* xs = static_cast<float*>(scratch(kSrcSlot, static_cast<size_t>(u.N * u.H * u.W * u.C) * sizeof(float)));
   subsample_nhwc(g, x, xs);
