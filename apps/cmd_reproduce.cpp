@@ -64,6 +64,9 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--jobs", o->jobs, "runs at once (child processes; threads are split between them)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads in total (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--workers", o->workers, "data loader threads per run")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--device", o->device,
+                  "cpu | cuda | cuda:N, or a list the --jobs share (cuda:0,cuda:1): where pretraining and fine-tuning run")
+      ->capture_default_str();
   cmd->add_option("--limit-train", o->limit_train)->check(CLI::NonNegativeNumber);
   cmd->add_option("--limit-test", o->limit_test)->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test)");
@@ -84,7 +87,7 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--task", *task, "internal: run one task (pretrain:<seed> | run:<id>) of the reproduction in --out");
   cmd->callback([cmd, o, config, extra_bits, task, report_only] {
     if (!task->empty()) {
-      run_reproduce_task(o->out, *task, o->threads, o->workers);
+      run_reproduce_task(o->out, *task, o->threads, o->workers, o->device);
       return;
     }
     ReproduceOptions opts;

@@ -36,7 +36,7 @@ namespace pfq::app {
 
 #define PFQ_REPRODUCE_FIELDS(X)                                                                                        \
   X(out) X(dataset) X(data_dir) X(model) X(width) X(pretrained) X(seeds) X(pretrain_per_seed) X(bits) X(quantizers)   \
-  X(pruning) X(baseline_quantizers) X(jobs) X(threads) X(workers) X(limit_train) X(limit_test) X(quick)               \
+  X(pruning) X(baseline_quantizers) X(jobs) X(threads) X(workers) X(device) X(limit_train) X(limit_test) X(quick)               \
   X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(finetune_epochs)           \
   X(finetune_lr) X(stages) X(calib_batches) X(first_last_bits)
 
@@ -54,6 +54,7 @@ void apply_workflow_recipe(const WorkflowOptions& w, ReproduceOptions& o) {
   o.seeds = {w.seed};
   o.threads = w.threads;
   o.workers = w.workers;
+  o.device = w.device;
   o.limit_train = w.limit_train;
   o.limit_test = w.limit_test;
   o.quick = w.quick;
@@ -100,6 +101,21 @@ quant::QatConfig quantizer_preset(const std::string& name, int wbits, int abits)
   PFQ_FAIL("reproduce: unknown quantizer preset '", name, "'; expected one of minmax, per-channel, pact, lsq");
 }
 
+std::vector<std::string> parse_devices(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = list.find(',', start);
+    const std::string d = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const bool index = d.rfind("cuda:", 0) == 0 && d.size() > 5 && d.find_first_not_of("0123456789", 5) == std::string::npos;
+    PFQ_CHECK(d == "cpu" || d == "cuda" || index, "reproduce: --device '", list, "': entry '", d,
+              "' is not cpu, cuda or cuda:N (a list separates devices by commas: cuda:0,cuda:1)");
+    out.push_back(d);
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
 std::pair<int, int> parse_bits(const std::string& wa) {
   const auto slash = wa.find('/');
   int w = 0, a = 0;
@@ -143,6 +159,7 @@ WorkflowOptions stage_options(const ReproduceOptions& o, const std::string& root
   w.seed = seed;
   w.threads = threads;
   w.workers = workers;
+  w.device = parse_devices(o.device).front();  // a task's options hold its one device
   w.limit_train = o.limit_train;
   w.limit_test = o.limit_test;
   w.pretrain_epochs = o.pretrain_epochs;
@@ -252,6 +269,7 @@ nlohmann::json finetune_run(const ReproduceOptions& o, const ReproduceRun& r, in
   f.seed = r.seed;
   f.threads = threads;
   f.workers = workers;
+  f.device = parse_devices(o.device).front();
   f.quiet = quiet;
   FinetuneResult fr = finetune(f);
   PFQ_CHECK(!stop_requested(), "reproduce interrupted during run ", r.id, "; run the same command again to redo it");
@@ -274,10 +292,11 @@ void run_task(const ReproduceOptions& o, const std::string& task, int threads, i
   finetune_run(o, find_run(plan_runs(o), task.substr(4)), threads, workers, quiet);
 }
 
-pid_t spawn_task(const std::string& exe, const ReproduceOptions& o, const std::string& task, int threads, const std::string& log) {
+pid_t spawn_task(const std::string& exe, const ReproduceOptions& o, const std::string& task, int threads,
+                 const std::string& device, const std::string& log) {
   std::filesystem::create_directories(std::filesystem::path(log).parent_path());
   std::vector<std::string> args = {exe, "reproduce", "--out", o.out, "--task", task, "--threads", std::to_string(threads),
-                                   "--workers", std::to_string(o.workers)};
+                                   "--workers", std::to_string(o.workers), "--device", device};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -297,26 +316,37 @@ std::string task_log(const ReproduceOptions& o, const std::string& task) {
   return seed_root(o, std::stoull(task.substr(9))) + "/pretrain/log.txt";
 }
 
-// Runs `tasks` in this process one after another (jobs == 1 or no exe), or as up to `jobs`
-// child processes with `threads` each; returns the tasks that failed ("task (log)").
+// Runs `tasks` in this process one after another on the first device (jobs == 1 or no exe), or
+// as up to `jobs` child processes with `threads` each, each started on the device of --device's
+// list that runs the fewest; returns the tasks that failed ("task (log)").
 std::vector<std::string> run_tasks(const ReproduceOptions& o, const std::vector<std::string>& tasks, const std::string& exe,
                                    int jobs, int threads) {
   std::vector<std::string> failed;
+  const std::vector<std::string> devices = parse_devices(o.device);
   if (jobs <= 1 || exe.empty()) {
-    for (const auto& t : tasks) run_task(o, t, threads, o.workers, false);
+    ReproduceOptions one = o;
+    one.device = devices.front();
+    for (const auto& t : tasks) run_task(one, t, threads, o.workers, false);
     return failed;
   }
   install_stop_handlers();
-  std::map<pid_t, std::string> running;
+  struct Child {
+    std::string task;
+    size_t device;
+  };
+  std::map<pid_t, Child> running;
+  std::vector<int> busy(devices.size(), 0);  // children running per device
   size_t next = 0, finished = 0;
   bool forwarded = false;
   while (next < tasks.size() || !running.empty()) {
     while (static_cast<int>(running.size()) < jobs && next < tasks.size() && !stop_requested()) {
       const std::string& t = tasks[next++];
-      const pid_t pid = spawn_task(exe, o, t, threads, task_log(o, t));
-      running[pid] = t;
-      std::fprintf(stderr, "reproduce: started %s (pid %d, %d threads, log %s)\n", t.c_str(), static_cast<int>(pid), threads,
-                   task_log(o, t).c_str());
+      const size_t d = static_cast<size_t>(std::min_element(busy.begin(), busy.end()) - busy.begin());
+      const pid_t pid = spawn_task(exe, o, t, threads, devices[d], task_log(o, t));
+      running[pid] = {t, d};
+      ++busy[d];
+      std::fprintf(stderr, "reproduce: started %s (pid %d, %s, %d threads, log %s)\n", t.c_str(), static_cast<int>(pid),
+                   devices[d].c_str(), threads, task_log(o, t).c_str());
     }
     if (stop_requested() && !forwarded) {  // Ctrl-C reaches the children too; SIGTERM may not
       for (auto& [pid, t] : running) ::kill(pid, SIGTERM);
@@ -333,9 +363,11 @@ std::vector<std::string> run_tasks(const ReproduceOptions& o, const std::vector<
     auto it = running.find(pid);
     if (it == running.end()) continue;
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const std::string& t = it->second.task;
     ++finished;
-    std::fprintf(stderr, "reproduce: %s %s [%zu/%zu]\n", it->second.c_str(), ok ? "finished" : "FAILED", finished, tasks.size());
-    if (!ok) failed.push_back(it->second + " (" + task_log(o, it->second) + ")");
+    std::fprintf(stderr, "reproduce: %s %s [%zu/%zu]\n", t.c_str(), ok ? "finished" : "FAILED", finished, tasks.size());
+    if (!ok) failed.push_back(t + " (" + task_log(o, t) + ")");
+    --busy[it->second.device];
     running.erase(it);
   }
   for (size_t i = next; i < tasks.size(); ++i) failed.push_back(tasks[i] + " (not started: interrupted)");
@@ -347,7 +379,7 @@ std::vector<std::string> run_tasks(const ReproduceOptions& o, const std::vector<
 // run. Everything else is the schedule and must match the folder's config.json.
 // Speed settings and the folder's own path do not change results either.
 const char* const kFreeKeys[] = {"bits", "quantizers", "pruning", "baseline_quantizers", "seeds",
-                                 "out",  "jobs",       "threads", "workers"};
+                                 "out",  "jobs",       "threads", "workers", "device"};
 
 void check_config(const ReproduceOptions& o, bool save) {
   const std::string path = o.out + "/config.json";
@@ -405,6 +437,13 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) 
   PFQ_CHECK(o.pretrained.empty() || !o.pretrain_per_seed, "reproduce: --pretrained and --pretrain-per-seed exclude each other");
   PFQ_CHECK(o.pretrained.empty() || std::filesystem::exists(o.pretrained), "reproduce: --pretrained ", o.pretrained, " does not exist");
   const std::vector<ReproduceRun> runs = plan_runs(o);
+  // Every device must be usable before anything is written: no silent CPU fallback, and no
+  // grid that fails run by run.
+  const std::vector<std::string> devices = parse_devices(o.device);
+  for (const auto& d : devices) resolve_device(d);
+  if (static_cast<int>(devices.size()) > o.jobs)
+    std::fprintf(stderr, "reproduce: --device lists %zu devices but --jobs is %d: only %d of them will be used\n", devices.size(),
+                 o.jobs, o.jobs);
   check_config(o, true);
   const int total = o.threads > 0 ? o.threads : omp_get_max_threads();
   const int jobs = std::max(1, std::min(o.jobs, total));
@@ -447,11 +486,12 @@ nlohmann::json reproduce_report_only(const ReproduceOptions& o) {
   return write_reproduce_report(o);
 }
 
-void run_reproduce_task(const std::string& out, const std::string& task, int threads, int workers) {
+void run_reproduce_task(const std::string& out, const std::string& task, int threads, int workers, const std::string& device) {
   ReproduceOptions o;
   from_json(read_json_file(out + "/config.json"), o);
   o.out = out;
   o.workers = workers;
+  o.device = device;
   run_task(o, task, threads, workers, true);
 }
 

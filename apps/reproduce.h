@@ -30,6 +30,9 @@ struct ReproduceOptions {
   int jobs = 1;
   int threads = 0;  // in total, shared by the jobs (0 = OpenMP's default)
   int workers = 2;  // loader threads per job
+  // Where pretraining and fine-tuning run (PfQ and the baselines prune on the CPU): cpu, cuda,
+  // cuda:N, or a list (cuda:0,cuda:1) that the --jobs children share, each on the least busy.
+  std::string device = "cpu";
   int64_t limit_train = 0, limit_test = 0;
   bool quick = false;
   // schedule (as pfq workflow)
@@ -58,6 +61,9 @@ void apply_quick(ReproduceOptions& o);
 // and activations). Throws for an unknown name.
 const std::vector<std::string>& quantizer_presets();
 quant::QatConfig quantizer_preset(const std::string& name, int wbits, int abits);
+// "cuda:0,cuda:1" -> {"cuda:0", "cuda:1"}; throws, naming --device, for an empty list or an entry
+// that is not cpu, cuda or cuda:N.
+std::vector<std::string> parse_devices(const std::string& list);
 // "4/8" -> {4, 8}; throws unless 1 <= W <= 8 and 2 <= A <= 8.
 std::pair<int, int> parse_bits(const std::string& wa);
 // "4/8" -> "w4a8" (run ids, curve files).
@@ -86,8 +92,8 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe);
 nlohmann::json reproduce_report_only(const ReproduceOptions& o);
 
 // One task of a reproduction whose <out>/config.json exists ("pretrain:<seed>" or "run:<id>"),
-// as a child process started by run_reproduce runs it.
-void run_reproduce_task(const std::string& out, const std::string& task, int threads, int workers);
+// as a child process started by run_reproduce runs it, on `device` (one entry of --device).
+void run_reproduce_task(const std::string& out, const std::string& task, int threads, int workers, const std::string& device);
 
 // report.md, results.csv and results.json (+ curves/*.svg) from the done stages under o.out;
 // runs without done.json are listed as missing. Returns the JSON.

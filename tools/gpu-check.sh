@@ -7,7 +7,7 @@
 # failing step does not stop later ones. Files land in $OUT (default ./gpu-check-out):
 #   facts.txt build.log cuda-tests.log steps.log bench-raw.json bench.json bench.md profile.txt summary.txt,
 # then `pfq workflow --quick` on CUDA and CPU (same seed; both top-1s reported; Fashion-MNIST
-# from third_party/fashion-mnist or FMNIST_DIR), one training epoch each with
+# from third_party/fashion-mnist or FMNIST_DIR), a two-run `pfq reproduce --quick --device cuda --jobs 2`, one training epoch each with
 # synchronous and with pinned asynchronous batch uploads (twice, alternated), and with
 # GPU_CHECK_FULL_WORKFLOW=1 the full default workflow on CUDA. GPU_CHECK_PACK=1 ends by packing
 # everything but summary.txt and bench.md into $OUT/all.tar.gz (for transfers limited in files).
@@ -231,6 +231,12 @@ for stage in ("pretrain", "finetune"):
     print(f"INFO     workflow --quick {stage} top1: cpu {a:.2f}  cuda {b:.2f}  (not a parity test: see gpu-check.sh)")
 PY
   for d in cpu cuda; do cp "$wf/$d/results.json" "$OUT/workflow-$d-results.json" 2>/dev/null; done
+  # pfq reproduce on the GPU: two fine-tuning runs as --jobs children on cuda, from the quick
+  # workflow's pretrained model (correctness of the device plumbing; report.md lands in $OUT).
+  step "reproduce --quick cuda, 2 jobs" 120 "$OUT/reproduce-cuda.log" "$pfq" reproduce --quick --device cuda --jobs 2 \
+       --threads 4 --pretrained "$wf/cuda/pretrain/last.safetensors" --only-bits 4/4 --quantizers minmax --pruning none,pfq \
+       --data-dir "$fmnist" --out "$wf/repro-cuda"
+  cp "$wf/repro-cuda/report.md" "$OUT/reproduce-cuda-report.md" 2>/dev/null
   # Batch uploads: synchronous copies (PFQ_SYNC_UPLOADS=1) against pinned asynchronous ones, one
   # epoch of the default workflow's model each, alternated twice; epoch seconds from metrics.jsonl.
   for rep in 1 2; do

@@ -246,14 +246,14 @@ bool conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 }
 
 bool conv2d_backward(const ConvGeom& g, const float* dy, const float* x, const float* w, float* dx, float* dw) {
+  const Plan* pd = dx ? plan_for(g, Kind::BackwardData) : nullptr;
+  if (dx && !pd) return false;
   if (dw && unit_stride_1x1(g)) {
-    if (dx && !plan_for(g, Kind::BackwardData)) return false;
     if (!backward_weights_unit_stride(g, dy, x, dw)) return false;
     dw = nullptr;  // done; dx (channels-last: no reorder of dy to share) below
   }
-  const Plan* pd = dx ? plan_for(g, Kind::BackwardData) : nullptr;
   const Plan* pw = dw ? plan_for(g, Kind::BackwardWeights) : nullptr;
-  if ((dx && !pd) || (dw && !pw)) return false;
+  if (dw && !pw) return false;
   const void* ddst_data = nullptr;  // dy as the data primitive read it (kDstSlot or dy itself)
   if (pd) {
     void* ddst = pd->a.in(dy, kDstSlot);

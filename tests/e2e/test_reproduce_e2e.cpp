@@ -206,6 +206,7 @@ TEST_CASE("e2e: pfq reproduce --jobs 2 runs child processes of the pfq binary") 
   o.pruning = {"none", "pfq"};
   o.jobs = 2;
   o.threads = 2;
+  o.device = "cpu,cpu";  // each child gets one entry through --device
   nlohmann::json r = app::run_reproduce(o, exe.string());
   CHECK(r.at("executed").get<int64_t>() == 4);
   REQUIRE(r.at("rows").size() == 4);
@@ -214,11 +215,25 @@ TEST_CASE("e2e: pfq reproduce --jobs 2 runs child processes of the pfq binary") 
   CHECK(app::run_reproduce(o, exe.string()).at("executed").get<int64_t>() == 0);
 }
 
+TEST_CASE("e2e: pfq reproduce checks every --device before it writes anything") {
+  data::testing::TempDir tmp;
+  app::ReproduceOptions o = small_options(tmp / "repro", tmp / "cifar", tmp / "pretrained.safetensors");
+  o.pretrained.clear();
+  o.device = "cpu,cuda:999";  // no machine has it: "built without CUDA", "no CUDA GPU present" or "out of range"
+  CHECK_THROWS_AS(app::run_reproduce(o, ""), Error);
+  CHECK_FALSE(fs::exists(tmp / "repro"));
+}
+
 TEST_CASE("reproduce: bits and grid validation") {
   CHECK(app::parse_bits("4/8") == std::pair<int, int>{4, 8});
   CHECK_THROWS_WITH_AS(app::parse_bits("4-8"), doctest::Contains("expected W/A"), Error);
   CHECK_THROWS_WITH_AS(app::parse_bits("9/4"), doctest::Contains("1 <= W <= 8"), Error);
   CHECK_THROWS_WITH_AS(app::parse_bits("4/8x"), doctest::Contains("expected W/A"), Error);
+  CHECK(app::parse_devices("cuda:0,cuda:1") == std::vector<std::string>{"cuda:0", "cuda:1"});
+  CHECK(app::parse_devices("cpu") == std::vector<std::string>{"cpu"});
+  CHECK_THROWS_WITH_AS(app::parse_devices("cuda:0,"), doctest::Contains("entry '' is not cpu, cuda or cuda:N"), Error);
+  CHECK_THROWS_WITH_AS(app::parse_devices("gpu"), doctest::Contains("--device 'gpu'"), Error);
+  CHECK_THROWS_WITH_AS(app::parse_devices("cuda:x"), doctest::Contains("entry 'cuda:x'"), Error);
   app::ReproduceOptions o;
   o.quantizers = {"minmax", "dorefa"};
   CHECK_THROWS_WITH_AS(app::plan_runs(o), doctest::Contains("unknown quantizer preset 'dorefa'"), Error);
