@@ -6,10 +6,9 @@
 #include <fstream>
 #include <iostream>
 
+#include "apps/cmd_options.h"
 #include "apps/commands.h"
 #include "apps/reproduce.h"
-#include "data/factory.h"
-#include "layers/models/registry.h"
 
 namespace pfq::app {
 
@@ -17,19 +16,10 @@ namespace {
 
 // A reproduction's config.json (has "quantizers") or else a workflow recipe.
 ReproduceOptions read_config(const std::string& path) {
+  const nlohmann::json j = read_json_object(path);
+  if (j.contains("quantizers")) return options_from_json<ReproduceOptions>(j, path);
   ReproduceOptions o;
-  std::ifstream in(path);
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  PFQ_CHECK(!j.is_discarded() && j.is_object(), "--config ", path, ": not a JSON object");
-  if (j.contains("quantizers")) {
-    try {
-      from_json(j, o);
-    } catch (const nlohmann::json::exception& e) {
-      PFQ_FAIL("--config ", path, ": a value has the wrong type: ", e.what());
-    }
-  } else {
-    apply_workflow_recipe(read_workflow_config(path), o);
-  }
+  apply_workflow_recipe(options_from_json<WorkflowOptions>(j, path), o);
   return o;
 }
 
@@ -47,10 +37,7 @@ void add_reproduce_command(CLI::App& app) {
   auto report_only = std::make_shared<bool>(false);
   cmd->add_option("--config", *config, "a pfq workflow recipe (configs/*.json) or a reproduction's config.json")->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "output folder (config, pretrain/, pfq/, runs/<id>/, report)")->capture_default_str();
-  cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
-  cmd->add_option("--data-dir", o->data_dir);
-  cmd->add_option("--model", o->model)->check(CLI::IsMember(models::model_names()))->capture_default_str();
-  cmd->add_option("--width", o->width)->check(CLI::PositiveNumber)->capture_default_str();
+  add_data_flags(cmd, *o);
   cmd->add_option("--pretrained", o->pretrained, "float checkpoint to start from instead of pretraining")->check(CLI::ExistingFile);
   cmd->add_option("--seeds", o->seeds, "fine-tuning seeds, e.g. 0,1,2")->delimiter(',')->capture_default_str();
   cmd->add_flag("--pretrain-per-seed", o->pretrain_per_seed, "pretrain once per seed (default: once, with the first seed)");
@@ -67,17 +54,9 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--device", o->device,
                   "cpu | cuda | cuda:N, or a list the --jobs share (cuda:0,cuda:1): where pretraining and fine-tuning run")
       ->capture_default_str();
-  cmd->add_option("--limit-train", o->limit_train)->check(CLI::NonNegativeNumber);
-  cmd->add_option("--limit-test", o->limit_test)->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test)");
-  cmd->add_option("--pretrain-epochs", o->pretrain_epochs)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--pretrain-lr", o->pretrain_lr)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--weight-decay", o->weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--criterion", o->criterion, "PfQ criterion: var-below-eps | var-zero | var-below=<t>")->capture_default_str();
-  cmd->add_option("--border", o->border, "PfQ border mode")->check(CLI::IsMember({"exact", "bias", "keep"}))->capture_default_str();
+  add_schedule_flags(cmd, *o);
   cmd->add_option("--finetune-epochs,--epochs", o->finetune_epochs, "QAT fine-tuning epochs per run")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--finetune-lr", o->finetune_lr)->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--stages", o->stages, "wa | w,wa (first half weights only)")->check(CLI::IsMember({"wa", "w,wa"}))->capture_default_str();
   cmd->add_option("--calib-batches", o->calib_batches, "ema observers: batches observed before quantizing")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--first-last-bits", o->first_last_bits, "bits of the first conv and last linear")->check(CLI::Range(2, 8))->capture_default_str();
@@ -95,15 +74,8 @@ void add_reproduce_command(CLI::App& app) {
       opts = read_config(*config);
     else if (*report_only && std::filesystem::exists(o->out + "/config.json"))  // else reproduce_report_only says it is missing
       opts = read_config(o->out + "/config.json");
-    // Command-line flags override the file: copy every option the user actually gave.
-    nlohmann::json given = *o, merged = opts;
-    for (auto* opt : cmd->get_options()) {
-      if (opt->count() == 0) continue;
-      std::string key = opt->get_name().substr(2);
-      if (key == "only-bits") key = "bits";
-      std::replace(key.begin(), key.end(), '-', '_');
-      if (given.contains(key)) merged[key] = given[key];
-    }
+    nlohmann::json given = *o, merged = opts;  // flags given on the command line override the file
+    override_with_given_flags(*cmd, given, merged, {{"only_bits", "bits"}});
     from_json(merged, opts);
     for (const auto& b : *extra_bits)
       if (std::find(opts.bits.begin(), opts.bits.end(), b) == opts.bits.end()) opts.bits.push_back(b);

@@ -146,3 +146,22 @@ void dorefa_backward(int64_t C, int64_t K, const T* x, const T* dy, const T* max
 template <typename T>
 void lsq_init_step(int64_t C, int64_t K, const T* x, int64_t qp, T* step, int device);
 }  // namespace pfq::quant::gpu
+
+// The explicit float and double instantiations of every gpu:: kernel above, made by
+// quant/fake_quant_kernel.cu or, in a build without CUDA, quant/fake_quant_kernel_no_cuda.cpp
+// (inside namespace pfq::quant::gpu): one list for both.
+#define PFQ_QUANT_GPU_INSTANTIATE(T)                                                                                      \
+  template void observe_range<T>(int64_t, int64_t, const T*, bool, T*, T*, int);                                         \
+  template void fake_quant_forward<T>(int64_t, int64_t, const T*, QuantGrid, bool, bool, T*, T*, T*, T*, T*, int);       \
+  template void fake_quant_backward_x<T>(int64_t, int64_t, const T*, const T*, const T*, const T*, QuantGrid, T*, int); \
+  template void row_mean_abs<T>(int64_t, int64_t, const T*, T*, int);                                                    \
+  template void binary_forward<T>(int64_t, int64_t, const T*, T*, T*, int);                                              \
+  template void binary_backward_x<T>(int64_t, const T*, const T*, T*, int);                                              \
+  template void pact_forward<T>(int64_t, int64_t, const T*, const T*, int64_t, T*, int);                                 \
+  template void pact_backward<T>(int64_t, int64_t, const T*, const T*, const T*, T*, T*, int);                           \
+  template void lsq_forward<T>(int64_t, int64_t, const T*, const T*, int64_t, int64_t, T*, int);                         \
+  template void lsq_backward<T>(int64_t, int64_t, const T*, const T*, const T*, int64_t, int64_t, double, T*, T*, int);  \
+  template void lsq_init_step<T>(int64_t, int64_t, const T*, int64_t, T*, int);                                          \
+  template void dorefa_forward<T>(int64_t, int64_t, const T*, int64_t, T*, T*, int);                                     \
+  template void dorefa_backward<T>(int64_t, int64_t, const T*, const T*, const T*, T*, int);
+

@@ -37,22 +37,7 @@ void dorefa_forward(int64_t, int64_t, const T*, int64_t, T*, T*, int) { cuda::fa
 template <typename T>
 void dorefa_backward(int64_t, int64_t, const T*, const T*, const T*, T*, int) { cuda::fail_without_cuda("quant::gpu::dorefa_backward"); }
 
-#define PFQ_QUANT_NO_CUDA_INSTANTIATE(T)                                                                                  \
-  template void observe_range<T>(int64_t, int64_t, const T*, bool, T*, T*, int);                                         \
-  template void fake_quant_forward<T>(int64_t, int64_t, const T*, QuantGrid, bool, bool, T*, T*, T*, T*, T*, int);       \
-  template void fake_quant_backward_x<T>(int64_t, int64_t, const T*, const T*, const T*, const T*, QuantGrid, T*, int); \
-  template void row_mean_abs<T>(int64_t, int64_t, const T*, T*, int);                                                    \
-  template void binary_forward<T>(int64_t, int64_t, const T*, T*, T*, int);                                              \
-  template void binary_backward_x<T>(int64_t, const T*, const T*, T*, int);                                              \
-  template void pact_forward<T>(int64_t, int64_t, const T*, const T*, int64_t, T*, int);                                 \
-  template void pact_backward<T>(int64_t, int64_t, const T*, const T*, const T*, T*, T*, int);                           \
-  template void lsq_forward<T>(int64_t, int64_t, const T*, const T*, int64_t, int64_t, T*, int);                         \
-  template void lsq_backward<T>(int64_t, int64_t, const T*, const T*, const T*, int64_t, int64_t, double, T*, T*, int);  \
-  template void lsq_init_step<T>(int64_t, int64_t, const T*, int64_t, T*, int);                                          \
-  template void dorefa_forward<T>(int64_t, int64_t, const T*, int64_t, T*, T*, int);                                     \
-  template void dorefa_backward<T>(int64_t, int64_t, const T*, const T*, const T*, T*, int);
-
-PFQ_QUANT_NO_CUDA_INSTANTIATE(float)
-PFQ_QUANT_NO_CUDA_INSTANTIATE(double)
+PFQ_QUANT_GPU_INSTANTIATE(float)
+PFQ_QUANT_GPU_INSTANTIATE(double)
 
 }  // namespace pfq::quant::gpu

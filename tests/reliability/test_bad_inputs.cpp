@@ -277,6 +277,26 @@ TEST_CASE("bad --config files name the file, the key and what was expected") {
   CHECK(wrong.find("number expected") != std::string::npos);
   CHECK(wrong.find(dir / "c.json") != std::string::npos);
   CHECK(err("").find("not valid JSON") != std::string::npos);
+  // pfq reproduce --config: a reproduction's config.json (it has "quantizers") and a workflow recipe
+  // get the same checks
+  auto reproduce_err = [&](const std::string& text) {
+    write_file(dir / "r.json", bytes_of(text));
+    CLI::App cli{"pfq"};
+    app::add_reproduce_command(cli);
+    std::vector<std::string> args = {"--report-only", dir / "r.json", "--config", "reproduce"};  // reversed
+    try {
+      cli.parse(args);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(reproduce_err("{\"quantizers\": [\"minmax\"], \"jobs\": 2.5}").find("key 'jobs': expected an integer, got 2.5") !=
+        std::string::npos);
+  CHECK(reproduce_err("{\"quantizers\": [\"minmax\"], \"seeds\": \"0\"}").find("key 'seeds': value \"0\" has the wrong type") !=
+        std::string::npos);
+  CHECK(reproduce_err("{\"quantizers\": [\"minmax\"], \"nosuch\": 1}").find("unknown key 'nosuch'") != std::string::npos);
+  CHECK(reproduce_err("{\"wbits\": 1e300}").find("key 'wbits': expected an integer, got 1e+300") != std::string::npos);
   write_file(dir / "ok.json", bytes_of("{\"model\": \"resnet20\", \"wbits\": 2, \"quick\": true}"));
   app::WorkflowOptions o = app::read_workflow_config(dir / "ok.json");
   CHECK(o.model == "resnet20");
