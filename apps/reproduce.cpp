@@ -36,7 +36,7 @@ namespace pfq::app {
 
 #define PFQ_REPRODUCE_FIELDS(X)                                                                                        \
   X(out) X(dataset) X(data_dir) X(model) X(width) X(pretrained) X(seeds) X(pretrain_per_seed) X(bits) X(quantizers)   \
-  X(pruning) X(baseline_quantizers) X(jobs) X(threads) X(workers) X(device) X(limit_train) X(limit_test) X(quick)               \
+  X(pruning) X(baseline_quantizers) X(jobs) X(threads) X(workers) X(device) X(limit_train) X(limit_test) X(quick)     \
   X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(finetune_epochs)           \
   X(finetune_lr) X(stages) X(calib_batches) X(first_last_bits)
 

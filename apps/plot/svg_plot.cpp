@@ -89,8 +89,10 @@ std::string line_chart_svg(const Axes& axes, const std::vector<Series>& series, 
       if (run.empty()) continue;
       if (line && run.size() >= 2) {
         d += "M" + num(run[0].first) + "," + num(run[0].second);
-        for (std::size_t k = 1; k < run.size(); ++k)
-          d += (k == 1 ? "L" : " ") + num(run[k].first) + "," + num(run[k].second);
+        for (std::size_t k = 1; k < run.size(); ++k) {
+          d += k == 1 ? 'L' : ' ';  // not "L" + std::string: GCC 12's -Wrestrict false positive
+          d += num(run[k].first) + "," + num(run[k].second);
+        }
       }
       // A lone point of a plain line would be invisible: draw it as a dot.
       if (markers || run.size() == 1)

@@ -37,7 +37,7 @@ std::vector<int8_t> random_s8(int64_t n, Generator& g, int lo = -128, int hi = 1
 TEST_CASE("int8 conv: im2col path equals the naive loop (strides, padding, groups, depthwise, dilation, zero points)") {
   Generator gen(3);
   struct Case { int64_t N, IC, H, W, OC, K, s, p, d, g; int32_t zx; };
-  for (const Case c : {Case{2, 3, 7, 6, 5, 3, 1, 1, 1, 1, -128}, Case{1, 4, 8, 8, 6, 3, 2, 1, 1, 2, 17},
+  for (const Case& c : {Case{2, 3, 7, 6, 5, 3, 1, 1, 1, 1, -128}, Case{1, 4, 8, 8, 6, 3, 2, 1, 1, 2, 17},
                        Case{2, 6, 5, 5, 6, 3, 1, 1, 1, 6, -5}, Case{1, 4, 9, 9, 4, 3, 2, 2, 2, 4, 0},
                        Case{3, 8, 4, 4, 16, 1, 1, 0, 1, 1, -100}}) {
     cpu::IntConvGeom g{c.N, c.IC, c.H, c.W, c.OC, c.K, c.K, c.s, c.s, c.p, c.p, c.d, c.d, c.g};
