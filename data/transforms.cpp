@@ -38,36 +38,75 @@ Image hflip(const Image& img) {
 
 namespace {
 
-// Per output index: the first contributing source index and normalised triangle weights.
+// Per output index i: taps count[i] source indices from start[i], weights at w[first[i]..]
+// (PIL's precompute_coeffs for the bilinear (triangle) filter, normalised per output index).
 struct Taps {
-  std::vector<int64_t> start;
-  std::vector<std::vector<float>> weights;
+  std::vector<int64_t> start, count, first;
+  std::vector<float> w;
 };
 
-// PIL's precompute_coeffs for the bilinear (triangle) filter.
 Taps bilinear_taps(int64_t in, int64_t out) {
   const double scale = static_cast<double>(in) / static_cast<double>(out);
   const double support = std::max(scale, 1.0);  // filter support 1, widened when shrinking
   const double inv = 1.0 / support;
   Taps t;
   t.start.resize(static_cast<size_t>(out));
-  t.weights.resize(static_cast<size_t>(out));
+  t.count.resize(static_cast<size_t>(out));
+  t.first.resize(static_cast<size_t>(out));
+  std::vector<double> w;
   for (int64_t i = 0; i < out; ++i) {
     const double center = (static_cast<double>(i) + 0.5) * scale;
     const int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(center - support + 0.5));
     const int64_t hi = std::min<int64_t>(in, static_cast<int64_t>(center + support + 0.5));
-    std::vector<double> w;
+    w.clear();
     double sum = 0;
     for (int64_t j = lo; j < hi; ++j) {
       const double v = std::max(0.0, 1.0 - std::abs((static_cast<double>(j) - center + 0.5) * inv));
       w.push_back(v);
       sum += v;
     }
-    auto& wf = t.weights[static_cast<size_t>(i)];
-    for (double v : w) wf.push_back(static_cast<float>(sum > 0 ? v / sum : 0.0));
     t.start[static_cast<size_t>(i)] = lo;
+    t.count[static_cast<size_t>(i)] = hi - lo;
+    t.first[static_cast<size_t>(i)] = static_cast<int64_t>(t.w.size());
+    for (double v : w) t.w.push_back(static_cast<float>(sum > 0 ? v / sum : 0.0));
   }
   return t;
+}
+
+// The window [top, top+h) x [left, left+w) of img (inside it) resized to out_h x out_w: the
+// horizontal pass first, as PIL does, then the vertical one a whole row at a time (vectorised
+// over x). Each output sums its taps in index order, the same order as one tap loop per pixel.
+Image resize_window(const Image& img, int64_t top, int64_t left, int64_t h, int64_t w, int64_t out_h, int64_t out_w) {
+  const Taps tx = bilinear_taps(w, out_w), ty = bilinear_taps(h, out_h);
+  Image mid(img.channels, h, out_w);
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < h; ++y) {
+      const float* src = img.data.data() + ((c * img.height + top + y) * img.width + left);
+      float* dst = &mid.at(c, y, 0);
+      for (int64_t x = 0; x < out_w; ++x) {
+        const float* wx = tx.w.data() + tx.first[static_cast<size_t>(x)];
+        const float* s = src + tx.start[static_cast<size_t>(x)];
+        const int64_t n = tx.count[static_cast<size_t>(x)];
+        float acc = 0;
+        for (int64_t k = 0; k < n; ++k) acc += wx[k] * s[k];
+        dst[x] = acc;
+      }
+    }
+  Image out(img.channels, out_h, out_w);
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t y = 0; y < out_h; ++y) {
+      const float* wy = ty.w.data() + ty.first[static_cast<size_t>(y)];
+      const int64_t s = ty.start[static_cast<size_t>(y)], n = ty.count[static_cast<size_t>(y)];
+      float* o = &out.at(c, y, 0);
+      std::fill(o, o + out_w, 0.0f);
+      for (int64_t k = 0; k < n; ++k) {
+        const float wk = wy[k];
+        const float* m = &mid.at(c, s + k, 0);
+#pragma omp simd
+        for (int64_t x = 0; x < out_w; ++x) o[x] += wk * m[x];
+      }
+    }
+  return out;
 }
 
 }  // namespace
@@ -76,29 +115,7 @@ Image resize_bilinear(const Image& img, int64_t out_h, int64_t out_w) {
   PFQ_CHECK(out_h > 0 && out_w > 0, "resize: output size must be positive, got ", out_h, "x", out_w);
   PFQ_CHECK(img.height > 0 && img.width > 0, "resize: empty input image ", img.dims_str());
   if (out_h == img.height && out_w == img.width) return img;
-  const Taps tx = bilinear_taps(img.width, out_w), ty = bilinear_taps(img.height, out_h);
-  Image mid(img.channels, img.height, out_w);  // horizontal pass first, as PIL does
-  for (int64_t c = 0; c < img.channels; ++c)
-    for (int64_t y = 0; y < img.height; ++y)
-      for (int64_t x = 0; x < out_w; ++x) {
-        const auto& w = tx.weights[static_cast<size_t>(x)];
-        const int64_t s = tx.start[static_cast<size_t>(x)];
-        float acc = 0;
-        for (size_t k = 0; k < w.size(); ++k) acc += w[k] * img.at(c, y, s + static_cast<int64_t>(k));
-        mid.at(c, y, x) = acc;
-      }
-  Image out(img.channels, out_h, out_w);
-  for (int64_t c = 0; c < img.channels; ++c)
-    for (int64_t y = 0; y < out_h; ++y) {
-      const auto& w = ty.weights[static_cast<size_t>(y)];
-      const int64_t s = ty.start[static_cast<size_t>(y)];
-      for (int64_t x = 0; x < out_w; ++x) {
-        float acc = 0;
-        for (size_t k = 0; k < w.size(); ++k) acc += w[k] * mid.at(c, s + static_cast<int64_t>(k), x);
-        out.at(c, y, x) = acc;
-      }
-    }
-  return out;
+  return resize_window(img, 0, 0, img.height, img.width, out_h, out_w);
 }
 
 static int64_t round_half_even(double v) { return static_cast<int64_t>(std::nearbyint(v)); }
@@ -209,7 +226,9 @@ RandomResizedCrop::RandomResizedCrop(int64_t size, std::array<double, 2> scale, 
 
 Image RandomResizedCrop::apply(Image img, Generator& gen) const {
   const CropBox b = random_resized_crop_box(img.height, img.width, gen, scale_, ratio_);
-  return resize_bilinear(crop(img, b.top, b.left, b.height, b.width), size_, size_);
+  // the box lies inside the image: resize that window in place of a crop's copy
+  if (b.height == size_ && b.width == size_) return crop(img, b.top, b.left, b.height, b.width);
+  return resize_window(img, b.top, b.left, b.height, b.width, size_, size_);
 }
 
 std::string RandomResizedCrop::describe() const {

@@ -381,7 +381,7 @@ void backward_nchw(const Geometry& g, const T* __restrict gout, const Ptrs<T>& i
         for (int64_t p = 0; p < S; ++p) {
           const T yv = y[off + p], g0 = gout[off + p];
           const T pre = affine(yv, kt, sh);
-          const T gv = (pre >= lo) & (pre <= hi) ? g0 : T(0);
+          const T gv = ((pre >= lo) & (pre <= hi)) ? g0 : T(0);
           dy[off + p] = gv;
           G += gv;
           A += static_cast<double>(gv) * static_cast<double>(yv);
@@ -509,7 +509,7 @@ void backward_nhwc(const Geometry& g, const T* __restrict gout, const Ptrs<T>& i
         for (int64_t c = 0; c < C; ++c) {
           const T pre = affine(yr[c], k[c], sh[c]);
           const T g0 = gr[c];
-          dr[c] = (pre >= plo) & (pre <= phi) ? g0 : T(0);
+          dr[c] = ((pre >= plo) & (pre <= phi)) ? g0 : T(0);
         }
         gr = dr;
       }

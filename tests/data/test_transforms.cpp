@@ -30,6 +30,42 @@ Image row(std::vector<float> v) {
   return img;
 }
 
+// The resize's definition as dense matrices, in double: out = Wy * img * Wx^T per channel, where
+// row i of W(in -> out) holds the triangle filter of support max(in/out, 1) centred at
+// (i + 0.5) * in/out, over the source pixels (j + 0.5), normalised to sum 1.
+std::vector<double> filter_matrix(int64_t in, int64_t out) {
+  const double scale = static_cast<double>(in) / static_cast<double>(out), support = std::max(scale, 1.0);
+  std::vector<double> m(static_cast<size_t>(out * in), 0.0);
+  for (int64_t i = 0; i < out; ++i) {
+    const double center = (static_cast<double>(i) + 0.5) * scale;
+    double sum = 0;
+    for (int64_t j = 0; j < in; ++j) {
+      // PIL's window: the sources whose index rounds into (center - support, center + support)
+      if (j < static_cast<int64_t>(center - support + 0.5) || j >= static_cast<int64_t>(center + support + 0.5)) continue;
+      const double v = std::max(0.0, 1.0 - std::abs((static_cast<double>(j) + 0.5 - center) / support));
+      m[static_cast<size_t>(i * in + j)] = v;
+      sum += v;
+    }
+    for (int64_t j = 0; j < in && sum > 0; ++j) m[static_cast<size_t>(i * in + j)] /= sum;
+  }
+  return m;
+}
+
+Image resize_by_definition(const Image& img, int64_t out_h, int64_t out_w) {
+  const std::vector<double> wy = filter_matrix(img.height, out_h), wx = filter_matrix(img.width, out_w);
+  Image out(img.channels, out_h, out_w);
+  for (int64_t c = 0; c < img.channels; ++c)
+    for (int64_t i = 0; i < out_h; ++i)
+      for (int64_t k = 0; k < out_w; ++k) {
+        double acc = 0;
+        for (int64_t y = 0; y < img.height; ++y)
+          for (int64_t x = 0; x < img.width; ++x)
+            acc += wy[static_cast<size_t>(i * img.height + y)] * wx[static_cast<size_t>(k * img.width + x)] * img.at(c, y, x);
+        out.at(c, i, k) = static_cast<float>(acc);
+      }
+  return out;
+}
+
 }  // namespace
 
 TEST_SUITE("data") {
@@ -67,6 +103,25 @@ TEST_CASE("transforms: bilinear resize, hand-checked") {
   Image flat(3, 7, 5, 0.25f);
   for (float v : resize_bilinear(flat, 3, 11).data) CHECK(v == doctest::Approx(0.25f));
   CHECK_THROWS_AS(resize_bilinear(flat, 0, 3), pfq::Error);
+}
+
+TEST_CASE("transforms: bilinear resize equals its definition on random images, shrinking and growing") {
+  Generator gen(11);
+  for (int t = 0; t < 40; ++t) {
+    const int64_t c = 1 + static_cast<int64_t>(gen.randint(3)), h = 1 + static_cast<int64_t>(gen.randint(40)),
+                  w = 1 + static_cast<int64_t>(gen.randint(40)), oh = 1 + static_cast<int64_t>(gen.randint(40)),
+                  ow = 1 + static_cast<int64_t>(gen.randint(40));
+    Image img(c, h, w);
+    for (float& v : img.data) v = static_cast<float>(gen.uniform());
+    CAPTURE(img.dims_str());
+    CAPTURE(oh);
+    CAPTURE(ow);
+    const Image got = resize_bilinear(img, oh, ow), want = resize_by_definition(img, oh, ow);
+    REQUIRE(got.data.size() == want.data.size());
+    double worst = 0;
+    for (size_t i = 0; i < got.data.size(); ++i) worst = std::max(worst, std::abs(double(got.data[i]) - want.data[i]));
+    CHECK(worst <= 1e-5);
+  }
 }
 
 TEST_CASE("transforms: normalize") {
