@@ -26,13 +26,19 @@ Image crop(const Image& img, int64_t top, int64_t left, int64_t h, int64_t w) {
   return out;
 }
 
-Image hflip(const Image& img) {
-  Image out = img;
+namespace {
+void reverse_rows(Image& img) {
   for (int64_t c = 0; c < img.channels; ++c)
     for (int64_t y = 0; y < img.height; ++y) {
-      float* row = &out.at(c, y, 0);
+      float* row = &img.at(c, y, 0);
       std::reverse(row, row + img.width);
     }
+}
+}  // namespace
+
+Image hflip(const Image& img) {
+  Image out = img;
+  reverse_rows(out);
   return out;
 }
 
@@ -211,7 +217,8 @@ Image RandomCrop::apply(Image img, Generator& gen) const {
 std::string RandomCrop::describe() const { return detail::cat("RandomCrop(", size_, ", padding=", padding_, ")"); }
 
 Image RandomHorizontalFlip::apply(Image img, Generator& gen) const {
-  return gen.uniform() < p_ ? hflip(img) : img;
+  if (gen.uniform() < p_) reverse_rows(img);  // img is this call's own: flipped in place
+  return img;
 }
 
 std::string RandomHorizontalFlip::describe() const { return detail::cat("RandomHorizontalFlip(p=", p_, ")"); }
