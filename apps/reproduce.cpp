@@ -441,13 +441,13 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) 
   // grid that fails run by run.
   const std::vector<std::string> devices = parse_devices(o.device);
   for (const auto& d : devices) resolve_device(d);
-  if (static_cast<int>(devices.size()) > o.jobs)
-    std::fprintf(stderr, "reproduce: --device lists %zu devices but --jobs is %d: only %d of them will be used\n", devices.size(),
-                 o.jobs, o.jobs);
   check_config(o, true);
   const int total = o.threads > 0 ? o.threads : omp_get_max_threads();
   const int jobs = std::max(1, std::min(o.jobs, total));
   const int per_job = std::max(1, total / jobs);
+  if (static_cast<int>(devices.size()) > jobs)
+    std::fprintf(stderr, "reproduce: --device lists %zu devices but only %d run%s at a time (--jobs %d, %d threads): %d of them used\n",
+                 devices.size(), jobs, jobs == 1 ? "" : "s", o.jobs, total, jobs);
   std::fprintf(stderr, "reproduce: %zu fine-tuning runs, %d at once with %d threads each\n", runs.size(), jobs, per_job);
 
   std::vector<uint64_t> pretrain_seeds = o.pretrain_per_seed ? o.seeds : std::vector<uint64_t>{o.seeds.front()};
