@@ -50,15 +50,6 @@ const BnDescs& descs_for(DType dtype, int64_t N, int64_t C, int64_t S, const cha
   return *cache->emplace(key, std::move(d)).first->second;  // another thread may have been first
 }
 
-struct Scale {
-  float f[2];
-  double d[2];
-  bool dbl;
-  explicit Scale(DType t) : f{1.f, 0.f}, d{1.0, 0.0}, dbl(t == DType::Float64) {}
-  const void* one() const { return dbl ? static_cast<const void*>(&d[0]) : static_cast<const void*>(&f[0]); }
-  const void* zero() const { return dbl ? static_cast<const void*>(&d[1]) : static_cast<const void*>(&f[1]); }
-};
-
 void prepare(int device, double eps, const char* what, DType dtype, int64_t N, int64_t C, int64_t S) {
   require_device(device);
   make_current(device);
@@ -78,8 +69,8 @@ void batch_norm_train_forward(DType dtype, int device, int64_t N, int64_t C, int
   PFQ_CHECK((running_mean == nullptr) == (running_var == nullptr), describe(what, dtype, device, N, C, S, eps),
             ": give both running statistics or neither");
   const BnDescs& d = descs_for(dtype, N, C, S, what, device, eps);
-  const Scale s(dtype);
-  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardTraining(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.one(), s.zero(), d.x.get(), x,
+  const DnnScalars s(dtype, 1, 0);
+  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardTraining(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.alpha(), s.beta(), d.x.get(), x,
                                                        d.x.get(), y, d.channel.get(), gamma, beta, momentum, running_mean,
                                                        running_var, eps, save_mean, save_invstd),
                 describe(what, dtype, device, N, C, S, eps));
@@ -91,8 +82,8 @@ void batch_norm_infer_forward(DType dtype, int device, int64_t N, int64_t C, int
   const char* what = "batch_norm (eval) forward";
   prepare(device, eps, what, dtype, N, C, S);
   const BnDescs& d = descs_for(dtype, N, C, S, what, device, eps);
-  const Scale s(dtype);
-  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardInference(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.one(), s.zero(), d.x.get(),
+  const DnnScalars s(dtype, 1, 0);
+  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardInference(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.alpha(), s.beta(), d.x.get(),
                                                         x, d.x.get(), y, d.channel.get(), gamma, beta, mean, var, eps),
                 describe(what, dtype, device, N, C, S, eps));
 }
@@ -104,8 +95,8 @@ void batch_norm_train_backward(DType dtype, int device, int64_t N, int64_t C, in
   const char* what = "batch_norm (training) backward";
   prepare(device, eps, what, dtype, N, C, S);
   const BnDescs& d = descs_for(dtype, N, C, S, what, device, eps);
-  const Scale s(dtype);
-  PFQ_DNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.one(), s.zero(), s.one(), s.zero(),
+  const DnnScalars s(dtype, 1, 0);
+  PFQ_DNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.alpha(), s.beta(), s.alpha(), s.beta(),
                                                 d.x.get(), x, d.x.get(), dy, d.x.get(), dx, d.channel.get(), gamma, dgamma, dbeta,
                                                 eps, save_mean, save_invstd),
                 describe(what, dtype, device, N, C, S, eps));

@@ -165,16 +165,6 @@ const ConvPlan& plan_for(ConvPass pass, DType dtype, int device, const cpu::Conv
   return *it->second;
 }
 
-// alpha = 1, beta = 0 (or 1) in the scaling type cuDNN wants for the data type.
-struct Scale {
-  float f[2];
-  double d[2];
-  bool dbl;
-  Scale(DType t, double alpha, double beta) : f{static_cast<float>(alpha), static_cast<float>(beta)}, d{alpha, beta}, dbl(t == DType::Float64) {}
-  const void* alpha() const { return dbl ? static_cast<const void*>(&d[0]) : static_cast<const void*>(&f[0]); }
-  const void* beta() const { return dbl ? static_cast<const void*>(&d[1]) : static_cast<const void*>(&f[1]); }
-};
-
 // PFQ_CUDA_DEPTHWISE = cudnn (default) | own; anything else is an error, not a fallback.
 bool own_depthwise() {
   static const bool own = [] {
@@ -205,7 +195,7 @@ void run(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g, const v
   const AlgoChoice& c = p.c;
   Workspace ws(c.workspace, device);
   cudnnHandle_t h = cudnn_handle(device);
-  const Scale s(dtype, 1, 0);
+  const DnnScalars s(dtype, 1, 0);
   if (pass == ConvPass::Forward)  // a = x, b = w, out = y
     PFQ_DNN_CHECK(cudnnConvolutionForward(h, s.alpha(), d.x.get(), a, d.w.get(), b, d.conv.get(),
                                           static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws.get(), ws.size(), s.beta(), d.y.get(), out),
@@ -234,7 +224,7 @@ void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void*
   PFQ_DNN_CHECK(cudnnSetTensor4dDescriptor(yd.get(), CUDNN_TENSOR_NCHW, type, static_cast<int>(g.N), static_cast<int>(g.OC),
                                            static_cast<int>(g.OH), static_cast<int>(g.OW)),
                 ctx);
-  const Scale s(dtype, 1, 1);  // y = 1 * b + 1 * y
+  const DnnScalars s(dtype, 1, 1);  // y = 1 * b + 1 * y
   PFQ_DNN_CHECK(cudnnAddTensor(cudnn_handle(device), s.alpha(), bd.get(), b, s.beta(), yd.get(), y), ctx);
 }
 
@@ -261,7 +251,7 @@ void conv2d_backward_bias(DType dtype, int device, const cpu::ConvGeom& g, const
     PFQ_CUDA_CHECK(cudaMemset(db, 0, static_cast<size_t>(g.OC) * dtype_size(dtype)));
     return;
   }
-  const Scale s(dtype, 1, 0);
+  const DnnScalars s(dtype, 1, 0);
   PFQ_DNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(device), s.alpha(), yd.get(), dy, s.beta(), bd.get(), db), ctx);
 }
 

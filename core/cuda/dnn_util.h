@@ -28,6 +28,18 @@ inline cudnnDataType_t cudnn_type(DType t, const char* op) {
   PFQ_FAIL(op, " on CUDA: expected float32 or float64, got ", dtype_name(t));
 }
 
+// cuDNN's alpha and beta scaling factors (out = alpha * result + beta * out) in the type it wants
+// for the data type: double for float64 data, float otherwise.
+struct DnnScalars {
+  float f[2];
+  double d[2];
+  bool dbl;
+  DnnScalars(DType t, double alpha, double beta)
+      : f{static_cast<float>(alpha), static_cast<float>(beta)}, d{alpha, beta}, dbl(t == DType::Float64) {}
+  const void* alpha() const { return dbl ? static_cast<const void*>(&d[0]) : static_cast<const void*>(&f[0]); }
+  const void* beta() const { return dbl ? static_cast<const void*>(&d[1]) : static_cast<const void*>(&f[1]); }
+};
+
 // Makes `device` current (cheap when it already is).
 inline void make_current(int device) {
   int current = -1;
