@@ -107,8 +107,7 @@ std::vector<std::string> parse_devices(const std::string& list) {
   while (true) {
     const size_t comma = list.find(',', start);
     const std::string d = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    const bool index = d.rfind("cuda:", 0) == 0 && d.size() > 5 && d.find_first_not_of("0123456789", 5) == std::string::npos;
-    PFQ_CHECK(d == "cpu" || d == "cuda" || index, "reproduce: --device '", list, "': entry '", d,
+    PFQ_CHECK(Device::try_parse(d).has_value(), "reproduce: --device '", list, "': entry '", d,
               "' is not cpu, cuda or cuda:N (a list separates devices by commas: cuda:0,cuda:1)");
     out.push_back(d);
     if (comma == std::string::npos) return out;

@@ -33,15 +33,17 @@ std::string Device::str() const {
   return type == DeviceType::CPU ? std::string("cpu") : "cuda:" + std::to_string(index);
 }
 
-Device Device::parse(const std::string& text) {
+std::optional<Device> Device::try_parse(const std::string& text) {
   if (text == "cpu") return cpu();
   if (text == "cuda") return cuda(0);
-  if (text.rfind("cuda:", 0) == 0) {
-    const std::string num = text.substr(5);
-    bool digits = !num.empty() && num.find_first_not_of("0123456789") == std::string::npos;
-    PFQ_CHECK(digits, "device '", text, "': expected cpu, cuda or cuda:N with N a GPU index");
-    return cuda(std::stoi(num));
-  }
+  if (text.rfind("cuda:", 0) != 0 || text.size() == 5 || text.find_first_not_of("0123456789", 5) != std::string::npos)
+    return std::nullopt;
+  return cuda(std::stoi(text.substr(5)));
+}
+
+Device Device::parse(const std::string& text) {
+  if (const auto d = try_parse(text)) return *d;
+  PFQ_CHECK(text.rfind("cuda:", 0) != 0, "device '", text, "': expected cpu, cuda or cuda:N with N a GPU index");
   PFQ_FAIL("device '", text, "': expected cpu, cuda or cuda:N");
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace pfq {
@@ -36,6 +37,8 @@ struct Device {
   std::string str() const;
   // Parses "cpu", "cuda", "cuda:N"; throws pfq::Error naming the text otherwise.
   static Device parse(const std::string& text);
+  // The same syntax without the error: nullopt for anything else (callers word their own).
+  static std::optional<Device> try_parse(const std::string& text);
 };
 
 }  // namespace pfq
