@@ -82,7 +82,9 @@ Taps bilinear_taps(int64_t in, int64_t out) {
 // The window [top, top+h) x [left, left+w) of img (inside it) resized to out_h x out_w: the
 // horizontal pass first, as PIL does, then the vertical one a whole row at a time (vectorised
 // over x). Each output sums its taps in index order, the same order as one tap loop per pixel.
+// A window already of the output size is copied as it is.
 Image resize_window(const Image& img, int64_t top, int64_t left, int64_t h, int64_t w, int64_t out_h, int64_t out_w) {
+  if (out_h == h && out_w == w) return crop(img, top, left, h, w);
   const Taps tx = bilinear_taps(w, out_w), ty = bilinear_taps(h, out_h);
   Image mid(img.channels, h, out_w);
   for (int64_t c = 0; c < img.channels; ++c)
@@ -120,7 +122,6 @@ Image resize_window(const Image& img, int64_t top, int64_t left, int64_t h, int6
 Image resize_bilinear(const Image& img, int64_t out_h, int64_t out_w) {
   PFQ_CHECK(out_h > 0 && out_w > 0, "resize: output size must be positive, got ", out_h, "x", out_w);
   PFQ_CHECK(img.height > 0 && img.width > 0, "resize: empty input image ", img.dims_str());
-  if (out_h == img.height && out_w == img.width) return img;
   return resize_window(img, 0, 0, img.height, img.width, out_h, out_w);
 }
 
@@ -234,7 +235,6 @@ RandomResizedCrop::RandomResizedCrop(int64_t size, std::array<double, 2> scale, 
 Image RandomResizedCrop::apply(Image img, Generator& gen) const {
   const CropBox b = random_resized_crop_box(img.height, img.width, gen, scale_, ratio_);
   // the box lies inside the image: resize that window in place of a crop's copy
-  if (b.height == size_ && b.width == size_) return crop(img, b.top, b.left, b.height, b.width);
   return resize_window(img, b.top, b.left, b.height, b.width, size_, size_);
 }
 
