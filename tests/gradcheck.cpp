@@ -1,6 +1,8 @@
 // gradcheck.cpp — central-difference gradient checking in float64.
 #include "tests/gradcheck.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <sstream>
 
@@ -68,5 +70,11 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   res.report = rep.str();
   return res;
 }
+
+OmpThreadsScope::OmpThreadsScope(int threads) : saved_(omp_get_max_threads()) {
+  if (threads > 0) omp_set_num_threads(threads);
+}
+
+OmpThreadsScope::~OmpThreadsScope() { omp_set_num_threads(saved_); }
 
 }  // namespace pfq::test

@@ -1,5 +1,6 @@
 // gradcheck.h — the one generic finite-difference gradient checker (float64), used for
-// every op and module, plus small comparison helpers shared by the test suites.
+// every op and module, plus small helpers shared by the test suites (comparisons, seeded
+// tensors, a scoped OpenMP thread count).
 #pragma once
 #include <functional>
 #include <string>
@@ -26,5 +27,18 @@ double max_abs_diff(const Tensor& a, const Tensor& b);
 
 // A seeded float64 tensor in [lo, hi) that requires grad.
 Tensor rand64(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1, bool requires_grad = true);
+
+// Sets OpenMP's thread count for a scope (threads > 0; 0 leaves it) and restores the count it
+// found when the scope ends, also after code inside set it (pfq's --threads options do).
+class OmpThreadsScope {
+ public:
+  explicit OmpThreadsScope(int threads = 0);
+  ~OmpThreadsScope();
+  OmpThreadsScope(const OmpThreadsScope&) = delete;
+  OmpThreadsScope& operator=(const OmpThreadsScope&) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace pfq::test

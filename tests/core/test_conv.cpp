@@ -2,7 +2,6 @@
 // depthwise, and oneDNN's when the build has it) against the naive reference, forward and both
 // backward passes, float32; the conv2d op under each CPU convolution backend.
 #include <doctest/doctest.h>
-#include <omp.h>
 
 #include <random>
 #include <string>
@@ -25,13 +24,6 @@ cpu::ConvGeom geom(const Cfg& c) {
   g.OW = conv_out_size(c.W, c.K, c.s, c.p, c.d);
   return g;
 }
-
-// Two OpenMP threads for one scope (thread interleavings are what some kernel bugs need).
-struct TwoThreads {
-  int saved = omp_get_max_threads();
-  TwoThreads() { omp_set_num_threads(2); }
-  ~TwoThreads() { omp_set_num_threads(saved); }
-};
 
 // oneDNN's forward, both gradients in one call, and the weight gradient alone, `calls` times on
 // random data of geometry c (NCHW or channels-last activations): every call must match the
@@ -146,7 +138,7 @@ TEST_CASE("strided 1x1 convolutions on channels-last activations: the weight gra
     MESSAGE("skipped: this build has no oneDNN (channels-last convolutions need it)");
     return;
   }
-  TwoThreads threads;
+  test::OmpThreadsScope threads(2);  // thread interleavings are what some kernel bugs need
   const std::vector<Cfg> cfgs = {
       {11, 6, 8, 8, 3, 1, 2, 0, 1, 1}, {11, 6, 4, 4, 3, 1, 2, 0, 1, 1}, {5, 4, 7, 7, 8, 1, 2, 0, 1, 1},
       {3, 1, 9, 9, 8, 1, 3, 0, 1, 1},  {4, 6, 8, 8, 4, 1, 2, 0, 1, 2}, {6, 24, 8, 8, 40, 1, 2, 0, 1, 1},
@@ -162,7 +154,7 @@ TEST_CASE("oneDNN on random small geometries, NCHW and channels-last, repeated: 
     MESSAGE("skipped: this build has no oneDNN");
     return;
   }
-  TwoThreads threads;
+  test::OmpThreadsScope threads(2);  // thread interleavings are what some kernel bugs need
   std::mt19937 rng(7);
   auto pick = [&](int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng() % static_cast<uint32_t>(hi - lo + 1)); };
   for (int t = 0; t < 200; ++t) {

@@ -5,7 +5,6 @@
 // all stages finish and the saved configuration keeps the recipe's values. ImageNet recipes
 // run at their real 224x224 input with batch 2.
 #include <doctest/doctest.h>
-#include <omp.h>
 #include <stb/stb_image_write.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +17,7 @@
 #include "apps/commands.h"
 #include "apps/workflow.h"
 #include "core/random.h"
+#include "tests/gradcheck.h"
 
 using namespace pfq;
 namespace fs = std::filesystem;
@@ -70,10 +70,7 @@ std::string make_data(const std::string& dataset, const std::string& dir) {
 }  // namespace
 
 TEST_CASE("e2e: every recipe in configs/ runs as pfq workflow --config on generated data") {
-  struct OneThread {  // --threads 1 below sets it for the process: restore afterwards
-    int saved = omp_get_max_threads();
-    ~OneThread() { omp_set_num_threads(saved); }
-  } one;
+  test::OmpThreadsScope restore;  // --threads 1 below sets it for the process
   data::testing::TempDir tmp;
   std::vector<fs::path> recipes;
   for (const auto& e : fs::directory_iterator(std::string(PFQ_SOURCE_ROOT) + "/configs"))

@@ -5,7 +5,6 @@
 // nothing, a changed configuration is refused, and --jobs 2 through the pfq binary works.
 // Also: the grid's validation errors.
 #include <doctest/doctest.h>
-#include <omp.h>
 
 #include <cmath>
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include "apps/checkpoint.h"
 #include "apps/reproduce.h"
 #include "layers/models/registry.h"
+#include "tests/gradcheck.h"
 
 using namespace pfq;
 namespace fs = std::filesystem;
@@ -55,12 +55,6 @@ std::string write_pretrained(const std::string& path) {
   return path;
 }
 
-// One OpenMP thread for these tiny models (idle pool threads would only spin), restored after.
-struct OneThread {
-  int saved = omp_get_max_threads();
-  ~OneThread() { omp_set_num_threads(saved); }
-};
-
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -91,7 +85,7 @@ app::ReproduceOptions small_options(const std::string& out, const std::string& d
 }  // namespace
 
 TEST_CASE("e2e: pfq reproduce runs the grid over seeds, reports it and resumes without redoing anything") {
-  OneThread one;
+  test::OmpThreadsScope restore;  // the options' --threads set the process's count
   data::testing::TempDir tmp;
   write_cifar10(tmp / "cifar", 40, 16, 1);
   const std::string ckpt = write_pretrained(tmp / "pretrained.safetensors");
@@ -196,7 +190,7 @@ TEST_CASE("e2e: pfq reproduce --jobs 2 runs child processes of the pfq binary") 
   const fs::path exe = fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "apps" / "pfq";
   // tools/run-tests.sh builds pfq with the e2e suite: a missing binary is a failure, not a skip.
   REQUIRE_MESSAGE(fs::exists(exe), exe.string(), " not built (ninja -C <build> apps/pfq)");
-  OneThread one;
+  test::OmpThreadsScope restore;  // the options' --threads set the process's count
   data::testing::TempDir tmp;
   write_cifar10(tmp / "cifar", 40, 16, 2);
   const std::string ckpt = write_pretrained(tmp / "pretrained.safetensors");
