@@ -10,7 +10,7 @@
 #include "apps/finetune.h"
 #include "apps/trainer.h"
 #include "core/autograd.h"
-#include "quant/integer_model.h"
+#include "quant/integer/model.h"
 #include "quant/model_size.h"
 #include "quant/qat.h"
 

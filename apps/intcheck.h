@@ -1,5 +1,5 @@
 // intcheck.h — the integer check of a fine-tuned QAT checkpoint (issue #4 items 5-6): export it
-// as an integer model file (quant/integer_model.h, docs/integer-format.md) and run that file on
+// as an integer model file (quant/integer/model.h, docs/integer-format.md) and run that file on
 // CPU over a test set, reporting its top-1 and, given the QAT checkpoint, the agreement of its
 // predictions with the fake-quantized float model. Behind `pfq export`, `pfq intcheck` and the
 // workflow's intcheck stage. Left out: CUDA (the integer model is CPU only).

@@ -13,18 +13,21 @@ class ReLU : public Module {
  public:
   std::string type_name() const override { return "ReLU"; }
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
 };
 
 class ReLU6 : public Module {
  public:
   std::string type_name() const override { return "ReLU6"; }
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
 };
 
 class Identity : public Module {
  public:
   std::string type_name() const override { return "Identity"; }
   Tensor forward(const Tensor& x) override { return x; }
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
 };
 
 // x [N, C, H, W] -> [N, C, OH, OW]; stride defaults to the kernel size, as in PyTorch.
@@ -34,6 +37,7 @@ class MaxPool2d : public Module {
   std::string type_name() const override { return "MaxPool2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   Shape output_shape(const Shape& in) const override;
   std::array<int64_t, 2> kernel, stride, padding;
 };
@@ -44,6 +48,7 @@ class AvgPool2d : public Module {
   std::string type_name() const override { return "AvgPool2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   Shape output_shape(const Shape& in) const override;
   std::array<int64_t, 2> kernel, stride, padding;
   bool count_include_pad;
@@ -57,6 +62,7 @@ class AdaptiveAvgPool2d : public Module {
   std::string type_name() const override { return "AdaptiveAvgPool2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   Shape output_shape(const Shape& in) const override;
   std::array<int64_t, 2> output_size;
 };
@@ -70,6 +76,7 @@ class Dropout : public Module {
   std::string type_name() const override { return "Dropout"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   Generator& generator() { return gen_; }
   double p;
 
@@ -83,6 +90,7 @@ class Flatten : public Module {
   explicit Flatten(int64_t start_dim = 1) : start_dim(start_dim) {}
   std::string type_name() const override { return "Flatten"; }
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   Shape output_shape(const Shape& in) const override;
   int64_t start_dim;
 };

@@ -26,6 +26,7 @@ class BatchNorm2d : public Module {
   std::string type_name() const override { return "BatchNorm2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   // forward followed by the activation `act` in the same pass (the model blocks use it for
   // BN -> ReLU/ReLU6 pairs); equal to act(forward(x)).
   Tensor forward_act(const Tensor& x, BnAct act);

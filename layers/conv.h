@@ -27,6 +27,7 @@ class Conv2d : public Module {
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   Shape output_shape(const Shape& in) const override;
   int64_t macs(const Shape& in) const override;
 
@@ -58,6 +59,7 @@ class Linear : public Module {
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   Shape output_shape(const Shape& in) const override;
   int64_t macs(const Shape& in) const override;
 

@@ -18,6 +18,7 @@ namespace pfq {
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module;
+class GraphBuilder;
 using ModulePtr = std::shared_ptr<Module>;
 
 // What load_state_dict found (strict=false returns it instead of throwing).
@@ -57,6 +58,15 @@ class Module {
   // The input shape each child sees for module input `in`, in child order (composites
   // override; the default errors for a module with children, returns {} for a leaf).
   virtual std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape& in) const;
+
+  // ---- model graph (layers/model_graph.h) ----
+  // Appends the units this module computes, reading unit `x`, to `g`; returns the unit holding
+  // its output. A layer adds one unit, a container traces its children, a block states its
+  // branches and adds. Default: a clear error naming `path` and the type.
+  virtual int trace(GraphBuilder& g, const std::string& path, int x);
+  // True for a block whose forward applies a child "output_quant", when one is registered, to
+  // its output (a linear block output that QAT preparation gives a signed quantizer).
+  virtual bool takes_output_quant() const { return false; }
 
   // ---- registration (constructors call these) ----
   // Makes `t` a leaf (detached) with requires_grad=true; an undefined `t` is rejected. The

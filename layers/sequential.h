@@ -15,6 +15,7 @@ class Sequential : public Module {
   explicit Sequential(const std::vector<ModulePtr>& modules);
   std::string type_name() const override { return "Sequential"; }
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   Shape output_shape(const Shape& in) const override;
   std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape& in) const override;
 

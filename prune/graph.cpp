@@ -1,12 +1,12 @@
-// graph.cpp — builds the channel-dependency graph (graph.h) by walking the model as a chain:
-// a Sequential's children in order, Conv2d + BatchNorm2d [+ ReLU/ReLU6] siblings as one unit,
-// BasicBlock and InvertedResidual by their documented dataflow.
+// graph.cpp — builds the channel-dependency graph (graph.h) from the model graph
+// (layers/model_graph.h): a Conv2d whose only reader is a BatchNorm2d [then a ReLU/ReLU6] is
+// one producer unit, an add joins its operands' channels; no block type is named here.
 #include "prune/graph.h"
 
 #include <algorithm>
 #include <sstream>
 
-#include "layers/models/blocks.h"
+#include "layers/model_graph.h"
 
 namespace pfq::prune {
 
@@ -64,10 +64,7 @@ std::string ChannelGraph::str() const {
 
 namespace {
 
-using models::BasicBlock;
-using models::InvertedResidual;
-
-// What flows between modules: the channels of one producer (or of nothing prunable).
+// What a unit's output holds: the channels of one producer (or of nothing prunable).
 struct Flow {
   enum Stage { Map, Pooled, Flat, Other } stage = Map;
   int producer = -1;       // whose channels these are; -1: input, residual sum, linear features
@@ -75,53 +72,68 @@ struct Flow {
   Shape shape;             // empty without shape tracking
 };
 
+// Reads the model graph's units in forward order, giving each unit's output a Flow.
 class Walker {
  public:
-  explicit Walker(bool shapes) : shapes_(shapes) {}
+  explicit Walker(const ModelGraph& mg, const Shape& input) : mg_(mg), flows_(mg.units.size()) { input_.shape = input; }
   ChannelGraph g;
 
-  Flow visit(Module& m, const std::string& path, Flow in) {
-    if (auto* b = dynamic_cast<BasicBlock*>(&m)) return basic_block(*b, path, in);
-    if (auto* r = dynamic_cast<InvertedResidual*>(&m)) return inverted_residual(*r, path, in);
-    if (auto* s = dynamic_cast<Sequential*>(&m)) return sequence(*s, path, in);
-    if (dynamic_cast<Identity*>(&m) || dynamic_cast<Dropout*>(&m)) return in;
-    if (dynamic_cast<ReLU*>(&m)) return activation(path, in, Activation::ReLU);
-    if (dynamic_cast<ReLU6*>(&m)) return activation(path, in, Activation::ReLU6);
-    if (dynamic_cast<MaxPool2d*>(&m) || dynamic_cast<AvgPool2d*>(&m)) return opaque(m, path, in, "spatial pooling", Flow::Map);
-    if (auto* a = dynamic_cast<AdaptiveAvgPool2d*>(&m)) {
-      if (in.stage != Flow::Map || a->output_size != std::array<int64_t, 2>{1, 1})
-        return opaque(m, path, in, "adaptive pooling", Flow::Map);
-      in.stage = Flow::Pooled;
-      if (shapes_) pooled_from_ = in.shape, in.shape = m.output_shape(in.shape);
-      return in;
-    }
-    if (auto* f = dynamic_cast<Flatten*>(&m)) {
-      if (in.stage != Flow::Pooled || f->start_dim != 1) return opaque(m, path, in, "flatten", Flow::Other);
-      in.stage = Flow::Flat;
-      if (shapes_) in.shape = m.output_shape(in.shape);
-      return in;
-    }
-    if (auto* l = dynamic_cast<Linear*>(&m)) return linear(*l, path, in);
-    if (dynamic_cast<Conv2d*>(&m))
-      PFQ_FAIL("prune: cannot analyse Conv2d '", path, "': it is not followed by a BatchNorm2d in the same Sequential",
-               " (the pruner handles conv -> BN [-> ReLU/ReLU6] units)");
-    if (dynamic_cast<BatchNorm2d*>(&m))
-      PFQ_FAIL("prune: cannot analyse BatchNorm2d '", path, "': it does not follow a Conv2d in the same Sequential");
-    PFQ_FAIL("prune: cannot analyse module '", path.empty() ? "(root)" : path, "' of type ", m.type_name(),
-             " (the channel-dependency graph knows Sequential, Conv2d+BatchNorm2d units, BasicBlock, InvertedResidual,",
-             " ReLU/ReLU6, pooling, Flatten, Dropout, Identity and Linear)");
+  void run() {
+    for (int i = 0; i < mg_.size(); ++i) flows_[static_cast<size_t>(i)] = visit(i);
+    const Flow& out = flow(mg_.output);
+    if (out.producer >= 0) g.producers[out.producer].open = "network output";
   }
 
  private:
-  bool shapes_;
+  const ModelGraph& mg_;
+  std::vector<Flow> flows_;
+  Flow input_;
   Shape pooled_from_;  // the map shape the last global pool read
 
-  Flow opaque(Module& m, const std::string& path, Flow in, const std::string& why, Flow::Stage stage) {
-    if (in.producer >= 0) mark_open(in.producer, why + " '" + path + "'");
+  const Flow& flow(int unit) const { return unit == kNetworkInput ? input_ : flows_[static_cast<size_t>(unit)]; }
+
+  Flow visit(int i) {
+    const Unit& u = mg_[i];
+    const Flow& in = flow(u.inputs[0]);
+    switch (u.kind) {
+      case UnitKind::Conv: return unit(i, in);
+      case UnitKind::BatchNorm: {
+        PFQ_CHECK(u.inputs[0] != kNetworkInput && mg_[u.inputs[0]].kind == UnitKind::Conv, "prune: cannot analyse BatchNorm2d '",
+                  u.path, "': it does not follow a Conv2d");
+        return in;  // the unit's channels, made a producer at its conv
+      }
+      case UnitKind::Act: return activation(u.path, in, u.act == BnAct::ReLU6 ? Activation::ReLU6 : Activation::ReLU);
+      case UnitKind::Add: return residual_add(u);
+      case UnitKind::MaxPool:
+      case UnitKind::AvgPool:
+        return opaque(u, in, u.module->type_name() == "AdaptiveAvgPool2d" ? "adaptive pooling" : "spatial pooling", Flow::Map);
+      case UnitKind::GlobalAvgPool: {
+        if (in.stage != Flow::Map) return opaque(u, in, "adaptive pooling", Flow::Map);
+        Flow out = in;
+        out.stage = Flow::Pooled;
+        pooled_from_ = in.shape, out.shape = u.out_shape;
+        return out;
+      }
+      case UnitKind::Flatten: {
+        if (in.stage != Flow::Pooled || static_cast<const Flatten*>(u.module)->start_dim != 1)
+          return opaque(u, in, "flatten", Flow::Other);
+        Flow out = in;
+        out.stage = Flow::Flat;
+        out.shape = u.out_shape;
+        return out;
+      }
+      case UnitKind::Linear: return linear(u, in);
+      case UnitKind::Quant: return in;
+    }
+    PFQ_FAIL("prune: unit '", u.path, "' of an unknown kind");
+  }
+
+  Flow opaque(const Unit& u, const Flow& in, const std::string& why, Flow::Stage stage) {
+    if (in.producer >= 0) mark_open(in.producer, why + " '" + u.path + "'");
     Flow out;
     out.stage = in.stage == Flow::Map ? stage : Flow::Other;
-    out.what = m.type_name() + " '" + path + "'";
-    if (shapes_) out.shape = m.output_shape(in.shape);
+    out.what = u.module->type_name() + " '" + u.path + "'";
+    out.shape = u.out_shape;
     return out;
   }
 
@@ -129,7 +141,7 @@ class Walker {
     if (g.producers[p].open.empty()) g.producers[p].open = why;
   }
 
-  Flow activation(const std::string& path, Flow in, Activation a) {
+  Flow activation(const std::string& path, const Flow& in, Activation a) {
     if (in.producer < 0 || in.stage != Flow::Map) return in;  // activation of a sum: stays unprunable
     Producer& p = g.producers[in.producer];
     if (p.act == a) return in;
@@ -139,34 +151,45 @@ class Walker {
     return in;
   }
 
-  Flow linear(Linear& l, const std::string& path, Flow in) {
-    PFQ_CHECK(in.stage != Flow::Map || in.shape.empty() || in.shape.size() == 2, "prune: cannot analyse Linear '", path,
+  Flow linear(const Unit& u, const Flow& in) {
+    auto& l = static_cast<Linear&>(*u.module);
+    PFQ_CHECK(in.stage != Flow::Map || in.shape.empty() || in.shape.size() == 2, "prune: cannot analyse Linear '", u.path,
               "': it reads a feature map, not a pooled vector");
     if (in.producer >= 0) {
       if (in.stage == Flow::Flat) {
-        PFQ_CHECK(l.in_features == g.producers[in.producer].conv->out_channels, "prune: Linear '", path, "' has ", l.in_features,
+        PFQ_CHECK(l.in_features == g.producers[in.producer].conv->out_channels, "prune: Linear '", u.path, "' has ", l.in_features,
                   " inputs but unit '", g.producers[in.producer].name, "' produces ", g.producers[in.producer].conv->out_channels,
                   " channels");
         Consumer c;
         c.kind = ConsumerKind::PoolLinear;
-        c.name = path;
+        c.name = u.path;
         c.linear = &l;
         c.input_shape = pooled_from_;
         g.producers[in.producer].consumers.push_back(c);
       } else {
-        mark_open(in.producer, "Linear '" + path + "' without global pooling");
+        mark_open(in.producer, "Linear '" + u.path + "' without global pooling");
       }
     }
     Flow out;
     out.stage = Flow::Other;
-    out.what = "Linear '" + path + "'";
-    if (shapes_) out.shape = l.output_shape(in.shape);
+    out.what = "Linear '" + u.path + "'";
+    out.shape = u.out_shape;
     return out;
   }
 
-  // A conv -> BN -> act unit reading `in`; returns the unit's output.
-  Flow unit(Conv2d& conv, const std::string& conv_path, BatchNorm2d& bn, const std::string& bn_path, Activation act,
-            const Flow& in) {
+  // A conv -> BN unit reading `in` (the BN its only reader); the BN's output carries the producer.
+  Flow unit(int i, const Flow& in) {
+    const Unit& u = mg_[i];
+    auto& conv = static_cast<Conv2d&>(*u.module);
+    const std::string& conv_path = u.path;
+    const bool bn_next = u.users.size() == 1 && mg_[u.users[0]].kind == UnitKind::BatchNorm;
+    PFQ_CHECK(bn_next, "prune: cannot analyse Conv2d '", conv_path, "': it is not followed by a BatchNorm2d",
+              u.users.empty() ? std::string(" (its output is the model's)")
+                              : " (next: " + (mg_[u.users[0]].module ? mg_[u.users[0]].module->type_name() : "an add") + ")",
+              "; the pruner handles conv -> BN [-> ReLU/ReLU6] units");
+    const Unit& bu = mg_[u.users[0]];
+    auto& bn = static_cast<BatchNorm2d&>(*bu.module);
+    const std::string& bn_path = bu.path;
     PFQ_CHECK(in.stage == Flow::Map, "prune: Conv2d '", conv_path, "' reads a pooled vector (", in.what, ")");
     PFQ_CHECK(conv.is_depthwise() || conv.groups == 1, "prune: cannot analyse Conv2d '", conv_path, "' with groups=", conv.groups,
               " (only dense and depthwise convolutions are supported)");
@@ -183,12 +206,9 @@ class Walker {
     p.bn_name = bn_path;
     p.conv = &conv;
     p.bn = &bn;
-    p.act = act;
     p.input = in.producer;
-    if (shapes_) {
-      p.input_shape = in.shape;
-      p.output_shape = conv.output_shape(in.shape);
-    }
+    p.input_shape = in.shape;
+    p.output_shape = u.out_shape;
     const int idx = static_cast<int>(g.producers.size());
     g.producers.push_back(p);
     if (in.producer >= 0) {
@@ -202,85 +222,29 @@ class Walker {
     }
     Flow out;
     out.producer = idx;
-    out.shape = g.producers[idx].output_shape;
+    out.shape = u.out_shape;
     return out;
   }
 
-  Flow sequence(Sequential& s, const std::string& path, Flow in) {
-    const auto& ch = s.named_children();
-    for (size_t i = 0; i < ch.size(); ++i) {
-      const std::string cpath = join_name(path, ch[i].first);
-      auto* conv = dynamic_cast<Conv2d*>(ch[i].second.get());
-      if (!conv) {
-        in = visit(*ch[i].second, cpath, in);
-        continue;
+  // Channels that meet in an add: each operand a producer (marked residual) or a description.
+  Flow residual_add(const Unit& u) {
+    ResidualAdd add;
+    add.block = u.path;
+    for (int in : u.inputs) {
+      const Flow& f = flow(in);
+      PFQ_CHECK(f.stage == Flow::Map, "prune: the add of '", u.path, "' reads a pooled vector");
+      if (f.producer >= 0) {
+        g.producers[f.producer].residual.push_back(u.path);
+        add.producers.push_back(f.producer);
+      } else {
+        add.operand = "block input (" + f.what + ")";
       }
-      auto* bn = i + 1 < ch.size() ? dynamic_cast<BatchNorm2d*>(ch[i + 1].second.get()) : nullptr;
-      PFQ_CHECK(bn, "prune: cannot analyse Conv2d '", cpath, "': it is not followed by a BatchNorm2d",
-                i + 1 < ch.size() ? " (next: " + ch[i + 1].second->type_name() + ")" : std::string(" (last in its Sequential)"),
-                "; the pruner handles conv -> BN [-> ReLU/ReLU6] units");
-      Activation act = Activation::None;
-      size_t used = 2;
-      if (i + 2 < ch.size()) {
-        if (dynamic_cast<ReLU*>(ch[i + 2].second.get())) act = Activation::ReLU, used = 3;
-        else if (dynamic_cast<ReLU6*>(ch[i + 2].second.get())) act = Activation::ReLU6, used = 3;
-      }
-      in = unit(*conv, cpath, *bn, join_name(path, ch[i + 1].first), act, in);
-      i += used - 1;
     }
-    return in;
-  }
-
-  // The shortcut operand of an add: a producer (marked residual) or a description.
-  void add_operand(ResidualAdd& add, const Flow& f, const std::string& block) {
-    if (f.producer >= 0) {
-      g.producers[f.producer].residual.push_back(block);
-      add.producers.push_back(f.producer);
-    } else {
-      add.operand = "block input (" + f.what + ")";
-    }
-  }
-
-  Flow sum_of(const std::string& block, const Flow& like) {
+    g.adds.push_back(add);
     Flow out;
-    out.what = "residual sum of '" + block + "'";
-    out.shape = like.shape;
+    out.what = "residual sum of '" + u.path + "'";
+    out.shape = u.out_shape;
     return out;
-  }
-
-  Flow basic_block(BasicBlock& b, const std::string& path, Flow in) {
-    PFQ_CHECK(dynamic_cast<ReLU*>(b.child("relu").get()), "prune: cannot analyse BasicBlock '", path, "': its 'relu' is a ",
-              b.child("relu")->type_name());
-    PFQ_CHECK(in.stage == Flow::Map, "prune: BasicBlock '", path, "' reads a pooled vector");
-    Flow y = unit(*b.conv1(), join_name(path, "conv1"), *b.bn1(), join_name(path, "bn1"), Activation::ReLU, in);
-    y = unit(*b.conv2(), join_name(path, "conv2"), *b.bn2(), join_name(path, "bn2"), Activation::None, y);
-    ResidualAdd add;
-    add.block = path;
-    add_operand(add, y, path);
-    if (b.has_downsample()) {
-      Flow s = sequence(*b.downsample(), join_name(path, "downsample"), in);
-      PFQ_CHECK(s.producer >= 0 && s.producer != in.producer, "prune: cannot analyse the downsample of BasicBlock '", path,
-                "' (expected Conv2d + BatchNorm2d)");
-      add_operand(add, s, path);
-    } else {
-      add_operand(add, in, path);
-    }
-    g.adds.push_back(add);
-    return sum_of(path, y);  // relu(sum): not a producer's channels
-  }
-
-  Flow inverted_residual(InvertedResidual& r, const std::string& path, Flow in) {
-    PFQ_CHECK(in.stage == Flow::Map, "prune: InvertedResidual '", path, "' reads a pooled vector");
-    Flow y = sequence(*r.conv(), join_name(path, "conv"), in);
-    PFQ_CHECK(y.producer >= 0 && g.producers[y.producer].name == join_name(path, "conv." + std::string(r.has_expand() ? "2" : "1")),
-              "prune: cannot analyse InvertedResidual '", path, "': its 'conv' does not end in the projection unit");
-    if (!r.has_residual()) return y;
-    ResidualAdd add;
-    add.block = path;
-    add_operand(add, y, path);
-    add_operand(add, in, path);
-    g.adds.push_back(add);
-    return sum_of(path, y);
   }
 };
 
@@ -289,14 +253,11 @@ class Walker {
 ChannelGraph build_graph(Module& model, const Shape& input_shape) {
   PFQ_CHECK(input_shape.empty() || input_shape.size() == 4, "prune: input shape must be [N, C, H, W], got ",
             shape_str(input_shape));
-  Walker w(!input_shape.empty());
-  Flow in;
-  if (!input_shape.empty()) {
-    in.shape = input_shape;
-    in.shape[0] = 1;
-  }
-  Flow out = w.visit(model, "", in);
-  if (out.producer >= 0) w.g.producers[out.producer].open = "network output";
+  const ModelGraph mg = trace_model(model, input_shape);
+  Shape in = input_shape;
+  if (!in.empty()) in[0] = 1;
+  Walker w(mg, in);
+  w.run();
   return std::move(w.g);
 }
 

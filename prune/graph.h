@@ -1,9 +1,10 @@
 // graph.h — the channel-dependency graph that PfQ and the baseline pruners work on (prune/):
 // every conv -> BN -> activation unit (a "producer"), who consumes its output channels (dense
 // conv input slice, depthwise conv channel, global-pool + Linear column) and which producers
-// meet in residual additions. Built by walking pfq's model classes (Sequential chains,
-// BasicBlock, InvertedResidual). Leaves out: concatenation, grouped (non-depthwise) convs,
-// non-global pooling between units: those are errors or make the channels unprunable.
+// meet in residual additions. Built on the model graph (layers/model_graph.h), so any block that
+// traces itself (BasicBlock, Bottleneck, InvertedResidual, ...) is understood. Leaves out:
+// concatenation, grouped (non-depthwise) convs, non-global pooling between units: those are
+// errors or make the channels unprunable.
 #pragma once
 #include <string>
 #include <vector>

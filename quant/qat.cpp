@@ -6,12 +6,13 @@
 #include <atomic>
 #include <cmath>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/io/json_fields.h"
 #include "layers/basic.h"
-#include "layers/models/blocks.h"
+#include "layers/model_graph.h"
 #include "layers/sequential.h"
 
 namespace pfq::quant {
@@ -45,6 +46,8 @@ std::atomic<bool> g_fused_tails{true};
 void set_fake_quant_trace(FakeQuantTrace* trace) { g_fq_trace = trace; }
 void set_fused_qat_tails(bool on) { g_fused_tails.store(on); }
 bool fused_qat_tails() { return g_fused_tails.load(); }
+
+int FakeQuantize::trace(GraphBuilder& g, const std::string& path, int x) { return g.add(UnitKind::Quant, path, this, {x}); }
 
 Tensor FakeQuantize::forward(const Tensor& x) {
   if (!enabled || !q_) return x;
@@ -172,6 +175,11 @@ Tensor QatConv2d::run(const Tensor& x_in, const FoldedBnTail& tail) {
   return folded_bn_train(a, tail);
 }
 
+int QatConv2d::trace(GraphBuilder& g, const std::string& path, int x) {
+  if (has_child("input_quant")) x = g.child(*this, path, "input_quant", x);
+  return g.add(UnitKind::Conv, path, this, {x});
+}
+
 // ---------------- QatLinear ----------------
 QatLinear::QatLinear(std::shared_ptr<Linear> lin, std::unique_ptr<Quantizer> wq, std::unique_ptr<Quantizer> input_q)
     : lin_(std::move(lin)) {
@@ -187,6 +195,11 @@ Tensor QatLinear::forward(const Tensor& x_in) {
             lin_->in_features, "], got ", shape_str(x.shape()));
   Tensor b = has_parameter("bias") ? parameter("bias") : Tensor();
   return linear(x, child("weight_quant")->forward(parameter("weight")), b);
+}
+
+int QatLinear::trace(GraphBuilder& g, const std::string& path, int x) {
+  if (has_child("input_quant")) x = g.child(*this, path, "input_quant", x);
+  return g.add(UnitKind::Linear, path, this, {x});
 }
 
 // ---------------- prepare_qat ----------------
@@ -228,24 +241,18 @@ QatReport prepare_qat(Module& model, const QatConfig& cfg) {
   QatReport rep;
   std::vector<std::pair<std::string, std::string>> pairs;  // conv path, bn path
   std::vector<std::string> convs, linears, acts, blocks;
-  auto mods = model.named_modules();
-  for (auto& [name, m] : mods) {
-    if (dynamic_cast<Conv2d*>(m)) convs.push_back(name);
-    if (dynamic_cast<Linear*>(m)) linears.push_back(name);
-    if (dynamic_cast<ReLU*>(m) || dynamic_cast<ReLU6*>(m)) acts.push_back(name);
-    if (dynamic_cast<models::InvertedResidual*>(m)) blocks.push_back(name);
-    if (dynamic_cast<models::BasicBlock*>(m)) {
-      for (auto [c, b] : {std::pair{"conv1", "bn1"}, std::pair{"conv2", "bn2"}})
-        if (m->has_child(c) && m->has_child(b) && dynamic_cast<Conv2d*>(m->child(c).get()) &&
-            dynamic_cast<BatchNorm2d*>(m->child(b).get()))
-          pairs.emplace_back(join_name(name, c), join_name(name, b));
-    } else if (dynamic_cast<Sequential*>(m)) {
-      const auto& ch = m->named_children();
-      for (size_t i = 0; i + 1 < ch.size(); ++i)
-        if (dynamic_cast<Conv2d*>(ch[i].second.get()) && dynamic_cast<BatchNorm2d*>(ch[i + 1].second.get()))
-          pairs.emplace_back(join_name(name, ch[i].first), join_name(name, ch[i + 1].first));
+  const ModelGraph mg = trace_model(model);
+  std::set<std::string> seen_acts;  // a block's shared activation (BasicBlock's relu) runs more than once
+  for (const Unit& u : mg.units) {
+    if (u.kind == UnitKind::Conv) {
+      convs.push_back(u.path);
+      if (u.users.size() == 1 && mg[u.users[0]].kind == UnitKind::BatchNorm) pairs.emplace_back(u.path, mg[u.users[0]].path);
     }
+    if (u.kind == UnitKind::Linear) linears.push_back(u.path);
+    if (u.kind == UnitKind::Act && seen_acts.insert(u.path).second) acts.push_back(u.path);
   }
+  for (auto& [name, m] : model.named_modules())
+    if (m->takes_output_quant()) blocks.push_back(name);
   PFQ_CHECK(!convs.empty() || !linears.empty(), "prepare_qat: the model has no Conv2d or Linear to quantize");
   rep.first_conv = convs.empty() ? "" : convs.front();
   rep.last_linear = linears.empty() ? "" : linears.back();

@@ -61,6 +61,7 @@ class FakeQuantize : public Module {
   std::string type_name() const override { return "FakeQuantize"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;  // a Quant unit
   Quantizer* quantizer() const { return q_.get(); }
   bool enabled = true;
 
@@ -78,6 +79,7 @@ class FoldedBatchNorm2d : public Module {
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override { return x; }
   bool is_identity() const override { return true; }
+  int trace(GraphBuilder&, const std::string&, int x) override { return x; }  // part of the conv's unit
   int64_t num_features;
   double eps;
   std::optional<double> momentum;
@@ -107,6 +109,8 @@ class QatConv2d : public Module {
   std::string type_name() const override { return "QatConv2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  // [input_quant: a Quant unit], then a Conv unit (folded BN included) computed by this module.
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
   // In training with BN folded and batch statistics, on CPU: when `next` is the activation the
   // model builders put after the BN (ReLU / ReLU6), alone or followed by an activation
   // quantizer that takes a batch range (prepare_qat's Sequential(act, FakeQuantize): minmax,
@@ -140,6 +144,7 @@ class QatLinear : public Module {
   std::string type_name() const override { return "QatLinear"; }
   std::string extra_repr() const override { return lin_->extra_repr(); }
   Tensor forward(const Tensor& x) override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;  // [input_quant], Linear unit
   Shape output_shape(const Shape& in) const override { return lin_->output_shape(in); }
   int64_t macs(const Shape& in) const override { return lin_->macs(in); }
   std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape&) const override { return {}; }

@@ -2,6 +2,7 @@
 #include "layers/models/blocks.h"
 
 #include "layers/init.h"
+#include "layers/model_graph.h"
 
 namespace pfq::models {
 
@@ -85,6 +86,80 @@ Shape BasicBlock::output_shape(const Shape& in) const {
   return s;
 }
 
+// conv1, bn1, relu, conv2, bn2, [downsample], add, relu: torchvision's order of execution.
+int BasicBlock::trace(GraphBuilder& g, const std::string& path, int x) {
+  int y = x;
+  for (const char* name : {"conv1", "bn1", "relu", "conv2", "bn2"}) y = g.child(*this, path, name, y);
+  const int shortcut = has_downsample() ? g.child(*this, path, "downsample", x) : x;
+  return g.child(*this, path, "relu", g.add(UnitKind::Add, path, nullptr, {y, shortcut}));
+}
+
+Bottleneck::Bottleneck(int64_t in, int64_t mid1, int64_t mid2, int64_t out, int64_t stride, bool downsample, Generator& gen) {
+  register_module("conv1", std::make_shared<Conv2d>(in, mid1, 1, Conv2dArgs{.bias = false}, gen));
+  register_module("bn1", std::make_shared<BatchNorm2d>(mid1));
+  register_module("conv2", std::make_shared<Conv2d>(mid1, mid2, 3, Conv2dArgs{.stride = stride, .padding = 1, .bias = false}, gen));
+  register_module("bn2", std::make_shared<BatchNorm2d>(mid2));
+  register_module("conv3", std::make_shared<Conv2d>(mid2, out, 1, Conv2dArgs{.bias = false}, gen));
+  register_module("bn3", std::make_shared<BatchNorm2d>(out));
+  register_module("relu", std::make_shared<ReLU>());
+  if (downsample) {
+    auto ds = std::make_shared<Sequential>();
+    ds->push_back(std::make_shared<Conv2d>(in, out, 1, Conv2dArgs{.stride = stride, .bias = false}, gen));
+    ds->push_back(std::make_shared<BatchNorm2d>(out));
+    register_module("downsample", ds);
+  } else {
+    PFQ_CHECK(stride == 1 && in == out, "Bottleneck(", in, " -> ", out, ", stride ", stride,
+              "): an identity shortcut needs stride 1 and equal channels; use a downsample");
+  }
+}
+
+// conv -> bn -> relu, with BN and the activation fused while both are the plain layers.
+static Tensor conv_bn_relu(Module& blk, const char* conv, const char* bn, const Tensor& x) {
+  Module& relu = *blk.child("relu");
+  if (auto [b, act] = fusable(blk.child(bn), blk.child("relu")); b) return b->forward_act(blk.child(conv)->forward(x), act);
+  if (blk.child(bn)->is_identity()) return blk.child(conv)->forward_into(x, relu);  // BN folded into a QAT conv
+  return relu(blk.child(bn)->forward(blk.child(conv)->forward(x)));
+}
+
+Tensor Bottleneck::forward(const Tensor& x) {
+  Tensor y = conv_bn_relu(*this, "conv1", "bn1", x);
+  y = conv_bn_relu(*this, "conv2", "bn2", y);
+  y = child("bn3")->forward(child("conv3")->forward(y));
+  Tensor shortcut = has_downsample() ? child("downsample")->forward(x) : x;
+  PFQ_CHECK(y.shape() == shortcut.shape(), "Bottleneck: residual branch ", shape_str(y.shape()), " and shortcut ",
+            shape_str(shortcut.shape()), " differ (after pruning, conv3 and the shortcut must keep the same channels)");
+  return (*child("relu"))(add(y, shortcut));
+}
+
+static const char* const kBottleneckChain[] = {"conv1", "bn1", "relu", "conv2", "bn2", "relu", "conv3", "bn3"};
+
+std::vector<std::pair<std::string, Shape>> Bottleneck::child_input_shapes(const Shape& in) const {
+  std::vector<std::pair<std::string, Shape>> v;
+  Shape s = in;
+  for (const char* name : {"conv1", "bn1", "conv2", "bn2", "conv3", "bn3"}) {
+    v.emplace_back(name, s);
+    s = child(name)->output_shape(s);
+  }
+  v.emplace_back("relu", s);
+  if (has_downsample()) v.emplace_back("downsample", in);
+  return v;
+}
+
+Shape Bottleneck::output_shape(const Shape& in) const {
+  Shape s = in;
+  for (const char* name : kBottleneckChain) s = child(name)->output_shape(s);
+  const Shape shortcut = has_downsample() ? child("downsample")->output_shape(in) : in;
+  PFQ_CHECK(s == shortcut, "Bottleneck: residual branch ", shape_str(s), " and shortcut ", shape_str(shortcut), " differ");
+  return s;
+}
+
+int Bottleneck::trace(GraphBuilder& g, const std::string& path, int x) {
+  int y = x;
+  for (const char* name : kBottleneckChain) y = g.child(*this, path, name, y);
+  const int shortcut = has_downsample() ? g.child(*this, path, "downsample", x) : x;
+  return g.child(*this, path, "relu", g.add(UnitKind::Add, path, nullptr, {y, shortcut}));
+}
+
 DepthwiseSeparable::DepthwiseSeparable(int64_t in, int64_t out, int64_t stride, Generator& gen) {
   add("dw", std::make_shared<ConvBNAct>(in, in, 3, stride, in, Act::ReLU, gen));
   add("pw", std::make_shared<ConvBNAct>(in, out, 1, 1, 1, Act::ReLU, gen));
@@ -122,6 +197,13 @@ Tensor InvertedResidual::forward(const Tensor& x) {
   }
   // An output quantizer added by quant::prepare_qat (block_output_quant), applied after the add.
   return has_child("output_quant") ? child("output_quant")->forward(y) : y;
+}
+
+// conv (expand, depthwise, project), [add], [output_quant].
+int InvertedResidual::trace(GraphBuilder& g, const std::string& path, int x) {
+  int y = g.child(*this, path, "conv", x);
+  if (residual_) y = g.add(UnitKind::Add, path, nullptr, {y, x});
+  return has_child("output_quant") ? g.child(*this, path, "output_quant", y) : y;
 }
 
 Shape InvertedResidual::output_shape(const Shape& in) const {

@@ -1,9 +1,10 @@
 // blocks.h — the named building blocks of the model builders (layers/models/): ConvBNAct
 // (torchvision's Conv2dNormActivation), BasicBlock (ResNet), DepthwiseSeparable (MobileNetV1)
-// and InvertedResidual (MobileNetV2). Their dataflow is documented per class and exposed by
-// typed accessors so the pruner can build its channel-dependency graph; forward looks children
-// up by name, so replace_module() (quantization wrappers) takes effect. Typed accessors throw
-// when a child was replaced by another type. Leaves out: bottleneck blocks, SE, other norms.
+// Bottleneck (ResNet-50) and InvertedResidual (MobileNetV2). Each states its dataflow in
+// trace() (layers/model_graph.h): the only code that knows a block's branches, so the pruner,
+// QAT and the integer converter handle every block alike; forward looks children up by name,
+// so replace_module() (quantization wrappers) takes effect. Typed accessors throw when a child
+// was replaced by another type. Leaves out: SE, grouped bottlenecks (ResNeXt), other norms.
 #pragma once
 #include "layers/layers.h"
 
@@ -47,6 +48,23 @@ class BasicBlock : public Module {
   bool has_downsample() const { return has_child("downsample"); }
   std::shared_ptr<Sequential> downsample() const { return has_downsample() ? child_as<Sequential>("downsample") : nullptr; }
   bool has_residual() const { return true; }
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
+};
+
+// torchvision's Bottleneck (ResNet v1.5: the stride on the 3x3 conv):
+//   out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + shortcut(x))
+// conv1 1x1 in -> mid1, conv2 3x3 stride mid1 -> mid2, conv3 1x1 mid2 -> out; shortcut as in
+// BasicBlock (downsample = Sequential "0" 1x1 conv stride s, "1" BatchNorm2d). One `relu` child
+// serves the three activations. conv3's and the shortcut's channels meet in the add.
+class Bottleneck : public Module {
+ public:
+  Bottleneck(int64_t in, int64_t mid1, int64_t mid2, int64_t out, int64_t stride, bool downsample, Generator& gen);
+  std::string type_name() const override { return "Bottleneck"; }
+  Tensor forward(const Tensor& x) override;
+  Shape output_shape(const Shape& in) const override;
+  std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape& in) const override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
+  bool has_downsample() const { return has_child("downsample"); }
 };
 
 // MobileNetV1 block: "dw" = ConvBNAct(3x3 depthwise, stride, ReLU), "pw" = ConvBNAct(1x1, ReLU).
@@ -81,6 +99,8 @@ class InvertedResidual : public Module {
   std::shared_ptr<BatchNorm2d> project_bn() const;
   bool has_residual() const { return residual_; }
   int64_t stride() const { return stride_; }
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
+  bool takes_output_quant() const override { return true; }
 
  private:
   bool has_expand_, residual_;

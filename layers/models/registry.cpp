@@ -13,6 +13,7 @@ const std::vector<std::pair<std::string, Builder>>& builders() {
       {"resnet32", [](const ModelConfig& c) { return resnet_cifar(32, c); }},
       {"resnet56", [](const ModelConfig& c) { return resnet_cifar(56, c); }},
       {"resnet18", [](const ModelConfig& c) { return resnet18(c); }},
+      {"resnet50", [](const ModelConfig& c) { return resnet50(c); }},
       {"mobilenetv1", [](const ModelConfig& c) { return mobilenet_v1(c); }},
       {"mobilenetv2", [](const ModelConfig& c) { return mobilenet_v2(c); }},
   };

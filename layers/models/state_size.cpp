@@ -50,6 +50,37 @@ double count_resnet(const ModelConfig& cfg, const std::string& name, const std::
   return s.n;
 }
 
+// resnet.cpp's resnet50: stem conv, stages of Bottlenecks (planes p, output 4p; the first block
+// of each stage projects), fc.
+double count_resnet50(const ModelConfig& cfg) {
+  ChannelPlan plan(cfg.channels);
+  Census s;
+  const int blocks[4] = {3, 4, 6, 3};
+  const int64_t base[4] = {64, 128, 256, 512};
+  int64_t in_default = scaled(64, cfg.width), in = plan.out("conv1", in_default);
+  s.conv_bn(static_cast<double>(cfg.in_channels), static_cast<double>(in), cfg.resolved_variant() == "imagenet" ? 7 : 3);
+  for (int st = 0; st < 4; ++st) {
+    const int64_t planes = scaled(base[st], cfg.width), wide = 4 * planes;
+    for (int b = 0; b < blocks[st]; ++b) {
+      const std::string p = "layer" + std::to_string(st + 1) + "." + std::to_string(b);
+      const bool ds = (st > 0 && b == 0) || in_default != wide;
+      const int64_t mid1 = plan.out(p + ".conv1", planes), mid2 = plan.out(p + ".conv2", planes), out = plan.out(p + ".conv3", wide);
+      s.conv_bn(static_cast<double>(in), static_cast<double>(mid1), 1);
+      s.conv_bn(static_cast<double>(mid1), static_cast<double>(mid2), 3);
+      s.conv_bn(static_cast<double>(mid2), static_cast<double>(out), 1);
+      if (ds) {
+        ChannelPlan::require_equal(p + " (conv3 vs downsample.0)", out, plan.out(p + ".downsample.0", wide));
+        s.conv_bn(static_cast<double>(in), static_cast<double>(out), 1);
+      }
+      in = out;
+      in_default = wide;
+    }
+  }
+  s.linear(static_cast<double>(in), static_cast<double>(cfg.num_classes));
+  plan.finish("resnet50");
+  return s.n;
+}
+
 // mobilenet_v1.cpp: stem, 13 depthwise-separable blocks, fc.
 double count_mobilenet_v1(const ModelConfig& cfg) {
   const int64_t outs[13] = {64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024};
@@ -108,6 +139,7 @@ double architecture(const ModelConfig& cfg) {
     return count_resnet(cfg, a, {16, 32, 64}, {n, n, n}, 3);
   }
   if (a == "resnet18") return count_resnet(cfg, a, {64, 128, 256, 512}, {2, 2, 2, 2}, cfg.resolved_variant() == "imagenet" ? 7 : 3);
+  if (a == "resnet50") return count_resnet50(cfg);
   if (a == "mobilenetv1") return count_mobilenet_v1(cfg);
   if (a == "mobilenetv2") return count_mobilenet_v2(cfg);
   std::string known;  // the registry's names; the test holds every one of them to its built count

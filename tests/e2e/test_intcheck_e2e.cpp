@@ -14,7 +14,7 @@
 #include "apps/intcheck.h"
 #include "data/factory.h"
 #include "layers/models/registry.h"
-#include "quant/integer_model.h"
+#include "quant/integer/model.h"
 
 using namespace pfq;
 

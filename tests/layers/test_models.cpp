@@ -33,6 +33,7 @@ bool all_finite(const Tensor& t) {
 
 TEST_CASE("models: parameter counts match the published / torchvision numbers exactly") {
   CHECK(build_model("resnet18", imagenet_cfg())->num_parameters() == 11'689'512);
+  CHECK(build_model("resnet50", imagenet_cfg())->num_parameters() == 25'557'032);
   CHECK(build_model("mobilenetv1", imagenet_cfg())->num_parameters() == 4'231'976);
   CHECK(build_model("mobilenetv2", imagenet_cfg())->num_parameters() == 3'504'872);
   // CIFAR ResNets with 1x1 conv + BN projection shortcuts (option B). The paper's option A
@@ -73,6 +74,29 @@ TEST_CASE("models: resnet18 state-dict names and shapes follow torchvision") {
   CHECK(block->has_downsample());
   CHECK(block->conv1()->stride[0] == 2);
   CHECK_FALSE(m->child_as<Sequential>("layer3")->child_as<BasicBlock>("1")->has_downsample());
+}
+
+TEST_CASE("models: resnet50 state-dict names and shapes follow torchvision") {
+  auto m = build_model("resnet50", imagenet_cfg());
+  const NamedTensors sd = m->state_dict();
+  REQUIRE(sd.size() == 320);  // 161 parameters + 53 BN x 3 buffers
+  CHECK(m->named_parameters().size() == 161);
+  CHECK(sd[6].first == "layer1.0.conv1.weight");
+  CHECK(sd[12].first == "layer1.0.conv2.weight");
+  CHECK(sd[18].first == "layer1.0.conv3.weight");
+  CHECK(sd[24].first == "layer1.0.downsample.0.weight");
+  CHECK(sd[319].first == "fc.bias");
+  CHECK(shape_of(*m, "layer1.0.conv1.weight") == Shape{64, 64, 1, 1});
+  CHECK(shape_of(*m, "layer1.0.conv3.weight") == Shape{256, 64, 1, 1});
+  CHECK(shape_of(*m, "layer2.0.conv2.weight") == Shape{128, 128, 3, 3});
+  CHECK(shape_of(*m, "layer3.5.bn3.running_var") == Shape{1024});
+  CHECK(shape_of(*m, "layer4.0.downsample.0.weight") == Shape{2048, 1024, 1, 1});
+  CHECK(shape_of(*m, "fc.weight") == Shape{1000, 2048});
+  auto block = m->child_as<Sequential>("layer2")->child_as<Bottleneck>("0");
+  CHECK(block->has_downsample());
+  CHECK(block->child_as<Conv2d>("conv2")->stride[0] == 2);  // v1.5: the stride on the 3x3
+  CHECK(block->child_as<Conv2d>("conv1")->stride[0] == 1);
+  CHECK_FALSE(m->child_as<Sequential>("layer2")->child_as<Bottleneck>("1")->has_downsample());
 }
 
 TEST_CASE("models: mobilenetv2 state-dict names and shapes follow torchvision") {
@@ -231,7 +255,7 @@ TEST_CASE("models: state_numel counts the state dict build_model creates, withou
   for (const auto& name : model_names())
     for (double width : {0.25, 0.5})
       for (const char* variant : {"cifar", "imagenet"}) {
-        if (name != "resnet18" && std::string(variant) == "imagenet") continue;  // only resnet18's stem differs
+        if (name != "resnet18" && name != "resnet50" && std::string(variant) == "imagenet") continue;  // only their stems differ
         ModelConfig c{.in_channels = 1, .input_size = 28, .num_classes = 7, .width = width, .variant = variant};
         c.arch = name;
         CAPTURE(name);
@@ -244,11 +268,13 @@ TEST_CASE("models: state_numel counts the state dict build_model creates, withou
   r.channels = {{"layer1.0.conv1", 7}, {"layer3.2.conv1", 20}, {"conv1", 12}, {"layer1.0.conv2", 12}, {"layer1.1.conv2", 12},
                 {"layer1.2.conv2", 12}, {"layer2.0.conv1", 5}};
   r.output_corrections = {{"layer2.0.conv1", {5, 16, 16}}};
+  ModelConfig r50{.width = 0.25, .arch = "resnet50"};
+  r50.channels = {{"layer1.0.conv1", 9}, {"layer2.3.conv2", 5}, {"layer4.2.conv1", 60}};
   ModelConfig v1{.width = 0.5, .arch = "mobilenetv1"};
   v1.channels = {{"features.3.pw.0", 100}, {"features.13.pw.0", 40}};
   ModelConfig v2{.arch = "mobilenetv2"};
   v2.channels = {{"features.2.conv.0.0", 50}, {"features.18.0", 640}};
-  for (const ModelConfig& c : {r, v1, v2}) {
+  for (const ModelConfig& c : {r, r50, v1, v2}) {
     CAPTURE(c.arch);
     CHECK(state_numel(c) == built(c));
   }

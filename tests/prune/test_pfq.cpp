@@ -247,6 +247,37 @@ TEST_CASE("pfq: residual-fed channels are kept and reported; block-internal ones
   CHECK(max_output_change(*rebuilt, *pruned, test::test_input({2, 3, 8, 8}, 9)) == 0);
 }
 
+TEST_CASE("pfq: ResNet-50's bottlenecks through the model graph: stem and block-internal channels go, residual ones stay") {
+  models::ModelConfig cfg;
+  cfg.arch = "resnet50";
+  cfg.input_size = 8;
+  cfg.width = 0.125;
+  auto make = [cfg] { return models::build_model(cfg); };
+  auto edit = [](Module& m) {
+    test::randomize_bn(m, 6);
+    test::make_constant(conv_at(m, "conv1"), bn_at(m, "bn1"), 1, 0.5f);                    // read by conv1 and downsample
+    test::make_constant(conv_at(m, "layer1.0.conv1"), bn_at(m, "layer1.0.bn1"), 2, 0.5f);  // into a padded 3x3
+    test::make_constant(conv_at(m, "layer2.1.conv2"), bn_at(m, "layer2.1.bn2"), 3, 0.5f);  // into a 1x1
+    test::make_constant(conv_at(m, "layer1.0.conv3"), bn_at(m, "layer1.0.bn3"), 4, 0.5f);  // into the add
+  };
+  double diff = 1;
+  ModulePtr pruned;
+  PruneReport r = prune_twin(make, edit, opts(Border::Exact, {2, 3, 8, 8}), diff, &pruned, cfg);
+  // float32 reassociation through 50 layers (outputs of order 10); a constant 0.5 channel
+  // removed without its compensation moves them by more than 0.01
+  MESSAGE("resnet50 max output change ", diff);
+  CHECK(diff < 1e-4);
+  CHECK(r.removed_total == 3);
+  CHECK(r.layer("conv1")->channels_after == 7);
+  CHECK(r.layer("layer1.0.conv1")->channels_after == 7);
+  CHECK(r.layer("layer2.1.conv2")->channels_after == 15);
+  REQUIRE(r.layer("layer1.0.conv3")->kept_constant.size() == 1);
+  CHECK(r.layer("layer1.0.conv3")->kept_constant[0].reason == "constant, kept (residual)");
+  ModulePtr rebuilt = models::build_model(r.config);
+  rebuilt->load_state_dict(pruned->state_dict(), true);
+  CHECK(max_output_change(*rebuilt, *pruned, test::test_input({2, 3, 8, 8}, 9)) == 0);
+}
+
 TEST_CASE("pfq: MobileNetV2 keeps residual projections and cascades through expansion -> depthwise") {
   models::ModelConfig cfg;
   cfg.arch = "mobilenetv2";

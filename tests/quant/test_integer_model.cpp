@@ -1,4 +1,4 @@
-// test_integer_model.cpp — the integer model (quant/integer_model.h): int8 kernels against the
+// test_integer_model.cpp — the integer model (quant/integer/model.h): int8 kernels against the
 // naive loops, fixed-point multipliers, integer vs fake-quantized agreement on tiny
 // MobileNetV1/ResNet-20/MobileNetV2 (per-layer and per-channel, 8/8 and 4/4, ema/pact/lsq),
 // export -> load bit-exact round trip and rejection of corrupt files; a value just below a
@@ -16,8 +16,9 @@
 #include "core/autograd.h"
 #include "core/io/safetensors.h"
 #include "layers/models/registry.h"
-#include "quant/integer_kernels.h"
-#include "quant/integer_model.h"
+#include "quant/integer/kernels.h"
+#include "quant/integer/model.h"
+#include "quant/model_size.h"
 #include "quant/qat.h"
 
 using namespace pfq;
@@ -185,6 +186,26 @@ TEST_CASE("integer MobileNetV1 (w0.25, 8x8) agrees with the fake-quantized model
 TEST_CASE("integer ResNet-20 (residual adds, downsample) agrees with the fake-quantized model") {
   check_agreement(tiny_qat("resnet20", 0.25, qcfg(8, 8, false), 5), 0.95);
   check_agreement(tiny_qat("resnet20", 0.25, qcfg(4, 4, true), 6), 0.95);
+}
+
+TEST_CASE("integer ResNet-50 (bottlenecks, a relu shared three times) agrees; QAT and model size need no edit for it") {
+  Built b = tiny_qat("resnet50", 0.125, qcfg(4, 4, true), 15);
+  check_agreement(b, 0.95);
+  check_agreement(tiny_qat("resnet50", 0.125, qcfg(8, 8, false), 16), 0.95);
+  // prepare_qat folded every conv's BN and quantized every activation once per relu module
+  int64_t folded = 0, float_weights = 0;
+  for (auto& [n, m] : b.model->named_modules()) {
+    if (auto* q = dynamic_cast<QatConv2d*>(m)) folded += q->folded();
+    if (m->type_name() == "QatConv2d" || m->type_name() == "QatLinear") float_weights += m->parameter("weight").numel();
+  }
+  CHECK(folded == 53);
+  const ModelSize ms = model_size(*b.model);
+  CHECK(ms.weight_elements() == float_weights);
+  for (const LayerSize& l : ms.layers) {
+    if (l.weights == 0) continue;
+    CAPTURE(l.name);
+    CHECK(l.weight_bits == (l.name == "conv1" || l.name == "fc" ? 8 : 4));
+  }
 }
 
 TEST_CASE("integer MobileNetV2 (ReLU6, linear bottlenecks, residual adds) agrees with the fake-quantized model") {

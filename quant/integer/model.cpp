@@ -1,14 +1,14 @@
-// integer_model.cpp — running the integer graph on CPU and its file format (quant/integer_model.h,
+// model.cpp — running the integer graph on CPU and its file format (quant/integer/model.h,
 // docs/integer-format.md): safetensors tensors named "<node>.<field>" plus the graph as JSON in
 // the metadata; loading validates every node, input reference, dtype and shape.
-#include "quant/integer_model.h"
+#include "quant/integer/model.h"
 
 #include <cmath>
 #include <map>
 #include <sstream>
 
 #include "core/io/safetensors.h"
-#include "quant/integer_kernels.h"
+#include "quant/integer/kernels.h"
 
 namespace pfq::quant {
 namespace {

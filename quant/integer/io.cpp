@@ -1,4 +1,4 @@
-// integer_io.cpp — export and import of the integer model (quant/integer_model.h) in the format
+// io.cpp — export and import of the integer model (quant/integer/model.h) in the format
 // of docs/integer-format.md: safetensors tensors "<node>.<field>" and the graph as JSON in the
 // metadata key "pfq_int_graph". The loader re-derives every value's shape from the graph and
 // checks each tensor's dtype, shape and value range against it.
@@ -8,7 +8,7 @@
 
 #include "core/io/safetensors.h"
 #include "core/ops.h"
-#include "quant/integer_model.h"
+#include "quant/integer/model.h"
 
 namespace pfq::quant {
 

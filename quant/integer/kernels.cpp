@@ -1,7 +1,7 @@
-// integer_kernels.cpp — int8 conv/linear/pool kernels and fixed-point multipliers
-// (quant/integer_kernels.h). The GEMM's inner loop widens int8 to int32 in a form the compiler
+// kernels.cpp — int8 conv/linear/pool kernels and fixed-point multipliers
+// (quant/integer/kernels.h). The GEMM's inner loop widens int8 to int32 in a form the compiler
 // vectorises; sums are exact, so results never depend on the thread count.
-#include "quant/integer_kernels.h"
+#include "quant/integer/kernels.h"
 
 #include <cmath>
 #include <vector>

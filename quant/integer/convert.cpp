@@ -1,15 +1,16 @@
-// integer_convert.cpp — QAT model -> integer graph (quant/integer_model.h). Walks the module
-// tree in forward order keeping the current, not yet quantized expression (1 or 2 terms and a
-// pending ReLU/ReLU6); every activation quantizer turns it into a requant node. Biases, folded
-// BN and PfQ correction maps are carried as real values and rounded once, at the output scale.
+// convert.cpp — QAT model -> integer graph (quant/integer/model.h). Walks the units of
+// the model graph (layers/model_graph.h) in forward order keeping each one's not yet quantized
+// expression (1 or 2 terms and a pending ReLU/ReLU6); every activation quantizer turns it into
+// a requant node. Biases, folded BN and PfQ correction maps are carried as real values and
+// rounded once, at the output scale.
 #include <cmath>
 #include <map>
 
 #include "core/autograd.h"
 #include "layers/basic.h"
-#include "layers/models/blocks.h"
-#include "quant/integer_kernels.h"
-#include "quant/integer_model.h"
+#include "layers/model_graph.h"
+#include "quant/integer/kernels.h"
+#include "quant/integer/model.h"
 #include "quant/qat.h"
 
 namespace pfq::quant {
@@ -117,21 +118,47 @@ class Builder {
     input_shape_ = {1, cfg.in_channels, cfg.input_size, cfg.input_size};
   }
 
-  void walk(Module& m, const std::string& path) {
-    if (auto* q = dynamic_cast<QatConv2d*>(&m)) return conv(*q, path);
-    if (auto* q = dynamic_cast<QatLinear*>(&m)) return linear(*q, path);
-    if (auto* f = dynamic_cast<FakeQuantize*>(&m)) return apply_quantizer(*f, path);
-    if (dynamic_cast<FoldedBatchNorm2d*>(&m)) return;  // applied by the QatConv2d before it
-    if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) return batchnorm(*bn, path);
-    if (dynamic_cast<ReLU6*>(&m)) return set_act(Act::ReLU6, path);
-    if (dynamic_cast<ReLU*>(&m)) return set_act(act_ == Act::ReLU6 ? Act::ReLU6 : Act::ReLU, path);
-    if (auto* p = dynamic_cast<AdaptiveAvgPool2d*>(&m)) return avgpool(*p, path);
-    if (dynamic_cast<Flatten*>(&m) || dynamic_cast<Dropout*>(&m) || dynamic_cast<Identity*>(&m)) return;
-    if (auto* b = dynamic_cast<models::BasicBlock*>(&m)) return basic_block(*b, path);
-    if (auto* b = dynamic_cast<models::InvertedResidual*>(&m)) return inverted_residual(*b, path);
-    if (dynamic_cast<Sequential*>(&m)) {
-      for (auto& [n, c] : m.named_children()) walk(*c, join_name(path, n));
-      return;
+  // The units of the model graph in forward order. Each unit's value is the expression of its
+  // input (terms, a pending activation, or the float network input) transformed by the unit.
+  void run(const ModelGraph& g) {
+    exprs_.resize(g.units.size());
+    for (int i = 0; i < g.size(); ++i) {
+      const Unit& u = g[i];
+      load(u.inputs[0]);
+      if (u.kind == UnitKind::Add) {
+        cur_.clear();
+        for (int in : u.inputs) {
+          const Expr& e = expr(in);
+          PFQ_CHECK(!e.is_float && e.terms.size() == 1 && e.act == Act::None, "convert_to_integer: an operand of the add of '",
+                    u.path, "' is not a single conv result or quantized activation");
+          cur_.push_back(e.terms[0]);
+        }
+      } else {
+        unit(u);
+      }
+      exprs_[static_cast<size_t>(i)] = Expr{cur_, act_, float_};
+    }
+    load(g.output);
+  }
+
+  void unit(const Unit& u) {
+    Module& m = *u.module;
+    const std::string& path = u.path;
+    switch (u.kind) {
+      case UnitKind::Quant: return apply_quantizer(static_cast<FakeQuantize&>(m), path);
+      case UnitKind::Act: return set_act(u.act == BnAct::ReLU6 || act_ == Act::ReLU6 ? Act::ReLU6 : Act::ReLU, path);
+      case UnitKind::GlobalAvgPool: return avgpool(path);
+      case UnitKind::Flatten: return;
+      case UnitKind::Conv:
+        if (auto* q = dynamic_cast<QatConv2d*>(&m)) return conv(*q, path);
+        break;
+      case UnitKind::Linear:
+        if (auto* q = dynamic_cast<QatLinear*>(&m)) return linear(*q, path);
+        break;
+      case UnitKind::BatchNorm:
+        if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) return batchnorm(*bn, path);
+        break;
+      default: break;
     }
     PFQ_FAIL("convert_to_integer: module '", path, "' of type ", m.type_name(), " has no integer counterpart");
   }
@@ -167,7 +194,8 @@ class Builder {
   const ValInfo& single_act8(const std::string& path) {
     PFQ_CHECK(!float_ && cur_.size() == 1 && act_ == Act::None && !vals_.at(cur_[0]).acc, "convert_to_integer: '", path,
               "' reads an activation that is not quantized (no activation quantizer between it and the previous "
-              "conv/linear/add); the integer model needs quantized inputs everywhere");
+              "conv/linear/add; e.g. a block with no output quantizer: a MobileNetV2 prepared without block_output_quant, "
+              "re-run pfq finetune); the integer model needs quantized inputs everywhere");
     return vals_.at(cur_[0]);
   }
   void set_act(Act a, const std::string& path) {
@@ -265,7 +293,6 @@ class Builder {
   }
 
   void conv(QatConv2d& q, const std::string& path) {
-    if (q.has_child("input_quant")) apply_quantizer(static_cast<FakeQuantize&>(*q.child("input_quant")), path + ".input_quant");
     const ValInfo in = single_act8(path);
     NoGradGuard ng;
     const Conv2d& c = q.conv();
@@ -321,7 +348,6 @@ class Builder {
   }
 
   void linear(QatLinear& q, const std::string& path) {
-    if (q.has_child("input_quant")) apply_quantizer(static_cast<FakeQuantize&>(*q.child("input_quant")), path + ".input_quant");
     const ValInfo in = single_act8(path);
     NoGradGuard ng;
     Tensor w = q.parameter("weight").detach();
@@ -373,9 +399,7 @@ class Builder {
     }
   }
 
-  void avgpool(AdaptiveAvgPool2d& p, const std::string& path) {
-    PFQ_CHECK(p.output_size[0] == 1 && p.output_size[1] == 1, "convert_to_integer: '", path,
-              "' is not a global average pool (output size 1)");
+  void avgpool(const std::string& path) {  // a global average pool
     const ValInfo in = single_act8(path);
     IntNode n;
     n.name = unique(path);
@@ -393,36 +417,21 @@ class Builder {
     im_.nodes.push_back(std::move(n));
   }
 
-  void basic_block(models::BasicBlock& b, const std::string& path) {
-    single_act8(path);
-    const std::string x = cur_[0];
-    for (const char* c : {"conv1", "bn1", "relu", "conv2", "bn2"}) walk(*b.child(c), join_name(path, c));
-    const std::string y = cur_[0];
-    PFQ_CHECK(cur_.size() == 1 && act_ == Act::None, "convert_to_integer: '", path, "' residual branch is not a conv result");
-    std::string sc = x;
-    if (b.has_downsample()) {
-      cur_ = {x};
-      walk(*b.child("downsample"), join_name(path, "downsample"));
-      PFQ_CHECK(cur_.size() == 1 && act_ == Act::None, "convert_to_integer: '", path, "' downsample is not a conv result");
-      sc = cur_[0];
-    }
-    cur_ = {y, sc};
-    walk(*b.child("relu"), join_name(path, "relu"));  // ReLU + the shared quantizer: add + requant
-  }
-
-  void inverted_residual(models::InvertedResidual& b, const std::string& path) {
-    single_act8(path);
-    const std::string x = cur_[0];
-    walk(*b.child("conv"), join_name(path, "conv"));
-    PFQ_CHECK(cur_.size() == 1 && act_ == Act::None, "convert_to_integer: '", path, "' projection is not a conv result");
-    if (b.has_residual()) cur_.push_back(x);
-    PFQ_CHECK(b.has_child("output_quant"), "convert_to_integer: MobileNetV2 block '", path,
-              "' has no output quantizer: the QAT model was prepared without block_output_quant (re-run pfq finetune)");
-    walk(*b.child("output_quant"), join_name(path, "output_quant"));
+  struct Expr {
+    std::vector<std::string> terms;
+    Act act = Act::None;
+    bool is_float = true;
+  };
+  const Expr& expr(int unit) const { return unit == kNetworkInput ? input_ : exprs_.at(static_cast<size_t>(unit)); }
+  void load(int unit) {
+    const Expr& e = expr(unit);
+    cur_ = e.terms, act_ = e.act, float_ = e.is_float;
   }
 
   IntModel& im_;
   Shape input_shape_;
+  Expr input_;                // the float network input
+  std::vector<Expr> exprs_;   // per unit of the model graph
   std::map<std::string, ValInfo> vals_;
   std::vector<std::string> cur_;
   bool float_ = true;
@@ -443,7 +452,7 @@ IntModel convert_to_integer(Module& qat_model, const models::ModelConfig& cfg, c
   im.input_shape = {cfg.in_channels, cfg.input_size, cfg.input_size};
   Builder b(im, cfg);
   try {
-    b.walk(qat_model, "");
+    b.run(trace_model(qat_model));
     b.finish();
   } catch (...) {
     qat_model.train(was_training);

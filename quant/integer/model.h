@@ -1,4 +1,4 @@
-// integer_model.h — the integer model of a fine-tuned QAT network (quant/, issue #4 item 5/6):
+// model.h — the integer model of a fine-tuned QAT network (quant/, issue #4 item 5/6):
 // int8 weights (per layer or per channel scales, zero point 0), int8 activations with a scale
 // and zero point, int32 accumulation, and requantization by integer multiplier + shift (no
 // float arithmetic between the input quantization and the output logits). Converted from a

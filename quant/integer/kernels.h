@@ -1,4 +1,4 @@
-// integer_kernels.h — CPU kernels of the integer model (quant/integer_model.h): int8 x int8 ->
+// kernels.h — CPU kernels of the integer model (quant/integer/model.h): int8 x int8 ->
 // int32 convolution (a naive reference loop and an im2col + integer GEMM path, tested against
 // each other), int8 linear, global average-pool sums and the fixed-point requantization
 // arithmetic (docs/integer-format.md section 4 is the one definition of the rounding).
