@@ -1,8 +1,10 @@
 // batchnorm.cpp — BatchNorm2d (batchnorm.h).
 #include "layers/batchnorm.h"
 
+#include <cmath>
 #include <sstream>
 
+#include "core/autograd.h"
 #include "core/ops.h"
 
 namespace pfq {
@@ -34,6 +36,30 @@ std::string BatchNorm2d::extra_repr() const {
 int64_t BatchNorm2d::batches_tracked() const {
   if (!track_running_stats) return 0;
   return static_cast<int64_t>(buffer("num_batches_tracked").to(Device::cpu()).item());
+}
+
+std::vector<double> BatchNorm2d::fold_scale() const {
+  PFQ_CHECK(track_running_stats, "BatchNorm2d(", num_features, ") has no running statistics to fold");
+  const std::vector<double> var = running_var().to(Device::cpu()).contiguous().to(DType::Float64).to_vector<double>();
+  const std::vector<double> gamma =
+      affine ? weight().detach().to(Device::cpu()).contiguous().to(DType::Float64).to_vector<double>() : std::vector<double>(var.size(), 1.0);
+  std::vector<double> s(var.size());
+  for (size_t c = 0; c < s.size(); ++c) s[c] = gamma[c] / std::sqrt(var[c] + eps);
+  return s;
+}
+
+void BatchNorm2d::keep_channels(const std::vector<int64_t>& keep) {
+  NoGradGuard ng;
+  auto take = [&](const Tensor& t) { return index_select(t, 0, keep).contiguous(); };
+  if (affine) {
+    set_parameter("weight", take(weight()));
+    set_parameter("bias", take(bias()));
+  }
+  if (track_running_stats) {
+    set_buffer("running_mean", take(running_mean()));
+    set_buffer("running_var", take(running_var()));
+  }
+  num_features = static_cast<int64_t>(keep.size());
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) { return forward_act(x, BnAct::None); }

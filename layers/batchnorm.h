@@ -38,6 +38,12 @@ class BatchNorm2d : public Module {
   Tensor running_mean() const { return track_running_stats ? buffer("running_mean") : Tensor(); }
   Tensor running_var() const { return track_running_stats ? buffer("running_var") : Tensor(); }
   int64_t batches_tracked() const;  // 0 without tracking
+  // gamma_c / sqrt(running_var_c + eps) in float64 (gamma = 1 without affine): the factor by
+  // which folding this BN into the conv before it scales output channel c. The one definition
+  // the pruner, PfQ's analysis and fold_bn use; needs running statistics.
+  std::vector<double> fold_scale() const;
+  // Channel surgery: keeps channels `keep` (sorted, unique) of the affine parameters and statistics.
+  void keep_channels(const std::vector<int64_t>& keep);
 
   int64_t num_features;
   double eps;

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/autograd.h"
 #include "layers/init.h"
 
 namespace pfq {
@@ -71,6 +72,34 @@ void Conv2d::set_output_correction(const Tensor& map) {
             map.defined() ? shape_str(map.shape()) : std::string("undefined"));
   if (has_output_correction()) set_buffer("output_correction", map);
   else register_buffer("output_correction", map);
+}
+
+namespace {
+// Rows (dim 0) or columns (dim 1) `keep` of t, as a new contiguous tensor, outside autograd.
+Tensor keep_along(const Tensor& t, int64_t dim, const std::vector<int64_t>& keep) {
+  NoGradGuard ng;
+  return index_select(t, dim, keep).contiguous();
+}
+}  // namespace
+
+void Conv2d::keep_output_channels(const std::vector<int64_t>& keep) {
+  const bool depthwise = is_depthwise();
+  set_parameter("weight", keep_along(weight(), 0, keep));
+  if (has_bias()) set_parameter("bias", keep_along(bias(), 0, keep));
+  out_channels = static_cast<int64_t>(keep.size());
+  if (depthwise) in_channels = groups = out_channels;
+  if (has_output_correction()) set_output_correction(keep_along(output_correction(), 0, keep));
+}
+
+void Conv2d::keep_input_channels(const std::vector<int64_t>& keep) {
+  PFQ_CHECK(groups == 1, "Conv2d(", extra_repr(), "): keep_input_channels needs a dense conv (groups = 1)");
+  set_parameter("weight", keep_along(weight(), 1, keep));
+  in_channels = static_cast<int64_t>(keep.size());
+}
+
+void Linear::keep_input_features(const std::vector<int64_t>& keep) {
+  set_parameter("weight", keep_along(weight(), 1, keep));
+  in_features = static_cast<int64_t>(keep.size());
 }
 
 Shape Conv2d::output_shape(const Shape& in) const {

@@ -1,7 +1,7 @@
 // conv.h — Conv2d and Linear modules (layers/), PyTorch's layout, names and default init
 // (kaiming_uniform_(a = sqrt(5)) weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias) drawn from a
-// passed Generator. Configuration fields are public so the pruner can read and edit them (it
-// must keep them consistent with the weight shape; forward checks). Leaves out: padding modes
+// passed Generator. Configuration fields are public to read; channel removal (PfQ surgery) goes
+// through keep_*_channels, which keep fields and tensors consistent. Leaves out: padding modes
 // other than zeros, string padding ("same"), non-square kernels in the constructor.
 #pragma once
 #include <array>
@@ -46,6 +46,11 @@ class Conv2d : public Module {
   bool has_output_correction() const { return has_buffer("output_correction"); }
   Tensor output_correction() const { return has_output_correction() ? buffer("output_correction") : Tensor(); }
   void set_output_correction(const Tensor& map);  // registers the buffer or replaces it
+  // Channel surgery: keeps output channels `keep` (sorted, unique) of weight, bias and output
+  // correction; a depthwise conv keeps the same input channels (groups follow).
+  void keep_output_channels(const std::vector<int64_t>& keep);
+  // Keeps input channels `keep` (sorted, unique) of a dense (groups == 1) conv's weight.
+  void keep_input_channels(const std::vector<int64_t>& keep);
 
   int64_t in_channels, out_channels;
   std::array<int64_t, 2> kernel, stride, padding, dilation;
@@ -67,6 +72,8 @@ class Linear : public Module {
   const Tensor& weight() const { return parameter("weight"); }
   bool has_bias() const { return has_parameter("bias"); }
   Tensor bias() const { return has_bias() ? parameter("bias") : Tensor(); }
+  // Keeps input features `keep` (sorted, unique) of the weight (a pruned producer before it).
+  void keep_input_features(const std::vector<int64_t>& keep);
 
   int64_t in_features, out_features;
 };

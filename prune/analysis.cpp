@@ -90,7 +90,7 @@ ModelAnalysis analyze(const Module& model, const AnalysisOptions& options) {
     l.step8 = quant_step(l.max_w, 8);
     l.step = quant_step(l.max_w, options.bits);
     // Folded range over the channels var-below-eps would leave.
-    const std::vector<double> s = bn_scale(*p.bn);
+    const std::vector<double> s = p.bn->fold_scale();
     const std::vector<double> w = p.conv->weight().contiguous().to(DType::Float64).to_vector<double>();
     const size_t per = l.channels ? w.size() / static_cast<size_t>(l.channels) : 0;
     for (size_t i = 0; i < w.size(); ++i)

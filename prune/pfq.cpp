@@ -79,6 +79,7 @@ double mean_of(const Tensor& t) {
 struct BnParams {
   std::vector<double> gamma, beta, mu, var;
   double eps = 0;
+  std::vector<double> scale;  // BatchNorm2d::fold_scale(): gamma / sqrt(var + eps)
 };
 
 // What the pass decided for one output channel of a unit.
@@ -105,7 +106,7 @@ class Pass {
   Pass(ChannelGraph& g, const PfqOptions& o, std::vector<LayerReport>& layers) : g_(g), o_(o), layers_(layers) {
     for (const auto& p : g_.producers) {
       BnParams b{to_double(p.bn->weight()), to_double(p.bn->bias()), to_double(p.bn->running_mean()),
-                 to_double(p.bn->running_var()), p.bn->eps};
+                 to_double(p.bn->running_var()), p.bn->eps, p.bn->fold_scale()};
       bn_.push_back(std::move(b));
       ch_.emplace_back(p.conv->out_channels);
       remaining_.push_back(p.conv->out_channels);
@@ -134,7 +135,7 @@ class Pass {
   std::vector<std::vector<Chan>> ch_;
   std::vector<int64_t> remaining_;
 
-  double scale(int u, int64_t c) const { return bn_[u].gamma[c] / std::sqrt(bn_[u].var[c] + bn_[u].eps); }
+  double scale(int u, int64_t c) const { return bn_[u].scale[c]; }
   // Rule 3.3: f(beta + s * (z - mu)).
   double unit_value(int u, int64_t c, double z) const {
     return activate(g_.producers[u].act, bn_[u].beta[c] + scale(u, c) * (z - bn_[u].mu[c]));
@@ -303,7 +304,7 @@ void Pass::compensate() {
         // The paper's fold: the interior constant a * sum(W) goes into the bias / running mean.
         const std::vector<double> w = to_double(index_select(k.conv->weight(), 1, chans));
         const size_t taps = static_cast<size_t>(k.conv->kernel[0] * k.conv->kernel[1]);
-        const std::vector<double> s = bn_scale(*ku.bn);
+        const std::vector<double> s = ku.bn->fold_scale();
         std::vector<double> delta(oc, 0.0);
         for (int64_t o = 0; o < oc; ++o) {
           for (size_t i = 0; i < chans.size(); ++i)

@@ -23,8 +23,6 @@ std::vector<int64_t> complement(int64_t n, const std::vector<int64_t>& removed) 
   return keep;
 }
 
-Tensor take(const Tensor& t, int64_t dim, const std::vector<int64_t>& keep) { return index_select(t, dim, keep).contiguous(); }
-
 }  // namespace
 
 void remove_channels(ChannelGraph& g, const ChannelSets& removed) {
@@ -50,33 +48,15 @@ void remove_channels(ChannelGraph& g, const ChannelSets& removed) {
         PFQ_CHECK(removed[c.unit] == r, "remove_channels: depthwise '", c.name, "' must lose exactly the channels '", p.name,
                   "' loses");
   }
-  NoGradGuard ng;
   for (size_t i = 0; i < g.producers.size(); ++i) {
     if (removed[i].empty()) continue;
     Producer& p = g.producers[i];
     const std::vector<int64_t> keep = complement(p.conv->out_channels, removed[i]);
-    const int64_t k = static_cast<int64_t>(keep.size());
-    Conv2d& conv = *p.conv;
-    const bool depthwise = p.depthwise();
-    conv.set_parameter("weight", take(conv.weight(), 0, keep));
-    if (conv.has_bias()) conv.set_parameter("bias", take(conv.bias(), 0, keep));
-    conv.out_channels = k;
-    if (depthwise) conv.in_channels = conv.groups = k;
-    if (conv.has_output_correction()) conv.set_output_correction(take(conv.output_correction(), 0, keep));
-    BatchNorm2d& bn = *p.bn;
-    bn.set_parameter("weight", take(bn.weight(), 0, keep));
-    bn.set_parameter("bias", take(bn.bias(), 0, keep));
-    bn.set_buffer("running_mean", take(bn.running_mean(), 0, keep));
-    bn.set_buffer("running_var", take(bn.running_var(), 0, keep));
-    bn.num_features = k;
+    p.conv->keep_output_channels(keep);
+    p.bn->keep_channels(keep);
     for (auto& c : p.consumers) {
-      if (c.kind == ConsumerKind::Dense) {
-        c.conv->set_parameter("weight", take(c.conv->weight(), 1, keep));
-        c.conv->in_channels = k;
-      } else if (c.kind == ConsumerKind::PoolLinear) {
-        c.linear->set_parameter("weight", take(c.linear->weight(), 1, keep));
-        c.linear->in_features = k;
-      }
+      if (c.kind == ConsumerKind::Dense) c.conv->keep_input_channels(keep);
+      else if (c.kind == ConsumerKind::PoolLinear) c.linear->keep_input_features(keep);
     }
   }
   for (auto& p : g.producers) p.conv->check_consistent();
@@ -109,15 +89,8 @@ void add_output_correction(Conv2d& conv, const Tensor& map) {
   }
 }
 
-std::vector<double> bn_scale(const BatchNorm2d& bn) {
-  std::vector<double> gamma = to_double(bn.weight()), var = to_double(bn.running_var());
-  std::vector<double> s(gamma.size());
-  for (size_t c = 0; c < s.size(); ++c) s[c] = gamma[c] / std::sqrt(var[c] + bn.eps);
-  return s;
-}
-
 double max_folded_weight(const Conv2d& conv, const BatchNorm2d& bn) {
-  const std::vector<double> s = bn_scale(bn);
+  const std::vector<double> s = bn.fold_scale();
   const std::vector<double> w = to_double(conv.weight());
   const int64_t oc = conv.out_channels;
   if (oc == 0 || w.empty()) return 0;

@@ -31,8 +31,6 @@ void add_output_correction(Conv2d& conv, const Tensor& map);
 
 // t's values (any dtype, any layout) as doubles in row-major order.
 std::vector<double> to_double(const Tensor& t);
-// BN scale s_c = gamma_c / sqrt(var_c + eps), in double.
-std::vector<double> bn_scale(const BatchNorm2d& bn);
 // max over the layer of |s_c * w_c| (the BN-folded weights); 0 for an empty layer.
 double max_folded_weight(const Conv2d& conv, const BatchNorm2d& bn);
 // Per-layer symmetric quantization step at b bits: max|w'| / (2^(b-1) - 1).

@@ -8,11 +8,7 @@ namespace pfq::quant {
 
 Tensor bn_fold_scale(const BatchNorm2d& bn) {
   PFQ_CHECK(bn.track_running_stats, "fold_bn: BatchNorm2d(", bn.num_features, ") has no running statistics to fold");
-  NoGradGuard ng;
-  Tensor var = bn.running_var().to(Device::cpu()).to(DType::Float64);
-  Tensor s = rdiv(1.0, sqrt(add(var, bn.eps)));
-  if (bn.affine) s = mul(s, bn.weight().detach().to(Device::cpu()).to(DType::Float64));
-  return s.to(bn.running_var().dtype());
+  return Tensor::from_vector(bn.fold_scale(), {bn.num_features}).to(bn.running_var().dtype());
 }
 
 std::shared_ptr<Conv2d> fold_bn(const Conv2d& conv, const BatchNorm2d& bn) {

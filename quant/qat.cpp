@@ -146,7 +146,7 @@ Tensor QatConv2d::run(const Tensor& x_in, const FoldedBnTail& tail) {
   Tensor& rmean = bn_->buffer("running_mean");
   Tensor& rvar = bn_->buffer("running_var");
   const double eps = bn_->eps;
-  Tensor sigma_r = sqrt(add(rvar.clone(), eps));  // [OC], no gradient
+  Tensor sigma_r = bn_->running_sigma();  // [OC], no gradient
   Tensor s = div(gamma, sigma_r);                 // [OC]
   Tensor y = conv2d(x, wq.forward(mul(w, reshape(s, {oc, 1, 1, 1}))), Tensor(), opt);  // [N, OC, OH, OW]
   // b + corr as [OC, 1, 1] or [OC, OH, OW]

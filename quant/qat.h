@@ -80,6 +80,9 @@ class FoldedBatchNorm2d : public Module {
   Tensor forward(const Tensor& x) override { return x; }
   bool is_identity() const override { return true; }
   int trace(GraphBuilder&, const std::string&, int x) override { return x; }  // part of the conv's unit
+  // sqrt(running_var + eps) [C], without gradient: the running sigma that the folded weight
+  // scale gamma / sigma divides by, in QatConv2d's forward and in the integer converter alike.
+  Tensor running_sigma() const { return sqrt(add(buffer("running_var").clone(), eps)); }
   int64_t num_features;
   double eps;
   std::optional<double> momentum;

@@ -309,7 +309,7 @@ class Builder {
       // exactly QatConv2d's eval forward: conv(x, q(s * w)) + beta + s * (b + corr - mu)
       Tensor gamma = bn->affine ? bn->parameter("weight").detach() : Tensor::ones({oc}, w.dtype());
       Tensor beta = bn->affine ? bn->parameter("bias").detach().to(DType::Float64) : Tensor::zeros({oc}, DType::Float64);
-      Tensor s = div(gamma, sqrt(add(bn->buffer("running_var").clone(), bn->eps)));
+      Tensor s = div(gamma, bn->running_sigma());
       w = mul(w, reshape(s, {oc, 1, 1, 1}));
       Tensor sd = s.to(DType::Float64), mu = bn->buffer("running_mean").to(DType::Float64);
       for (int64_t i = 0; i < oc; ++i) {
@@ -383,13 +383,11 @@ class Builder {
     ValInfo& v = vals_.at(cur_[0]);
     const int64_t C = v.shape[1];
     PFQ_CHECK(bn.num_features == C, "convert_to_integer: BatchNorm2d '", path, "' has ", bn.num_features, " channels, input ", C);
-    Tensor var = bn.running_var().to(DType::Float64), mu = bn.running_mean().to(DType::Float64);
+    const std::vector<double> scale = bn.fold_scale();
+    Tensor mu = bn.running_mean().to(DType::Float64);
     for (int64_t c = 0; c < C; ++c) {
-      double a = 1.0 / std::sqrt(var.data<double>()[c] + bn.eps), sh = 0;
-      if (bn.affine) {
-        a *= bn.weight().detach().to(DType::Float64).data<double>()[c];
-        sh = bn.bias().detach().to(DType::Float64).data<double>()[c];
-      }
+      const double a = scale[static_cast<size_t>(c)];
+      const double sh = bn.affine ? bn.bias().detach().to(DType::Float64).data<double>()[c] : 0.0;
       v.acc_scale[c] *= a;
       v.bias[c] = a * (v.bias[c] - mu.data<double>()[c]) + sh;
       if (v.corr.defined()) {
