@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "prune/graph.h"
+#include "prune/report.h"
 #include "prune/surgery.h"
 
 namespace pfq::prune {
@@ -21,14 +22,6 @@ double quantile(const std::vector<double>& sorted, double p) {
   const auto lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(lo + 1, sorted.size() - 1);
   return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
-}
-
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 // s right-aligned in a field of `width`, after one space.

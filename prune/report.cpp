@@ -7,7 +7,6 @@
 
 namespace pfq::prune {
 
-namespace {
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 std::string fmt(const char* f, double v) {
@@ -15,7 +14,6 @@ std::string fmt(const char* f, double v) {
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
-}  // namespace
 
 const LayerReport* PruneReport::layer(const std::string& name) const {
   for (const auto& l : layers)

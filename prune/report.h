@@ -12,6 +12,10 @@
 
 namespace pfq::prune {
 
+// A double as JSON (null for NaN/Inf), and printf-formatted: the report's and analysis's tables.
+nlohmann::json num(double v);
+std::string fmt(const char* f, double v);
+
 struct RemovedChannel {
   int64_t channel = 0;  // index before pruning
   // PfQ: the channel's constant output a_c (the interior value when `border_map`); NaN for the

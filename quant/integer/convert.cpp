@@ -12,6 +12,7 @@
 #include "quant/integer/kernels.h"
 #include "quant/integer/model.h"
 #include "quant/qat.h"
+#include "quant/qparams.h"
 
 namespace pfq::quant {
 namespace {
@@ -27,89 +28,10 @@ struct ValInfo {
 
 enum class Act { None, ReLU, ReLU6 };
 
-// An activation quantizer's grid in its own integers (before the int8 offset).
-struct ActQ {
-  float s = 1;
-  int64_t z = 0, qmin = 0, qmax = 255;
-  int bits = 8;
-  bool is_signed = false;
-};
-
-ActQ act_qparams(FakeQuantize& fq, const std::string& path) {
-  Quantizer* q = fq.quantizer();
-  PFQ_CHECK(q, "convert_to_integer: activation quantizer '", path, "' is the identity (bits >= 32); the integer model needs "
-               "every activation quantized (abits <= 8)");
-  PFQ_CHECK(fq.enabled, "convert_to_integer: activation quantizer '", path, "' is disabled (stage \"w\" of --stages w,wa)");
-  const QuantSpec& sp = q->spec();
-  PFQ_CHECK(!sp.per_channel, "convert_to_integer: per-channel activation quantizer '", path, "' is not supported");
-  ActQ a;
-  a.bits = sp.bits;
-  a.is_signed = sp.symmetric;
-  if (auto* e = dynamic_cast<EmaQuantizer*>(q)) {
-    PFQ_CHECK(e->calibrated(), "convert_to_integer: ema quantizer '", path, "' has observed ", e->num_batches(), " of ",
-              sp.calib_batches, " calibration batches, so the fake-quantized model does not quantize there yet");
-    const auto b = e->buffers();
-    const Tensor lo = b[0].second.to(DType::Float32), hi = b[1].second.to(DType::Float32);
-    const cpu::QuantGrid g = cpu::quant_grid(sp.bits, sp.symmetric);
-    float s = 1, z = 0;
-    cpu::qparams_from_range<float>(lo.data<float>()[0], hi.data<float>()[0], g, sp.symmetric, s, z);
-    a.s = s;
-    a.z = static_cast<int64_t>(z);
-    a.qmin = g.qmin;
-    a.qmax = g.qmax;
-  } else if (auto* p = dynamic_cast<PactQuantizer*>(q)) {
-    const float alpha = p->parameters()[0].second.detach().to(DType::Float32).data<float>()[0];
-    a.qmin = 0;
-    a.qmax = (int64_t{1} << sp.bits) - 1;
-    a.s = alpha / static_cast<float>(a.qmax);
-  } else if (auto* l = dynamic_cast<LsqQuantizer*>(q)) {
-    const LsqBounds bd = lsq_bounds(sp.bits, sp.symmetric);
-    a.s = l->parameters()[0].second.detach().to(DType::Float32).data<float>()[0];
-    a.qmin = -bd.qn;
-    a.qmax = bd.qp;
-  } else {
-    PFQ_FAIL("convert_to_integer: activation quantizer '", path, "' is ", q->name(),
-             ", which has no fixed range (use ema, pact or lsq for activations)");
-  }
-  PFQ_CHECK(a.s > 0 && std::isfinite(a.s), "convert_to_integer: quantizer '", path, "' has scale ", a.s);
-  return a;
-}
-
-// Fake-quantizes the effective weight w [OC, ...] with the layer's weight quantizer (exactly as
-// the QAT forward does) and recovers the integers and per-channel scales.
-void quantize_weight(FakeQuantize& wq, const Tensor& w, const std::string& path, IntNode& node) {
-  Quantizer* q = wq.quantizer();
-  PFQ_CHECK(q && wq.enabled, "convert_to_integer: layer '", path, "' has float weights (bits >= 32); the integer model needs "
-                             "quantized weights");
-  const QuantSpec& sp = q->spec();
-  const int64_t oc = w.size(0), k = w.numel() / oc;
-  Tensor out = wq.forward(w).detach().contiguous();
-  std::vector<float> scale(static_cast<size_t>(oc));
-  if (q->name() == "dorefa") {
-    PFQ_CHECK(sp.bits <= 7, "convert_to_integer: layer '", path, "' has ", sp.bits,
-              "-bit DoReFa weights, whose levels (2k - n) / n need ", sp.bits + 1, "-bit integers (int8 holds up to 7-bit DoReFa)");
-    std::fill(scale.begin(), scale.end(), 1.0f / static_cast<float>((int64_t{1} << sp.bits) - 1));
-  } else {
-    Tensor s = q->last_scale().to(DType::Float32).contiguous();
-    PFQ_CHECK(s.defined(), "convert_to_integer: weight quantizer of '", path, "' reported no scale");
-    for (int64_t c = 0; c < oc; ++c) scale[c] = s.data<float>()[s.numel() == 1 ? 0 : c];
-  }
-  Tensor qi = Tensor::empty(w.shape(), DType::Int8);
-  const float* o = out.data<float>();
-  float maxabs = 0;
-  for (int64_t i = 0; i < out.numel(); ++i) maxabs = std::max(maxabs, std::fabs(o[i]));
-  for (int64_t c = 0; c < oc; ++c)
-    for (int64_t j = 0; j < k; ++j) {
-      const float v = o[c * k + j], sc = scale[c];
-      const float qv = sc > 0 ? std::nearbyint(v / sc) : 0.0f;
-      PFQ_CHECK(qv >= -128 && qv <= 127 && std::fabs(qv * sc - v) <= 1e-5f * std::max(maxabs, 1e-30f),
-                "convert_to_integer: weight ", c * k + j, " of '", path, "' (", v, ") is not on the ", q->name(),
-                " grid of step ", sc, " within int8");
-      qi.data<int8_t>()[c * k + j] = static_cast<int8_t>(qv);
-    }
-  node.weight = qi;
-  node.weight_scale = Tensor::from_vector(scale, {oc});
-  node.weight_bits = q->name() == "dorefa" ? sp.bits + 1 : sp.bits;  // DoReFa's odd levels: one more bit
+void set_weight(IntNode& node, const WeightCodes& w) {
+  node.weight = w.codes;
+  node.weight_scale = w.scale;
+  node.weight_bits = w.bits;
 }
 
 class Builder {
@@ -204,7 +126,7 @@ class Builder {
   }
 
   void apply_quantizer(FakeQuantize& fq, const std::string& path) {
-    const ActQ a = act_qparams(fq, path);
+    const ActQ a = act_qparams(fq, path, "convert_to_integer");
     const int64_t off = a.is_signed ? 0 : -128;  // unsigned grids are stored shifted into int8
     IntNode n;
     n.name = unique(path);
@@ -329,7 +251,7 @@ class Builder {
     n.stride = c.stride;
     n.padding = c.padding;
     n.dilation = c.dilation;
-    quantize_weight(static_cast<FakeQuantize&>(*q.child("weight_quant")), w.contiguous(), path, n);
+    set_weight(n, quantize_weight(static_cast<FakeQuantize&>(*q.child("weight_quant")), w.contiguous(), path, "convert_to_integer"));
     const int64_t oh = conv_out_size(in.shape[2], n.kernel[0], n.stride[0], n.padding[0], n.dilation[0]);
     const int64_t ow = conv_out_size(in.shape[3], n.kernel[1], n.stride[1], n.padding[1], n.dilation[1]);
     ValInfo out;
@@ -360,7 +282,7 @@ class Builder {
     n.inputs = {cur_[0]};
     n.in_channels = w.size(1);
     n.out_channels = oc;
-    quantize_weight(static_cast<FakeQuantize&>(*q.child("weight_quant")), w.contiguous(), path, n);
+    set_weight(n, quantize_weight(static_cast<FakeQuantize&>(*q.child("weight_quant")), w.contiguous(), path, "convert_to_integer"));
     ValInfo out;
     out.acc = true;
     out.shape = {1, oc};
