@@ -16,7 +16,7 @@
 #include <functional>
 #include <memory>
 
-#include "apps/reproduce.h"
+#include "apps/quantizer_presets.h"
 #include "apps/trainer.h"
 #include "core/cuda/cuda_runtime.h"
 #include "core/ops.h"

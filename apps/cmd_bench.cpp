@@ -17,7 +17,7 @@
 #include "apps/bench_modes.h"
 #include "apps/bench_profile.h"
 #include "apps/commands.h"
-#include "apps/reproduce.h"
+#include "apps/quantizer_presets.h"
 #include "core/cpu/conv_backend.h"
 #include "core/cuda/cuda_runtime.h"
 #include "data/factory.h"

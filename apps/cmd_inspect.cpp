@@ -9,7 +9,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
-#include "apps/finetune.h"
+#include "apps/model_loading.h"
 #include "apps/pfq_plots.h"
 #include "core/cuda/cuda_runtime.h"
 #include "core/io/atomic_file.h"
@@ -57,7 +57,7 @@ void run_inspect(const InspectOpts& o) {
   const prune::Criterion crit = prune::parse_criterion(o.criterion);
   const Checkpoint ck = o.weights.arch.empty() ? load_checkpoint(o.checkpoint) : load_weights_as_checkpoint(o.checkpoint, o.weights);
   // A QAT checkpoint (pfq finetune) is rebuilt as its fake-quantized model; the PfQ analysis is for float models.
-  const bool qat = ck.train.extra.is_object() && ck.train.extra.contains("qat");
+  const bool qat = is_qat_checkpoint(ck);
   ModulePtr model = qat ? model_from_any_checkpoint(ck) : model_from_checkpoint(ck);
   const Shape in{1, ck.model.in_channels, ck.model.input_size, ck.model.input_size};
   const ModelSummary s = summarize(*model, in);

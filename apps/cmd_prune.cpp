@@ -9,6 +9,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
+#include "apps/model_loading.h"
 #include "apps/trainer.h"
 #include "core/io/atomic_file.h"
 #include "data/factory.h"
@@ -84,10 +85,7 @@ void run_prune(const PruneOpts& o) {
   double change = 0;
   if (!o.no_eval) {
     auto loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, 0, o.limit_test);
-    const auto info = data::data_info(loader->dataset(), nullptr);
-    PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o.checkpoint,
-              " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o.dataset,
-              " has ", info.channels, " channels and ", info.num_classes, " classes (or pass --no-eval)");
+    check_checkpoint_fits(ck, "checkpoint " + o.checkpoint, *loader, o.dataset, " (or pass --no-eval)");
     loader->start_epoch(0);
     auto batch = loader->next();
     PFQ_CHECK(batch.has_value(), "pfq prune: the test split of ", o.dataset, " is empty");

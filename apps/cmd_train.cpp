@@ -5,7 +5,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
-#include "apps/finetune.h"
+#include "apps/model_loading.h"
 #include "apps/trainer.h"
 #include "data/factory.h"
 #include "layers/models/registry.h"
@@ -83,10 +83,7 @@ void add_eval_command(CLI::App& app) {
     ModulePtr model = model_from_any_checkpoint(ck);  // float or QAT (fake-quantized) checkpoints
     model->to(dev);
     auto loader = make_loader(o->dataset, o->data_dir, false, 256, o->workers, 0, o->limit);
-    auto info = data::data_info(loader->dataset(), nullptr);
-    PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o->checkpoint,
-              " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o->dataset,
-              " has ", info.channels, " channels and ", info.num_classes, " classes");
+    check_checkpoint_fits(ck, "checkpoint " + o->checkpoint, *loader, o->dataset);
     EvalResult r = evaluate(*model, *loader, !o->json);
     if (o->json) {
       std::cout << nlohmann::json{{"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss}, {"images", r.images}}.dump() << "\n";

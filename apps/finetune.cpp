@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "apps/metrics.h"
+#include "apps/model_loading.h"
 #include "apps/progress.h"
 #include "apps/trainer.h"
 #include "core/io/atomic_file.h"
@@ -33,23 +34,6 @@ void to_json(nlohmann::json& j, const FinetuneOptions& o) {
        {"bn_reestimate", o.bn_reestimate}};
 }
 
-ModulePtr model_from_any_checkpoint(const Checkpoint& ck, DType dtype) {
-  if (!ck.train.extra.is_object() || !ck.train.extra.contains("qat")) {
-    ModulePtr m = model_from_checkpoint(ck);
-    m->to(dtype);
-    return m;
-  }
-  ModulePtr m = models::build_model(ck.model);
-  m->to(dtype);
-  quant::prepare_qat(*m, ck.train.extra.at("qat").get<quant::QatConfig>());
-  try {
-    m->load_state_dict(ck.model_state, true);
-  } catch (const Error& e) {
-    PFQ_FAIL("checkpoint ", ck.path, ": weights do not fit the recorded QAT model '", ck.model.arch, "': ", e.what());
-  }
-  return m;
-}
-
 FinetuneResult finetune(const FinetuneOptions& o) {
   PFQ_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
   PFQ_CHECK(o.stages == "wa" || o.stages == "w,wa", "--stages '", o.stages, "': expected wa or w,wa");
@@ -59,16 +43,13 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   io::write_file_atomic(o.out + "/finetune_config.json", nlohmann::json(o).dump(2) + "\n");
 
   Checkpoint ck = load_checkpoint(o.checkpoint);
-  PFQ_CHECK(!(ck.train.extra.is_object() && ck.train.extra.contains("qat")), "checkpoint ", o.checkpoint,
+  PFQ_CHECK(!is_qat_checkpoint(ck), "checkpoint ", o.checkpoint,
             " is already quantization-aware; pass the float checkpoint");
   ModulePtr model = model_from_checkpoint(ck);
   manual_seed(o.seed);
   auto train_loader = make_loader(o.dataset, o.data_dir, true, o.batch_size, o.workers, o.seed, o.limit_train);
   auto test_loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
-  auto info = data::data_info(train_loader->dataset(), nullptr);
-  PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o.checkpoint,
-            " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o.dataset, " has ",
-            info.channels, " channels and ", info.num_classes, " classes");
+  check_checkpoint_fits(ck, "checkpoint " + o.checkpoint, *train_loader, o.dataset);
   // EMA observers that never finish calibrating never quantize: with few steps (--quick, small
   // --limit-train) calibrate over at most a quarter of the activation-quantized steps.
   quant::QatConfig qcfg = o.qat;

@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "apps/checkpoint.h"
 #include "quant/qat.h"
 
 namespace pfq::app {
@@ -59,11 +58,5 @@ struct FinetuneResult {
 };
 
 FinetuneResult finetune(const FinetuneOptions& opts);
-
-// Builds the model a checkpoint records: float, or (train.extra["qat"] present) prepared with
-// that QatConfig, then loads the weights strictly. `pfq eval` should use this for QAT checkpoints.
-// `dtype`: the model is built in it before the quantizers are added (they follow the parameters'
-// dtype), and the weights are converted to it as they load.
-ModulePtr model_from_any_checkpoint(const Checkpoint& ckpt, DType dtype = DType::Float32);
 
 }  // namespace pfq::app

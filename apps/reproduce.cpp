@@ -23,6 +23,8 @@
 
 #include "apps/checkpoint.h"
 #include "apps/finetune.h"
+#include "apps/model_loading.h"
+#include "apps/quantizer_presets.h"
 #include "apps/trainer.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
@@ -73,32 +75,6 @@ void apply_quick(ReproduceOptions& o) {
   o.finetune_epochs = std::min<int64_t>(o.finetune_epochs, 1);
   if (o.limit_train == 0) o.limit_train = 4096;
   if (o.limit_test == 0) o.limit_test = 1000;
-}
-
-const std::vector<std::string>& quantizer_presets() {
-  static const std::vector<std::string> names = {"minmax", "per-channel", "pact", "lsq"};
-  return names;
-}
-
-quant::QatConfig quantizer_preset(const std::string& name, int wbits, int abits) {
-  quant::QatConfig c;  // minmax weights per layer, EMA activations, BN folded (pfq-method.md 4.3)
-  c.wbits = wbits;
-  c.abits = abits;
-  if (name == "minmax") return c;
-  if (name == "per-channel") {
-    c.per_channel = true;
-    return c;
-  }
-  if (name == "pact") {  // Choi et al. 2018 quantize weights with DoReFa, whose [-1, 1] output does not fit BN folding
-    c.aquant = "pact";
-    return c;
-  }
-  if (name == "lsq") {  // Esser et al. 2020: learned step sizes for weights and activations
-    c.wquant = "lsq";
-    c.aquant = "lsq";
-    return c;
-  }
-  PFQ_FAIL("reproduce: unknown quantizer preset '", name, "'; expected one of minmax, per-channel, pact, lsq");
 }
 
 std::vector<std::string> parse_devices(const std::string& list) {
@@ -188,14 +164,11 @@ nlohmann::json pretrain_stage(const ReproduceOptions& o, uint64_t seed, int thre
   std::filesystem::create_directories(stage_dir(w, "pretrain"));
   if (threads > 0) omp_set_num_threads(threads);
   Checkpoint ck = load_checkpoint(o.pretrained);
-  PFQ_CHECK(!(ck.train.extra.is_object() && ck.train.extra.contains("qat")), "--pretrained ", o.pretrained,
+  PFQ_CHECK(!is_qat_checkpoint(ck), "--pretrained ", o.pretrained,
             " is a quantization-aware checkpoint; pass the float model");
   ModulePtr model = model_from_checkpoint(ck);
   auto loader = make_loader(o.dataset, o.data_dir, false, 256, workers, seed, o.limit_test);
-  const auto info = data::data_info(loader->dataset(), nullptr);
-  PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "--pretrained ", o.pretrained,
-            " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o.dataset,
-            " has ", info.channels, " channels and ", info.num_classes, " classes");
+  check_checkpoint_fits(ck, "--pretrained " + o.pretrained, *loader, o.dataset);
   EvalResult ev = evaluate(*model, *loader);
   result = {{"checkpoint", std::filesystem::absolute(o.pretrained).string()}, {"imported", true},
             {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};

@@ -56,11 +56,6 @@ void from_json(const nlohmann::json& j, ReproduceOptions& o);  // unknown keys a
 void apply_workflow_recipe(const WorkflowOptions& w, ReproduceOptions& o);
 void apply_quick(ReproduceOptions& o);
 
-// Quantizer presets: minmax (the paper's per-layer weights, EMA activations), per-channel
-// (per-output-channel minmax weights), pact (minmax weights, PACT activations), lsq (LSQ weights
-// and activations). Throws for an unknown name.
-const std::vector<std::string>& quantizer_presets();
-quant::QatConfig quantizer_preset(const std::string& name, int wbits, int abits);
 // "cuda:0,cuda:1" -> {"cuda:0", "cuda:1"}; throws, naming --device, for an empty list or an entry
 // that is not cpu, cuda or cuda:N.
 std::vector<std::string> parse_devices(const std::string& list);

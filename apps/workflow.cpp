@@ -10,6 +10,7 @@
 #include "apps/finetune.h"
 #include "apps/intcheck.h"
 #include "apps/metrics.h"
+#include "apps/model_loading.h"
 #include "apps/pfq_plots.h"
 #include "apps/plot/svg_plot.h"
 #include "core/io/atomic_file.h"
