@@ -141,14 +141,13 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--cpu-layout", o->cpu_layout,
                   "activation layout around oneDNN's CPU convolutions: nhwc (default: channels-last, kept across layers) or nchw (reordered on every call)")
       ->check(CLI::IsMember({"nchw", "nhwc"}));
-  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
+  add_device_flag(cmd, o->device);
   cmd->callback([o] {
     if (o->threads > 0) omp_set_num_threads(o->threads);
     if (!o->cpu_conv.empty()) cpu::set_conv_backend(cpu::parse_conv_backend(o->cpu_conv));
     if (!o->cpu_layout.empty()) cpu::set_cpu_layout(cpu::parse_cpu_layout(o->cpu_layout));
     const int threads = omp_get_max_threads();
-    const Device dev = Device::parse(o->device);
-    if (dev.is_cuda()) cuda::require_device(dev.index);  // clear error without CUDA or GPU, never a CPU fallback
+    const Device dev = o->device.resolve();  // clear error without CUDA or GPU, never a CPU fallback
     // The CPU FMA peak is the yardstick of CPU runs only.
     const double peak = dev.is_cpu() ? measure_fma_peak(threads) : 0.0;
     nlohmann::ordered_json out = {{"threads", threads},

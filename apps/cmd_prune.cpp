@@ -12,7 +12,6 @@
 #include "apps/model_loading.h"
 #include "apps/trainer.h"
 #include "core/io/atomic_file.h"
-#include "data/factory.h"
 #include "layers/summary.h"
 #include "prune/baselines.h"
 #include "prune/pfq.h"
@@ -21,12 +20,9 @@ namespace pfq::app {
 
 namespace {
 
-struct PruneOpts {
+struct PruneOpts : DataOptions {  // the test split of the data group only
   std::string checkpoint, out, method = "pfq", criterion = "var-below-eps", border = "exact";
   int64_t target = 0;
-  std::string dataset = "fashion-mnist", data_dir;
-  int64_t limit_test = 0;
-  int workers = 2;
   bool no_eval = false, json = false;
 };
 
@@ -84,7 +80,7 @@ void run_prune(const PruneOpts& o) {
 
   double change = 0;
   if (!o.no_eval) {
-    auto loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, 0, o.limit_test);
+    auto loader = make_test_loader(o, 0);
     check_checkpoint_fits(ck, "checkpoint " + o.checkpoint, *loader, o.dataset, " (or pass --no-eval)");
     loader->start_epoch(0);
     auto batch = loader->next();
@@ -138,10 +134,8 @@ void add_prune_command(CLI::App& app) {
   cmd->add_option("--criterion", o->criterion, "PfQ: var-below-eps | var-zero | var-below=<t>")->capture_default_str();
   cmd->add_option("--border", o->border, "PfQ: exact | bias | keep")->check(CLI::IsMember({"exact", "bias", "keep"}))->capture_default_str();
   cmd->add_option("--target", o->target, "baselines: channels to remove (0 = as many as PfQ removes)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--dataset", o->dataset, "evaluation dataset")->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
-  cmd->add_option("--data-dir", o->data_dir, "dataset folder (default: the dataset's standard location)");
-  cmd->add_option("--limit-test", o->limit_test, "evaluate only the first N test images")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber);
+  add_data_flags(cmd, *o, {.dataset = "evaluation dataset", .limit_train = nullptr, .limit_test = "evaluate only the first N test images",
+                           .batch_size = nullptr, .workers_default = false});
   cmd->add_flag("--no-eval", o->no_eval, "skip the accuracy evaluation (output change measured on random inputs)");
   cmd->add_flag("--json", o->json, "print the JSON report instead of the table");
   cmd->callback([o] { run_prune(*o); });

@@ -25,13 +25,17 @@
 namespace pfq::app {
 
 void to_json(nlohmann::json& j, const FinetuneOptions& o) {
-  j = {{"checkpoint", o.checkpoint}, {"out", o.out},           {"qat", o.qat},
-       {"stages", o.stages},         {"epochs", o.epochs},     {"lr", o.lr},
-       {"momentum", o.momentum},     {"weight_decay", o.weight_decay}, {"batch_size", o.batch_size},
-       {"dataset", o.dataset},       {"data_dir", o.data_dir}, {"limit_train", o.limit_train},
-       {"limit_test", o.limit_test}, {"seed", o.seed},         {"threads", o.threads},
-       {"workers", o.workers},       {"device", o.device},     {"freeze_bn_epoch", o.freeze_bn_epoch},
-       {"bn_reestimate", o.bn_reestimate}};
+  j = {{"checkpoint", o.checkpoint}, {"qat", o.qat},           {"stages", o.stages},
+       {"epochs", o.epochs},         {"lr", o.lr},             {"momentum", o.momentum},
+       {"weight_decay", o.weight_decay}, {"freeze_bn_epoch", o.freeze_bn_epoch}, {"bn_reestimate", o.bn_reestimate}};
+  groups_to_json<DataOptions, RunOptions>(j, o);
+}
+
+void copy_finetune_schedule(const StageOptions& o, FinetuneOptions& f) {
+  static_cast<DataOptions&>(f) = o;  // the data, batch size and workers
+  f.epochs = o.finetune_epochs;
+  f.lr = o.finetune_lr;
+  f.weight_decay = o.weight_decay;
 }
 
 FinetuneResult finetune(const FinetuneOptions& o) {
@@ -47,8 +51,8 @@ FinetuneResult finetune(const FinetuneOptions& o) {
             " is already quantization-aware; pass the float checkpoint");
   ModulePtr model = model_from_checkpoint(ck);
   manual_seed(o.seed);
-  auto train_loader = make_loader(o.dataset, o.data_dir, true, o.batch_size, o.workers, o.seed, o.limit_train);
-  auto test_loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
+  auto train_loader = make_train_loader(o, o.seed);
+  auto test_loader = make_test_loader(o, o.seed);
   check_checkpoint_fits(ck, "checkpoint " + o.checkpoint, *train_loader, o.dataset);
   // EMA observers that never finish calibrating never quantize: with few steps (--quick, small
   // --limit-train) calibrate over at most a quarter of the activation-quantized steps.
@@ -62,19 +66,19 @@ FinetuneResult finetune(const FinetuneOptions& o) {
                    (long long)o.qat.calib_batches, (long long)act_steps, (long long)qcfg.calib_batches);
   }
   quant::QatReport rep = quant::prepare_qat(*model, qcfg);
-  const Device dev = resolve_device(o.device);
+  const Device dev = o.device.resolve();
   model->to(dev);  // after prepare_qat: the quantizers' parameters and buffers move too
   if (!o.quiet)
     std::fprintf(stderr, "prepare_qat: %lld folded conv+BN, %lld plain convs, %lld linears, %lld activation quantizers\n",
                  (long long)rep.folded_convs, (long long)rep.plain_convs, (long long)rep.linears, (long long)rep.act_quantizers);
 
-  TrainOptions to;
-  to.optimizer = "sgd";
-  to.lr = o.lr;
-  to.momentum = o.momentum;
-  to.nesterov = false;
-  to.weight_decay = o.weight_decay;
-  auto opt = make_optimizer(to, *model);
+  OptimizerOptions oo;
+  oo.optimizer = "sgd";
+  oo.lr = o.lr;
+  oo.momentum = o.momentum;
+  oo.nesterov = false;
+  oo.weight_decay = o.weight_decay;
+  auto opt = make_optimizer(oo, *model);
   optim::ScheduleOptions so;
   so.base_lr = o.lr;
   so.total = static_cast<double>(o.epochs);

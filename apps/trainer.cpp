@@ -12,7 +12,6 @@
 #include "apps/checkpoint.h"
 #include "apps/metrics.h"
 #include "apps/progress.h"
-#include "core/cuda/cuda_runtime.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
 #include "core/ops.h"
@@ -21,7 +20,6 @@
 #include "core/optim/sgd.h"
 #include "data/device_batches.h"
 #include "data/factory.h"
-#include "data/subset.h"
 #include "layers/models/registry.h"
 
 namespace pfq::app {
@@ -37,10 +35,7 @@ void install_stop_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
-#define PFQ_TRAIN_FIELDS(X)                                                                                  \
-  X(model) X(width) X(dataset) X(data_dir) X(epochs) X(batch_size) X(optimizer) X(lr) X(momentum) X(nesterov) \
-  X(weight_decay) X(no_decay_bn_bias) X(schedule) X(warmup) X(label_smoothing) X(seed) X(threads) X(workers) \
-  X(device) X(out) X(limit_train) X(limit_test) X(skip_nonfinite)
+#define PFQ_TRAIN_FIELDS(X) X(epochs) X(schedule) X(warmup) X(label_smoothing) X(skip_nonfinite)
 
 std::string first_nonfinite(const NamedTensors& named, bool grads) {
   // On a GPU, one reduction first (x * 0 is NaN exactly where x is not finite) so a healthy
@@ -74,21 +69,13 @@ std::string first_nonfinite(const NamedTensors& named, bool grads) {
   return "";
 }
 
-void to_json(nlohmann::json& j, const TrainOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_TRAIN_FIELDS); }
-void from_json(const nlohmann::json& j, TrainOptions& o) { PFQ_JSON_READ_FIELDS(j, o, PFQ_TRAIN_FIELDS, nullptr); }
-
-std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const std::string& data_dir, bool train,
-                                              int64_t batch_size, int workers, uint64_t seed, int64_t limit) {
-  const std::string dir = data_dir.empty() ? data::default_data_dir(dataset) : data_dir;
-  std::shared_ptr<const data::Dataset> ds = data::make_dataset(dataset, dir, train ? "train" : "test");
-  if (limit > 0 && limit < ds->size()) ds = std::make_shared<data::SubsetDataset>(ds, limit);
-  data::LoaderOptions lo;
-  lo.batch_size = batch_size;
-  lo.shuffle = train;
-  lo.drop_last = train;
-  lo.workers = workers;
-  lo.seed = seed;
-  return std::make_unique<data::DataLoader>(ds, data::default_transform(dataset, train), lo);
+void to_json(nlohmann::json& j, const TrainOptions& o) {
+  PFQ_JSON_WRITE_FIELDS(j, o, PFQ_TRAIN_FIELDS);
+  groups_to_json<ModelOptions, DataOptions, RunOptions, OptimizerOptions>(j, o);
+}
+void from_json(const nlohmann::json& j, TrainOptions& o) {
+  groups_from_json<ModelOptions, DataOptions, RunOptions, OptimizerOptions>(j, o);
+  PFQ_JSON_READ_FIELDS(j, o, PFQ_TRAIN_FIELDS, nullptr);
 }
 
 void EpochStats::add(const Tensor& logits, const Tensor& labels, double loss) {
@@ -147,7 +134,7 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress,
   return r;
 }
 
-std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Module& model) {
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, const Module& model) {
   std::vector<optim::ParamRef> params;
   for (auto& [name, t] : model.named_parameters()) params.push_back({name, t});
   if (o.optimizer == "sgd") {
@@ -168,23 +155,13 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Mo
   PFQ_FAIL("--optimizer '", o.optimizer, "': expected sgd, adam or adamw");
 }
 
-namespace {
-
-}  // namespace
-
-Device resolve_device(const std::string& text) {
-  const Device d = Device::parse(text);
-  if (d.is_cuda()) cuda::require_device(d.index);  // "built without CUDA" / "no CUDA GPU present": never a CPU fallback
-  return d;
-}
-
 Device model_device(const Module& model) {
   const NamedTensors params = model.named_parameters();
   return params.empty() ? Device::cpu() : params.front().second.device();
 }
 
 TrainResult train(const TrainOptions& o) {
-  const Device dev = resolve_device(o.device);
+  const Device dev = o.device.resolve();
   PFQ_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
   PFQ_CHECK(o.batch_size > 0, "--batch-size must be positive, got ", o.batch_size);
   if (o.threads > 0) omp_set_num_threads(o.threads);
@@ -192,8 +169,8 @@ TrainResult train(const TrainOptions& o) {
   const std::string last_path = o.out + "/last.safetensors", best_path = o.out + "/best.safetensors";
   install_stop_handlers();
 
-  auto train_loader = make_loader(o.dataset, o.data_dir, true, o.batch_size, o.workers, o.seed, o.limit_train);
-  auto test_loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
+  auto train_loader = make_train_loader(o, o.seed);
+  auto test_loader = make_test_loader(o, o.seed);
   // Through the transform: image folders have no fixed size until cropped (ImageNet: 224).
   auto info = data::data_info(train_loader->dataset(), train_loader->transform());
 
