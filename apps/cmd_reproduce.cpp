@@ -6,9 +6,9 @@
 #include <fstream>
 #include <iostream>
 
-#include "apps/cmd_options.h"
-#include "apps/run_options.h"
 #include "apps/commands.h"
+#include "apps/config_file.h"
+#include "apps/run_options.h"
 #include "apps/reproduce.h"
 
 namespace pfq::app {

@@ -3,12 +3,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "apps/checkpoint.h"
 #include "apps/commands.h"
-#include "apps/model_loading.h"
 #include "apps/trainer.h"
-#include "data/factory.h"
-#include "layers/models/registry.h"
 
 namespace pfq::app {
 
@@ -66,13 +62,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--limit", o->limit_test, "evaluate only the first N images")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "print one JSON object (top1, top5, loss, images)");
   cmd->callback([o] {
-    const Device dev = o->device.resolve();
-    Checkpoint ck = load_checkpoint(o->checkpoint);
-    ModulePtr model = model_from_any_checkpoint(ck);  // float or QAT (fake-quantized) checkpoints
-    model->to(dev);
-    auto loader = make_test_loader(*o, 0);
-    check_checkpoint_fits(ck, "checkpoint " + o->checkpoint, *loader, o->dataset);
-    EvalResult r = evaluate(*model, *loader, !o->json);
+    EvalResult r = evaluate_checkpoint(o->checkpoint, *o, o->device, !o->json);
     if (o->json) {
       std::cout << nlohmann::json{{"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss}, {"images", r.images}}.dump() << "\n";
     } else {

@@ -4,16 +4,12 @@
 #include <fstream>
 #include <iostream>
 
-#include "apps/cmd_options.h"
-#include "apps/run_options.h"
 #include "apps/commands.h"
+#include "apps/config_file.h"
+#include "apps/run_options.h"
 #include "apps/workflow.h"
 
 namespace pfq::app {
-
-WorkflowOptions read_workflow_config(const std::string& path) {
-  return options_from_json<WorkflowOptions>(read_json_object(path), path);
-}
 
 void add_workflow_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("workflow",

@@ -2,7 +2,7 @@
 // run (output, seed, threads, device, quiet), the optimizer and the stage schedule of workflow
 // and reproduce. A command's options struct derives from the groups it takes; each group has
 // one flag adder and one to_json / from_json, so its flags and config.json keys are written
-// once. Left out: the --config file reader (apps/cmd_options.h) and each command's own options.
+// once. Left out: the --config file reader (apps/config_file.h) and each command's own options.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdint>

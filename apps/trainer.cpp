@@ -9,6 +9,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/metrics.h"
+#include "apps/model_loading.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
 #include "core/optim/adam.h"
@@ -49,6 +50,17 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, cons
   if (o.optimizer == "adam") return std::make_unique<optim::Adam>(params, a);
   if (o.optimizer == "adamw") return std::make_unique<optim::AdamW>(params, a);
   PFQ_FAIL("--optimizer '", o.optimizer, "': expected sgd, adam or adamw");
+}
+
+EvalResult evaluate_checkpoint(const std::string& checkpoint, const DataOptions& data, const DeviceOption& device,
+                               bool show_progress) {
+  const Device dev = device.resolve();
+  Checkpoint ck = load_checkpoint(checkpoint);
+  ModulePtr model = model_from_any_checkpoint(ck);  // float or QAT (fake-quantized) checkpoints
+  model->to(dev);
+  auto loader = make_test_loader(data, 0);
+  check_checkpoint_fits(ck, "checkpoint " + checkpoint, *loader, data.dataset);
+  return evaluate(*model, *loader, show_progress);
 }
 
 TrainResult train(const TrainOptions& o) {

@@ -41,6 +41,11 @@ struct TrainResult {
 // Runs (or resumes, with opts.resume) training as configured; writes into opts.out.
 TrainResult train(const TrainOptions& opts);
 
+// `pfq eval`: the model of a float or QAT checkpoint (fake-quantized) on `device`, evaluated on
+// the test split of `data` (batches of 256, limit_test, workers).
+EvalResult evaluate_checkpoint(const std::string& checkpoint, const DataOptions& data, const DeviceOption& device,
+                               bool show_progress);
+
 // The optimizer o.optimizer over every named parameter of `model` (lr, momentum, Nesterov,
 // weight decay as configured; the LR is set per iteration by the caller's schedule).
 std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, const Module& model);

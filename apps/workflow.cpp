@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "apps/checkpoint.h"
+#include "apps/config_file.h"
 #include "apps/finetune.h"
 #include "apps/intcheck.h"
 #include "apps/metrics.h"
@@ -31,6 +32,10 @@ void from_json(const nlohmann::json& j, WorkflowOptions& o) {
   check_option_keys(j, o, "workflow config");
   groups_from_json<StageOptions, RunOptions>(j, o);
   PFQ_JSON_READ_FIELDS(j, o, PFQ_WORKFLOW_FIELDS, nullptr);
+}
+
+WorkflowOptions read_workflow_config(const std::string& path) {
+  return options_from_json<WorkflowOptions>(read_json_object(path), path);
 }
 
 // Stage machinery, shared with `pfq reproduce` (declared in workflow.h).

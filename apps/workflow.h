@@ -24,7 +24,7 @@ void to_json(nlohmann::json& j, const WorkflowOptions& o);
 void from_json(const nlohmann::json& j, WorkflowOptions& o);
 
 // Reads a `pfq workflow --config` JSON file over the defaults. Throws pfq::Error naming the
-// file and, for a bad value, the key and the expected type (defined in cmd_workflow.cpp).
+// file and, for a bad value, the key and the expected type.
 WorkflowOptions read_workflow_config(const std::string& path);
 
 // Stage machinery, shared with `pfq reproduce`. A stage lives in stage_dir(o, stage) =

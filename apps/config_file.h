@@ -1,4 +1,4 @@
-// cmd_options.h — the --config file of `pfq workflow` and `pfq reproduce`: an options struct
+// config_file.h — the --config file of `pfq workflow` and `pfq reproduce`: an options struct
 // read from a JSON file with every bad value named by its key, and flags given on the command
 // line overriding the file. The flags themselves: apps/run_options.h.
 #pragma once
