@@ -1,4 +1,5 @@
-// bench_run.cpp — `pfq bench`'s run and its printed rows (apps/bench_run.h).
+// bench_run.cpp — `pfq bench`'s run and its printed rows (apps/bench_run.h); the timed modes
+// are apps/bench_modes.h's and apps/bench_loader.h's.
 #include "apps/bench_run.h"
 
 #include <omp.h>

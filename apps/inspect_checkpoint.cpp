@@ -1,4 +1,5 @@
-// inspect_checkpoint.cpp — `pfq inspect`'s work (apps/inspect_checkpoint.h).
+// inspect_checkpoint.cpp — `pfq inspect`'s work (apps/inspect_checkpoint.h): the analysis is
+// prune/analysis.h's, the charts apps/pfq_plots.h's.
 #include "apps/inspect_checkpoint.h"
 
 #include <cstdio>

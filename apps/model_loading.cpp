@@ -1,4 +1,5 @@
-// model_loading.cpp — models from float and QAT checkpoints (apps/model_loading.h).
+// model_loading.cpp — models from float and QAT checkpoints (apps/model_loading.h); the file
+// format itself is apps/checkpoint.cpp's.
 #include "apps/model_loading.h"
 
 #include "data/factory.h"

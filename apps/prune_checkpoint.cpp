@@ -1,4 +1,5 @@
-// prune_checkpoint.cpp — `pfq prune`'s work (apps/prune_checkpoint.h).
+// prune_checkpoint.cpp — `pfq prune`'s work (apps/prune_checkpoint.h): the pruners are
+// prune/'s, the evaluation apps/epoch_loop.h's.
 #include "apps/prune_checkpoint.h"
 
 #include <cstdio>

@@ -1,4 +1,5 @@
-// quantizer_presets.cpp — the quantizer presets (apps/quantizer_presets.h).
+// quantizer_presets.cpp — the quantizer presets (apps/quantizer_presets.h): each name as the
+// QatConfig fields it changes from QatConfig's defaults.
 #include "apps/quantizer_presets.h"
 
 #include "core/error.h"
