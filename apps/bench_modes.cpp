@@ -16,7 +16,7 @@
 #include <functional>
 #include <memory>
 
-#include "apps/reproduce.h"
+#include "apps/quantizer_presets.h"
 #include "apps/trainer.h"
 #include "core/cuda/cuda_runtime.h"
 #include "core/ops.h"
@@ -171,7 +171,7 @@ std::unique_ptr<ModeRun> prepare_mode(const BenchOptions& o, const std::string& 
     m.qcfg = bench_qat_config(o);
     m.qrep = quant::prepare_qat(*m.model, m.qcfg);  // on the CPU model, then moved (as finetune does)
   }
-  m.dev = Device::parse(o.device);
+  m.dev = o.device.resolve();
   m.model->to(m.dev);
   Generator gen(1);
   m.x = Tensor::randn({o.batch, o.channels, o.size, o.size}, gen).to(m.dev);
@@ -179,13 +179,13 @@ std::unique_ptr<ModeRun> prepare_mode(const BenchOptions& o, const std::string& 
   for (int64_t i = 0; i < o.batch; ++i) lab[i] = i % o.classes;
   m.y_host = Tensor::from_vector(lab, {o.batch});
   m.y = m.y_host.to(m.dev);
-  TrainOptions to;  // finetune's optimizer; the float step uses the same (bench/torch_reference.py too)
-  to.optimizer = "sgd";
-  to.lr = 0.01;
-  to.momentum = 0.9;
-  to.nesterov = false;
-  to.weight_decay = 5e-4;
-  m.opt = make_optimizer(to, *m.model);
+  OptimizerOptions oo;  // finetune's optimizer; the float step uses the same (bench/torch_reference.py too)
+  oo.optimizer = "sgd";
+  oo.lr = 0.01;
+  oo.momentum = 0.9;
+  oo.nesterov = false;
+  oo.weight_decay = 5e-4;
+  m.opt = make_optimizer(oo, *m.model);
   m.model->train(m.train);
   if (m.qat) calibrate_quantizers(*m.model, m.x);
   ModeRun* p = &m;  // stable: the run lives on the heap

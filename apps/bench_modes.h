@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/run_options.h"
+
 namespace pfq::app {
 
 struct BenchOptions {
@@ -22,7 +24,7 @@ struct BenchOptions {
   bool profile_host = false;    // --profile-host: on a GPU, scopes do not wait: rows are launch (host) time
   std::string cpu_conv;   // --cpu-conv onednn|eigen (empty: the build's default, conv_backend.h)
   std::string cpu_layout; // --cpu-layout nchw|nhwc (empty: the default, conv_backend.h)
-  std::string device = "cpu";  // cpu | cuda | cuda:N (GPU steps end with a device synchronisation)
+  DeviceOption device;  // cpu | cuda | cuda:N (GPU steps end with a device synchronisation)
   // --modes qat: the quantizer preset of `pfq reproduce` (minmax = per-layer minmax weights and
   // EMA activations, as `pfq finetune` defaults to), BN folded, first conv / last linear at 8 bits.
   int wbits = 4, abits = 4;

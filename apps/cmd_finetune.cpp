@@ -6,7 +6,6 @@
 
 #include "apps/commands.h"
 #include "apps/finetune.h"
-#include "data/factory.h"
 #include "quant/quantizer.h"
 
 namespace pfq::app {
@@ -15,7 +14,6 @@ void add_finetune_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("finetune", "quantization-aware fine-tuning of a float checkpoint (BN folded)");
   auto o = std::make_shared<FinetuneOptions>();
   cmd->add_option("checkpoint", o->checkpoint, "float .safetensors checkpoint (pfq train / pfq prune)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--out", o->out, "output directory (checkpoint, metrics)")->capture_default_str();
   cmd->add_option("--wbits", o->qat.wbits, "weight bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
   cmd->add_option("--abits", o->qat.abits, "activation bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
   cmd->add_option("--first-last-bits", o->qat.first_last_bits, "bits of the first conv and last linear (weights and input)")
@@ -36,16 +34,8 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--epochs", o->epochs)->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--lr", o->lr, "peak learning rate (cosine schedule)")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--weight-decay", o->weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
-  cmd->add_option("--data-dir", o->data_dir, "dataset folder (default: the dataset's standard location)");
-  cmd->add_option("--limit-train", o->limit_train, "use only the first N training images")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--limit-test", o->limit_test, "use only the first N test images")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", o->seed)->capture_default_str();
-  cmd->add_option("--threads", o->threads, "OpenMP threads (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_flag("--quiet", o->quiet, "no progress bar");
-  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
+  add_data_flags(cmd, *o);
+  add_run_flags(cmd, *o, {.out = "output directory (checkpoint, metrics)"});
   cmd->add_option("--freeze-bn-epoch", o->freeze_bn_epoch, "freeze BN statistics from this epoch on (1-based; 0 = the last epoch of a run of 2 or more, never in a 1-epoch run)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--bn-reestimate", o->bn_reestimate, "after training, re-estimate BN statistics from this many batches (0 = off)")

@@ -5,7 +5,6 @@
 
 #include "apps/commands.h"
 #include "apps/intcheck.h"
-#include "data/factory.h"
 
 namespace pfq::app {
 
@@ -31,11 +30,7 @@ void add_intcheck_command(CLI::App& app) {
   cmd->add_option("model", o->model, "integer model file (pfq export)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--qat-checkpoint", o->qat_checkpoint, "the QAT checkpoint it was exported from (for the agreement)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
-  cmd->add_option("--data-dir", o->data_dir, "dataset folder (default: the dataset's standard location)");
-  cmd->add_option("--limit-test", o->limit_test, "use only the first N test images")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--batch-size", o->batch_size)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_data_flags(cmd, *o, {.limit_train = nullptr});
   cmd->add_flag("--reference", o->reference, "use the naive integer conv loops (slow; for checking)");
   cmd->add_flag("--fq-float64", o->fq_float64,
                 "also run the fake-quantized model in float64 and report the agreements int/fq32, int/fq64, "

@@ -6,8 +6,9 @@
 #include <fstream>
 #include <iostream>
 
-#include "apps/cmd_options.h"
 #include "apps/commands.h"
+#include "apps/config_file.h"
+#include "apps/run_options.h"
 #include "apps/reproduce.h"
 
 namespace pfq::app {
@@ -37,7 +38,7 @@ void add_reproduce_command(CLI::App& app) {
   auto report_only = std::make_shared<bool>(false);
   cmd->add_option("--config", *config, "a pfq workflow recipe (configs/*.json) or a reproduction's config.json")->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "output folder (config, pretrain/, pfq/, runs/<id>/, report)")->capture_default_str();
-  add_data_flags(cmd, *o);
+  add_stage_flags(cmd, *o, "data loader threads per run");
   cmd->add_option("--pretrained", o->pretrained, "float checkpoint to start from instead of pretraining")->check(CLI::ExistingFile);
   cmd->add_option("--seeds", o->seeds, "fine-tuning seeds, e.g. 0,1,2")->delimiter(',')->capture_default_str();
   cmd->add_flag("--pretrain-per-seed", o->pretrain_per_seed, "pretrain once per seed (default: once, with the first seed)");
@@ -50,12 +51,10 @@ void add_reproduce_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--jobs", o->jobs, "runs at once (child processes; threads are split between them)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads in total (0 = all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--workers", o->workers, "data loader threads per run")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--device", o->device,
                   "cpu | cuda | cuda:N, or a list the --jobs share (cuda:0,cuda:1): where pretraining and fine-tuning run")
       ->capture_default_str();
   cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test)");
-  add_schedule_flags(cmd, *o);
   cmd->add_option("--finetune-epochs,--epochs", o->finetune_epochs, "QAT fine-tuning epochs per run")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--stages", o->stages, "wa | w,wa (first half weights only)")->check(CLI::IsMember({"wa", "w,wa"}))->capture_default_str();
   cmd->add_option("--calib-batches", o->calib_batches, "ema observers: batches observed before quantizing")->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -3,12 +3,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "apps/checkpoint.h"
 #include "apps/commands.h"
-#include "apps/finetune.h"
 #include "apps/trainer.h"
-#include "data/factory.h"
-#include "layers/models/registry.h"
 
 namespace pfq::app {
 
@@ -21,12 +17,9 @@ void set_exit_code(int code) { g_exit_code = code; }
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a model from scratch (or resume) on a dataset");
   auto o = std::make_shared<TrainOptions>();
-  cmd->add_option("--model", o->model, "architecture")->check(CLI::IsMember(models::model_names()))->capture_default_str();
-  cmd->add_option("--width", o->width, "channel width multiplier (MobileNets)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--dataset", o->dataset, "dataset")->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
-  cmd->add_option("--data-dir", o->data_dir, "dataset folder (default: the dataset's standard location)");
+  add_model_flags(cmd, *o, {.model = "architecture", .width = "channel width multiplier (MobileNets)"});
+  add_data_flags(cmd, *o, {.dataset = "dataset"});
   cmd->add_option("--epochs", o->epochs)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size)->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--optimizer", o->optimizer)->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
   cmd->add_option("--lr", o->lr, "peak learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--momentum", o->momentum)->check(CLI::Range(0.0, 0.999999))->capture_default_str();
@@ -36,15 +29,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--schedule", o->schedule)->check(CLI::IsMember({"constant", "step", "multistep", "cosine"}))->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "epochs of linear warmup")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--label-smoothing", o->label_smoothing)->check(CLI::Range(0.0, 0.999))->capture_default_str();
-  cmd->add_option("--seed", o->seed)->capture_default_str();
-  cmd->add_option("--threads", o->threads, "OpenMP threads (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--workers", o->workers, "data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
-  cmd->add_option("--out", o->out, "output directory (checkpoints, metrics)")->capture_default_str();
+  add_run_flags(cmd, *o, {.out = "output directory (checkpoints, metrics)"});
   cmd->add_flag("--resume", o->resume, "continue from <out>/last.safetensors");
-  cmd->add_option("--limit-train", o->limit_train, "use only the first N training images")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--limit-test", o->limit_test, "use only the first N test images")->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--quiet", o->quiet, "no progress bar");
   cmd->add_flag("--skip-nonfinite", o->skip_nonfinite,
                 "skip steps whose loss or gradients are NaN/Inf (counted in metrics) instead of stopping");
   cmd->callback([o] {
@@ -63,31 +49,20 @@ void add_train_command(CLI::App& app) {
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "evaluate a checkpoint on a dataset's test split");
-  struct Opts {
-    std::string checkpoint, dataset = "fashion-mnist", data_dir, device = "cpu";
-    int workers = 2;
-    int64_t limit = 0;
+  struct EvalOptions : DataOptions {
+    std::string checkpoint;
+    DeviceOption device;
     bool json = false;
   };
-  auto o = std::make_shared<Opts>();
+  auto o = std::make_shared<EvalOptions>();
   cmd->add_option("checkpoint", o->checkpoint, "a .safetensors checkpoint written by pfq")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--dataset", o->dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
-  cmd->add_option("--data-dir", o->data_dir);
-  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N")->capture_default_str();
-  cmd->add_option("--workers", o->workers)->check(CLI::NonNegativeNumber);
-  cmd->add_option("--limit", o->limit, "evaluate only the first N images")->check(CLI::NonNegativeNumber);
+  add_data_flags(cmd, *o, {.data_dir = "", .limit_train = nullptr, .limit_test = nullptr, .batch_size = nullptr, .workers = "",
+                           .workers_default = false});
+  add_device_flag(cmd, o->device);
+  cmd->add_option("--limit", o->limit_test, "evaluate only the first N images")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "print one JSON object (top1, top5, loss, images)");
   cmd->callback([o] {
-    const Device dev = resolve_device(o->device);
-    Checkpoint ck = load_checkpoint(o->checkpoint);
-    ModulePtr model = model_from_any_checkpoint(ck);  // float or QAT (fake-quantized) checkpoints
-    model->to(dev);
-    auto loader = make_loader(o->dataset, o->data_dir, false, 256, o->workers, 0, o->limit);
-    auto info = data::data_info(loader->dataset(), nullptr);
-    PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o->checkpoint,
-              " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o->dataset,
-              " has ", info.channels, " channels and ", info.num_classes, " classes");
-    EvalResult r = evaluate(*model, *loader, !o->json);
+    EvalResult r = evaluate_checkpoint(o->checkpoint, *o, o->device, !o->json);
     if (o->json) {
       std::cout << nlohmann::json{{"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss}, {"images", r.images}}.dump() << "\n";
     } else {

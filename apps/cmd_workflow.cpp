@@ -4,15 +4,12 @@
 #include <fstream>
 #include <iostream>
 
-#include "apps/cmd_options.h"
 #include "apps/commands.h"
+#include "apps/config_file.h"
+#include "apps/run_options.h"
 #include "apps/workflow.h"
 
 namespace pfq::app {
-
-WorkflowOptions read_workflow_config(const std::string& path) {
-  return options_from_json<WorkflowOptions>(read_json_object(path), path);
-}
 
 void add_workflow_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("workflow",
@@ -22,14 +19,10 @@ void add_workflow_command(CLI::App& app) {
   auto config = std::make_shared<std::string>();
   cmd->add_option("--config", *config, "JSON file with any of the options below (keys as in <out>/config.json)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--out", o->out, "output folder (stages, checkpoints, metrics, report)")->capture_default_str();
-  add_data_flags(cmd, *o);
-  cmd->add_option("--seed", o->seed)->capture_default_str();
-  cmd->add_option("--threads", o->threads)->check(CLI::NonNegativeNumber);
-  cmd->add_option("--device", o->device, "cpu | cuda | cuda:N: where pretraining and fine-tuning run")->capture_default_str();
-  cmd->add_option("--workers", o->workers)->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_stage_flags(cmd, *o, "");
+  add_run_flags(cmd, *o, {.out = "output folder (stages, checkpoints, metrics, report)", .threads = "", .threads_default = false,
+                          .device = "cpu | cuda | cuda:N: where pretraining and fine-tuning run", .quiet = nullptr});
   cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test, a few minutes)");
-  add_schedule_flags(cmd, *o);
   cmd->add_option("--wbits", o->wbits)->check(CLI::Range(1, 8))->capture_default_str();
   cmd->add_option("--abits", o->abits)->check(CLI::Range(2, 8))->capture_default_str();
   cmd->add_option("--finetune-epochs", o->finetune_epochs)->check(CLI::PositiveNumber)->capture_default_str();

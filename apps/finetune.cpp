@@ -1,53 +1,35 @@
-// finetune.cpp — the QAT fine-tuning loop (apps/finetune.h). Reuses the trainer's loader,
-// optimizer factory and evaluate(); the per-batch loop is simpler than train()'s (no mid-epoch
-// resume) and treats a non-finite loss as a result ("diverged"), not an error.
+// finetune.cpp — QAT fine-tuning (apps/finetune.h) on the shared epoch loop (apps/epoch_loop.h):
+// its hooks switch activation quantization and BN freezing per epoch, clamp learned ranges,
+// re-estimate BN statistics and treat a non-finite loss as a result ("diverged"), not an error.
 #include "apps/finetune.h"
 
 #include <omp.h>
 
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
 #include "apps/metrics.h"
-#include "apps/progress.h"
+#include "apps/model_loading.h"
 #include "apps/trainer.h"
 #include "core/io/atomic_file.h"
-#include "core/ops.h"
 #include "core/optim/lr_schedule.h"
-#include "data/device_batches.h"
 #include "data/factory.h"
-#include "layers/models/registry.h"
 #include "quant/model_size.h"
 
 namespace pfq::app {
 
 void to_json(nlohmann::json& j, const FinetuneOptions& o) {
-  j = {{"checkpoint", o.checkpoint}, {"out", o.out},           {"qat", o.qat},
-       {"stages", o.stages},         {"epochs", o.epochs},     {"lr", o.lr},
-       {"momentum", o.momentum},     {"weight_decay", o.weight_decay}, {"batch_size", o.batch_size},
-       {"dataset", o.dataset},       {"data_dir", o.data_dir}, {"limit_train", o.limit_train},
-       {"limit_test", o.limit_test}, {"seed", o.seed},         {"threads", o.threads},
-       {"workers", o.workers},       {"device", o.device},     {"freeze_bn_epoch", o.freeze_bn_epoch},
-       {"bn_reestimate", o.bn_reestimate}};
+  j = {{"checkpoint", o.checkpoint}, {"qat", o.qat},           {"stages", o.stages},
+       {"epochs", o.epochs},         {"lr", o.lr},             {"momentum", o.momentum},
+       {"weight_decay", o.weight_decay}, {"freeze_bn_epoch", o.freeze_bn_epoch}, {"bn_reestimate", o.bn_reestimate}};
+  groups_to_json<DataOptions, RunOptions>(j, o);
 }
 
-ModulePtr model_from_any_checkpoint(const Checkpoint& ck, DType dtype) {
-  if (!ck.train.extra.is_object() || !ck.train.extra.contains("qat")) {
-    ModulePtr m = model_from_checkpoint(ck);
-    m->to(dtype);
-    return m;
-  }
-  ModulePtr m = models::build_model(ck.model);
-  m->to(dtype);
-  quant::prepare_qat(*m, ck.train.extra.at("qat").get<quant::QatConfig>());
-  try {
-    m->load_state_dict(ck.model_state, true);
-  } catch (const Error& e) {
-    PFQ_FAIL("checkpoint ", ck.path, ": weights do not fit the recorded QAT model '", ck.model.arch, "': ", e.what());
-  }
-  return m;
+void copy_finetune_schedule(const StageOptions& o, FinetuneOptions& f) {
+  static_cast<DataOptions&>(f) = o;  // the data, batch size and workers
+  f.epochs = o.finetune_epochs;
+  f.lr = o.finetune_lr;
+  f.weight_decay = o.weight_decay;
 }
 
 FinetuneResult finetune(const FinetuneOptions& o) {
@@ -59,16 +41,13 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   io::write_file_atomic(o.out + "/finetune_config.json", nlohmann::json(o).dump(2) + "\n");
 
   Checkpoint ck = load_checkpoint(o.checkpoint);
-  PFQ_CHECK(!(ck.train.extra.is_object() && ck.train.extra.contains("qat")), "checkpoint ", o.checkpoint,
+  PFQ_CHECK(!is_qat_checkpoint(ck), "checkpoint ", o.checkpoint,
             " is already quantization-aware; pass the float checkpoint");
   ModulePtr model = model_from_checkpoint(ck);
   manual_seed(o.seed);
-  auto train_loader = make_loader(o.dataset, o.data_dir, true, o.batch_size, o.workers, o.seed, o.limit_train);
-  auto test_loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
-  auto info = data::data_info(train_loader->dataset(), nullptr);
-  PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "checkpoint ", o.checkpoint,
-            " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o.dataset, " has ",
-            info.channels, " channels and ", info.num_classes, " classes");
+  auto train_loader = make_train_loader(o, o.seed);
+  auto test_loader = make_test_loader(o, o.seed);
+  check_checkpoint_fits(ck, "checkpoint " + o.checkpoint, *train_loader, o.dataset);
   // EMA observers that never finish calibrating never quantize: with few steps (--quick, small
   // --limit-train) calibrate over at most a quarter of the activation-quantized steps.
   quant::QatConfig qcfg = o.qat;
@@ -81,19 +60,19 @@ FinetuneResult finetune(const FinetuneOptions& o) {
                    (long long)o.qat.calib_batches, (long long)act_steps, (long long)qcfg.calib_batches);
   }
   quant::QatReport rep = quant::prepare_qat(*model, qcfg);
-  const Device dev = resolve_device(o.device);
+  const Device dev = o.device.resolve();
   model->to(dev);  // after prepare_qat: the quantizers' parameters and buffers move too
   if (!o.quiet)
     std::fprintf(stderr, "prepare_qat: %lld folded conv+BN, %lld plain convs, %lld linears, %lld activation quantizers\n",
                  (long long)rep.folded_convs, (long long)rep.plain_convs, (long long)rep.linears, (long long)rep.act_quantizers);
 
-  TrainOptions to;
-  to.optimizer = "sgd";
-  to.lr = o.lr;
-  to.momentum = o.momentum;
-  to.nesterov = false;
-  to.weight_decay = o.weight_decay;
-  auto opt = make_optimizer(to, *model);
+  OptimizerOptions oo;
+  oo.optimizer = "sgd";
+  oo.lr = o.lr;
+  oo.momentum = o.momentum;
+  oo.nesterov = false;
+  oo.weight_decay = o.weight_decay;
+  auto opt = make_optimizer(oo, *model);
   optim::ScheduleOptions so;
   so.base_lr = o.lr;
   so.total = static_cast<double>(o.epochs);
@@ -108,93 +87,66 @@ FinetuneResult finetune(const FinetuneOptions& o) {
             o.epochs, ")");
   install_stop_handlers();
   FinetuneResult res;
-  EvalResult ev;
   TrainState st;
-  bool interrupted = false;
-  model->train();
-  data::DeviceBatches batches(*train_loader, dev, data::async_uploads_enabled());
-  for (int64_t epoch = 0; epoch < o.epochs && !res.diverged && !interrupted; ++epoch) {
-    const bool act_on = epoch >= w_only_epochs;
+  bool act_on = false, frozen = false;  // this epoch's
+  EpochHooks hooks;
+  hooks.begin_epoch = [&](int64_t epoch) {
+    act_on = epoch >= w_only_epochs;
     // Default: BN statistics frozen in the last epoch, but never for a whole one-epoch run:
     // frozen from step 0, nothing normalises a barely trained model and SGD can blow up.
-    const bool frozen = o.freeze_bn_epoch > 0 ? epoch + 1 >= o.freeze_bn_epoch : (o.epochs > 1 && epoch == o.epochs - 1);
+    frozen = o.freeze_bn_epoch > 0 ? epoch + 1 >= o.freeze_bn_epoch : (o.epochs > 1 && epoch == o.epochs - 1);
     quant::set_activation_quant(*model, act_on);
     quant::freeze_bn_stats(*model, frozen);
-    batches.start_epoch(epoch);
-    std::unique_ptr<ProgressBar> bar;
-    if (!o.quiet)
-      bar = std::make_unique<ProgressBar>("qat " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), iters * o.batch_size);
-    EpochStats stats;
-    auto t0 = std::chrono::steady_clock::now();
-    while (auto b = batches.next()) {
-      opt->set_lr(sched(optim::fractional_epoch(epoch, b->host.index, iters)));
-      Tensor logits = model->forward(b->images);
-      Tensor loss = cross_entropy(logits, b->labels, 0, b->host.labels);
-      const double lv = loss.item();
-      if (!std::isfinite(lv)) {
-        const std::string p = first_nonfinite(model->named_parameters(), false);
-        std::fprintf(stderr, "finetune: loss is %g at epoch %lld batch %lld%s%s: diverged, stopping\n", lv, (long long)epoch + 1,
-                     (long long)b->host.index, p.empty() ? "" : "; first non-finite parameter: ", p.c_str());
-        res.diverged = true;
-        break;
-      }
-      opt->zero_grad();
-      loss.backward();
-      if (const std::string g = first_nonfinite(model->named_parameters(), true); !g.empty()) {
-        std::fprintf(stderr, "finetune: the gradient of parameter '%s' is not finite at epoch %lld batch %lld: diverged, stopping\n",
-                     g.c_str(), (long long)epoch + 1, (long long)b->host.index);
-        res.diverged = true;
-        break;
-      }
-      opt->step();
-      const int64_t n = logits.size(0);
-      stats.add(logits, b->host.labels, lv);
-      st.global_step++;
-      if (bar) bar->update(n, stats.status(opt->lr()));
-      if (const std::string r = quant::clamp_learned_ranges(*model); !r.empty()) {
-        std::fprintf(stderr, "finetune: the learned quantization range %s is not positive after the step of epoch %lld batch %lld: "
-                     "diverged, stopping (ranges clamped to 1e-6 for the evaluation)\n", r.c_str(), (long long)epoch + 1,
-                     (long long)b->host.index);
-        res.diverged = true;
-        break;
-      }
-      if (stop_requested()) {
-        interrupted = true;
-        break;
-      }
-    }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (o.bn_reestimate > 0 && epoch == o.epochs - 1 && !res.diverged && !interrupted) {
+  };
+  hooks.on_nonfinite = [](const NonFiniteStep& s) {  // a result ("diverged"), not an error
+    if (s.gradient.empty())
+      std::fprintf(stderr, "finetune: loss is %g at epoch %lld batch %lld%s%s: diverged, stopping\n", s.loss, (long long)s.epoch + 1,
+                   (long long)s.batch, s.parameter.empty() ? "" : "; first non-finite parameter: ", s.parameter.c_str());
+    else
+      std::fprintf(stderr, "finetune: the gradient of parameter '%s' is not finite at epoch %lld batch %lld: diverged, stopping\n",
+                   s.gradient.c_str(), (long long)s.epoch + 1, (long long)s.batch);
+    return false;
+  };
+  hooks.after_step = [&](int64_t epoch, int64_t batch) {
+    const std::string r = quant::clamp_learned_ranges(*model);
+    if (!r.empty())
+      std::fprintf(stderr, "finetune: the learned quantization range %s is not positive after the step of epoch %lld batch %lld: "
+                   "diverged, stopping (ranges clamped to 1e-6 for the evaluation)\n", r.c_str(), (long long)epoch + 1, (long long)batch);
+    return r.empty();
+  };
+  hooks.before_eval = [&](const EpochReport& r) {
+    if (o.bn_reestimate > 0 && r.epoch == o.epochs - 1 && !r.diverged && !r.interrupted) {
       // BN re-estimation: running statistics recomputed under the final (quantized) weights.
       train_loader->start_epoch(o.epochs);  // a fresh seeded order, not the epoch just seen
       const int64_t used = quant::reestimate_bn_stats(
           *model, [&] { auto b = train_loader->next(); return b ? b->images.to(dev) : Tensor(); }, o.bn_reestimate);
       if (!o.quiet) std::fprintf(stderr, "finetune: BN statistics re-estimated from %lld batches\n", static_cast<long long>(used));
     }
-    ev = evaluate(*model, *test_loader);
-    if (bar) {
-      char s[128];
-      std::snprintf(s, sizeof s, "test top1 %.2f%% top5 %.2f%%%s", ev.top1, ev.top5, res.diverged ? " (diverged)" : "");
-      bar->finish(s);
-    }
-    metrics.append(nlohmann::ordered_json{{"epoch", epoch + 1},
-                                          {"lr", opt->lr()},
-                                          {"train_loss", stats.mean_loss()},
-                                          {"train_acc", stats.accuracy()},
-                                          {"test_loss", ev.loss},
-                                          {"test_top1", ev.top1},
-                                          {"test_top5", ev.top5},
-                                          {"act_quant", act_on ? 1 : 0},
-                                          {"bn_frozen", frozen ? 1 : 0},
-                                          {"diverged", res.diverged ? 1 : 0},
-                                          {"epoch_seconds", secs}});
-    res.epochs = epoch + 1;
-    st.epoch = epoch + 1;
-    st.finished = st.epoch >= o.epochs || res.diverged;
-    st.best_top1 = std::max(st.best_top1, ev.top1);
-    st.extra = {{"qat", qcfg}, {"finetune", o}, {"diverged", res.diverged}};
+  };
+  hooks.summary = [](const EpochReport& r) {
+    char s[128];
+    std::snprintf(s, sizeof s, "test top1 %.2f%% top5 %.2f%%%s", r.eval.top1, r.eval.top5, r.diverged ? " (diverged)" : "");
+    return std::string(s);
+  };
+  hooks.metrics_columns = [&](const EpochReport& r, nlohmann::ordered_json& row) {
+    row["act_quant"] = act_on ? 1 : 0;
+    row["bn_frozen"] = frozen ? 1 : 0;
+    row["diverged"] = r.diverged ? 1 : 0;
+    row["epoch_seconds"] = r.seconds;
+  };
+  hooks.end_epoch = [&](const EpochReport& r) {
+    res.epochs = r.epoch + 1;
+    st.extra = {{"qat", qcfg}, {"finetune", o}, {"diverged", r.diverged}};
     save_checkpoint(last_path, *model, ck.model, st, nullptr);
-  }
+  };
+  EpochLoopOptions lo;
+  lo.epochs = o.epochs;
+  lo.batch_size = o.batch_size;
+  lo.label = "qat";
+  lo.quiet = o.quiet;
+  const LoopResult loop = run_epochs(*model, *opt, sched, *train_loader, *test_loader, dev, st, metrics, lo, hooks);
+  res.diverged = loop.diverged;
+  const EvalResult& ev = loop.last_eval;
   res.top1 = ev.top1;
   res.top5 = ev.top5;
   res.checkpoint = last_path;

@@ -8,46 +8,28 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "apps/checkpoint.h"
+#include "apps/run_options.h"
 #include "quant/qat.h"
 
 namespace pfq::app {
 
-struct FinetuneOptions {
+// `pfq finetune`: the shared data and run groups (apps/run_options.h) and the QAT schedule.
+struct FinetuneOptions : DataOptions, RunOptions {
+  FinetuneOptions() { out = "runs/finetune"; }
   std::string checkpoint;            // float checkpoint (pfq train / pfq prune output)
-  std::string out = "runs/finetune";
   quant::QatConfig qat;
   std::string stages = "wa";         // "wa" | "w,wa" (first half weights only)
   int64_t epochs = 10;
   double lr = 0.01;
   double momentum = 0.9;
   double weight_decay = 5e-4;
-  int64_t batch_size = 128;
-  std::string dataset = "fashion-mnist";
-  std::string data_dir;
-  int64_t limit_train = 0, limit_test = 0;
-  uint64_t seed = 0;
-  int threads = 0, workers = 2;
-  bool quiet = false;
-  std::string device = "cpu";        // cpu | cuda | cuda:N
   int64_t freeze_bn_epoch = 0;       // 1-based epoch from which BN statistics are frozen; 0 = the last
   int64_t bn_reestimate = 0;         // batches of the BN re-estimation pass after training; 0 = none
 };
 void to_json(nlohmann::json& j, const FinetuneOptions& o);
 
-// The schedule and data fields `pfq workflow` and `pfq reproduce` hand to their fine-tuning
-// (both option structs name them alike).
-template <typename Options>
-void copy_finetune_schedule(const Options& o, FinetuneOptions& f) {
-  f.epochs = o.finetune_epochs;
-  f.lr = o.finetune_lr;
-  f.weight_decay = o.weight_decay;
-  f.batch_size = o.batch_size;
-  f.dataset = o.dataset;
-  f.data_dir = o.data_dir;
-  f.limit_train = o.limit_train;
-  f.limit_test = o.limit_test;
-}
+// The schedule and data `pfq workflow` and `pfq reproduce` hand to their fine-tuning.
+void copy_finetune_schedule(const StageOptions& o, FinetuneOptions& f);
 
 struct FinetuneResult {
   double top1 = 0, top5 = 0;
@@ -59,11 +41,5 @@ struct FinetuneResult {
 };
 
 FinetuneResult finetune(const FinetuneOptions& opts);
-
-// Builds the model a checkpoint records: float, or (train.extra["qat"] present) prepared with
-// that QatConfig, then loads the weights strictly. `pfq eval` should use this for QAT checkpoints.
-// `dtype`: the model is built in it before the quantizers are added (they follow the parameters'
-// dtype), and the weights are converted to it as they load.
-ModulePtr model_from_any_checkpoint(const Checkpoint& ckpt, DType dtype = DType::Float32);
 
 }  // namespace pfq::app

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <map>
 
-#include "apps/finetune.h"
+#include "apps/model_loading.h"
 #include "apps/trainer.h"
 #include "core/autograd.h"
 #include "quant/integer/model.h"
@@ -29,7 +29,7 @@ int argmax_row(const float* p, int64_t k) {
 
 ExportResult export_integer(const std::string& qat_checkpoint, const std::string& out) {
   Checkpoint ck = load_checkpoint(qat_checkpoint);
-  PFQ_CHECK(ck.train.extra.is_object() && ck.train.extra.contains("qat"), "pfq export: ", qat_checkpoint,
+  PFQ_CHECK(is_qat_checkpoint(ck), "pfq export: ", qat_checkpoint,
             " is a float checkpoint; the integer model is made from a QAT checkpoint (pfq finetune output)");
   ModulePtr model = model_from_any_checkpoint(ck);
   quant::IntModel im = quant::convert_to_integer(*model, ck.model, ck.train.extra.at("qat"));
@@ -61,7 +61,7 @@ IntCheckResult run_intcheck(const IntCheckOptions& o) {
   ModulePtr fq, fq64;
   if (!o.qat_checkpoint.empty()) {
     Checkpoint ck = load_checkpoint(o.qat_checkpoint);
-    PFQ_CHECK(ck.train.extra.is_object() && ck.train.extra.contains("qat"), "pfq intcheck: --qat-checkpoint ", o.qat_checkpoint,
+    PFQ_CHECK(is_qat_checkpoint(ck), "pfq intcheck: --qat-checkpoint ", o.qat_checkpoint,
               " is not a QAT checkpoint");
     PFQ_CHECK(ck.model == im.model, "pfq intcheck: ", o.qat_checkpoint, " records another architecture than ", o.model);
     fq = model_from_any_checkpoint(ck);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/run_options.h"
+
 namespace pfq::app {
 
 struct ExportResult {
@@ -18,14 +20,11 @@ struct ExportResult {
 // Loads a QAT checkpoint (pfq finetune output), converts it and writes `out`.
 ExportResult export_integer(const std::string& qat_checkpoint, const std::string& out);
 
-struct IntCheckOptions {
+// The test split of the data group (apps/run_options.h) in batches of batch_size (256 unless set).
+struct IntCheckOptions : DataOptions {
+  IntCheckOptions() { batch_size = 256; }
   std::string model;           // integer model file (pfq export)
   std::string qat_checkpoint;  // optional: compare with the fake-quantized model
-  std::string dataset = "fashion-mnist";
-  std::string data_dir;
-  int64_t limit_test = 0;
-  int64_t batch_size = 256;
-  int workers = 2;
   bool reference = false;      // naive conv loops instead of im2col
   // Also run the fake-quantized model in float64 and report the three pairwise agreements:
   // separates float32 rounding (near quantization ties) from the integer arithmetic.

@@ -23,6 +23,8 @@
 
 #include "apps/checkpoint.h"
 #include "apps/finetune.h"
+#include "apps/model_loading.h"
+#include "apps/quantizer_presets.h"
 #include "apps/trainer.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
@@ -34,85 +36,26 @@ extern char** environ;
 
 namespace pfq::app {
 
-#define PFQ_REPRODUCE_FIELDS(X)                                                                                        \
-  X(out) X(dataset) X(data_dir) X(model) X(width) X(pretrained) X(seeds) X(pretrain_per_seed) X(bits) X(quantizers)   \
-  X(pruning) X(baseline_quantizers) X(jobs) X(threads) X(workers) X(device) X(limit_train) X(limit_test) X(quick)     \
-  X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(finetune_epochs)           \
-  X(finetune_lr) X(stages) X(calib_batches) X(first_last_bits)
+#define PFQ_REPRODUCE_FIELDS(X)                                                                                  \
+  X(out) X(pretrained) X(seeds) X(pretrain_per_seed) X(bits) X(quantizers) X(pruning) X(baseline_quantizers) X(jobs) \
+  X(threads) X(device) X(stages) X(calib_batches) X(first_last_bits)
 
-void to_json(nlohmann::json& j, const ReproduceOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_REPRODUCE_FIELDS); }
+void to_json(nlohmann::json& j, const ReproduceOptions& o) {
+  PFQ_JSON_WRITE_FIELDS(j, o, PFQ_REPRODUCE_FIELDS);
+  groups_to_json<StageOptions>(j, o);
+}
 void from_json(const nlohmann::json& j, ReproduceOptions& o) {
-  PFQ_JSON_READ_FIELDS(j, o, PFQ_REPRODUCE_FIELDS, "reproduce config");
+  check_option_keys(j, o, "reproduce config");
+  groups_from_json<StageOptions>(j, o);
+  PFQ_JSON_READ_FIELDS(j, o, PFQ_REPRODUCE_FIELDS, nullptr);
 }
 
 void apply_workflow_recipe(const WorkflowOptions& w, ReproduceOptions& o) {
+  static_cast<StageOptions&>(o) = w;  // model, data, schedule, --quick
   o.out = w.out + "-reproduce";
-  o.dataset = w.dataset;
-  o.data_dir = w.data_dir;
-  o.model = w.model;
-  o.width = w.width;
   o.seeds = {w.seed};
   o.threads = w.threads;
-  o.workers = w.workers;
-  o.device = w.device;
-  o.limit_train = w.limit_train;
-  o.limit_test = w.limit_test;
-  o.quick = w.quick;
-  o.pretrain_epochs = w.pretrain_epochs;
-  o.pretrain_lr = w.pretrain_lr;
-  o.weight_decay = w.weight_decay;
-  o.batch_size = w.batch_size;
-  o.criterion = w.criterion;
-  o.border = w.border;
-  o.finetune_epochs = w.finetune_epochs;
-  o.finetune_lr = w.finetune_lr;
-}
-
-void apply_quick(ReproduceOptions& o) {
-  o.pretrain_epochs = std::min<int64_t>(o.pretrain_epochs, 2);
-  o.finetune_epochs = std::min<int64_t>(o.finetune_epochs, 1);
-  if (o.limit_train == 0) o.limit_train = 4096;
-  if (o.limit_test == 0) o.limit_test = 1000;
-}
-
-const std::vector<std::string>& quantizer_presets() {
-  static const std::vector<std::string> names = {"minmax", "per-channel", "pact", "lsq"};
-  return names;
-}
-
-quant::QatConfig quantizer_preset(const std::string& name, int wbits, int abits) {
-  quant::QatConfig c;  // minmax weights per layer, EMA activations, BN folded (pfq-method.md 4.3)
-  c.wbits = wbits;
-  c.abits = abits;
-  if (name == "minmax") return c;
-  if (name == "per-channel") {
-    c.per_channel = true;
-    return c;
-  }
-  if (name == "pact") {  // Choi et al. 2018 quantize weights with DoReFa, whose [-1, 1] output does not fit BN folding
-    c.aquant = "pact";
-    return c;
-  }
-  if (name == "lsq") {  // Esser et al. 2020: learned step sizes for weights and activations
-    c.wquant = "lsq";
-    c.aquant = "lsq";
-    return c;
-  }
-  PFQ_FAIL("reproduce: unknown quantizer preset '", name, "'; expected one of minmax, per-channel, pact, lsq");
-}
-
-std::vector<std::string> parse_devices(const std::string& list) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = list.find(',', start);
-    const std::string d = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    PFQ_CHECK(Device::try_parse(d).has_value(), "reproduce: --device '", list, "': entry '", d,
-              "' is not cpu, cuda or cuda:N (a list separates devices by commas: cuda:0,cuda:1)");
-    out.push_back(d);
-    if (comma == std::string::npos) return out;
-    start = comma + 1;
-  }
+  o.device = w.device.str();
 }
 
 std::pair<int, int> parse_bits(const std::string& wa) {
@@ -150,23 +93,12 @@ std::string seed_root(const ReproduceOptions& o, uint64_t seed) {
 // The workflow's options for the stages under `root` (pretrain, pfq) of pretraining seed `seed`.
 WorkflowOptions stage_options(const ReproduceOptions& o, const std::string& root, uint64_t seed, int threads, int workers) {
   WorkflowOptions w;
+  static_cast<StageOptions&>(w) = o;  // model, data, schedule
   w.out = root;
-  w.dataset = o.dataset;
-  w.data_dir = o.data_dir;
-  w.model = o.model;
-  w.width = o.width;
   w.seed = seed;
   w.threads = threads;
   w.workers = workers;
   w.device = parse_devices(o.device).front();  // a task's options hold its one device
-  w.limit_train = o.limit_train;
-  w.limit_test = o.limit_test;
-  w.pretrain_epochs = o.pretrain_epochs;
-  w.pretrain_lr = o.pretrain_lr;
-  w.weight_decay = o.weight_decay;
-  w.batch_size = o.batch_size;
-  w.criterion = o.criterion;
-  w.border = o.border;
   return w;
 }
 
@@ -188,14 +120,11 @@ nlohmann::json pretrain_stage(const ReproduceOptions& o, uint64_t seed, int thre
   std::filesystem::create_directories(stage_dir(w, "pretrain"));
   if (threads > 0) omp_set_num_threads(threads);
   Checkpoint ck = load_checkpoint(o.pretrained);
-  PFQ_CHECK(!(ck.train.extra.is_object() && ck.train.extra.contains("qat")), "--pretrained ", o.pretrained,
+  PFQ_CHECK(!is_qat_checkpoint(ck), "--pretrained ", o.pretrained,
             " is a quantization-aware checkpoint; pass the float model");
   ModulePtr model = model_from_checkpoint(ck);
   auto loader = make_loader(o.dataset, o.data_dir, false, 256, workers, seed, o.limit_test);
-  const auto info = data::data_info(loader->dataset(), nullptr);
-  PFQ_CHECK(info.channels == ck.model.in_channels && info.num_classes == ck.model.num_classes, "--pretrained ", o.pretrained,
-            " expects ", ck.model.in_channels, "-channel inputs and ", ck.model.num_classes, " classes; dataset ", o.dataset,
-            " has ", info.channels, " channels and ", info.num_classes, " classes");
+  check_checkpoint_fits(ck, "--pretrained " + o.pretrained, *loader, o.dataset);
   EvalResult ev = evaluate(*model, *loader);
   result = {{"checkpoint", std::filesystem::absolute(o.pretrained).string()}, {"imported", true},
             {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};
@@ -439,7 +368,7 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) 
   // Every device must be usable before anything is written: no silent CPU fallback, and no
   // grid that fails run by run.
   const std::vector<std::string> devices = parse_devices(o.device);
-  for (const auto& d : devices) resolve_device(d);
+  for (const auto& d : devices) DeviceOption(d).resolve();
   check_config(o, true);
   const int total = o.threads > 0 ? o.threads : omp_get_max_threads();
   const int jobs = std::max(1, std::min(o.jobs, total));

@@ -14,12 +14,10 @@
 
 namespace pfq::app {
 
-struct ReproduceOptions {
+// `pfq reproduce`: the stage schedule shared with `pfq workflow` (apps/run_options.h) and the
+// grid, jobs and devices of a reproduction.
+struct ReproduceOptions : StageOptions {
   std::string out = "runs/reproduce";
-  std::string dataset = "fashion-mnist";
-  std::string data_dir;
-  std::string model = "mobilenetv1";
-  double width = 0.5;
   std::string pretrained;          // float checkpoint to start from ("" = run the pretrain stage)
   std::vector<uint64_t> seeds{0};  // fine-tuning seeds (and pretraining seeds with pretrain_per_seed)
   bool pretrain_per_seed = false;
@@ -28,22 +26,11 @@ struct ReproduceOptions {
   std::vector<std::string> pruning{"none", "pfq", "l1", "bn-gamma"};
   std::vector<std::string> baseline_quantizers{"minmax"};  // the only quantizers l1 / bn-gamma run with
   int jobs = 1;
-  int threads = 0;  // in total, shared by the jobs (0 = OpenMP's default)
-  int workers = 2;  // loader threads per job
+  int threads = 0;  // in total, shared by the jobs (0 = OpenMP's default); workers are per job
   // Where pretraining and fine-tuning run (PfQ and the baselines prune on the CPU): cpu, cuda,
-  // cuda:N, or a list (cuda:0,cuda:1) that the --jobs children share, each on the least busy.
+  // cuda:N, or a list (cuda:0,cuda:1) that the --jobs children share, each on the least busy
+  // (parse_devices).
   std::string device = "cpu";
-  int64_t limit_train = 0, limit_test = 0;
-  bool quick = false;
-  // schedule (as pfq workflow)
-  int64_t pretrain_epochs = 3;
-  double pretrain_lr = 0.1;
-  double weight_decay = 5e-4;
-  int64_t batch_size = 128;
-  std::string criterion = "var-below-eps";
-  std::string border = "exact";
-  int64_t finetune_epochs = 1;
-  double finetune_lr = 0.01;
   std::string stages = "wa";
   int64_t calib_batches = 50;
   int first_last_bits = 8;
@@ -54,16 +41,7 @@ void from_json(const nlohmann::json& j, ReproduceOptions& o);  // unknown keys a
 // Copies what a `pfq workflow` recipe sets (dataset, model, schedule, PfQ options, seed) into `o`;
 // wbits/abits are replaced by the bits grid, and out becomes <recipe out>-reproduce.
 void apply_workflow_recipe(const WorkflowOptions& w, ReproduceOptions& o);
-void apply_quick(ReproduceOptions& o);
 
-// Quantizer presets: minmax (the paper's per-layer weights, EMA activations), per-channel
-// (per-output-channel minmax weights), pact (minmax weights, PACT activations), lsq (LSQ weights
-// and activations). Throws for an unknown name.
-const std::vector<std::string>& quantizer_presets();
-quant::QatConfig quantizer_preset(const std::string& name, int wbits, int abits);
-// "cuda:0,cuda:1" -> {"cuda:0", "cuda:1"}; throws, naming --device, for an empty list or an entry
-// that is not cpu, cuda or cuda:N.
-std::vector<std::string> parse_devices(const std::string& list);
 // "4/8" -> {4, 8}; throws unless 1 <= W <= 8 and 2 <= A <= 8.
 std::pair<int, int> parse_bits(const std::string& wa);
 // "4/8" -> "w4a8" (run ids, curve files).

@@ -1,153 +1,37 @@
-// trainer.cpp — training/evaluation loops, checkpointing and resume for `pfq train`.
+// trainer.cpp — `pfq train`: model, optimizer, schedule, checkpoints and resume around the
+// epoch loop (apps/trainer.h).
 #include "apps/trainer.h"
 
 #include <omp.h>
 
-#include <atomic>
-#include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
 #include "apps/checkpoint.h"
 #include "apps/metrics.h"
-#include "apps/progress.h"
-#include "core/cuda/cuda_runtime.h"
+#include "apps/model_loading.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
-#include "core/ops.h"
 #include "core/optim/adam.h"
 #include "core/optim/lr_schedule.h"
 #include "core/optim/sgd.h"
-#include "data/device_batches.h"
 #include "data/factory.h"
-#include "data/subset.h"
 #include "layers/models/registry.h"
 
 namespace pfq::app {
 
-namespace {
-std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
-}  // namespace
+#define PFQ_TRAIN_FIELDS(X) X(epochs) X(schedule) X(warmup) X(label_smoothing) X(skip_nonfinite)
 
-bool stop_requested() { return g_stop.load(); }
-void install_stop_handlers() {
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+void to_json(nlohmann::json& j, const TrainOptions& o) {
+  PFQ_JSON_WRITE_FIELDS(j, o, PFQ_TRAIN_FIELDS);
+  groups_to_json<ModelOptions, DataOptions, RunOptions, OptimizerOptions>(j, o);
+}
+void from_json(const nlohmann::json& j, TrainOptions& o) {
+  groups_from_json<ModelOptions, DataOptions, RunOptions, OptimizerOptions>(j, o);
+  PFQ_JSON_READ_FIELDS(j, o, PFQ_TRAIN_FIELDS, nullptr);
 }
 
-#define PFQ_TRAIN_FIELDS(X)                                                                                  \
-  X(model) X(width) X(dataset) X(data_dir) X(epochs) X(batch_size) X(optimizer) X(lr) X(momentum) X(nesterov) \
-  X(weight_decay) X(no_decay_bn_bias) X(schedule) X(warmup) X(label_smoothing) X(seed) X(threads) X(workers) \
-  X(device) X(out) X(limit_train) X(limit_test) X(skip_nonfinite)
-
-std::string first_nonfinite(const NamedTensors& named, bool grads) {
-  // On a GPU, one reduction first (x * 0 is NaN exactly where x is not finite) so a healthy
-  // step costs one device-to-host copy, not one per parameter.
-  if (!named.empty() && named.front().second.device().is_cuda()) {
-    NoGradGuard ng;
-    Tensor acc;
-    for (const auto& [name, p] : named) {
-      Tensor t = grads ? p.grad() : p;
-      if (!t.defined() || t.numel() == 0 || !is_floating(t.dtype())) continue;
-      Tensor z = sum(mul(t.detach(), 0.0)).to(DType::Float64);
-      acc = acc.defined() ? add(acc, z) : z;
-    }
-    if (!acc.defined() || std::isfinite(acc.item())) return "";
-  }
-  for (const auto& [name, p] : named) {
-    Tensor t = grads ? p.grad() : p;
-    if (!t.defined() || t.numel() == 0) continue;
-    if (!t.device().is_cpu()) t = t.to(Device::cpu());
-    t = t.contiguous();
-    bool finite = true;
-    if (t.dtype() == DType::Float32) {
-      const float* d = t.data<float>();
-      for (int64_t i = 0; i < t.numel() && finite; ++i) finite = std::isfinite(d[i]);
-    } else if (t.dtype() == DType::Float64) {
-      const double* d = t.data<double>();
-      for (int64_t i = 0; i < t.numel() && finite; ++i) finite = std::isfinite(d[i]);
-    }
-    if (!finite) return name;
-  }
-  return "";
-}
-
-void to_json(nlohmann::json& j, const TrainOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_TRAIN_FIELDS); }
-void from_json(const nlohmann::json& j, TrainOptions& o) { PFQ_JSON_READ_FIELDS(j, o, PFQ_TRAIN_FIELDS, nullptr); }
-
-std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const std::string& data_dir, bool train,
-                                              int64_t batch_size, int workers, uint64_t seed, int64_t limit) {
-  const std::string dir = data_dir.empty() ? data::default_data_dir(dataset) : data_dir;
-  std::shared_ptr<const data::Dataset> ds = data::make_dataset(dataset, dir, train ? "train" : "test");
-  if (limit > 0 && limit < ds->size()) ds = std::make_shared<data::SubsetDataset>(ds, limit);
-  data::LoaderOptions lo;
-  lo.batch_size = batch_size;
-  lo.shuffle = train;
-  lo.drop_last = train;
-  lo.workers = workers;
-  lo.seed = seed;
-  return std::make_unique<data::DataLoader>(ds, data::default_transform(dataset, train), lo);
-}
-
-void EpochStats::add(const Tensor& logits, const Tensor& labels, double loss) {
-  const int64_t n = logits.size(0);
-  Tensor pred = argmax(logits.detach(), 1).to(Device::cpu());
-  Tensor lab = labels.to(Device::cpu());
-  const int64_t* pp = pred.data<int64_t>();
-  const int64_t* pt = lab.data<int64_t>();
-  for (int64_t i = 0; i < n; ++i) correct += pp[i] == pt[i];
-  loss_sum += loss * n;
-  seen += n;
-}
-
-std::string EpochStats::status(double lr) const {
-  char s[96];
-  std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% lr %.4g", mean_loss(), accuracy(), lr);
-  return s;
-}
-
-EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress, const std::string& label) {
-  NoGradGuard ng;
-  const bool was_training = model.is_training();
-  model.eval();
-  EvalResult r;
-  double loss_sum = 0;
-  int64_t correct1 = 0, correct5 = 0;
-  std::unique_ptr<ProgressBar> bar;
-  if (show_progress) bar = std::make_unique<ProgressBar>(label, loader.dataset().size());
-  data::DeviceBatches batches(loader, model_device(model), data::async_uploads_enabled());
-  batches.start_epoch(0);
-  while (auto b = batches.next()) {
-    Tensor logits = model.forward(b->images);
-    const int64_t n = logits.size(0), k = logits.size(1);
-    loss_sum += cross_entropy(logits, b->labels, 0, b->host.labels).item() * n;
-    const Tensor host_logits = logits.to(Device::cpu()).contiguous();  // ranks are counted on the host
-    const float* pl = host_logits.data<float>();
-    const int64_t* pt = b->host.labels.data<int64_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      const float target = pl[i * k + pt[i]];
-      // Classes scoring higher than the target (ties favour the target). Written as "not <=" so
-      // NaN counts against the model: a NaN competitor outranks the target, a NaN target ranks last.
-      int64_t rank = 0;
-      for (int64_t j = 0; j < k; ++j) rank += !(pl[i * k + j] <= target);
-      correct1 += rank < 1;
-      correct5 += rank < 5;
-    }
-    r.images += n;
-    if (bar) bar->update(n);
-  }
-  if (bar) bar->finish();
-  model.train(was_training);
-  PFQ_CHECK(r.images > 0, "evaluate: the evaluation set is empty");
-  r.top1 = 100.0 * correct1 / r.images;
-  r.top5 = 100.0 * correct5 / r.images;
-  r.loss = loss_sum / r.images;
-  return r;
-}
-
-std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Module& model) {
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, const Module& model) {
   std::vector<optim::ParamRef> params;
   for (auto& [name, t] : model.named_parameters()) params.push_back({name, t});
   if (o.optimizer == "sgd") {
@@ -168,23 +52,19 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const Mo
   PFQ_FAIL("--optimizer '", o.optimizer, "': expected sgd, adam or adamw");
 }
 
-namespace {
-
-}  // namespace
-
-Device resolve_device(const std::string& text) {
-  const Device d = Device::parse(text);
-  if (d.is_cuda()) cuda::require_device(d.index);  // "built without CUDA" / "no CUDA GPU present": never a CPU fallback
-  return d;
-}
-
-Device model_device(const Module& model) {
-  const NamedTensors params = model.named_parameters();
-  return params.empty() ? Device::cpu() : params.front().second.device();
+EvalResult evaluate_checkpoint(const std::string& checkpoint, const DataOptions& data, const DeviceOption& device,
+                               bool show_progress) {
+  const Device dev = device.resolve();
+  Checkpoint ck = load_checkpoint(checkpoint);
+  ModulePtr model = model_from_any_checkpoint(ck);  // float or QAT (fake-quantized) checkpoints
+  model->to(dev);
+  auto loader = make_test_loader(data, 0);
+  check_checkpoint_fits(ck, "checkpoint " + checkpoint, *loader, data.dataset);
+  return evaluate(*model, *loader, show_progress);
 }
 
 TrainResult train(const TrainOptions& o) {
-  const Device dev = resolve_device(o.device);
+  const Device dev = o.device.resolve();
   PFQ_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
   PFQ_CHECK(o.batch_size > 0, "--batch-size must be positive, got ", o.batch_size);
   if (o.threads > 0) omp_set_num_threads(o.threads);
@@ -192,8 +72,8 @@ TrainResult train(const TrainOptions& o) {
   const std::string last_path = o.out + "/last.safetensors", best_path = o.out + "/best.safetensors";
   install_stop_handlers();
 
-  auto train_loader = make_loader(o.dataset, o.data_dir, true, o.batch_size, o.workers, o.seed, o.limit_train);
-  auto test_loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
+  auto train_loader = make_train_loader(o, o.seed);
+  auto test_loader = make_test_loader(o, o.seed);
   // Through the transform: image folders have no fixed size until cropped (ImageNet: 224).
   auto info = data::data_info(train_loader->dataset(), train_loader->transform());
 
@@ -248,92 +128,55 @@ TrainResult train(const TrainOptions& o) {
     st.extra["skipped_nonfinite"] = res.skipped_nonfinite;
     save_checkpoint(last_path, *model, cfg, st, opt.get());
   };
-  model->train();
-  data::DeviceBatches batches(*train_loader, dev, data::async_uploads_enabled());
-  for (int64_t epoch = st.epoch; epoch < o.epochs && !st.finished; ++epoch) {
-    st.epoch = epoch;
-    batches.start_epoch(epoch, st.batch);
-    std::unique_ptr<ProgressBar> bar;
-    if (!o.quiet)
-      bar = std::make_unique<ProgressBar>("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
-                                          (iters - st.batch) * o.batch_size);
-    EpochStats stats;
-    int64_t skipped_epoch = 0;
-    auto t0 = std::chrono::steady_clock::now();
-    while (auto b = batches.next()) {
-      opt->set_lr(sched(optim::fractional_epoch(epoch, b->host.index, iters)));
-      Tensor logits = model->forward(b->images);
-      Tensor loss = cross_entropy(logits, b->labels, o.label_smoothing, b->host.labels);
-      const double lv = loss.item();
-      std::string bad;  // what is NaN/Inf in this step ("" = nothing)
-      if (!std::isfinite(lv)) {
-        const std::string p = first_nonfinite(model->named_parameters(), false);
-        bad = detail::cat("the loss is ", lv, p.empty() ? " (every parameter is finite: the forward pass overflowed)"
-                                                        : "; first non-finite parameter: '" + p + "'");
-      } else {
-        opt->zero_grad();
-        loss.backward();
-        const std::string g = first_nonfinite(model->named_parameters(), true);
-        if (!g.empty()) bad = detail::cat("the gradient of parameter '", g, "' is not finite (loss ", lv, ")");
-      }
-      const int64_t step = epoch * iters + b->host.index + 1;
-      if (!bad.empty()) {
-        PFQ_CHECK(o.skip_nonfinite, "training stopped at step ", step, " (epoch ", epoch + 1, " batch ", b->host.index, "): ", bad,
-                  "; the last good checkpoint is ",
-                  std::filesystem::exists(last_path) ? last_path : "not written yet (no epoch finished)",
-                  " (lower --lr, or pass --skip-nonfinite to skip such steps)");
-        opt->zero_grad();
-        if (res.skipped_nonfinite < 10)
-          std::fprintf(stderr, "\nskipping step %lld (epoch %lld batch %lld): %s\n", (long long)step, (long long)epoch + 1,
-                       (long long)b->host.index, bad.c_str());
-        ++skipped_epoch;
-        ++res.skipped_nonfinite;
-      } else {
-        opt->step();
-        stats.add(logits, b->host.labels, lv);
-        st.global_step++;
-      }
-      const int64_t n = logits.size(0);
-      st.batch = b->host.index + 1;
-      if (bar) bar->update(n, stats.status(opt->lr()));
-      if (stop_requested()) {
-        save_last();
-        if (bar) bar->finish("interrupted");
-        std::fprintf(stderr, "interrupted: state saved to %s; run the same command with --resume to continue\n", last_path.c_str());
-        res.interrupted = true;
-        res.last_checkpoint = last_path;
-        return res;
-      }
-    }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    EvalResult ev = evaluate(*model, *test_loader);
-    if (bar) {
-      char s[160];
-      std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% | test top1 %.2f%% top5 %.2f%% loss %.4f", stats.mean_loss(),
-                    stats.accuracy(), ev.top1, ev.top5, ev.loss);
-      bar->finish(s);
-    }
-    nlohmann::ordered_json row = {{"epoch", epoch + 1},
-                                  {"lr", opt->lr()},
-                                  {"train_loss", stats.mean_loss()},
-                                  {"train_acc", stats.accuracy()},
-                                  {"test_loss", ev.loss},
-                                  {"test_top1", ev.top1},
-                                  {"test_top5", ev.top5},
-                                  {"skipped_nonfinite", skipped_epoch},
-                                  {"epoch_seconds", secs},
-                                  {"images_per_second", secs > 0 ? stats.seen / secs : 0.0}};
-    metrics.append(row);
-    st.epoch = epoch + 1;
-    st.batch = 0;
-    st.finished = st.epoch >= o.epochs;
-    const bool best = ev.top1 > st.best_top1;
-    if (best) st.best_top1 = ev.top1;
+  EpochHooks hooks;
+  hooks.on_nonfinite = [&](const NonFiniteStep& s) {  // an error, or with --skip-nonfinite a skipped step
+    const std::string bad =
+        s.gradient.empty()
+            ? detail::cat("the loss is ", s.loss, s.parameter.empty() ? " (every parameter is finite: the forward pass overflowed)"
+                                                                      : "; first non-finite parameter: '" + s.parameter + "'")
+            : detail::cat("the gradient of parameter '", s.gradient, "' is not finite (loss ", s.loss, ")");
+    PFQ_CHECK(o.skip_nonfinite, "training stopped at step ", s.step, " (epoch ", s.epoch + 1, " batch ", s.batch, "): ", bad,
+              "; the last good checkpoint is ", std::filesystem::exists(last_path) ? last_path : "not written yet (no epoch finished)",
+              " (lower --lr, or pass --skip-nonfinite to skip such steps)");
+    if (res.skipped_nonfinite < 10)
+      std::fprintf(stderr, "\nskipping step %lld (epoch %lld batch %lld): %s\n", (long long)s.step, (long long)s.epoch + 1,
+                   (long long)s.batch, bad.c_str());
+    ++res.skipped_nonfinite;
+    return true;
+  };
+  hooks.on_stop = [&] {  // state saved mid-epoch; --resume continues from the next batch
     save_last();
-    if (best) save_checkpoint(best_path, *model, cfg, st, nullptr);
-    res.final_eval = ev;
-    res.epochs_run++;
+    return false;
+  };
+  hooks.summary = [](const EpochReport& r) {
+    char s[160];
+    std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% | test top1 %.2f%% top5 %.2f%% loss %.4f", r.stats.mean_loss(),
+                  r.stats.accuracy(), r.eval.top1, r.eval.top5, r.eval.loss);
+    return std::string(s);
+  };
+  hooks.metrics_columns = [](const EpochReport& r, nlohmann::ordered_json& row) {
+    row["skipped_nonfinite"] = r.skipped;
+    row["epoch_seconds"] = r.seconds;
+    row["images_per_second"] = r.seconds > 0 ? r.stats.seen / r.seconds : 0.0;
+  };
+  hooks.end_epoch = [&](const EpochReport& r) {
+    save_last();
+    if (r.improved) save_checkpoint(best_path, *model, cfg, st, nullptr);
+  };
+  EpochLoopOptions lo;
+  lo.epochs = o.epochs;
+  lo.batch_size = o.batch_size;
+  lo.label_smoothing = o.label_smoothing;
+  lo.quiet = o.quiet;
+  const LoopResult loop = run_epochs(*model, *opt, sched, *train_loader, *test_loader, dev, st, metrics, lo, hooks);
+  if (loop.interrupted) {
+    std::fprintf(stderr, "interrupted: state saved to %s; run the same command with --resume to continue\n", last_path.c_str());
+    res.interrupted = true;
+    res.last_checkpoint = last_path;
+    return res;
   }
+  res.epochs_run = loop.epochs_run;
+  res.final_eval = loop.last_eval;
   if (res.epochs_run == 0) res.final_eval = evaluate(*model, *test_loader);
   res.best_top1 = st.best_top1;
   res.last_checkpoint = last_path;

@@ -7,9 +7,11 @@
 #include <fstream>
 
 #include "apps/checkpoint.h"
+#include "apps/config_file.h"
 #include "apps/finetune.h"
 #include "apps/intcheck.h"
 #include "apps/metrics.h"
+#include "apps/model_loading.h"
 #include "apps/pfq_plots.h"
 #include "apps/plot/svg_plot.h"
 #include "core/io/atomic_file.h"
@@ -20,21 +22,20 @@
 
 namespace pfq::app {
 
-#define PFQ_WORKFLOW_FIELDS(X)                                                                                 \
-  X(out) X(dataset) X(data_dir) X(model) X(width) X(seed) X(threads) X(workers) X(device) X(limit_train) X(limit_test) \
-  X(quick) X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(batch_size) X(criterion) X(border) X(wbits)    \
-  X(abits) X(finetune_epochs) X(finetune_lr) X(intcheck_images)
+#define PFQ_WORKFLOW_FIELDS(X) X(wbits) X(abits) X(intcheck_images)
 
-void to_json(nlohmann::json& j, const WorkflowOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_WORKFLOW_FIELDS); }
+void to_json(nlohmann::json& j, const WorkflowOptions& o) {
+  PFQ_JSON_WRITE_FIELDS(j, o, PFQ_WORKFLOW_FIELDS);
+  groups_to_json<StageOptions, RunOptions>(j, o);
+}
 void from_json(const nlohmann::json& j, WorkflowOptions& o) {
-  PFQ_JSON_READ_FIELDS(j, o, PFQ_WORKFLOW_FIELDS, "workflow config");
+  check_option_keys(j, o, "workflow config");
+  groups_from_json<StageOptions, RunOptions>(j, o);
+  PFQ_JSON_READ_FIELDS(j, o, PFQ_WORKFLOW_FIELDS, nullptr);
 }
 
-void apply_quick(WorkflowOptions& o) {
-  o.pretrain_epochs = std::min<int64_t>(o.pretrain_epochs, 2);
-  o.finetune_epochs = std::min<int64_t>(o.finetune_epochs, 1);
-  if (o.limit_train == 0) o.limit_train = 4096;
-  if (o.limit_test == 0) o.limit_test = 1000;
+WorkflowOptions read_workflow_config(const std::string& path) {
+  return options_from_json<WorkflowOptions>(read_json_object(path), path);
 }
 
 // Stage machinery, shared with `pfq reproduce` (declared in workflow.h).
@@ -81,24 +82,16 @@ nlohmann::json run_pretrain(const WorkflowOptions& o) {
   if (stage_done(o, "pretrain", result)) return result;
   std::fprintf(stderr, "workflow: stage pretrain (%s, %lld epochs)\n", o.model.c_str(), static_cast<long long>(o.pretrain_epochs));
   TrainOptions t;
-  t.model = o.model;
-  t.width = o.width;
-  t.dataset = o.dataset;
-  t.data_dir = o.data_dir;
+  static_cast<ModelOptions&>(t) = o;
+  static_cast<DataOptions&>(t) = o;
+  static_cast<RunOptions&>(t) = o;
+  t.out = stage_dir(o, "pretrain");
   t.epochs = o.pretrain_epochs;
-  t.batch_size = o.batch_size;
   t.lr = o.pretrain_lr;
   t.momentum = 0.9;
   t.nesterov = true;
   t.weight_decay = o.weight_decay;
   t.schedule = "cosine";
-  t.seed = o.seed;
-  t.threads = o.threads;
-  t.device = o.device;
-  t.workers = o.workers;
-  t.limit_train = o.limit_train;
-  t.limit_test = o.limit_test;
-  t.out = stage_dir(o, "pretrain");
   t.resume = true;  // continues an interrupted pretrain stage, starts fresh otherwise
   TrainResult r = train(t);
   PFQ_CHECK(!r.interrupted, "workflow interrupted during pretrain; run the same command again to resume");
@@ -125,7 +118,7 @@ nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain)
   po.border = prune::parse_border(o.border);
   prune::PruneReport rep = prune::pfq_prune(*model, ck.model, po);
   const ModelSummary after = summarize(*model, in);
-  auto loader = make_loader(o.dataset, o.data_dir, false, 256, o.workers, o.seed, o.limit_test);
+  auto loader = make_test_loader(o, o.seed);
   EvalResult ev = evaluate(*model, *loader);
   TrainState st = ck.train;
   const std::string path = stage_dir(o, "pfq") + "/model.safetensors";
@@ -165,7 +158,6 @@ nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_
   f.seed = o.seed;
   f.threads = o.threads;
   f.device = o.device;
-  f.workers = o.workers;
   FinetuneResult r = finetune(f);
   // finetune() returns early on Ctrl-C; such a stage is not done (it restarts next time).
   PFQ_CHECK(!stop_requested(), "workflow interrupted during finetune; run the same command again to redo that stage");

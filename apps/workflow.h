@@ -10,41 +10,21 @@
 
 namespace pfq::app {
 
-struct WorkflowOptions {
-  std::string out = "runs/workflow";
-  std::string dataset = "fashion-mnist";
-  std::string data_dir;
-  std::string model = "mobilenetv1";
-  double width = 0.5;
-  uint64_t seed = 0;
-  int threads = 0;
-  int workers = 2;
-  std::string device = "cpu";  // pretrain and fine-tune run there (cpu | cuda | cuda:N); PfQ runs on the CPU
-  int64_t limit_train = 0, limit_test = 0;
-  bool quick = false;  // reduced schedule and data for smoke tests (< 3 minutes on 2 cores)
-  // pretrain (pfq-method.md section 4.1)
-  int64_t pretrain_epochs = 3;
-  double pretrain_lr = 0.1;
-  double weight_decay = 5e-4;
-  int64_t batch_size = 128;
-  // PfQ (section 3)
-  std::string criterion = "var-below-eps";
-  std::string border = "exact";
+// `pfq workflow`: the stage schedule (model, data, pretrain, PfQ, fine-tuning; shared with
+// `pfq reproduce`), the run group (pretrain and fine-tune run on --device; PfQ on the CPU) and
+// the workflow's own bits and integer check.
+struct WorkflowOptions : StageOptions, RunOptions {
+  WorkflowOptions() { out = "runs/workflow"; }
   // quantized fine-tuning (section 4.3)
   int wbits = 4, abits = 4;
-  int64_t finetune_epochs = 1;
-  double finetune_lr = 0.01;
   // evaluate: the integer check runs on the first N test images (0: all)
   int64_t intcheck_images = 2000;
 };
 void to_json(nlohmann::json& j, const WorkflowOptions& o);
 void from_json(const nlohmann::json& j, WorkflowOptions& o);
 
-// Applies --quick's reductions (fewer epochs, data subsets) to `o`.
-void apply_quick(WorkflowOptions& o);
-
 // Reads a `pfq workflow --config` JSON file over the defaults. Throws pfq::Error naming the
-// file and, for a bad value, the key and the expected type (defined in cmd_workflow.cpp).
+// file and, for a bad value, the key and the expected type.
 WorkflowOptions read_workflow_config(const std::string& path);
 
 // Stage machinery, shared with `pfq reproduce`. A stage lives in stage_dir(o, stage) =

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "apps/finetune.h"
+#include "apps/model_loading.h"
 #include "apps/metrics.h"
 #include "apps/trainer.h"
 #include "data/factory.h"

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "apps/checkpoint.h"
 #include "apps/commands.h"
 #include "apps/finetune.h"
 #include "apps/intcheck.h"

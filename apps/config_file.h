@@ -1,6 +1,6 @@
-// cmd_options.h — what `pfq workflow` and `pfq reproduce` share on their command lines: an
-// options struct read from a JSON file (--config) with every bad value named by its key, the
-// data and schedule flags both take, and flags given on the command line overriding the file.
+// config_file.h — the --config file of `pfq workflow` and `pfq reproduce`: an options struct
+// read from a JSON file with every bad value named by its key, and flags given on the command
+// line overriding the file. The flags themselves: apps/run_options.h.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <map>
@@ -8,8 +8,6 @@
 #include <string>
 
 #include "core/error.h"
-#include "data/factory.h"
-#include "layers/models/registry.h"
 
 namespace pfq::app {
 
@@ -53,30 +51,6 @@ O options_from_json(const nlohmann::json& j, const std::string& path) {
   for (const auto& [key, value] : j.items())
     PFQ_CHECK(got[key] == value, "--config ", path, ": key '", key, "': value ", value.dump(), " is out of range for this option");
   return o;
-}
-
-// --dataset, --data-dir, --model, --width, --limit-train, --limit-test into the fields of those names.
-template <typename O>
-void add_data_flags(CLI::App* cmd, O& o) {
-  cmd->add_option("--dataset", o.dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
-  cmd->add_option("--data-dir", o.data_dir);
-  cmd->add_option("--model", o.model)->check(CLI::IsMember(models::model_names()))->capture_default_str();
-  cmd->add_option("--width", o.width)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--limit-train", o.limit_train)->check(CLI::NonNegativeNumber);
-  cmd->add_option("--limit-test", o.limit_test)->check(CLI::NonNegativeNumber);
-}
-
-// The pretraining and PfQ schedule: --pretrain-epochs, --pretrain-lr, --weight-decay,
-// --batch-size, --criterion, --border, and --finetune-lr.
-template <typename O>
-void add_schedule_flags(CLI::App* cmd, O& o) {
-  cmd->add_option("--pretrain-epochs", o.pretrain_epochs)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--pretrain-lr", o.pretrain_lr)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--weight-decay", o.weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--batch-size", o.batch_size)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--criterion", o.criterion, "PfQ criterion: var-below-eps | var-zero | var-below=<t>")->capture_default_str();
-  cmd->add_option("--border", o.border, "PfQ border mode")->check(CLI::IsMember({"exact", "bias", "keep"}))->capture_default_str();
-  cmd->add_option("--finetune-lr", o.finetune_lr)->check(CLI::PositiveNumber)->capture_default_str();
 }
 
 // Copies into `merged` the value in `given` (the options the flags were parsed into, as JSON) of

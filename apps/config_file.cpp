@@ -1,5 +1,5 @@
-// cmd_options.cpp — the non-template half of apps/cmd_options.h.
-#include "apps/cmd_options.h"
+// config_file.cpp — the non-template half of apps/config_file.h.
+#include "apps/config_file.h"
 
 #include <algorithm>
 #include <fstream>

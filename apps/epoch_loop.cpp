@@ -1,0 +1,216 @@
+// epoch_loop.cpp — the training loop of train and finetune, evaluation, running statistics,
+// non-finite checks and stop requests (apps/epoch_loop.h).
+#include "apps/epoch_loop.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "apps/progress.h"
+#include "core/ops.h"
+#include "data/device_batches.h"
+
+namespace pfq::app {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+}  // namespace
+
+bool stop_requested() { return g_stop.load(); }
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+std::string first_nonfinite(const NamedTensors& named, bool grads) {
+  // On a GPU, one reduction first (x * 0 is NaN exactly where x is not finite) so a healthy
+  // step costs one device-to-host copy, not one per parameter.
+  if (!named.empty() && named.front().second.device().is_cuda()) {
+    NoGradGuard ng;
+    Tensor acc;
+    for (const auto& [name, p] : named) {
+      Tensor t = grads ? p.grad() : p;
+      if (!t.defined() || t.numel() == 0 || !is_floating(t.dtype())) continue;
+      Tensor z = sum(mul(t.detach(), 0.0)).to(DType::Float64);
+      acc = acc.defined() ? add(acc, z) : z;
+    }
+    if (!acc.defined() || std::isfinite(acc.item())) return "";
+  }
+  for (const auto& [name, p] : named) {
+    Tensor t = grads ? p.grad() : p;
+    if (!t.defined() || t.numel() == 0) continue;
+    if (!t.device().is_cpu()) t = t.to(Device::cpu());
+    t = t.contiguous();
+    bool finite = true;
+    if (t.dtype() == DType::Float32) {
+      const float* d = t.data<float>();
+      for (int64_t i = 0; i < t.numel() && finite; ++i) finite = std::isfinite(d[i]);
+    } else if (t.dtype() == DType::Float64) {
+      const double* d = t.data<double>();
+      for (int64_t i = 0; i < t.numel() && finite; ++i) finite = std::isfinite(d[i]);
+    }
+    if (!finite) return name;
+  }
+  return "";
+}
+
+void EpochStats::add(const Tensor& logits, const Tensor& labels, double loss) {
+  const int64_t n = logits.size(0);
+  Tensor pred = argmax(logits.detach(), 1).to(Device::cpu());
+  Tensor lab = labels.to(Device::cpu());
+  const int64_t* pp = pred.data<int64_t>();
+  const int64_t* pt = lab.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) correct += pp[i] == pt[i];
+  loss_sum += loss * n;
+  seen += n;
+}
+
+std::string EpochStats::status(double lr) const {
+  char s[96];
+  std::snprintf(s, sizeof s, "loss %.4f acc %.2f%% lr %.4g", mean_loss(), accuracy(), lr);
+  return s;
+}
+
+EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress, const std::string& label) {
+  NoGradGuard ng;
+  const bool was_training = model.is_training();
+  model.eval();
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t correct1 = 0, correct5 = 0;
+  std::unique_ptr<ProgressBar> bar;
+  if (show_progress) bar = std::make_unique<ProgressBar>(label, loader.dataset().size());
+  data::DeviceBatches batches(loader, model_device(model), data::async_uploads_enabled());
+  batches.start_epoch(0);
+  while (auto b = batches.next()) {
+    Tensor logits = model.forward(b->images);
+    const int64_t n = logits.size(0), k = logits.size(1);
+    loss_sum += cross_entropy(logits, b->labels, 0, b->host.labels).item() * n;
+    const Tensor host_logits = logits.to(Device::cpu()).contiguous();  // ranks are counted on the host
+    const float* pl = host_logits.data<float>();
+    const int64_t* pt = b->host.labels.data<int64_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      const float target = pl[i * k + pt[i]];
+      // Classes scoring higher than the target (ties favour the target). Written as "not <=" so
+      // NaN counts against the model: a NaN competitor outranks the target, a NaN target ranks last.
+      int64_t rank = 0;
+      for (int64_t j = 0; j < k; ++j) rank += !(pl[i * k + j] <= target);
+      correct1 += rank < 1;
+      correct5 += rank < 5;
+    }
+    r.images += n;
+    if (bar) bar->update(n);
+  }
+  if (bar) bar->finish();
+  model.train(was_training);
+  PFQ_CHECK(r.images > 0, "evaluate: the evaluation set is empty");
+  r.top1 = 100.0 * correct1 / r.images;
+  r.top5 = 100.0 * correct5 / r.images;
+  r.loss = loss_sum / r.images;
+  return r;
+}
+
+Device model_device(const Module& model) {
+  const NamedTensors params = model.named_parameters();
+  return params.empty() ? Device::cpu() : params.front().second.device();
+}
+
+LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSchedule& sched, data::DataLoader& train_loader,
+                      data::DataLoader& test_loader, Device dev, TrainState& st, MetricsLog& metrics,
+                      const EpochLoopOptions& o, const EpochHooks& hooks) {
+  LoopResult res;
+  const int64_t iters = train_loader.num_batches();
+  model.train();
+  data::DeviceBatches batches(train_loader, dev, data::async_uploads_enabled());
+  for (int64_t epoch = st.epoch; epoch < o.epochs && !res.diverged && !res.interrupted; ++epoch) {
+    st.epoch = epoch;
+    if (hooks.begin_epoch) hooks.begin_epoch(epoch);
+    batches.start_epoch(epoch, st.batch);
+    std::unique_ptr<ProgressBar> bar;
+    if (!o.quiet)
+      bar = std::make_unique<ProgressBar>(o.label + " " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+                                          (iters - st.batch) * o.batch_size);
+    EpochReport r;
+    r.epoch = epoch;
+    auto t0 = std::chrono::steady_clock::now();
+    while (auto b = batches.next()) {
+      const int64_t batch = b->host.index;
+      opt.set_lr(sched(optim::fractional_epoch(epoch, batch, iters)));
+      Tensor logits = model.forward(b->images);
+      Tensor loss = cross_entropy(logits, b->labels, o.label_smoothing, b->host.labels);
+      const double lv = loss.item();
+      NonFiniteStep bad;
+      bool finite = std::isfinite(lv);
+      if (!finite) {
+        bad.parameter = first_nonfinite(model.named_parameters(), false);
+      } else {
+        opt.zero_grad();
+        loss.backward();
+        if (hooks.after_backward) hooks.after_backward();
+        bad.gradient = first_nonfinite(model.named_parameters(), true);
+        finite = bad.gradient.empty();
+      }
+      if (!finite) {
+        bad.epoch = epoch;
+        bad.batch = batch;
+        bad.step = epoch * iters + batch + 1;
+        bad.loss = lv;
+        if (!hooks.on_nonfinite || !hooks.on_nonfinite(bad)) {
+          r.diverged = true;
+          break;
+        }
+        opt.zero_grad();
+        ++r.skipped;
+      } else {
+        opt.step();
+        r.stats.add(logits, b->host.labels, lv);
+        st.global_step++;
+      }
+      st.batch = batch + 1;
+      if (bar) bar->update(logits.size(0), r.stats.status(opt.lr()));
+      if (finite && hooks.after_step && !hooks.after_step(epoch, batch)) {
+        r.diverged = true;
+        break;
+      }
+      if (stop_requested()) {
+        r.interrupted = true;
+        if (hooks.on_stop && !hooks.on_stop()) {
+          if (bar) bar->finish("interrupted");
+          res.interrupted = true;
+          return res;
+        }
+        break;
+      }
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (hooks.before_eval) hooks.before_eval(r);
+    r.eval = evaluate(model, test_loader);
+    if (bar) bar->finish(hooks.summary ? hooks.summary(r) : "");
+    nlohmann::ordered_json row = {{"epoch", epoch + 1},
+                                  {"lr", opt.lr()},
+                                  {"train_loss", r.stats.mean_loss()},
+                                  {"train_acc", r.stats.accuracy()},
+                                  {"test_loss", r.eval.loss},
+                                  {"test_top1", r.eval.top1},
+                                  {"test_top5", r.eval.top5}};
+    if (hooks.metrics_columns) hooks.metrics_columns(r, row);
+    metrics.append(row);
+    st.epoch = epoch + 1;
+    st.batch = 0;
+    st.finished = st.epoch >= o.epochs || r.diverged;
+    r.improved = r.eval.top1 > st.best_top1;
+    if (r.improved) st.best_top1 = r.eval.top1;
+    res.epochs_run++;
+    res.last_eval = r.eval;
+    res.diverged = r.diverged;
+    res.interrupted = r.interrupted;
+    if (hooks.end_epoch) hooks.end_epoch(r);
+  }
+  return res;
+}
+
+}  // namespace pfq::app
