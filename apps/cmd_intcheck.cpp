@@ -1,23 +1,51 @@
-// cmd_intcheck.cpp — `pfq export` (QAT checkpoint -> integer model file) and `pfq intcheck`
-// (run that file on CPU; top-1, and agreement with the fake-quantized model when its QAT
-// checkpoint is given). apps/intcheck.h does the work; docs/integer-format.md is the format.
+// cmd_intcheck.cpp — `pfq export` (QAT checkpoint -> integer model file, or float / QAT
+// checkpoint -> ONNX with --format onnx) and `pfq intcheck` (run that file on CPU; top-1, and
+// agreement with the fake-quantized model when its QAT checkpoint is given). apps/intcheck.h
+// and apps/export_onnx.h do the work; docs/integer-format.md and docs/onnx-export.md the formats.
 #include <cstdio>
 
 #include "apps/commands.h"
+#include "apps/export_onnx.h"
 #include "apps/intcheck.h"
+#include "data/factory.h"
 
 namespace pfq::app {
 
 void add_export_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "write a QAT checkpoint as an integer model (int8 weights, int32 biases, "
-                                           "fixed-point requantization; docs/integer-format.md)");
+                                           "fixed-point requantization; docs/integer-format.md), or a float or QAT "
+                                           "checkpoint as ONNX (--format onnx; docs/onnx-export.md)");
   struct Opts {
-    std::string checkpoint, out = "model.pfqint";
+    std::string checkpoint, out, format = "pfqint";
+    bool force = false, keep_bn = false, int32_bias = false;
+    int64_t reference_images = 0;
+    std::string dataset = "fashion-mnist", data_dir;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("checkpoint", o->checkpoint, "QAT checkpoint (pfq finetune output)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--out", o->out, "integer model file to write")->capture_default_str();
+  cmd->add_option("checkpoint", o->checkpoint, "QAT checkpoint (pfq finetune output); --format onnx: also a float one")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--format", o->format, "pfqint (the integer model) or onnx")->check(CLI::IsMember({"pfqint", "onnx"}))->capture_default_str();
+  cmd->add_option("--out", o->out, "file to write (default model.pfqint / model.onnx)");
+  cmd->add_flag("--force", o->force, "onnx: replace an existing --out");
+  cmd->add_flag("--keep-bn", o->keep_bn, "onnx, float checkpoints: BatchNormalization nodes instead of folding BN into the conv");
+  cmd->add_flag("--int32-bias", o->int32_bias, "onnx, QAT checkpoints: int32 biases at scale s_x * s_w (TensorRT's form)");
+  cmd->add_option("--reference-images", o->reference_images,
+                  "onnx: also write <out>.ref.safetensors with this many test images and pfq's logits for them "
+                  "(tools/onnx_check.py compares ONNX Runtime's)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--dataset", o->dataset, "onnx --reference-images: the dataset")->check(CLI::IsMember(data::dataset_names()));
+  cmd->add_option("--data-dir", o->data_dir, "onnx --reference-images: dataset folder (default: the dataset's standard location)");
   cmd->callback([o] {
+    if (o->format == "onnx") {
+      const auto r = export_onnx_checkpoint({.checkpoint = o->checkpoint, .out = o->out.empty() ? "model.onnx" : o->out,
+                                             .force = o->force, .fold_bn = !o->keep_bn, .int32_bias = o->int32_bias,
+                                             .reference_images = o->reference_images, .dataset = o->dataset,
+                                             .data_dir = o->data_dir});
+      std::printf("wrote %s: %s\n", (o->out.empty() ? "model.onnx" : o->out).c_str(), r.summary().c_str());
+      return;
+    }
+    if (o->out.empty()) o->out = "model.pfqint";
     ExportResult r = export_integer(o->checkpoint, o->out);
     std::printf("%s\nwrote %s (QAT model size %.3f KiB)\n", r.summary.c_str(), r.path.c_str(), r.size_kib);
   });

@@ -13,6 +13,8 @@
 #include "apps/commands.h"
 #include "apps/finetune.h"
 #include "apps/intcheck.h"
+#include "core/io/safetensors.h"
+#include "onnx/export.h"
 #include "data/factory.h"
 #include "layers/models/registry.h"
 #include "quant/integer/model.h"
@@ -89,5 +91,26 @@ TEST_CASE("e2e: pfq export + pfq intcheck on a tiny QAT run") {
   // a float checkpoint is not exportable, with a clear error
   CHECK_THROWS_WITH_AS(run_cli({"export", float_ckpt, "--out", (base / "x.pfqint").string()}),
                        doctest::Contains("is a float checkpoint"), Error);
+
+  // ONNX: the QAT and the float checkpoint, with reference logits; an existing file is refused
+  // without --force (tools/onnx-check.sh checks such files with ONNX Runtime)
+  if (onnx_export::available()) {
+    const std::string onnx_path = (base / "qat.onnx").string();
+    run_cli({"export", r.checkpoint, "--format", "onnx", "--out", onnx_path, "--reference-images", "64"});
+    CHECK(std::filesystem::file_size(onnx_path) > 0);
+    const io::SafetensorsFile ref = io::load_safetensors((base / "qat.ref.safetensors").string());
+    CHECK(ref.at("input").shape() == Shape{64, 1, 28, 28});
+    CHECK(ref.at("logits").shape() == Shape{64, 10});
+    CHECK(ref.at("int_logits").shape() == Shape{64, 10});
+    const auto before = std::filesystem::last_write_time(onnx_path);
+    CHECK_THROWS_WITH_AS(run_cli({"export", r.checkpoint, "--format", "onnx", "--out", onnx_path}),
+                         doctest::Contains("exists; pass --force"), Error);
+    CHECK(std::filesystem::last_write_time(onnx_path) == before);
+    run_cli({"export", float_ckpt, "--format", "onnx", "--out", onnx_path, "--force"});
+    CHECK(!std::filesystem::exists(base / "float.onnx"));
+  } else {
+    CHECK_THROWS_WITH_AS(run_cli({"export", r.checkpoint, "--format", "onnx", "--out", (base / "q.onnx").string()}),
+                         doctest::Contains("without ONNX export"), Error);
+  }
   std::filesystem::remove_all(base);
 }

@@ -1,0 +1,28 @@
+// export_onnx.h — `pfq export --format onnx` (apps/): a float or QAT checkpoint written as an
+// ONNX file by onnx/export.h, input shape and architecture from the checkpoint's metadata.
+// Left out: exporting several checkpoints at once (pfq reproduce's runs one by one).
+#pragma once
+#include <string>
+
+#include "onnx/export.h"
+
+namespace pfq::app {
+
+struct OnnxExportRequest {
+  std::string checkpoint, out;
+  bool force = false;       // replace an existing `out`
+  bool fold_bn = true;      // float checkpoints: BN folded into the conv before it
+  bool int32_bias = false;  // QAT checkpoints: biases as int32 at s_x * s_w
+  // > 0: also writes <out without .onnx>.ref.safetensors: the first `reference_images` test
+  // images of `dataset` ("input", normalised as pfq feeds them) and pfq's logits for them
+  // ("logits"; a QAT checkpoint's also from its integer model, "int_logits"), for
+  // tools/onnx_check.py.
+  int64_t reference_images = 0;
+  std::string dataset = "fashion-mnist", data_dir;
+};
+
+// Refuses an existing `out` without `force` before loading anything; the file is written
+// atomically, so an error leaves nothing behind.
+onnx_export::Result export_onnx_checkpoint(const OnnxExportRequest& r);
+
+}  // namespace pfq::app
