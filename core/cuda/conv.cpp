@@ -27,7 +27,7 @@ const char* pass_name(ConvPass p) {
   return p == ConvPass::Forward ? "conv2d forward" : p == ConvPass::BackwardData ? "conv2d backward (input)" : "conv2d backward (weight)";
 }
 
-std::string describe(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g) {
+std::string describe(ConvPass pass, DType dtype, int device, const ConvGeom& g) {
   return ::pfq::detail::cat(pass_name(pass), " on cuda:", device, " (", dtype_name(dtype), " x [", g.N, ", ", g.C, ", ", g.H, ", ", g.W,
                      "], w [", g.OC, ", ", g.cg(), ", ", g.KH, ", ", g.KW, "], y [", g.N, ", ", g.OC, ", ", g.OH, ", ", g.OW,
                      "], stride ", g.sh, "x", g.sw, ", padding ", g.ph, "x", g.pw, ", dilation ", g.dh, "x", g.dw, ", groups ",
@@ -57,7 +57,7 @@ struct ConvDescs {
   ConvDesc conv;
   cudnnDataType_t type;
 
-  ConvDescs(DType dtype, const cpu::ConvGeom& g, const std::string& ctx) : type(cudnn_type(dtype, "conv2d")) {
+  ConvDescs(DType dtype, const ConvGeom& g, const std::string& ctx) : type(cudnn_type(dtype, "conv2d")) {
     auto i = [](int64_t v) { return static_cast<int>(v); };
     PFQ_CHECK(g.N * g.C * g.H * g.W < INT32_MAX && g.N * g.OC * g.OH * g.OW < INT32_MAX, ctx,
               ": tensors over 2^31 elements are not supported by the cuDNN path; reduce --batch-size");
@@ -148,7 +148,7 @@ std::map<PlanKey, std::unique_ptr<ConvPlan>>& plan_cache() {
   return *cache;
 }
 
-const ConvPlan& plan_for(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g) {
+const ConvPlan& plan_for(ConvPass pass, DType dtype, int device, const ConvGeom& g) {
   const bool tf32 = dtype == DType::Float32 && allow_tf32();
   const PlanKey key{static_cast<int>(pass), static_cast<int>(dtype), device, g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW,
                     g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, tf32, use_find()};
@@ -176,7 +176,7 @@ bool own_depthwise() {
   return own;
 }
 
-void run(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g, const void* a, const void* b, void* out) {
+void run(ConvPass pass, DType dtype, int device, const ConvGeom& g, const void* a, const void* b, void* out) {
   if (g.OC == 0 || g.C == 0) return;
   require_device(device);
   make_current(device);
@@ -214,7 +214,7 @@ void run(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g, const v
 
 }  // namespace
 
-void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void* x, const void* w, const void* b, void* y) {
+void conv2d_forward(DType dtype, int device, const ConvGeom& g, const void* x, const void* w, const void* b, void* y) {
   run(ConvPass::Forward, dtype, device, g, x, w, y);
   if (b == nullptr || g.N == 0 || g.OC == 0) return;
   const std::string ctx = describe(ConvPass::Forward, dtype, device, g) + " adding the bias";
@@ -228,15 +228,15 @@ void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void*
   PFQ_DNN_CHECK(cudnnAddTensor(cudnn_handle(device), s.alpha(), bd.get(), b, s.beta(), yd.get(), y), ctx);
 }
 
-void conv2d_backward_input(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* w, void* dx) {
+void conv2d_backward_input(DType dtype, int device, const ConvGeom& g, const void* dy, const void* w, void* dx) {
   run(ConvPass::BackwardData, dtype, device, g, dy, w, dx);
 }
 
-void conv2d_backward_weight(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* x, void* dw) {
+void conv2d_backward_weight(DType dtype, int device, const ConvGeom& g, const void* dy, const void* x, void* dw) {
   run(ConvPass::BackwardFilter, dtype, device, g, dy, x, dw);
 }
 
-void conv2d_backward_bias(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, void* db) {
+void conv2d_backward_bias(DType dtype, int device, const ConvGeom& g, const void* dy, void* db) {
   if (g.OC == 0) return;
   require_device(device);
   make_current(device);

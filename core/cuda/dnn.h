@@ -7,9 +7,8 @@
 #pragma once
 #include <cstdint>
 
-#include "core/cpu/conv.h"       // ConvGeom
-#include "core/cpu/norm_pool.h"  // PoolGeom
 #include "core/dtype.h"
+#include "core/geometry.h"  // ConvGeom, PoolGeom
 
 namespace pfq::cuda {
 
@@ -31,14 +30,14 @@ void set_allow_tf32(bool on);
 // x [N, C, H, W], w [OC, C/groups, KH, KW], b [OC] or null, y [N, OC, OH, OW]. The algorithm is
 // chosen once per shape (cudnnFind*: measured, like PyTorch's cudnn.benchmark) and cached; the
 // workspace comes from the caching device allocator.
-void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void* x, const void* w, const void* b,
+void conv2d_forward(DType dtype, int device, const ConvGeom& g, const void* x, const void* w, const void* b,
                     void* y);
 // dx [N, C, H, W] = conv_transpose(dy, w) (overwritten)
-void conv2d_backward_input(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* w, void* dx);
+void conv2d_backward_input(DType dtype, int device, const ConvGeom& g, const void* dy, const void* w, void* dx);
 // dw [OC, C/groups, KH, KW] (overwritten)
-void conv2d_backward_weight(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* x, void* dw);
+void conv2d_backward_weight(DType dtype, int device, const ConvGeom& g, const void* dy, const void* x, void* dw);
 // db [OC] = sum of dy over N, OH, OW (overwritten)
-void conv2d_backward_bias(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, void* db);
+void conv2d_backward_bias(DType dtype, int device, const ConvGeom& g, const void* dy, void* db);
 // Number of distinct convolution shapes whose algorithms are cached (tests, benchmarks).
 int64_t conv_algo_cache_size();
 
@@ -80,10 +79,10 @@ void batch_norm_act_train_backward(DType dtype, int device, int64_t N, int64_t C
 // ---- pooling (own kernels, gather-style backward: deterministic) ---------------------------
 // Planes of [H, W] -> [OH, OW]; argmax [planes * OH * OW] int64 holds the flat index h*W+w of
 // the first maximum of each window (padding never wins), as the CPU kernel does.
-void max_pool_forward(DType dtype, int device, const cpu::PoolGeom& g, const void* x, void* y, int64_t* argmax);
-void max_pool_backward(DType dtype, int device, const cpu::PoolGeom& g, const void* dy, const int64_t* argmax, void* dx);
-void avg_pool_forward(DType dtype, int device, const cpu::PoolGeom& g, bool count_include_pad, const void* x, void* y);
-void avg_pool_backward(DType dtype, int device, const cpu::PoolGeom& g, bool count_include_pad, const void* dy, void* dx);
+void max_pool_forward(DType dtype, int device, const PoolGeom& g, const void* x, void* y, int64_t* argmax);
+void max_pool_backward(DType dtype, int device, const PoolGeom& g, const void* dy, const int64_t* argmax, void* dx);
+void avg_pool_forward(DType dtype, int device, const PoolGeom& g, bool count_include_pad, const void* x, void* y);
+void avg_pool_backward(DType dtype, int device, const PoolGeom& g, bool count_include_pad, const void* dy, void* dx);
 // PyTorch's adaptive bins: start = floor(i*H/OH), end = ceil((i+1)*H/OH).
 void adaptive_avg_pool_forward(DType dtype, int device, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,
                                const void* x, void* y);

@@ -9,10 +9,10 @@ void gemm(DType, int, bool, bool, int64_t, int64_t, int64_t, double, const void*
           double, void*, int64_t, int64_t, int64_t) { fail_without_cuda("matmul"); }
 bool allow_tf32() { return false; }
 void set_allow_tf32(bool) {}
-void conv2d_forward(DType, int, const cpu::ConvGeom&, const void*, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
-void conv2d_backward_input(DType, int, const cpu::ConvGeom&, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
-void conv2d_backward_weight(DType, int, const cpu::ConvGeom&, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
-void conv2d_backward_bias(DType, int, const cpu::ConvGeom&, const void*, void*) { fail_without_cuda("conv2d"); }
+void conv2d_forward(DType, int, const ConvGeom&, const void*, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
+void conv2d_backward_input(DType, int, const ConvGeom&, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
+void conv2d_backward_weight(DType, int, const ConvGeom&, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
+void conv2d_backward_bias(DType, int, const ConvGeom&, const void*, void*) { fail_without_cuda("conv2d"); }
 int64_t conv_algo_cache_size() { return 0; }
 void batch_norm_train_forward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, double, double, void*,
                               void*, void*, void*, void*) { fail_without_cuda("batch_norm"); }
@@ -27,10 +27,10 @@ void batch_norm_act_train_forward(DType, int, int64_t, int64_t, int64_t, const v
                                   void*, double, double, void*, void*, void*) { fail_without_cuda("batch_norm"); }
 void batch_norm_act_train_backward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, double, double,
                                    const void*, const void*, const void*, void*, void*, void*) { fail_without_cuda("batch_norm"); }
-void max_pool_forward(DType, int, const cpu::PoolGeom&, const void*, void*, int64_t*) { fail_without_cuda("max_pool2d"); }
-void max_pool_backward(DType, int, const cpu::PoolGeom&, const void*, const int64_t*, void*) { fail_without_cuda("max_pool2d"); }
-void avg_pool_forward(DType, int, const cpu::PoolGeom&, bool, const void*, void*) { fail_without_cuda("avg_pool2d"); }
-void avg_pool_backward(DType, int, const cpu::PoolGeom&, bool, const void*, void*) { fail_without_cuda("avg_pool2d"); }
+void max_pool_forward(DType, int, const PoolGeom&, const void*, void*, int64_t*) { fail_without_cuda("max_pool2d"); }
+void max_pool_backward(DType, int, const PoolGeom&, const void*, const int64_t*, void*) { fail_without_cuda("max_pool2d"); }
+void avg_pool_forward(DType, int, const PoolGeom&, bool, const void*, void*) { fail_without_cuda("avg_pool2d"); }
+void avg_pool_backward(DType, int, const PoolGeom&, bool, const void*, void*) { fail_without_cuda("avg_pool2d"); }
 void adaptive_avg_pool_forward(DType, int, int64_t, int64_t, int64_t, int64_t, int64_t, const void*, void*) {
   fail_without_cuda("adaptive_avg_pool2d");
 }

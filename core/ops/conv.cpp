@@ -19,7 +19,7 @@ int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_
 
 namespace {
 
-cpu::ConvGeom make_geom(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
+ConvGeom make_geom(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
   PFQ_CHECK(x.dim() == 4, "conv2d: input must be [N, C, H, W], got ", shape_str(x.shape()));
   PFQ_CHECK(w.dim() == 4, "conv2d: weight must be [OC, C/groups, KH, KW], got ", shape_str(w.shape()));
   PFQ_CHECK(o.groups >= 1 && x.size(1) % o.groups == 0 && w.size(0) % o.groups == 0, "conv2d: groups=", o.groups,
@@ -28,7 +28,7 @@ cpu::ConvGeom make_geom(const Tensor& x, const Tensor& w, const Conv2dOptions& o
             " input channels (groups=", o.groups, "), input ", shape_str(x.shape()), " has ", x.size(1));
   for (int i = 0; i < 2; ++i)
     PFQ_CHECK(o.stride[i] >= 1 && o.dilation[i] >= 1 && o.padding[i] >= 0, "conv2d: stride and dilation must be >= 1 and padding >= 0");
-  cpu::ConvGeom g{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), 0, 0,
+  ConvGeom g{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), 0, 0,
                   o.stride[0], o.stride[1], o.padding[0], o.padding[1], o.dilation[0], o.dilation[1], o.groups};
   g.OH = conv_out_size(g.H, g.KH, g.sh, g.ph, g.dh);
   g.OW = conv_out_size(g.W, g.KW, g.sw, g.pw, g.dw);
@@ -39,7 +39,7 @@ cpu::ConvGeom make_geom(const Tensor& x, const Tensor& w, const Conv2dOptions& o
 
 // A row name of `pfq bench --profile-shapes`: the pass and the layer's geometry, e.g.
 // "conv fwd dw 3x3/2 64->64 32x32" (dw: depthwise, g4: 4 groups, /2: stride 2).
-std::string shape_row(const char* pass, const cpu::ConvGeom& g) {
+std::string shape_row(const char* pass, const ConvGeom& g) {
   std::string kind = g.is_depthwise() ? "dw " : g.groups > 1 ? ::pfq::detail::cat("g", g.groups, " ") : std::string();
   std::string stride = g.sh == 1 && g.sw == 1 ? std::string() : g.sh == g.sw ? ::pfq::detail::cat("/", g.sh) : ::pfq::detail::cat("/", g.sh, "x", g.sw);
   return ::pfq::detail::cat("conv ", pass, " ", kind, g.KH, "x", g.KW, stride, " ", g.C, "->", g.OC, " ", g.H, "x", g.W);
@@ -48,13 +48,13 @@ std::string shape_row(const char* pass, const cpu::ConvGeom& g) {
 // Opens the shape row's scope when shape rows are on (a disabled one costs an atomic load).
 struct ShapeScope {
   std::optional<profiler::Scope> scope;
-  ShapeScope(const char* pass, const cpu::ConvGeom& g) {
+  ShapeScope(const char* pass, const ConvGeom& g) {
     if (profiler::shapes()) scope.emplace(shape_row(pass, g));
   }
 };
 
 // conv2d on CUDA: cuDNN forward, backward-data, backward-filter and bias gradient.
-Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const cpu::ConvGeom& g) {
+Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeom& g) {
   const DType dt = x.dtype();
   const int dev = x.device().index;
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
@@ -93,7 +93,7 @@ Tensor conv2d_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, co
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
   PFQ_PROFILE("conv2d");
   check_same_device_dtype(x, weight, "conv2d");
-  cpu::ConvGeom g = make_geom(x, weight, opt);
+  ConvGeom g = make_geom(x, weight, opt);
   if (bias.defined()) {
     check_same_device_dtype(x, bias, "conv2d");
     PFQ_CHECK(bias.dim() == 1 && bias.size(0) == g.OC, "conv2d: bias ", shape_str(bias.shape()), " does not match ", g.OC, " output channels");

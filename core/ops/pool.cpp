@@ -11,13 +11,13 @@
 namespace pfq {
 namespace {
 
-cpu::PoolGeom pool_geom(const Tensor& x, std::array<int64_t, 2> k, std::array<int64_t, 2> s, std::array<int64_t, 2> p,
+PoolGeom pool_geom(const Tensor& x, std::array<int64_t, 2> k, std::array<int64_t, 2> s, std::array<int64_t, 2> p,
                         const char* op) {
   PFQ_CHECK(x.dim() == 4, op, ": input must be [N, C, H, W], got ", shape_str(x.shape()));
   PFQ_CHECK(k[0] > 0 && k[1] > 0 && s[0] > 0 && s[1] > 0, op, ": kernel and stride must be positive");
   PFQ_CHECK(p[0] >= 0 && p[1] >= 0 && 2 * p[0] <= k[0] && 2 * p[1] <= k[1], op, ": padding ", p[0], "x", p[1],
             " must be non-negative and at most half the kernel ", k[0], "x", k[1]);
-  cpu::PoolGeom g{x.size(0) * x.size(1), x.size(2), x.size(3), 0, 0, k[0], k[1], s[0], s[1], p[0], p[1]};
+  PoolGeom g{x.size(0) * x.size(1), x.size(2), x.size(3), 0, 0, k[0], k[1], s[0], s[1], p[0], p[1]};
   g.OH = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
   g.OW = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
   PFQ_CHECK(g.OH > 0 && g.OW > 0, op, ": input ", shape_str(x.shape()), " smaller than the kernel ", k[0], "x", k[1]);
@@ -28,7 +28,7 @@ cpu::PoolGeom pool_geom(const Tensor& x, std::array<int64_t, 2> k, std::array<in
 
 Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding) {
   PFQ_PROFILE("max_pool2d");
-  cpu::PoolGeom g = pool_geom(x, kernel, stride, padding, "max_pool2d");
+  PoolGeom g = pool_geom(x, kernel, stride, padding, "max_pool2d");
   if (x.device().is_cuda()) {
     const DType dt = x.dtype();
     const Device dev = x.device();
@@ -60,7 +60,7 @@ Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
 Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
                   bool count_include_pad) {
   PFQ_PROFILE("avg_pool2d");
-  cpu::PoolGeom g = pool_geom(x, kernel, stride, padding, "avg_pool2d");
+  PoolGeom g = pool_geom(x, kernel, stride, padding, "avg_pool2d");
   if (x.device().is_cuda()) {
     const DType dt = x.dtype();
     const Device dev = x.device();
