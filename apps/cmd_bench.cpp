@@ -19,7 +19,7 @@
 #include "apps/commands.h"
 #include "apps/reproduce.h"
 #include "core/cpu/conv_backend.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "data/factory.h"
 #include "layers/models/registry.h"
 
@@ -148,7 +148,7 @@ void add_bench_command(CLI::App& app) {
     if (!o->cpu_layout.empty()) cpu::set_cpu_layout(cpu::parse_cpu_layout(o->cpu_layout));
     const int threads = omp_get_max_threads();
     const Device dev = Device::parse(o->device);
-    if (dev.is_cuda()) cuda::require_device(dev.index);  // clear error without CUDA or GPU, never a CPU fallback
+    if (dev.is_cuda()) require_device(dev);  // clear error without CUDA or GPU, never a CPU fallback
     // The CPU FMA peak is the yardstick of CPU runs only.
     const double peak = dev.is_cpu() ? measure_fma_peak(threads) : 0.0;
     nlohmann::ordered_json out = {{"threads", threads},
@@ -160,7 +160,7 @@ void add_bench_command(CLI::App& app) {
                                                " (monotonic: one model and mode per process gives per-model peaks)"},
                                   {"results", nlohmann::json::array()}};
     if (dev.is_cuda()) {
-      const auto devs = cuda::list_devices();
+      const auto devs = cuda_devices();
       out["gpu"] = devs.at(dev.index).name;
     }
     if (!o->json && dev.is_cpu())

@@ -11,7 +11,7 @@
 #include "apps/commands.h"
 #include "apps/finetune.h"
 #include "apps/pfq_plots.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "core/io/atomic_file.h"
 #include "layers/models/registry.h"
 #include "layers/summary.h"
@@ -33,11 +33,11 @@ struct InspectOpts {
 };
 
 void list_devices() {
-  if (!cuda::built_with_cuda()) {
+  if (!cuda_compiled()) {
     std::printf("this pfq was built without CUDA: no GPUs usable (cpu only)\n");
     return;
   }
-  auto devs = cuda::list_devices();
+  auto devs = cuda_devices();
   if (devs.empty()) std::printf("built with CUDA, but no GPU is present\n");
   for (auto& d : devs)
     std::printf("cuda:%d  %s  %.1f GiB  compute capability %d.%d\n", d.index, d.name.c_str(), d.total_memory / 1073741824.0,

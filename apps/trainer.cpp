@@ -12,7 +12,7 @@
 #include "apps/checkpoint.h"
 #include "apps/metrics.h"
 #include "apps/progress.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
 #include "core/ops.h"
@@ -174,7 +174,7 @@ namespace {
 
 Device resolve_device(const std::string& text) {
   const Device d = Device::parse(text);
-  if (d.is_cuda()) cuda::require_device(d.index);  // "built without CUDA" / "no CUDA GPU present": never a CPU fallback
+  if (d.is_cuda()) require_device(d);  // "built without CUDA" / "no CUDA GPU present": never a CPU fallback
   return d;
 }
 

@@ -14,7 +14,7 @@ bool async_uploads_enabled() {
 }
 
 DeviceBatches::DeviceBatches(DataLoader& loader, Device device, bool async) : loader_(loader), device_(device) {
-  if (device.is_cuda() && async) uploader_ = std::make_unique<cuda::PinnedUploader>(device.index);
+  if (device.is_cuda() && async) uploader_ = std::make_unique<PinnedUploader>(device);
 }
 
 void DeviceBatches::start_epoch(int64_t epoch, int64_t first_batch) {

@@ -1,5 +1,6 @@
-// cuda_runtime.cu — the CUDA implementation of core/cuda/cuda_runtime.h: device discovery, a
-// caching device allocator, synchronous copies and the first element-wise float32 kernels.
+// cuda_runtime.cu — the CUDA implementation of core/cuda/cuda_runtime.h and of core/device.h's GPU
+// list and pinned uploads: device discovery, a caching device allocator, synchronous copies and
+// the first element-wise float32 kernels.
 // Kernels and these copies run on the legacy default stream (the compute stream); the one other
 // stream is PinnedUploader's, for batch uploads from page-locked memory.
 #include <cuda_runtime.h>
@@ -55,19 +56,7 @@ void use_device(int index) {
 
 }  // namespace
 
-bool built_with_cuda() { return true; }
-
 int device_count() { return counted_devices().count; }
-
-std::vector<DeviceInfo> list_devices() {
-  std::vector<DeviceInfo> out;
-  for (int i = 0; i < device_count(); ++i) {
-    cudaDeviceProp prop{};
-    PFQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, i));
-    out.push_back(DeviceInfo{i, prop.name, prop.totalGlobalMem, prop.major, prop.minor});
-  }
-  return out;
-}
 
 void require_device(int index) {
   const DeviceCount& dc = counted_devices();
@@ -272,7 +261,21 @@ double device_time_ms(int index, const std::function<void()>& enqueue, double sp
   return ms;
 }
 
-// ---- asynchronous uploads through pinned memory --------------------------------------------
+}  // namespace pfq::cuda
+
+// ---- core/device.h: the GPUs present, asynchronous uploads through pinned memory ----------
+namespace pfq {
+
+std::vector<GpuInfo> cuda_devices() {
+  std::vector<GpuInfo> out;
+  for (int i = 0; i < cuda::device_count(); ++i) {
+    cudaDeviceProp prop{};
+    PFQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, i));
+    out.push_back(GpuInfo{i, prop.name, prop.totalGlobalMem, prop.major, prop.minor});
+  }
+  return out;
+}
+
 namespace {
 // A pinned staging buffer and the event of the last copy out of it.
 struct StagingSlot {
@@ -292,8 +295,10 @@ struct PinnedUploader::Impl {
   size_t next = 0;
 };
 
-PinnedUploader::PinnedUploader(int index) : impl_(std::make_unique<Impl>()) {
-  use_device(index);
+PinnedUploader::PinnedUploader(Device device) : impl_(std::make_unique<Impl>()) {
+  PFQ_CHECK(device.is_cuda(), "PinnedUploader: uploads go to a CUDA device, not ", device.str());
+  const int index = device.index;
+  cuda::use_device(index);
   impl_->index = index;
   // Non-blocking: the stream does not serialise with the legacy default stream; the order it
   // needs is set with events in upload().
@@ -315,7 +320,7 @@ PinnedUploader::~PinnedUploader() {
   if (impl_->stream) cudaStreamDestroy(impl_->stream);
 }
 
-int PinnedUploader::device_index() const { return impl_->index; }
+Device PinnedUploader::device() const { return Device::cuda(impl_->index); }
 
 size_t PinnedUploader::pinned_bytes() const {
   size_t n = 0;
@@ -326,7 +331,7 @@ size_t PinnedUploader::pinned_bytes() const {
 void PinnedUploader::upload(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   Impl& u = *impl_;
-  use_device(u.index);
+  cuda::use_device(u.index);
   StagingSlot& slot = u.slots[u.next];
   u.next = (u.next + 1) % u.slots.size();
   if (slot.in_flight) {  // its copy was queued kStagingSlots uploads ago: long done in a training loop
@@ -354,6 +359,10 @@ void PinnedUploader::upload(void* dst, const void* src, size_t nbytes) {
   slot.in_flight = true;
   PFQ_CUDA_CHECK(cudaStreamWaitEvent(cudaStreamLegacy, slot.copied, 0));
 }
+
+}  // namespace pfq
+
+namespace pfq::cuda {
 
 // ---- first kernels: contiguous float32, grid-stride loops --------------------------------
 namespace {

@@ -13,9 +13,7 @@ namespace {
 [[noreturn]] void no_cuda() { fail_without_cuda("CUDA device memory or work"); }
 }  // namespace
 
-bool built_with_cuda() { return false; }
 int device_count() { return 0; }
-std::vector<DeviceInfo> list_devices() { return {}; }
 void require_device(int) { no_cuda(); }
 void* device_alloc(size_t, int) { no_cuda(); }
 void device_free(void*, size_t, int) {}
@@ -26,13 +24,17 @@ void synchronize(int) { no_cuda(); }
 double device_time_ms(int, const std::function<void()>&, double, double*) { no_cuda(); }
 void fill_f32(float*, float, size_t, int) { no_cuda(); }
 
-struct PinnedUploader::Impl {};
-PinnedUploader::PinnedUploader(int) { no_cuda(); }
-PinnedUploader::~PinnedUploader() = default;
-void PinnedUploader::upload(void*, const void*, size_t) { no_cuda(); }
-int PinnedUploader::device_index() const { no_cuda(); }
-size_t PinnedUploader::pinned_bytes() const { return 0; }
 void add_f32(const float*, const float*, float*, size_t, int) { no_cuda(); }
 void mul_f32(const float*, const float*, float*, size_t, int) { no_cuda(); }
 
 }  // namespace pfq::cuda
+
+namespace pfq {
+std::vector<GpuInfo> cuda_devices() { return {}; }
+struct PinnedUploader::Impl {};
+PinnedUploader::PinnedUploader(Device) { cuda::fail_without_cuda("CUDA device memory or work"); }
+PinnedUploader::~PinnedUploader() = default;
+void PinnedUploader::upload(void*, const void*, size_t) { cuda::fail_without_cuda("CUDA device memory or work"); }
+Device PinnedUploader::device() const { cuda::fail_without_cuda("CUDA device memory or work"); }
+size_t PinnedUploader::pinned_bytes() const { return 0; }
+}  // namespace pfq
