@@ -46,7 +46,7 @@ class DeviceBatches {
   bool primed_ = false;
 };
 
-// Reads PFQ_SYNC_UPLOADS: "1" turns the asynchronous uploads off (for A/B timing).
+// backend_options().async_uploads (PFQ_SYNC_UPLOADS=1 turns the asynchronous uploads off, for A/B timing).
 bool async_uploads_enabled();
 
 }  // namespace pfq::data

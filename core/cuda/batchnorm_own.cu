@@ -15,8 +15,6 @@
 // Deterministic: no atomics; the slicing depends on the shape only.
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 #include "core/cuda/dnn.h"
@@ -254,16 +252,6 @@ void train_backward(int device, int64_t N, int64_t C, int64_t S, const T* x, con
 }
 
 }  // namespace
-
-bool batch_norm_own_kernels() {
-  static const bool own = [] {
-    const char* v = std::getenv("PFQ_CUDA_BN");
-    if (v == nullptr || *v == 0 || std::strcmp(v, "own") == 0) return true;
-    if (std::strcmp(v, "cudnn") == 0) return false;
-    PFQ_FAIL("PFQ_CUDA_BN=", v, ": expected own (pfq's batch-norm kernels) or cudnn (cuDNN's)");
-  }();
-  return own;
-}
 
 bool batch_norm_own_fits(int64_t N, int64_t C, int64_t S) { return N * C * S < (int64_t{1} << 31); }
 

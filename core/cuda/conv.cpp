@@ -7,13 +7,12 @@
 #include <cudnn.h>
 
 #include <array>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "core/backend_options.h"
 #include "core/cuda/dnn.h"
 #include "core/cuda/depthwise.h"
 #include "core/cuda/dnn_util.h"
@@ -42,13 +41,7 @@ struct AlgoChoice {
 };
 using PlanKey = std::array<int64_t, 19>;
 
-bool use_find() {
-  static const bool find = [] {
-    const char* v = std::getenv("PFQ_CUDNN_FIND");
-    return !(v != nullptr && std::strcmp(v, "0") == 0);
-  }();
-  return find;
-}
+bool use_find() { return backend_options().cudnn_find; }
 
 // The descriptors of one convolution shape. `ctx` is evaluated only when a call fails.
 struct ConvDescs {
@@ -90,7 +83,7 @@ bool pick(const Perf* perf, int count, AlgoChoice& out) {
 // Measures (or asks the heuristics for) the algorithm of one pass and leaves its math type set
 // on d.conv.
 AlgoChoice choose(ConvPass pass, DType dtype, int device, ConvDescs& d, const std::string& ctx) {
-  const bool tf32 = dtype == DType::Float32 && allow_tf32();
+  const bool tf32 = dtype == DType::Float32 && backend_options().allow_tf32;
   // Restrict float32 to plain FMA kernels unless TF32 is allowed (as PyTorch does).
   const cudnnMathType_t math = dtype == DType::Float32 && !tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
   PFQ_DNN_CHECK(cudnnSetConvolutionMathType(d.conv.get(), math), ctx);
@@ -149,7 +142,7 @@ std::map<PlanKey, std::unique_ptr<ConvPlan>>& plan_cache() {
 }
 
 const ConvPlan& plan_for(ConvPass pass, DType dtype, int device, const ConvGeom& g) {
-  const bool tf32 = dtype == DType::Float32 && allow_tf32();
+  const bool tf32 = dtype == DType::Float32 && backend_options().allow_tf32;
   const PlanKey key{static_cast<int>(pass), static_cast<int>(dtype), device, g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW,
                     g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, tf32, use_find()};
   {
@@ -165,16 +158,8 @@ const ConvPlan& plan_for(ConvPass pass, DType dtype, int device, const ConvGeom&
   return *it->second;
 }
 
-// PFQ_CUDA_DEPTHWISE = cudnn (default) | own; anything else is an error, not a fallback.
-bool own_depthwise() {
-  static const bool own = [] {
-    const char* v = std::getenv("PFQ_CUDA_DEPTHWISE");
-    if (v == nullptr || *v == 0 || std::strcmp(v, "cudnn") == 0) return false;
-    if (std::strcmp(v, "own") == 0) return true;
-    PFQ_FAIL("PFQ_CUDA_DEPTHWISE=", v, ": expected cudnn (cuDNN's kernels) or own (pfq's, core/cuda/depthwise.cu)");
-  }();
-  return own;
-}
+// PFQ_CUDA_DEPTHWISE = cudnn (default) | own (core/backend_options.h).
+bool own_depthwise() { return backend_options().cuda_depthwise == CudaDepthwise::Own; }
 
 void run(ConvPass pass, DType dtype, int device, const ConvGeom& g, const void* a, const void* b, void* out) {
   if (g.OC == 0 || g.C == 0) return;
@@ -255,7 +240,6 @@ void conv2d_backward_bias(DType dtype, int device, const ConvGeom& g, const void
   PFQ_DNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(device), s.alpha(), yd.get(), dy, s.beta(), bd.get(), db), ctx);
 }
 
-const char* depthwise_path_name() { return own_depthwise() ? "own" : "cudnn"; }
 
 int64_t conv_algo_cache_size() {
   std::lock_guard<std::mutex> lock(cache_mutex());

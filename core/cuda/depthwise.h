@@ -10,10 +10,6 @@
 
 namespace pfq::cuda {
 
-// The kernels conv.cpp takes for depthwise convolutions: "cudnn" (default) or "own" (these),
-// as PFQ_CUDA_DEPTHWISE chooses.
-const char* depthwise_path_name();
-
 void depthwise_forward(DType dtype, int device, const ConvGeom& g, const void* x, const void* w, void* y);
 void depthwise_backward_input(DType dtype, int device, const ConvGeom& g, const void* dy, const void* w, void* dx);
 void depthwise_backward_weight(DType dtype, int device, const ConvGeom& g, const void* dy, const void* x, void* dw);

@@ -16,15 +16,10 @@ namespace pfq::cuda {
 // Row-major, `batch` products: C_i[M, N] = alpha * op(A_i) * op(B_i) + beta * C_i with
 // A_i = A + i * stride_a (stride 0 shares one matrix), likewise B and C. op(X) = X or X^T;
 // A is [M, K] (or [K, M] when trans_a), B is [K, N] (or [N, K] when trans_b); lda/ldb/ldc are
-// row strides. float32 runs in full float32 precision (no TF32) unless allow_tf32() is on.
+// row strides. float32 runs in full float32 precision (no TF32) unless backend_options().allow_tf32.
 void gemm(DType dtype, int device, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
           const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b, double beta,
           void* C, int64_t ldc, int64_t stride_c, int64_t batch);
-
-// TF32 tensor-core math for float32 GEMM and convolution (faster, ~1e-3 relative error).
-// Off by default; the environment variable PFQ_ALLOW_TF32=1 turns it on at start.
-bool allow_tf32();
-void set_allow_tf32(bool on);
 
 // ---- convolution (cuDNN) ------------------------------------------------------------------
 // x [N, C, H, W], w [OC, C/groups, KH, KW], b [OC] or null, y [N, OC, OH, OW]. The algorithm is
@@ -62,12 +57,11 @@ void batch_norm_train_backward(DType dtype, int device, int64_t N, int64_t C, in
 double batch_norm_min_eps();
 
 // ---- batch normalisation in training, own kernels (batchnorm_own.cu) -----------------------
-// The default for training (PFQ_CUDA_BN=cudnn chooses cuDNN's above): the same statistics and
+// The default for training (backend_options().cuda_bn, PFQ_CUDA_BN=cudnn, chooses cuDNN's above): the same statistics and
 // running-statistics convention as batch_norm_train_forward, with an activation fused:
 // y = min(max(bn(x), lo), hi) (none: -inf, inf; ReLU: 0, inf; ReLU6: 0, 6). The backward gates dy
 // by lo < y < hi with the forward's output y (null: no activation), as the CPU kernel does;
 // dgamma/dbeta may be null. Deterministic. For tensors under 2^31 elements (batch_norm_own_fits).
-bool batch_norm_own_kernels();  // PFQ_CUDA_BN: own (default) or cudnn
 bool batch_norm_own_fits(int64_t N, int64_t C, int64_t S);
 void batch_norm_act_train_forward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma,
                                   const void* beta, double momentum, double eps, void* running_mean, void* running_var, double lo,

@@ -7,8 +7,6 @@
 namespace pfq::cuda {
 void gemm(DType, int, bool, bool, int64_t, int64_t, int64_t, double, const void*, int64_t, int64_t, const void*, int64_t, int64_t,
           double, void*, int64_t, int64_t, int64_t) { fail_without_cuda("matmul"); }
-bool allow_tf32() { return false; }
-void set_allow_tf32(bool) {}
 void conv2d_forward(DType, int, const ConvGeom&, const void*, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
 void conv2d_backward_input(DType, int, const ConvGeom&, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
 void conv2d_backward_weight(DType, int, const ConvGeom&, const void*, const void*, void*) { fail_without_cuda("conv2d"); }
@@ -21,7 +19,6 @@ void batch_norm_infer_forward(DType, int, int64_t, int64_t, int64_t, const void*
 void batch_norm_train_backward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, const void*, const void*,
                                double, void*, void*, void*) { fail_without_cuda("batch_norm"); }
 double batch_norm_min_eps() { return 0; }
-bool batch_norm_own_kernels() { return false; }
 bool batch_norm_own_fits(int64_t, int64_t, int64_t) { return false; }
 void batch_norm_act_train_forward(DType, int, int64_t, int64_t, int64_t, const void*, const void*, const void*, double, double, void*,
                                   void*, double, double, void*, void*, void*) { fail_without_cuda("batch_norm"); }

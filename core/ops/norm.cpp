@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/backend_options.h"
 #include "core/cpu/norm_pool.h"
 #include "core/cuda/dnn.h"
 #include "core/layout.h"
@@ -130,7 +131,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (training && running_mean.defined() && running_var.defined())  // updated in place
     PFQ_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), "batch_norm: running statistics must be contiguous");
   if (x.device().is_cuda()) {
-    if (training && cuda::batch_norm_own_kernels() && cuda::batch_norm_own_fits(N, C, S))
+    if (training && backend_options().cuda_bn == CudaBatchNorm::Own && cuda::batch_norm_own_fits(N, C, S))
       return batch_norm_cuda_own(x, weight, bias, running_mean, running_var, momentum, eps, N, C, S, act);
     // cuDNN's batch norm (eval, or PFQ_CUDA_BN=cudnn), then the activation op
     Tensor y = batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps, N, C, S);
