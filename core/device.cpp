@@ -1,10 +1,11 @@
-// device.cpp — the device-neutral half of core/device.h: Device's syntax and the CPU branches;
-// the CUDA work goes to core/cuda/cuda_runtime.h (a build without CUDA gets its throwing stubs).
+// device.cpp — the device-neutral half of core/device.h: Device's syntax, the CPU branches and
+// PinnedUploader's handle; the CUDA work goes to core/cuda (kernels.h: a build without CUDA gets
+// the throwing stubs generated from core/cuda/kernel_list.h).
 #include "core/device.h"
 
 #include <chrono>
 
-#include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
 #include "core/error.h"
 
 namespace pfq {
@@ -51,6 +52,8 @@ void synchronize(Device device) {
   if (device.is_cuda()) cuda::synchronize(device.index);
 }
 
+std::vector<GpuInfo> cuda_devices() { return cuda::list_devices(); }
+
 double device_time_ms(Device device, const std::function<void()>& enqueue, double spin_ms, double* host_ms) {
   if (device.is_cuda()) return cuda::device_time_ms(device.index, enqueue, spin_ms, host_ms);
   const auto t0 = std::chrono::steady_clock::now();
@@ -59,5 +62,18 @@ double device_time_ms(Device device, const std::function<void()>& enqueue, doubl
   if (host_ms) *host_ms = ms;
   return ms;
 }
+
+PinnedUploader::PinnedUploader(Device device) : device_(device) {
+  PFQ_CHECK(device.is_cuda(), "PinnedUploader: uploads go to a CUDA device, not ", device.str());
+  state_ = cuda::pinned_uploader_new(device.index);
+}
+
+PinnedUploader::~PinnedUploader() {
+  if (state_) cuda::pinned_uploader_delete(state_);
+}
+
+void PinnedUploader::upload(void* dst, const void* src, size_t nbytes) { cuda::pinned_upload(state_, dst, src, nbytes); }
+
+size_t PinnedUploader::pinned_bytes() const { return cuda::pinned_bytes(state_); }
 
 }  // namespace pfq

@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,7 +66,7 @@ double device_time_ms(Device device, const std::function<void()>& enqueue, doubl
 // next batch overlaps the current step. `dst` must stay allocated until the copy is done, which
 // holds for a tensor that kernels queued later use. Staging buffers (a small ring) are reused
 // once their last copy finished. Non-copyable; the destructor waits for copies in flight.
-// Implemented in core/cuda/cuda_runtime.cu (a build without CUDA throws on construction).
+// The work is core/cuda's (cuda_runtime.cu); a build without CUDA throws on construction.
 class PinnedUploader {
  public:
   explicit PinnedUploader(Device device);  // a CUDA device; throws without CUDA or without that GPU
@@ -76,12 +75,12 @@ class PinnedUploader {
   PinnedUploader& operator=(const PinnedUploader&) = delete;
 
   void upload(void* dst, const void* src, size_t nbytes);
-  Device device() const;
+  Device device() const { return device_; }
   size_t pinned_bytes() const;  // page-locked host memory held by the staging ring
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  Device device_;
+  void* state_ = nullptr;  // core/cuda's uploader: its stream, events and staging ring
 };
 
 }  // namespace pfq

@@ -1,5 +1,5 @@
 // batchnorm_own.cu — pfq's own batch-norm training kernels on NCHW tensors, with the activation
-// fused (dnn.h: batch_norm_act_train_forward/backward). cuDNN's NCHW float32 kernels reduce
+// fused (kernel_list.h: batch_norm_act_train_forward/backward). cuDNN's NCHW float32 kernels reduce
 // a channel's N x H x W values with few blocks when C is small and H x W large (MobileNetV1's
 // 32x32 layers), and the activation is a separate pass; here each reduction is split over
 // (channel, batch slice) blocks and the clamp / gate ride along with the passes that read x.
@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/cuda/launch.cuh"
 #include "core/cuda/reduce.cuh"
 

@@ -1,9 +1,9 @@
 // conv.cpp — cuDNN convolution forward, backward-data, backward-filter and bias, declared in
-// core/cuda/dnn.h (CUDA builds). Any groups, stride, padding, dilation; float32 and float64.
+// core/cuda/kernel_list.h (CUDA builds). Any groups, stride, padding, dilation; float32 and float64.
 // PFQ_CUDA_DEPTHWISE=own sends depthwise convolutions to pfq's own kernels (depthwise.h).
 // Algorithms are measured once per shape with cudnnFind* (or picked by the cudnnGet*_v7
 // heuristics when PFQ_CUDNN_FIND=0) and cached with the shape's descriptors; float32 uses FMA
-// math unless TF32 is allowed (dnn.h).
+// math unless TF32 is allowed (core/backend_options.h).
 #include <cudnn.h>
 
 #include <array>
@@ -13,7 +13,7 @@
 #include <string>
 
 #include "core/backend_options.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/cuda/depthwise.h"
 #include "core/cuda/dnn_util.h"
 #include "core/cuda/handles.h"

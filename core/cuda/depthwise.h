@@ -3,7 +3,7 @@
 // them on an H100). They are deterministic (no atomics:
 // the weight gradient sums fixed slices of the batch and folds the slices in order), which
 // cuDNN's measured algorithm choice does not promise. Plain C++ declarations; defined in
-// depthwise.cu. Layouts as dnn.h (contiguous NCHW; w [C, 1, KH, KW]); no bias (conv.cpp adds it).
+// depthwise.cu. Layouts as kernel_list.h (contiguous NCHW; w [C, 1, KH, KW]); no bias (conv.cpp adds it).
 #pragma once
 #include "core/dtype.h"
 #include "core/geometry.h"

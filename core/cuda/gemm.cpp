@@ -1,4 +1,4 @@
-// gemm.cpp — row-major (batched) GEMM on cuBLAS, declared in core/cuda/dnn.h (CUDA builds).
+// gemm.cpp — row-major (batched) GEMM on cuBLAS, listed in core/cuda/kernel_list.h (CUDA builds).
 // cuBLAS is column-major: a row-major C[M, N] is a column-major C^T[N, M], and
 // C^T = op(B)^T op(A)^T, so we call cuBLAS with the operands swapped (B first, then A) and the
 // dimensions N, M; no data is transposed. TF32 as core/backend_options.h chooses.
@@ -8,7 +8,7 @@
 
 #include "core/backend_options.h"
 #include "core/cuda/cuda_check.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/cuda/handles.h"
 
 // cuBLAS status check naming the op's shapes.

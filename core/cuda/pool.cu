@@ -1,4 +1,4 @@
-// pool.cu — max, average and adaptive-average pooling on CUDA (declared in core/cuda/dnn.h).
+// pool.cu — max, average and adaptive-average pooling on CUDA (listed in core/cuda/kernel_list.h).
 // One thread per output element forward, one per input element backward: the backward gathers
 // from the windows that cover its pixel instead of scattering with atomics, so it is
 // deterministic and sums in the CPU kernels' order (core/cpu/pool.cpp gives the semantics).
@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "core/cuda/cuda_check.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 
 namespace pfq::cuda {
 namespace {

@@ -1,12 +1,12 @@
 // conv.cpp — the conv2d op: argument checks, dispatch to the CPU convolution backend
 // (core/cpu/conv_backend.h: oneDNN, im2col/GEMM or depthwise kernels) or to cuDNN
-// (core/cuda/dnn.h) for CUDA tensors, and one backward closure for the gradient w.r.t. input,
+// (core/cuda/kernel_list.h) for CUDA tensors, and one backward closure for the gradient w.r.t. input,
 // weight and bias on either device.
 #include <optional>
 #include <string>
 
 #include "core/cpu/conv_backend.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/layout.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
@@ -55,7 +55,7 @@ struct ShapeScope {
 };
 
 // The device's kernels for conv2d's passes. CPU: the backend of core/cpu/conv_backend.h (x, y,
-// dx and dy channels-last when g.nhwc); CUDA: cuDNN or pfq's depthwise kernels (core/cuda/dnn.h).
+// dx and dy channels-last when g.nhwc); CUDA: cuDNN or pfq's depthwise kernels (core/cuda/conv.cpp).
 void conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
   ShapeScope rows("fwd", g);
   if (x.device().is_cuda()) {

@@ -1,7 +1,7 @@
 // linalg.cpp — matmul (2-D and batched) and linear, on the CPU GEMM of core/cpu/gemm.h or
-// cuBLAS (core/cuda/dnn.h) for CUDA tensors; one body and one backward closure for both.
+// cuBLAS (core/cuda/gemm.cpp) for CUDA tensors; one body and one backward closure for both.
 #include "core/cpu/gemm.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "core/ops/op_util.h"

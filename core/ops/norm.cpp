@@ -1,14 +1,14 @@
 // norm.cpp — the batch_norm op (train: batch statistics + running-statistics update;
 // eval: running statistics) and its gradient w.r.t. input, weight (gamma) and bias (beta): one
 // body, one backward closure. CPU kernels in core/cpu/batchnorm.cpp; on CUDA, training runs
-// pfq's own kernels (activation fused, core/cuda/batchnorm_own.cu) and eval cuDNN's (dnn.h).
+// pfq's own kernels (activation fused, core/cuda/batchnorm_own.cu) and eval cuDNN's (core/cuda/kernel_list.h).
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "core/backend_options.h"
 #include "core/cpu/norm_pool.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/layout.h"
 #include "core/ops.h"
 #include "core/profiler.h"

@@ -2,7 +2,7 @@
 // CPU kernels (core/cpu/pool.cpp) or the CUDA kernels (core/cuda/pool.cu): one body per op,
 // one backward closure that runs the backward kernel of the tensors' device.
 #include "core/cpu/norm_pool.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "core/ops/op_util.h"

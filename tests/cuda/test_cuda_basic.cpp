@@ -1,4 +1,4 @@
-// test_cuda_basic.cpp — the cuda suite's first tests: device plumbing of core/device.h and core/cuda/cuda_runtime.h.
+// test_cuda_basic.cpp — the cuda suite's first tests: device plumbing of core/device.h and core/cuda/kernel_list.h.
 // Without a CUDA build: every device request is a "built without CUDA" error. With CUDA but no
 // GPU: require_device explains it and device tests skip with a MESSAGE. With a GPU: copies,
 // fill/add/mul against CPU values (exact), allocator reuse, cuBLAS/cuDNN handle creation.
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
 #include "core/device.h"
 #include "core/error.h"
 #ifdef PFQ_WITH_CUDA

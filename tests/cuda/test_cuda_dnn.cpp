@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/backend_options.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #ifdef PFQ_WITH_CUDA
 #include "core/cuda/depthwise.h"
 #endif
