@@ -18,7 +18,7 @@
 
 #include "apps/quantizer_presets.h"
 #include "apps/trainer.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "layers/models/registry.h"
@@ -202,7 +202,7 @@ std::unique_ptr<ModeRun> prepare_mode(const BenchOptions& o, const std::string& 
   };
   m.step = [p] {
     p->enqueue();
-    if (p->dev.is_cuda()) cuda::synchronize(p->dev.index);  // GPU work is asynchronous: time it to completion
+    if (p->dev.is_cuda()) synchronize(p->dev);  // GPU work is asynchronous: time it to completion
   };
   return r;
 }
@@ -236,7 +236,7 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
     const double spin_ms = std::max(50.0, 3 * st.median_ms);
     for (int s = 0; s < 5; ++s) {
       double h = 0;
-      const double d = cuda::device_time_ms(dev.index, enqueue, spin_ms, &h);
+      const double d = device_time_ms(dev, enqueue, spin_ms, &h);
       if (h < 0.9 * spin_ms) dev_ms.push_back(d);  // otherwise the spin ended before the queue was full
       host_ms.push_back(h);
     }
@@ -247,7 +247,7 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
     static int sync_index = 0;
     sync_index = dev.index;
     const bool synced = dev.is_cuda() && !o.profile_host;
-    if (synced) profiler::set_device_sync([] { cuda::synchronize(sync_index); });
+    if (synced) profiler::set_device_sync([] { synchronize(Device::cuda(sync_index)); });
     profiler::set_shapes(o.profile_shapes);
     profile = profile_steps(step, o.profile_steps);
     profiler::set_shapes(false);

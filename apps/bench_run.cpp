@@ -9,7 +9,7 @@
 #include "apps/bench_loader.h"
 #include "apps/bench_profile.h"
 #include "core/cpu/conv_backend.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 
 namespace pfq::app {
 namespace {
@@ -102,7 +102,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
                                              " (monotonic: one model and mode per process gives per-model peaks)"},
                                 {"results", nlohmann::json::array()}};
   if (dev.is_cuda()) {
-    const auto devs = cuda::list_devices();
+    const auto devs = cuda_devices();
     out["gpu"] = devs.at(dev.index).name;
   }
   if (!o.json && dev.is_cpu())

@@ -8,6 +8,7 @@
 #include "apps/bench_run.h"
 #include "apps/commands.h"
 #include "apps/quantizer_presets.h"
+#include "core/device.h"
 #include "data/factory.h"
 #include "layers/models/registry.h"
 

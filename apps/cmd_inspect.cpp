@@ -9,6 +9,7 @@
 
 #include "apps/commands.h"
 #include "apps/inspect_checkpoint.h"
+#include "core/device.h"
 #include "layers/models/registry.h"
 
 namespace pfq::app {

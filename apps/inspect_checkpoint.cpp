@@ -8,7 +8,7 @@
 #include "apps/checkpoint.h"
 #include "apps/model_loading.h"
 #include "apps/pfq_plots.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "core/io/atomic_file.h"
 #include "layers/summary.h"
 #include "prune/pfq.h"
@@ -17,8 +17,8 @@
 namespace pfq::app {
 
 std::string describe_devices() {
-  if (!cuda::built_with_cuda()) return "this pfq was built without CUDA: no GPUs usable (cpu only)\n";
-  auto devs = cuda::list_devices();
+  if (!cuda_compiled()) return "this pfq was built without CUDA: no GPUs usable (cpu only)\n";
+  auto devs = cuda_devices();
   std::string out = devs.empty() ? "built with CUDA, but no GPU is present\n" : "";
   for (auto& d : devs) {
     char line[256];

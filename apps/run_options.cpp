@@ -2,7 +2,7 @@
 // (apps/run_options.h).
 #include "apps/run_options.h"
 
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "core/io/json_fields.h"
 #include "data/factory.h"
 #include "data/subset.h"
@@ -13,7 +13,7 @@ namespace pfq::app {
 Device DeviceOption::resolve() const {
   if (!device_) {
     const Device d = Device::parse(text_);
-    if (d.is_cuda()) cuda::require_device(d.index);  // "built without CUDA" / "no CUDA GPU present": never a CPU fallback
+    if (d.is_cuda()) require_device(d);  // "built without CUDA" / "no CUDA GPU present": never a CPU fallback
     device_ = d;
   }
   return *device_;

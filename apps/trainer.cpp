@@ -10,6 +10,7 @@
 #include "apps/checkpoint.h"
 #include "apps/metrics.h"
 #include "apps/model_loading.h"
+#include "core/device.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
 #include "core/optim/adam.h"

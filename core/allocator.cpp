@@ -8,7 +8,7 @@
 #include <mutex>
 #include <vector>
 
-#include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
 #include "core/error.h"
 
 namespace pfq {

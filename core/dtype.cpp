@@ -1,7 +1,5 @@
-// dtype.cpp — names and sizes of dtypes, device parsing.
+// dtype.cpp — names and sizes of dtypes (device parsing: core/device.cpp).
 #include "core/dtype.h"
-
-#include "core/error.h"
 
 namespace pfq {
 
@@ -27,24 +25,6 @@ const char* dtype_name(DType t) {
     case DType::Int32: return "int32";
   }
   return "?";
-}
-
-std::string Device::str() const {
-  return type == DeviceType::CPU ? std::string("cpu") : "cuda:" + std::to_string(index);
-}
-
-std::optional<Device> Device::try_parse(const std::string& text) {
-  if (text == "cpu") return cpu();
-  if (text == "cuda") return cuda(0);
-  if (text.rfind("cuda:", 0) != 0 || text.size() == 5 || text.find_first_not_of("0123456789", 5) != std::string::npos)
-    return std::nullopt;
-  return cuda(std::stoi(text.substr(5)));
-}
-
-Device Device::parse(const std::string& text) {
-  if (const auto d = try_parse(text)) return *d;
-  PFQ_CHECK(text.rfind("cuda:", 0) != 0, "device '", text, "': expected cpu, cuda or cuda:N with N a GPU index");
-  PFQ_FAIL("device '", text, "': expected cpu, cuda or cuda:N");
 }
 
 }  // namespace pfq

@@ -1,11 +1,11 @@
-// dtype.h — element types and devices a Tensor can have.
+// dtype.h — element types a Tensor can have (its devices: core/device.h) and the dtype dispatch macros.
 // float32 is the training type; float64 exists on CPU for gradient checks; int64 holds labels
 // and indices; uint8 holds raw images and quantized payloads.
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <optional>
-#include <string>
+
+#include "core/device.h"  // Device
 
 namespace pfq {
 
@@ -22,24 +22,6 @@ template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::Int6
 template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::UInt8; };
 template <> struct DTypeOf<int8_t> { static constexpr DType value = DType::Int8; };
 template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::Int32; };
-
-enum class DeviceType : uint8_t { CPU, CUDA };
-
-struct Device {
-  DeviceType type = DeviceType::CPU;
-  int index = 0;
-  static Device cpu() { return {DeviceType::CPU, 0}; }
-  static Device cuda(int i = 0) { return {DeviceType::CUDA, i}; }
-  bool is_cpu() const { return type == DeviceType::CPU; }
-  bool is_cuda() const { return type == DeviceType::CUDA; }
-  bool operator==(const Device& o) const { return type == o.type && (type == DeviceType::CPU || index == o.index); }
-  bool operator!=(const Device& o) const { return !(*this == o); }
-  std::string str() const;
-  // Parses "cpu", "cuda", "cuda:N"; throws pfq::Error naming the text otherwise.
-  static Device parse(const std::string& text);
-  // The same syntax without the error: nullopt for anything else (callers word their own).
-  static std::optional<Device> try_parse(const std::string& text);
-};
 
 }  // namespace pfq
 

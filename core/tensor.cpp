@@ -9,7 +9,6 @@
 #include "core/layout.h"
 #include "core/profiler.h"
 #include "core/cpu/elementwise.h"
-#include "core/cuda/cuda_runtime.h"
 #include "core/cuda/kernels.h"
 
 namespace pfq {

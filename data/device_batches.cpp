@@ -1,20 +1,15 @@
 // device_batches.cpp — see device_batches.h.
 #include "data/device_batches.h"
 
-#include <cstdlib>
-#include <cstring>
-
+#include "core/backend_options.h"
 #include "core/dtype.h"
 
 namespace pfq::data {
 
-bool async_uploads_enabled() {
-  const char* v = std::getenv("PFQ_SYNC_UPLOADS");
-  return !(v != nullptr && std::strcmp(v, "1") == 0);
-}
+bool async_uploads_enabled() { return backend_options().async_uploads; }
 
 DeviceBatches::DeviceBatches(DataLoader& loader, Device device, bool async) : loader_(loader), device_(device) {
-  if (device.is_cuda() && async) uploader_ = std::make_unique<cuda::PinnedUploader>(device.index);
+  if (device.is_cuda() && async) uploader_ = std::make_unique<PinnedUploader>(device);
 }
 
 void DeviceBatches::start_epoch(int64_t epoch, int64_t first_batch) {

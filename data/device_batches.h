@@ -1,12 +1,12 @@
 // device_batches.h — DeviceBatches: a DataLoader's batches on the training device, one batch
 // ahead. On CUDA the next batch is uploaded from page-locked memory on its own stream while the
-// current step's kernels run (cuda::PinnedUploader); on the CPU the host batch is the batch.
+// current step's kernels run (PinnedUploader, core/device.h); on the CPU the host batch is the batch.
 #pragma once
 #include <exception>
 #include <memory>
 #include <optional>
 
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "core/tensor.h"
 #include "data/loader.h"
 
@@ -40,13 +40,13 @@ class DeviceBatches {
 
   DataLoader& loader_;
   Device device_;
-  std::unique_ptr<cuda::PinnedUploader> uploader_;  // null: synchronous copies (or the CPU)
+  std::unique_ptr<PinnedUploader> uploader_;  // null: synchronous copies (or the CPU)
   std::optional<DeviceBatch> ahead_;
   std::exception_ptr ahead_error_;
   bool primed_ = false;
 };
 
-// Reads PFQ_SYNC_UPLOADS: "1" turns the asynchronous uploads off (for A/B timing).
+// backend_options().async_uploads (PFQ_SYNC_UPLOADS=1 turns the asynchronous uploads off, for A/B timing).
 bool async_uploads_enabled();
 
 }  // namespace pfq::data

@@ -108,60 +108,41 @@ void dorefa_backward(int64_t C, int64_t K, const T* x, const T* dy, const T* max
 
 }  // namespace pfq::quant::cpu
 
-// The same kernels on CUDA: pointers are device memory of GPU `device`; same layout, formulas,
-// rounding (IEEE division and rint, round half to even) and double accumulation as the CPU
-// versions. Per-row sums fold in a fixed tree (core/cuda/reduce.cuh): deterministic, but
-// summed in another order than on CPU. Work is queued on the device stream; nothing syncs.
-// Built without CUDA, each throws (quant/fake_quant_kernel_no_cuda.cpp).
+// The same kernels on CUDA (namespace gpu): pointers are device memory of GPU `device`; same
+// layout ([C, K] rows), formulas, rounding (IEEE division and rint, round half to even) and double
+// accumulation as the CPU versions above, whose comments state each contract. Per-row sums fold in
+// a fixed tree (core/cuda/reduce.cuh): deterministic, but summed in another order than on CPU.
+// Work is queued on the device stream; nothing syncs. One list, X(NAME, PARAMS) with the element
+// type T, gives their declarations (below), the float and double instantiations that
+// quant/fake_quant_kernel.cu makes and the stubs quant/fake_quant_kernel_no_cuda.cpp generates
+// for a build without CUDA (each throws "built without CUDA").
+#define PFQ_QUANT_GPU_KERNELS(X, T)                                                                                        \
+  X(observe_range, (int64_t C, int64_t K, const T* x, bool symmetric, T* lo, T* hi, int device))                          \
+  X(fake_quant_forward, (int64_t C, int64_t K, const T* x, QuantGrid g, bool symmetric, bool observe, T* lo, T* hi,         \
+                         T* scale, T* zero_point, T* out, int device))                                                    \
+  X(fake_quant_backward_x, (int64_t C, int64_t K, const T* x, const T* dy, const T* scale, const T* zero_point,           \
+                            QuantGrid g, T* dx, int device))                                                              \
+  X(row_mean_abs, (int64_t C, int64_t K, const T* x, T* out, int device))                                                 \
+  X(binary_forward, (int64_t C, int64_t K, const T* x, T* scale, T* out, int device))                                     \
+  X(binary_backward_x, (int64_t n, const T* x, const T* dy, T* dx, int device))                                           \
+  X(pact_forward, (int64_t C, int64_t K, const T* x, const T* alpha, int64_t qmax, T* out, int device))                  \
+  X(pact_backward, (int64_t C, int64_t K, const T* x, const T* dy, const T* alpha, T* dx, T* dalpha, int device))       \
+  X(lsq_forward, (int64_t C, int64_t K, const T* x, const T* step, int64_t qn, int64_t qp, T* out, int device))          \
+  X(lsq_backward, (int64_t C, int64_t K, const T* x, const T* dy, const T* step, int64_t qn, int64_t qp,                 \
+                   double grad_scale, T* dx, T* dstep, int device))                                                       \
+  /* LSQ's initial step on the device: step[c] = 2 * mean|x_c| / sqrt(qp), or 1 where that is not > 0. */               \
+  X(lsq_init_step, (int64_t C, int64_t K, const T* x, int64_t qp, T* step, int device))                                   \
+  X(dorefa_forward, (int64_t C, int64_t K, const T* x, int64_t n, T* max_tanh, T* out, int device))                      \
+  X(dorefa_backward, (int64_t C, int64_t K, const T* x, const T* dy, const T* max_tanh, T* dx, int device))
+
 namespace pfq::quant::gpu {
 using cpu::QuantGrid;
-template <typename T>
-void observe_range(int64_t C, int64_t K, const T* x, bool symmetric, T* lo, T* hi, int device);
-template <typename T>
-void fake_quant_forward(int64_t C, int64_t K, const T* x, QuantGrid g, bool symmetric, bool observe, T* lo, T* hi,
-                        T* scale, T* zero_point, T* out, int device);
-template <typename T>
-void fake_quant_backward_x(int64_t C, int64_t K, const T* x, const T* dy, const T* scale, const T* zero_point,
-                           QuantGrid g, T* dx, int device);
-template <typename T>
-void binary_forward(int64_t C, int64_t K, const T* x, T* scale, T* out, int device);
-template <typename T>
-void binary_backward_x(int64_t n, const T* x, const T* dy, T* dx, int device);
-template <typename T>
-void pact_forward(int64_t C, int64_t K, const T* x, const T* alpha, int64_t qmax, T* out, int device);
-template <typename T>
-void pact_backward(int64_t C, int64_t K, const T* x, const T* dy, const T* alpha, T* dx, T* dalpha, int device);
-template <typename T>
-void lsq_forward(int64_t C, int64_t K, const T* x, const T* step, int64_t qn, int64_t qp, T* out, int device);
-template <typename T>
-void lsq_backward(int64_t C, int64_t K, const T* x, const T* dy, const T* step, int64_t qn, int64_t qp,
-                  double grad_scale, T* dx, T* dstep, int device);
-template <typename T>
-void row_mean_abs(int64_t C, int64_t K, const T* x, T* out, int device);
-template <typename T>
-void dorefa_forward(int64_t C, int64_t K, const T* x, int64_t n, T* max_tanh, T* out, int device);
-template <typename T>
-void dorefa_backward(int64_t C, int64_t K, const T* x, const T* dy, const T* max_tanh, T* dx, int device);
-// LSQ's initial step on the device: step[c] = 2 * mean|x_c| / sqrt(qp), or 1 where that is not > 0.
-template <typename T>
-void lsq_init_step(int64_t C, int64_t K, const T* x, int64_t qp, T* step, int device);
+#define PFQ_QUANT_GPU_DECLARE(NAME, PARAMS) template <typename T> void NAME PARAMS;
+PFQ_QUANT_GPU_KERNELS(PFQ_QUANT_GPU_DECLARE, T)
+#undef PFQ_QUANT_GPU_DECLARE
 }  // namespace pfq::quant::gpu
 
-// The explicit float and double instantiations of every gpu:: kernel above, made by
-// quant/fake_quant_kernel.cu or, in a build without CUDA, quant/fake_quant_kernel_no_cuda.cpp
-// (inside namespace pfq::quant::gpu): one list for both.
-#define PFQ_QUANT_GPU_INSTANTIATE(T)                                                                                      \
-  template void observe_range<T>(int64_t, int64_t, const T*, bool, T*, T*, int);                                         \
-  template void fake_quant_forward<T>(int64_t, int64_t, const T*, QuantGrid, bool, bool, T*, T*, T*, T*, T*, int);       \
-  template void fake_quant_backward_x<T>(int64_t, int64_t, const T*, const T*, const T*, const T*, QuantGrid, T*, int); \
-  template void row_mean_abs<T>(int64_t, int64_t, const T*, T*, int);                                                    \
-  template void binary_forward<T>(int64_t, int64_t, const T*, T*, T*, int);                                              \
-  template void binary_backward_x<T>(int64_t, const T*, const T*, T*, int);                                              \
-  template void pact_forward<T>(int64_t, int64_t, const T*, const T*, int64_t, T*, int);                                 \
-  template void pact_backward<T>(int64_t, int64_t, const T*, const T*, const T*, T*, T*, int);                           \
-  template void lsq_forward<T>(int64_t, int64_t, const T*, const T*, int64_t, int64_t, T*, int);                         \
-  template void lsq_backward<T>(int64_t, int64_t, const T*, const T*, const T*, int64_t, int64_t, double, T*, T*, int);  \
-  template void lsq_init_step<T>(int64_t, int64_t, const T*, int64_t, T*, int);                                          \
-  template void dorefa_forward<T>(int64_t, int64_t, const T*, int64_t, T*, T*, int);                                     \
-  template void dorefa_backward<T>(int64_t, int64_t, const T*, const T*, const T*, T*, int);
-
+// The explicit instantiations of every gpu:: kernel for element type T (inside namespace
+// pfq::quant::gpu, after the definitions): `template void NAME PARAMS;`, T deduced.
+#define PFQ_QUANT_GPU_INSTANTIATE_ONE(NAME, PARAMS) template void NAME PARAMS;
+#define PFQ_QUANT_GPU_INSTANTIATE(T) PFQ_QUANT_GPU_KERNELS(PFQ_QUANT_GPU_INSTANTIATE_ONE, T)

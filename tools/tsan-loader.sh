@@ -15,7 +15,7 @@ nice_level=${TSAN_NICE:-0}
 start=$SECONDS
 
 if [ ! -f "$builddir/build.ninja" ]; then
-  nice -n "$nice_level" meson setup "$builddir" "$root" -Db_sanitize=thread -Db_lundef=false -Dcuda=disabled -Dfuzz=false \
+  nice -n "$nice_level" meson setup "$builddir" "$root" -Db_sanitize=thread -Db_lundef=false -Dcuda=disabled -Donnx=disabled -Dfuzz=false \
     -Doptimization=1 -Ddebug=false -Dcpp_args=-g1 -Dc_args=-g1 || exit 1
 fi
 if ! nice -n "$nice_level" ninja -C "$builddir" ${TSAN_JOBS:+-j "$TSAN_JOBS"} tests/pfq-test-loader; then

@@ -1,8 +1,6 @@
 // conv_backend.cpp — the CPU convolution backend switch (conv_backend.h).
 #include "core/cpu/conv_backend.h"
 
-#include <atomic>
-#include <cstdlib>
 #include <type_traits>
 #include <vector>
 
@@ -10,68 +8,22 @@
 #include "core/layout.h"
 
 namespace pfq::cpu {
-namespace {
 
-ConvBackend initial_backend() {
-  const char* env = std::getenv("PFQ_CPU_CONV");
-  if (env && *env) {
-    const ConvBackend b = parse_conv_backend(env, "environment variable PFQ_CPU_CONV: ");
-    PFQ_CHECK(b != ConvBackend::OneDnn || onednn_compiled(), "PFQ_CPU_CONV=onednn: this pfq was built without oneDNN (install libdnnl-dev and reconfigure)");
-    return b;
-  }
-  return onednn_compiled() ? ConvBackend::OneDnn : ConvBackend::Eigen;
-}
-
-std::atomic<ConvBackend>& current() {
-  static std::atomic<ConvBackend> b{initial_backend()};
-  return b;
-}
-
-}  // namespace
-
-bool onednn_compiled() {
-#ifdef PFQ_WITH_ONEDNN
-  return true;
-#else
-  return false;
-#endif
-}
-
-ConvBackend conv_backend() { return current().load(std::memory_order_relaxed); }
+ConvBackend conv_backend() { return backend_options().cpu_conv; }
 
 void set_conv_backend(ConvBackend b) {
-  PFQ_CHECK(b != ConvBackend::OneDnn || onednn_compiled(), "CPU convolution backend onednn: this pfq was built without oneDNN (install libdnnl-dev and reconfigure)");
-  current().store(b, std::memory_order_relaxed);
+  BackendOptions o = backend_options();
+  o.cpu_conv = b;
+  set_backend_options(o);
 }
 
-ConvBackend parse_conv_backend(const std::string& name, const std::string& context) {
-  if (name == "eigen") return ConvBackend::Eigen;
-  if (name == "onednn") return ConvBackend::OneDnn;
-  PFQ_FAIL(context, "unknown CPU convolution backend '", name, "': expected eigen or onednn");
+CpuLayout cpu_layout() { return backend_options().cpu_layout; }
+
+void set_cpu_layout(CpuLayout l) {
+  BackendOptions o = backend_options();
+  o.cpu_layout = l;
+  set_backend_options(o);
 }
-
-const char* conv_backend_name(ConvBackend b) { return b == ConvBackend::OneDnn ? "onednn" : "eigen"; }
-
-CpuLayout parse_cpu_layout(const std::string& name, const std::string& context) {
-  if (name == "nchw") return CpuLayout::Nchw;
-  if (name == "nhwc") return CpuLayout::Nhwc;
-  PFQ_FAIL(context, "unknown CPU activation layout '", name, "': expected nchw or nhwc");
-}
-
-const char* cpu_layout_name(CpuLayout l) { return l == CpuLayout::Nhwc ? "nhwc" : "nchw"; }
-
-namespace {
-std::atomic<CpuLayout>& current_layout() {
-  static std::atomic<CpuLayout> l{[] {
-    const char* env = std::getenv("PFQ_CPU_LAYOUT");
-    return env && *env ? parse_cpu_layout(env, "environment variable PFQ_CPU_LAYOUT: ") : CpuLayout::Nhwc;
-  }()};
-  return l;
-}
-}  // namespace
-
-CpuLayout cpu_layout() { return current_layout().load(std::memory_order_relaxed); }
-void set_cpu_layout(CpuLayout l) { current_layout().store(l, std::memory_order_relaxed); }
 
 bool conv_runs_nhwc(ConvGeom g) {
   if (cpu_layout() != CpuLayout::Nhwc || conv_backend() != ConvBackend::OneDnn) return false;

@@ -4,22 +4,17 @@
 // which are always built and are what float64 and builds without oneDNN use. The naive loops
 // of conv.h are the reference both are tested against.
 // Default: oneDNN when compiled in; the environment variable PFQ_CPU_CONV=eigen|onednn or
-// set_conv_backend() (tests, `pfq bench --cpu-conv`) picks one explicitly.
+// set_conv_backend() (tests, `pfq bench --cpu-conv`) picks one explicitly. Both choices are
+// fields of core/backend_options.h (the enums and their parsing live there); these read and set
+// them one at a time.
 #pragma once
-#include <string>
-
+#include "core/backend_options.h"
 #include "core/cpu/conv.h"
 
 namespace pfq::cpu {
 
-enum class ConvBackend { Eigen, OneDnn };
-
-bool onednn_compiled();  // the build has oneDNN (meson option onednn)
 ConvBackend conv_backend();
 void set_conv_backend(ConvBackend b);  // OneDnn without onednn_compiled() is an error
-// "eigen" | "onednn"; otherwise an error that starts with context (e.g. the flag or variable).
-ConvBackend parse_conv_backend(const std::string& name, const std::string& context = "");
-const char* conv_backend_name(ConvBackend b);
 
 // Memory layout of the activations around float32 CPU convolutions on the oneDNN backend:
 // nchw (pfq's plain layout: oneDNN reorders into its blocked layout and back on every call) or
@@ -27,12 +22,8 @@ const char* conv_backend_name(ConvBackend b);
 // ops and the next convolution keep, so no reorders). Default nhwc (measured faster for every
 // model, docs/performance.md); PFQ_CPU_LAYOUT=nchw|nhwc or set_cpu_layout() (`pfq bench
 // --cpu-layout`) pick one. Results agree to float32 rounding. The eigen backend is always NCHW.
-enum class CpuLayout { Nchw, Nhwc };
 CpuLayout cpu_layout();
 void set_cpu_layout(CpuLayout l);
-// "nchw" | "nhwc"; otherwise an error that starts with context (e.g. the flag or variable).
-CpuLayout parse_cpu_layout(const std::string& name, const std::string& context = "");
-const char* cpu_layout_name(CpuLayout l);
 // Whether a float32 convolution of geometry g runs with channels-last activations: the oneDNN
 // backend and the nhwc layout are selected and oneDNN can express g.
 bool conv_runs_nhwc(ConvGeom g);

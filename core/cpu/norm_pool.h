@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/geometry.h"  // PoolGeom
+
 namespace pfq::cpu {
 
 // Batch normalisation with an optional clamping activation fused in: out = min(max(bn(x), lo),
@@ -52,9 +54,6 @@ inline T gated(T d, const T* y, int64_t i, T lo, T hi) {
 }
 }  // namespace detail
 
-struct PoolGeom {
-  int64_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw;
-};
 template <typename T> void max_pool_forward(const PoolGeom& g, const T* x, T* y, int64_t* argmax);
 template <typename T> void max_pool_backward(const PoolGeom& g, const T* dy, const int64_t* argmax, T* dx);
 template <typename T> void avg_pool_forward(const PoolGeom& g, bool count_include_pad, const T* x, T* y);

@@ -1,4 +1,4 @@
-// batchnorm.cpp — batch normalisation on cuDNN (spatial mode), declared in core/cuda/dnn.h
+// batchnorm.cpp — batch normalisation on cuDNN (spatial mode), listed in core/cuda/kernel_list.h
 // (CUDA builds). cuDNN's running-statistics update is r = (1 - f) * r + f * batch with the
 // unbiased batch variance, which is pfq's convention with f = momentum; its saved inverse
 // variance is 1/sqrt(var_biased + eps), as the CPU kernel's invstd. [N, C, S] maps to an
@@ -11,7 +11,7 @@
 #include <mutex>
 #include <string>
 
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/cuda/dnn_util.h"
 #include "core/cuda/handles.h"
 

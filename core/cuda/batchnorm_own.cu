@@ -1,5 +1,5 @@
 // batchnorm_own.cu — pfq's own batch-norm training kernels on NCHW tensors, with the activation
-// fused (dnn.h: batch_norm_act_train_forward/backward). cuDNN's NCHW float32 kernels reduce
+// fused (kernel_list.h: batch_norm_act_train_forward/backward). cuDNN's NCHW float32 kernels reduce
 // a channel's N x H x W values with few blocks when C is small and H x W large (MobileNetV1's
 // 32x32 layers), and the activation is a separate pass; here each reduction is split over
 // (channel, batch slice) blocks and the clamp / gate ride along with the passes that read x.
@@ -15,11 +15,9 @@
 // Deterministic: no atomics; the slicing depends on the shape only.
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/cuda/launch.cuh"
 #include "core/cuda/reduce.cuh"
 
@@ -254,16 +252,6 @@ void train_backward(int device, int64_t N, int64_t C, int64_t S, const T* x, con
 }
 
 }  // namespace
-
-bool batch_norm_own_kernels() {
-  static const bool own = [] {
-    const char* v = std::getenv("PFQ_CUDA_BN");
-    if (v == nullptr || *v == 0 || std::strcmp(v, "own") == 0) return true;
-    if (std::strcmp(v, "cudnn") == 0) return false;
-    PFQ_FAIL("PFQ_CUDA_BN=", v, ": expected own (pfq's batch-norm kernels) or cudnn (cuDNN's)");
-  }();
-  return own;
-}
 
 bool batch_norm_own_fits(int64_t N, int64_t C, int64_t S) { return N * C * S < (int64_t{1} << 31); }
 

@@ -1,20 +1,19 @@
 // conv.cpp — cuDNN convolution forward, backward-data, backward-filter and bias, declared in
-// core/cuda/dnn.h (CUDA builds). Any groups, stride, padding, dilation; float32 and float64.
+// core/cuda/kernel_list.h (CUDA builds). Any groups, stride, padding, dilation; float32 and float64.
 // PFQ_CUDA_DEPTHWISE=own sends depthwise convolutions to pfq's own kernels (depthwise.h).
 // Algorithms are measured once per shape with cudnnFind* (or picked by the cudnnGet*_v7
 // heuristics when PFQ_CUDNN_FIND=0) and cached with the shape's descriptors; float32 uses FMA
-// math unless TF32 is allowed (dnn.h).
+// math unless TF32 is allowed (core/backend_options.h).
 #include <cudnn.h>
 
 #include <array>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
-#include "core/cuda/dnn.h"
+#include "core/backend_options.h"
+#include "core/cuda/kernels.h"
 #include "core/cuda/depthwise.h"
 #include "core/cuda/dnn_util.h"
 #include "core/cuda/handles.h"
@@ -27,7 +26,7 @@ const char* pass_name(ConvPass p) {
   return p == ConvPass::Forward ? "conv2d forward" : p == ConvPass::BackwardData ? "conv2d backward (input)" : "conv2d backward (weight)";
 }
 
-std::string describe(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g) {
+std::string describe(ConvPass pass, DType dtype, int device, const ConvGeom& g) {
   return ::pfq::detail::cat(pass_name(pass), " on cuda:", device, " (", dtype_name(dtype), " x [", g.N, ", ", g.C, ", ", g.H, ", ", g.W,
                      "], w [", g.OC, ", ", g.cg(), ", ", g.KH, ", ", g.KW, "], y [", g.N, ", ", g.OC, ", ", g.OH, ", ", g.OW,
                      "], stride ", g.sh, "x", g.sw, ", padding ", g.ph, "x", g.pw, ", dilation ", g.dh, "x", g.dw, ", groups ",
@@ -42,13 +41,7 @@ struct AlgoChoice {
 };
 using PlanKey = std::array<int64_t, 19>;
 
-bool use_find() {
-  static const bool find = [] {
-    const char* v = std::getenv("PFQ_CUDNN_FIND");
-    return !(v != nullptr && std::strcmp(v, "0") == 0);
-  }();
-  return find;
-}
+bool use_find() { return backend_options().cudnn_find; }
 
 // The descriptors of one convolution shape. `ctx` is evaluated only when a call fails.
 struct ConvDescs {
@@ -57,7 +50,7 @@ struct ConvDescs {
   ConvDesc conv;
   cudnnDataType_t type;
 
-  ConvDescs(DType dtype, const cpu::ConvGeom& g, const std::string& ctx) : type(cudnn_type(dtype, "conv2d")) {
+  ConvDescs(DType dtype, const ConvGeom& g, const std::string& ctx) : type(cudnn_type(dtype, "conv2d")) {
     auto i = [](int64_t v) { return static_cast<int>(v); };
     PFQ_CHECK(g.N * g.C * g.H * g.W < INT32_MAX && g.N * g.OC * g.OH * g.OW < INT32_MAX, ctx,
               ": tensors over 2^31 elements are not supported by the cuDNN path; reduce --batch-size");
@@ -90,7 +83,7 @@ bool pick(const Perf* perf, int count, AlgoChoice& out) {
 // Measures (or asks the heuristics for) the algorithm of one pass and leaves its math type set
 // on d.conv.
 AlgoChoice choose(ConvPass pass, DType dtype, int device, ConvDescs& d, const std::string& ctx) {
-  const bool tf32 = dtype == DType::Float32 && allow_tf32();
+  const bool tf32 = dtype == DType::Float32 && backend_options().allow_tf32;
   // Restrict float32 to plain FMA kernels unless TF32 is allowed (as PyTorch does).
   const cudnnMathType_t math = dtype == DType::Float32 && !tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
   PFQ_DNN_CHECK(cudnnSetConvolutionMathType(d.conv.get(), math), ctx);
@@ -148,8 +141,8 @@ std::map<PlanKey, std::unique_ptr<ConvPlan>>& plan_cache() {
   return *cache;
 }
 
-const ConvPlan& plan_for(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g) {
-  const bool tf32 = dtype == DType::Float32 && allow_tf32();
+const ConvPlan& plan_for(ConvPass pass, DType dtype, int device, const ConvGeom& g) {
+  const bool tf32 = dtype == DType::Float32 && backend_options().allow_tf32;
   const PlanKey key{static_cast<int>(pass), static_cast<int>(dtype), device, g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW,
                     g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, tf32, use_find()};
   {
@@ -165,18 +158,10 @@ const ConvPlan& plan_for(ConvPass pass, DType dtype, int device, const cpu::Conv
   return *it->second;
 }
 
-// PFQ_CUDA_DEPTHWISE = cudnn (default) | own; anything else is an error, not a fallback.
-bool own_depthwise() {
-  static const bool own = [] {
-    const char* v = std::getenv("PFQ_CUDA_DEPTHWISE");
-    if (v == nullptr || *v == 0 || std::strcmp(v, "cudnn") == 0) return false;
-    if (std::strcmp(v, "own") == 0) return true;
-    PFQ_FAIL("PFQ_CUDA_DEPTHWISE=", v, ": expected cudnn (cuDNN's kernels) or own (pfq's, core/cuda/depthwise.cu)");
-  }();
-  return own;
-}
+// PFQ_CUDA_DEPTHWISE = cudnn (default) | own (core/backend_options.h).
+bool own_depthwise() { return backend_options().cuda_depthwise == CudaDepthwise::Own; }
 
-void run(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g, const void* a, const void* b, void* out) {
+void run(ConvPass pass, DType dtype, int device, const ConvGeom& g, const void* a, const void* b, void* out) {
   if (g.OC == 0 || g.C == 0) return;
   require_device(device);
   make_current(device);
@@ -214,7 +199,7 @@ void run(ConvPass pass, DType dtype, int device, const cpu::ConvGeom& g, const v
 
 }  // namespace
 
-void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void* x, const void* w, const void* b, void* y) {
+void conv2d_forward(DType dtype, int device, const ConvGeom& g, const void* x, const void* w, const void* b, void* y) {
   run(ConvPass::Forward, dtype, device, g, x, w, y);
   if (b == nullptr || g.N == 0 || g.OC == 0) return;
   const std::string ctx = describe(ConvPass::Forward, dtype, device, g) + " adding the bias";
@@ -228,15 +213,15 @@ void conv2d_forward(DType dtype, int device, const cpu::ConvGeom& g, const void*
   PFQ_DNN_CHECK(cudnnAddTensor(cudnn_handle(device), s.alpha(), bd.get(), b, s.beta(), yd.get(), y), ctx);
 }
 
-void conv2d_backward_input(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* w, void* dx) {
+void conv2d_backward_input(DType dtype, int device, const ConvGeom& g, const void* dy, const void* w, void* dx) {
   run(ConvPass::BackwardData, dtype, device, g, dy, w, dx);
 }
 
-void conv2d_backward_weight(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* x, void* dw) {
+void conv2d_backward_weight(DType dtype, int device, const ConvGeom& g, const void* dy, const void* x, void* dw) {
   run(ConvPass::BackwardFilter, dtype, device, g, dy, x, dw);
 }
 
-void conv2d_backward_bias(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, void* db) {
+void conv2d_backward_bias(DType dtype, int device, const ConvGeom& g, const void* dy, void* db) {
   if (g.OC == 0) return;
   require_device(device);
   make_current(device);
@@ -255,7 +240,6 @@ void conv2d_backward_bias(DType dtype, int device, const cpu::ConvGeom& g, const
   PFQ_DNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(device), s.alpha(), yd.get(), dy, s.beta(), bd.get(), db), ctx);
 }
 
-const char* depthwise_path_name() { return own_depthwise() ? "own" : "cudnn"; }
 
 int64_t conv_algo_cache_size() {
   std::lock_guard<std::mutex> lock(cache_mutex());

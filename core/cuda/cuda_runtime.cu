@@ -1,10 +1,12 @@
-// cuda_runtime.cu — the CUDA implementation of core/cuda/cuda_runtime.h: device discovery, a
-// caching device allocator, synchronous copies and the first element-wise float32 kernels.
+// cuda_runtime.cu — the device plumbing of core/cuda/kernel_list.h (behind core/device.h): device
+// discovery, a caching device allocator, synchronous copies, the pinned uploads' state and the
+// first element-wise float32 kernels.
 // Kernels and these copies run on the legacy default stream (the compute stream); the one other
 // stream is PinnedUploader's, for batch uploads from page-locked memory.
 #include <cuda_runtime.h>
 
 #include <array>
+#include <memory>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -13,7 +15,7 @@
 #include <vector>
 
 #include "core/cuda/cuda_check.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
 #include "core/cuda/device_cache.h"
 #include "core/cuda/handles.h"  // compiled here so the handle plumbing stays building
 #include "core/error.h"
@@ -55,16 +57,14 @@ void use_device(int index) {
 
 }  // namespace
 
-bool built_with_cuda() { return true; }
-
 int device_count() { return counted_devices().count; }
 
-std::vector<DeviceInfo> list_devices() {
-  std::vector<DeviceInfo> out;
+std::vector<GpuInfo> list_devices() {
+  std::vector<GpuInfo> out;
   for (int i = 0; i < device_count(); ++i) {
     cudaDeviceProp prop{};
     PFQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, i));
-    out.push_back(DeviceInfo{i, prop.name, prop.totalGlobalMem, prop.major, prop.minor});
+    out.push_back(GpuInfo{i, prop.name, prop.totalGlobalMem, prop.major, prop.minor});
   }
   return out;
 }
@@ -272,7 +272,7 @@ double device_time_ms(int index, const std::function<void()>& enqueue, double sp
   return ms;
 }
 
-// ---- asynchronous uploads through pinned memory --------------------------------------------
+// ---- asynchronous uploads through pinned memory (core/device.h's PinnedUploader) ------------
 namespace {
 // A pinned staging buffer and the event of the last copy out of it.
 struct StagingSlot {
@@ -282,50 +282,51 @@ struct StagingSlot {
   bool in_flight = false;
 };
 constexpr size_t kStagingSlots = 4;  // a batch is two uploads (images, labels): two batches deep
-}  // namespace
 
-struct PinnedUploader::Impl {
+struct Uploader {
   int index = 0;
   cudaStream_t stream = nullptr;
   cudaEvent_t compute_done = nullptr;  // recorded on the compute stream before each copy
   std::array<StagingSlot, kStagingSlots> slots{};
   size_t next = 0;
-};
 
-PinnedUploader::PinnedUploader(int index) : impl_(std::make_unique<Impl>()) {
-  use_device(index);
-  impl_->index = index;
-  // Non-blocking: the stream does not serialise with the legacy default stream; the order it
-  // needs is set with events in upload().
-  PFQ_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
-  PFQ_CUDA_CHECK(cudaEventCreateWithFlags(&impl_->compute_done, cudaEventDisableTiming));
-  for (StagingSlot& s : impl_->slots) PFQ_CUDA_CHECK(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming));
-}
-
-PinnedUploader::~PinnedUploader() {
-  if (!impl_) return;
-  // Destructors do not throw: statuses are ignored here, the memory goes back either way.
-  cudaSetDevice(impl_->index);
-  if (impl_->stream) cudaStreamSynchronize(impl_->stream);
-  for (StagingSlot& s : impl_->slots) {
-    if (s.host) cudaFreeHost(s.host);
-    if (s.copied) cudaEventDestroy(s.copied);
+  ~Uploader() {
+    // Destructors do not throw: statuses are ignored here, the memory goes back either way.
+    cudaSetDevice(index);
+    if (stream) cudaStreamSynchronize(stream);
+    for (StagingSlot& s : slots) {
+      if (s.host) cudaFreeHost(s.host);
+      if (s.copied) cudaEventDestroy(s.copied);
+    }
+    if (compute_done) cudaEventDestroy(compute_done);
+    if (stream) cudaStreamDestroy(stream);
   }
-  if (impl_->compute_done) cudaEventDestroy(impl_->compute_done);
-  if (impl_->stream) cudaStreamDestroy(impl_->stream);
+};
+}  // namespace
+
+void* pinned_uploader_new(int index) {
+  use_device(index);
+  auto u = std::make_unique<Uploader>();
+  u->index = index;
+  // Non-blocking: the stream does not serialise with the legacy default stream; the order it
+  // needs is set with events in pinned_upload().
+  PFQ_CUDA_CHECK(cudaStreamCreateWithFlags(&u->stream, cudaStreamNonBlocking));
+  PFQ_CUDA_CHECK(cudaEventCreateWithFlags(&u->compute_done, cudaEventDisableTiming));
+  for (StagingSlot& s : u->slots) PFQ_CUDA_CHECK(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming));
+  return u.release();
 }
 
-int PinnedUploader::device_index() const { return impl_->index; }
+void pinned_uploader_delete(void* uploader) { delete static_cast<Uploader*>(uploader); }
 
-size_t PinnedUploader::pinned_bytes() const {
+size_t pinned_bytes(const void* uploader) {
   size_t n = 0;
-  for (const StagingSlot& s : impl_->slots) n += s.capacity;
+  for (const StagingSlot& s : static_cast<const Uploader*>(uploader)->slots) n += s.capacity;
   return n;
 }
 
-void PinnedUploader::upload(void* dst, const void* src, size_t nbytes) {
+void pinned_upload(void* uploader, void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
-  Impl& u = *impl_;
+  Uploader& u = *static_cast<Uploader*>(uploader);
   use_device(u.index);
   StagingSlot& slot = u.slots[u.next];
   u.next = (u.next + 1) % u.slots.size();

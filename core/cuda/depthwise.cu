@@ -20,7 +20,7 @@ struct Geo {
   int C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
 };
 
-Geo geo(const cpu::ConvGeom& g) {
+Geo geo(const ConvGeom& g) {
   return Geo{static_cast<int>(g.C),  static_cast<int>(g.H),  static_cast<int>(g.W),  static_cast<int>(g.OH),
              static_cast<int>(g.OW), static_cast<int>(g.KH), static_cast<int>(g.KW), static_cast<int>(g.sh),
              static_cast<int>(g.sw), static_cast<int>(g.ph), static_cast<int>(g.pw), static_cast<int>(g.dh),
@@ -148,18 +148,18 @@ __global__ void dw_fold_slices(int64_t n, int slices, const T* __restrict__ part
   }
 }
 
-bool is_3x3(const cpu::ConvGeom& g) { return g.KH == 3 && g.KW == 3; }
+bool is_3x3(const ConvGeom& g) { return g.KH == 3 && g.KW == 3; }
 
 bool fits_int32(int64_t n) { return n < (int64_t{1} << 31); }
 
 // Elements of the larger activation tensor (x or y): what the 32-bit index choice must cover.
-int64_t largest_tensor(const cpu::ConvGeom& g) { return g.N * g.C * std::max(g.H * g.W, g.OH * g.OW); }
+int64_t largest_tensor(const ConvGeom& g) { return g.N * g.C * std::max(g.H * g.W, g.OH * g.OW); }
 
 // One thread per element of `total` (outputs or inputs), through the 3x3 or the generic
 // instance of Kernel (dw_forward_kernel or dw_backward_input_kernel) with 32-bit indices where
 // the tensors allow.
 template <typename T, template <typename, int, typename> class Kernel>
-void launch_per_element(int64_t total, int64_t largest, const cpu::ConvGeom& g, const T* a, const T* b, T* out, const char* what) {
+void launch_per_element(int64_t total, int64_t largest, const ConvGeom& g, const T* a, const T* b, T* out, const char* what) {
   if (total == 0) return;
   const auto grid = detail::blocks_for(total);
   if (fits_int32(largest)) {
@@ -182,7 +182,7 @@ struct BackwardInput {
 };
 
 template <typename T>
-void backward_weight_t(const cpu::ConvGeom& g, const T* dy, const T* x, T* dw, int device) {
+void backward_weight_t(const ConvGeom& g, const T* dy, const T* x, T* dw, int device) {
   const int64_t taps = g.KH * g.KW, n_out = g.C * taps;
   if (n_out == 0) return;
   if (g.N == 0) {
@@ -206,7 +206,7 @@ void backward_weight_t(const cpu::ConvGeom& g, const T* dy, const T* x, T* dw, i
   PFQ_CUDA_CHECK_LAUNCH("depthwise_backward_weight (fold)");
 }
 
-void check(DType dtype, const cpu::ConvGeom& g, const char* op) {
+void check(DType dtype, const ConvGeom& g, const char* op) {
   PFQ_CHECK(g.is_depthwise(), op, ": not a depthwise convolution (groups ", g.groups, ", C ", g.C, ", OC ", g.OC, ")");
   PFQ_CHECK(dtype == DType::Float32 || dtype == DType::Float64, op, ": expected float32 or float64, got ", dtype_name(dtype));
   PFQ_CHECK(g.H * g.W < (int64_t{1} << 31) && g.C < (int64_t{1} << 31), op, ": image plane too large for 32-bit indices");
@@ -214,7 +214,7 @@ void check(DType dtype, const cpu::ConvGeom& g, const char* op) {
 
 }  // namespace
 
-void depthwise_forward(DType dtype, int device, const cpu::ConvGeom& g, const void* x, const void* w, void* y) {
+void depthwise_forward(DType dtype, int device, const ConvGeom& g, const void* x, const void* w, void* y) {
   check(dtype, g, "depthwise_forward");
   detail::set_device(device);
   PFQ_DISPATCH_FLOAT(dtype, "depthwise_forward", [&] {
@@ -224,7 +224,7 @@ void depthwise_forward(DType dtype, int device, const cpu::ConvGeom& g, const vo
   });
 }
 
-void depthwise_backward_input(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* w, void* dx) {
+void depthwise_backward_input(DType dtype, int device, const ConvGeom& g, const void* dy, const void* w, void* dx) {
   check(dtype, g, "depthwise_backward_input");
   detail::set_device(device);
   PFQ_DISPATCH_FLOAT(dtype, "depthwise_backward_input", [&] {
@@ -234,7 +234,7 @@ void depthwise_backward_input(DType dtype, int device, const cpu::ConvGeom& g, c
   });
 }
 
-void depthwise_backward_weight(DType dtype, int device, const cpu::ConvGeom& g, const void* dy, const void* x, void* dw) {
+void depthwise_backward_weight(DType dtype, int device, const ConvGeom& g, const void* dy, const void* x, void* dw) {
   check(dtype, g, "depthwise_backward_weight");
   detail::set_device(device);
   PFQ_DISPATCH_FLOAT(dtype, "depthwise_backward_weight", [&] {

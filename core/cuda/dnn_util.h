@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/cuda/cuda_check.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
 #include "core/dtype.h"
 
 // PFQ_DNN_CHECK(call, ctx) — like PFQ_CUDNN_CHECK, adding `ctx` (a string expression naming

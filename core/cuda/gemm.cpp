@@ -1,16 +1,14 @@
-// gemm.cpp — row-major (batched) GEMM on cuBLAS, declared in core/cuda/dnn.h (CUDA builds).
+// gemm.cpp — row-major (batched) GEMM on cuBLAS, listed in core/cuda/kernel_list.h (CUDA builds).
 // cuBLAS is column-major: a row-major C[M, N] is a column-major C^T[N, M], and
 // C^T = op(B)^T op(A)^T, so we call cuBLAS with the operands swapped (B first, then A) and the
-// dimensions N, M; no data is transposed. Also the process-wide TF32 switch.
+// dimensions N, M; no data is transposed. TF32 as core/backend_options.h chooses.
 #include <cublas_v2.h>
 
-#include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
+#include "core/backend_options.h"
 #include "core/cuda/cuda_check.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/cuda/handles.h"
 
 // cuBLAS status check naming the op's shapes.
@@ -24,20 +22,6 @@
   } while (0)
 
 namespace pfq::cuda {
-namespace {
-
-std::atomic<bool>& tf32_flag() {
-  static std::atomic<bool> flag{[] {
-    const char* v = std::getenv("PFQ_ALLOW_TF32");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }()};
-  return flag;
-}
-
-}  // namespace
-
-bool allow_tf32() { return tf32_flag().load(); }
-void set_allow_tf32(bool on) { tf32_flag().store(on); }
 
 void gemm(DType dtype, int device, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
           const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b, double beta,
@@ -54,7 +38,7 @@ void gemm(DType dtype, int device, bool trans_a, bool trans_b, int64_t M, int64_
   const cublasOperation_t opa = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, opb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K), nb = static_cast<int>(batch);
   if (dtype == DType::Float32) {
-    PFQ_GEMM_CHECK(cublasSetMathMode(h, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    PFQ_GEMM_CHECK(cublasSetMathMode(h, backend_options().allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     const float a = static_cast<float>(alpha), b = static_cast<float>(beta);
     const auto* pa = static_cast<const float*>(A);
     const auto* pb = static_cast<const float*>(B);

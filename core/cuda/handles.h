@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/cuda/cuda_check.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
 
 namespace pfq::cuda {
 

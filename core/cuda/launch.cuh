@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "core/cuda/cuda_check.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
 
 namespace pfq::cuda::detail {
 

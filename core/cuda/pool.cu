@@ -1,4 +1,4 @@
-// pool.cu — max, average and adaptive-average pooling on CUDA (declared in core/cuda/dnn.h).
+// pool.cu — max, average and adaptive-average pooling on CUDA (listed in core/cuda/kernel_list.h).
 // One thread per output element forward, one per input element backward: the backward gathers
 // from the windows that cover its pixel instead of scattering with atomics, so it is
 // deterministic and sums in the CPU kernels' order (core/cpu/pool.cpp gives the semantics).
@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "core/cuda/cuda_check.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 
 namespace pfq::cuda {
 namespace {
@@ -33,7 +33,7 @@ __device__ inline void covering(int64_t i, int64_t k, int64_t s, int64_t p, int6
 }
 
 // Window of output (oh, ow) clipped to the padded input; count per PyTorch's avg_pool2d.
-__device__ inline int64_t avg_window(const cpu::PoolGeom& g, int64_t oh, int64_t ow, bool include_pad, int64_t& h0,
+__device__ inline int64_t avg_window(const PoolGeom& g, int64_t oh, int64_t ow, bool include_pad, int64_t& h0,
                                      int64_t& h1, int64_t& w0, int64_t& w1) {
   h0 = oh * g.sh - g.ph;
   w0 = ow * g.sw - g.pw;
@@ -48,7 +48,7 @@ __device__ inline int64_t avg_window(const cpu::PoolGeom& g, int64_t oh, int64_t
 }
 
 template <typename T>
-__global__ void max_pool_forward_kernel(cpu::PoolGeom g, const T* x, T* y, int64_t* argmax) {
+__global__ void max_pool_forward_kernel(PoolGeom g, const T* x, T* y, int64_t* argmax) {
   const int64_t n = g.planes * g.OH * g.OW;
   PFQ_GRID_LOOP(o, n) {
     const int64_t ow = o % g.OW, oh = (o / g.OW) % g.OH, p = o / (g.OW * g.OH);
@@ -74,7 +74,7 @@ __global__ void max_pool_forward_kernel(cpu::PoolGeom g, const T* x, T* y, int64
 }
 
 template <typename T>
-__global__ void max_pool_backward_kernel(cpu::PoolGeom g, const T* dy, const int64_t* argmax, T* dx) {
+__global__ void max_pool_backward_kernel(PoolGeom g, const T* dy, const int64_t* argmax, T* dx) {
   const int64_t n = g.planes * g.H * g.W;
   PFQ_GRID_LOOP(i, n) {
     const int64_t iw = i % g.W, ih = (i / g.W) % g.H, p = i / (g.W * g.H);
@@ -93,7 +93,7 @@ __global__ void max_pool_backward_kernel(cpu::PoolGeom g, const T* dy, const int
 }
 
 template <typename T>
-__global__ void avg_pool_forward_kernel(cpu::PoolGeom g, bool include_pad, const T* x, T* y) {
+__global__ void avg_pool_forward_kernel(PoolGeom g, bool include_pad, const T* x, T* y) {
   const int64_t n = g.planes * g.OH * g.OW;
   PFQ_GRID_LOOP(o, n) {
     const int64_t ow = o % g.OW, oh = (o / g.OW) % g.OH, p = o / (g.OW * g.OH);
@@ -108,7 +108,7 @@ __global__ void avg_pool_forward_kernel(cpu::PoolGeom g, bool include_pad, const
 }
 
 template <typename T>
-__global__ void avg_pool_backward_kernel(cpu::PoolGeom g, bool include_pad, const T* dy, T* dx) {
+__global__ void avg_pool_backward_kernel(PoolGeom g, bool include_pad, const T* dy, T* dx) {
   const int64_t n = g.planes * g.H * g.W;
   PFQ_GRID_LOOP(i, n) {
     const int64_t iw = i % g.W, ih = (i / g.W) % g.H, p = i / (g.W * g.H);
@@ -185,7 +185,7 @@ void dispatch(DType dtype, const char* op, F&& f) {
 
 }  // namespace
 
-void max_pool_forward(DType dtype, int device, const cpu::PoolGeom& g, const void* x, void* y, int64_t* argmax) {
+void max_pool_forward(DType dtype, int device, const PoolGeom& g, const void* x, void* y, int64_t* argmax) {
   const int64_t n = g.planes * g.OH * g.OW;
   if (n == 0) return;
   set_device(device);
@@ -196,7 +196,7 @@ void max_pool_forward(DType dtype, int device, const cpu::PoolGeom& g, const voi
   PFQ_CUDA_CHECK_LAUNCH("max_pool_forward_kernel");
 }
 
-void max_pool_backward(DType dtype, int device, const cpu::PoolGeom& g, const void* dy, const int64_t* argmax, void* dx) {
+void max_pool_backward(DType dtype, int device, const PoolGeom& g, const void* dy, const int64_t* argmax, void* dx) {
   const int64_t n = g.planes * g.H * g.W;
   if (n == 0) return;
   set_device(device);
@@ -207,7 +207,7 @@ void max_pool_backward(DType dtype, int device, const cpu::PoolGeom& g, const vo
   PFQ_CUDA_CHECK_LAUNCH("max_pool_backward_kernel");
 }
 
-void avg_pool_forward(DType dtype, int device, const cpu::PoolGeom& g, bool count_include_pad, const void* x, void* y) {
+void avg_pool_forward(DType dtype, int device, const PoolGeom& g, bool count_include_pad, const void* x, void* y) {
   const int64_t n = g.planes * g.OH * g.OW;
   if (n == 0) return;
   set_device(device);
@@ -218,7 +218,7 @@ void avg_pool_forward(DType dtype, int device, const cpu::PoolGeom& g, bool coun
   PFQ_CUDA_CHECK_LAUNCH("avg_pool_forward_kernel");
 }
 
-void avg_pool_backward(DType dtype, int device, const cpu::PoolGeom& g, bool count_include_pad, const void* dy, void* dx) {
+void avg_pool_backward(DType dtype, int device, const PoolGeom& g, bool count_include_pad, const void* dy, void* dx) {
   const int64_t n = g.planes * g.H * g.W;
   if (n == 0) return;
   set_device(device);

@@ -1,7 +1,7 @@
 // linalg.cpp — matmul (2-D and batched) and linear, on the CPU GEMM of core/cpu/gemm.h or
-// cuBLAS (core/cuda/dnn.h) for CUDA tensors.
+// cuBLAS (core/cuda/gemm.cpp) for CUDA tensors; one body and one backward closure for both.
 #include "core/cpu/gemm.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "core/ops/op_util.h"
@@ -31,18 +31,31 @@ Tensor bmm_raw(const Tensor& a, const Tensor& b, bool ta, bool tb, int64_t M, in
   return out;
 }
 
-// The CUDA matmul. Unlike the CPU path it folds the batch into M when b is shared (one GEMM,
-// and dB needs no batch sum) and reads a 2-D b stored transposed (linear's weight^T) in place.
-Tensor matmul_cuda(const Tensor& a, const Tensor& b, const Shape& batch_shape, int64_t B, int64_t M, int64_t N, int64_t K) {
-  const bool shared = b.dim() == 2;
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  PFQ_PROFILE("matmul");
+  check_same_device_dtype(a, b, "matmul");
+  PFQ_CHECK(a.dim() >= 2 && (b.dim() == 2 || b.dim() == a.dim()), "matmul: expected a [.., M, K] and b [K, N] or [.., K, N], got ",
+            shape_str(a.shape()), " and ", shape_str(b.shape()));
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  PFQ_CHECK(b.size(-2) == K, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
+  Shape batch_shape(a.shape().begin(), a.shape().end() - 2);
+  if (b.dim() > 2) PFQ_CHECK(Shape(b.shape().begin(), b.shape().end() - 2) == batch_shape, "matmul: batch dimensions differ: ",
+                             shape_str(a.shape()), " @ ", shape_str(b.shape()));
+  const int64_t B = shape_numel(batch_shape);
+  // CUDA folds the batch into M when b is shared (one GEMM, and dB needs no batch sum) and reads
+  // a 2-D b stored transposed (linear's weight^T) in place; the CPU runs one GEMM per batch entry.
+  const bool fold = a.device().is_cuda() && b.dim() == 2;
   // b_t: b is the transpose of a contiguous [N, K] buffer, used as is (op(B) = B^T).
-  const bool b_t = shared && b.strides()[0] == 1 && b.strides()[1] == K && K > 1 && N > 1;
+  const bool b_t = fold && b.strides()[0] == 1 && b.strides()[1] == K && K > 1 && N > 1;
+  const int64_t bm = fold ? B * M : M, bb = fold ? 1 : B;  // rows per product, products
+  const int64_t b_batch = b.dim() == 2 ? 1 : B;            // b's products (1: shared)
   Tensor a3 = a.detach().contiguous();
   Tensor b3 = b_t ? b.detach() : b.detach().contiguous();
-  const int64_t bm = shared ? B * M : M, bb = shared ? 1 : B;  // rows per product, products
   a3 = make_view(a3, {bb, bm, K}, contiguous_strides({bb, bm, K}), a3.offset());
   b3 = b_t ? make_view(b3, {1, N, K}, contiguous_strides({1, N, K}), b3.offset())
-           : make_view(b3, {bb, K, N}, contiguous_strides({bb, K, N}), b3.offset());
+           : make_view(b3, {b_batch, K, N}, contiguous_strides({b_batch, K, N}), b3.offset());
   Tensor out = bmm_raw(a3, b3, false, b_t, bm, N, K);
   Shape out_shape = batch_shape;
   out_shape.push_back(M);
@@ -58,51 +71,10 @@ Tensor matmul_cuda(const Tensor& a, const Tensor& b, const Shape& batch_shape, i
       Tensor r = bmm_raw(g3, b3, false, !b_t, bm, K, N);
       ga = make_view(r, ashape, contiguous_strides(ashape), 0);
     }
-    if (nb) {  // dB = A^T dC
+    if (nb) {  // dB = A^T dC, summed over the batch when b is shared and the batch was not folded
+      // (the view of a3 only relabels its buffer; trans_a reads it as [bm, K] per product)
       Tensor r = bmm_raw(make_view(a3, {bb, K, bm}, contiguous_strides({bb, K, bm}), a3.offset()), g3, true, false, K, N, bm);
-      gb = make_view(r, bshape, contiguous_strides(bshape), 0);
-    }
-    return std::vector<Tensor>{ga, gb};
-  });
-}
-
-}  // namespace
-
-Tensor matmul(const Tensor& a, const Tensor& b) {
-  PFQ_PROFILE("matmul");
-  check_same_device_dtype(a, b, "matmul");
-  PFQ_CHECK(a.dim() >= 2 && (b.dim() == 2 || b.dim() == a.dim()), "matmul: expected a [.., M, K] and b [K, N] or [.., K, N], got ",
-            shape_str(a.shape()), " and ", shape_str(b.shape()));
-  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
-  PFQ_CHECK(b.size(-2) == K, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
-  Shape batch_shape(a.shape().begin(), a.shape().end() - 2);
-  if (b.dim() > 2) PFQ_CHECK(Shape(b.shape().begin(), b.shape().end() - 2) == batch_shape, "matmul: batch dimensions differ: ",
-                             shape_str(a.shape()), " @ ", shape_str(b.shape()));
-  const int64_t B = shape_numel(batch_shape);
-  if (a.device().is_cuda()) return matmul_cuda(a, b, batch_shape, B, M, N, K);
-  Tensor a3 = a.detach().contiguous(), b3 = b.detach().contiguous();
-  a3 = make_view(a3, {B, M, K}, contiguous_strides({B, M, K}), a3.offset());
-  const int64_t bb = b.dim() == 2 ? 1 : B;
-  b3 = make_view(b3, {bb, K, N}, contiguous_strides({bb, K, N}), b3.offset());
-  Tensor out = bmm_raw(a3, b3, false, false, M, N, K);
-  Shape out_shape = batch_shape;
-  out_shape.push_back(M);
-  out_shape.push_back(N);
-  out = make_view(out, out_shape, contiguous_strides(out_shape), 0);
-  bool na = a.requires_grad(), nb = b.requires_grad();
-  Shape ashape = a.shape(), bshape = b.shape();
-  return record("matmul", out, {a, b}, [=](const Tensor& g) {
-    Tensor g3 = g.contiguous();
-    g3 = make_view(g3, {B, M, N}, contiguous_strides({B, M, N}), g3.offset());
-    Tensor ga, gb;
-    if (na) {  // dA = dC B^T
-      Tensor r = bmm_raw(g3, b3, false, true, M, K, N);
-      ga = make_view(r, ashape, contiguous_strides(ashape), 0);
-    }
-    if (nb) {  // dB = A^T dC (summed over the batch when b is shared)
-      Tensor r = bmm_raw(make_view(a3, {B, K, M}, contiguous_strides({B, K, M}), a3.offset()), g3, true, false, K, N, M);
-      // (the view above only relabels a3's buffer; trans_a reads it as [M, K] per batch)
-      if (bshape.size() == 2) gb = reshape(sum(r, {0}), bshape);
+      if (bshape.size() == 2 && !fold) gb = reshape(sum(r, {0}), bshape);
       else gb = make_view(r, bshape, contiguous_strides(bshape), 0);
     }
     return std::vector<Tensor>{ga, gb};

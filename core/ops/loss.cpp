@@ -3,7 +3,6 @@
 // on CUDA the same rows go to core/cuda/kernels.h. Dropout draws its mask on the CPU generator
 // on every device, so a seed gives the same mask on CPU and CUDA.
 #include <cmath>
-#include <memory>
 
 #include "core/cuda/kernels.h"
 #include "core/ops.h"
@@ -76,27 +75,6 @@ void check_targets(const Tensor& targets_cpu, int64_t K) {
     PFQ_CHECK(t[i] >= 0 && t[i] < K, "cross_entropy: target ", t[i], " at batch index ", i, " outside [0, ", K, ")");
 }
 
-// CUDA logits: targets may be on the CPU or on the logits' GPU; validated on the host (one
-// small device-to-host copy when they live on the GPU, unless the caller has a host copy), then
-// used from device memory.
-Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& targets, double smoothing, const Tensor& targets_host) {
-  PFQ_CHECK(targets.device().is_cpu() || targets.device() == logits.device(), "cross_entropy: targets on ",
-            targets.device().str(), " but logits on ", logits.device().str());
-  const int64_t N = logits.size(0), K = logits.size(1);
-  Tensor t_host = targets_host.defined() ? targets_host.contiguous() : targets.detach().to(Device::cpu()).contiguous();
-  check_targets(t_host, K);
-  Tensor t_dev = targets.device().is_cpu() ? t_host.to(logits.device()) : targets.detach().contiguous();
-  Tensor xc = logits.detach().contiguous();
-  Tensor logp = Tensor::empty({N, K}, logits.dtype(), logits.device());
-  Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
-  cuda::cross_entropy_forward(xc, t_dev, smoothing, logp, loss);
-  return record("cross_entropy", loss, {logits, targets}, [=](const Tensor& g) {
-    Tensor dx = Tensor::empty({N, K}, logp.dtype(), logp.device());
-    Tensor gd = g.to(logp.device()).contiguous();
-    cuda::cross_entropy_backward(logp, t_dev, smoothing, gd, dx);
-    return std::vector<Tensor>{dx, Tensor()};
-  });
-}
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothing, const Tensor& targets_host) {
@@ -110,34 +88,50 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothi
   if (targets_host.defined())
     PFQ_CHECK(targets_host.device().is_cpu() && targets_host.dtype() == DType::Int64 && targets_host.shape() == targets.shape(),
               "cross_entropy: targets_host must be a CPU int64 copy of targets ", targets.describe(), ", got ", targets_host.describe());
-  if (logits.device().is_cuda()) return cross_entropy_cuda(logits, targets, smoothing, targets_host);
-  PFQ_CHECK(targets.device().is_cpu(), "cross_entropy: targets on ", targets.device().str(), " but logits on cpu");
-  Tensor tc = targets.contiguous();
-  check_targets(tc, K);
-  const int64_t* t = tc.data<int64_t>();
+  // Targets may be on the CPU or on the logits' device; validated on the host (for CUDA logits one
+  // small device-to-host copy when they live on the GPU, unless the caller has a host copy),
+  // then used from the logits' device.
+  const Device dev = logits.device();
+  const DType dt = logits.dtype();
+  PFQ_CHECK(targets.device().is_cpu() || targets.device() == dev, "cross_entropy: targets on ", targets.device().str(),
+            " but logits on ", dev.str());
+  Tensor t_host = dev.is_cpu() ? targets.contiguous()
+                  : targets_host.defined() ? targets_host.contiguous() : targets.detach().to(Device::cpu()).contiguous();
+  check_targets(t_host, K);
+  Tensor t_dev = dev.is_cpu() ? t_host : targets.device().is_cpu() ? t_host.to(dev) : targets.detach().contiguous();
   Tensor xc = logits.detach().contiguous();
-  auto logp = std::make_shared<Tensor>(Tensor::empty({N, K}, logits.dtype()));
-  Tensor loss = Tensor::empty({}, logits.dtype());
-  PFQ_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
-    scalar_t* lp = logp->data<scalar_t>();
-    log_softmax_rows<scalar_t>(xc.data<scalar_t>(), lp, N, K);
-    double total = 0;
-    for (int64_t i = 0; i < N; ++i) {
-      double row = -(1 - smoothing) * lp[i * K + t[i]];
-      if (smoothing > 0) {
-        double s = 0;
-        for (int64_t k = 0; k < K; ++k) s += lp[i * K + k];
-        row -= smoothing / K * s;
+  Tensor logp = Tensor::empty({N, K}, dt, dev);
+  Tensor loss = Tensor::empty({}, dt, dev);
+  if (dev.is_cuda()) {
+    cuda::cross_entropy_forward(xc, t_dev, smoothing, logp, loss);
+  } else {
+    PFQ_DISPATCH_FLOAT(dt, "cross_entropy", [&] {
+      const int64_t* t = t_dev.data<int64_t>();
+      scalar_t* lp = logp.data<scalar_t>();
+      log_softmax_rows<scalar_t>(xc.data<scalar_t>(), lp, N, K);
+      double total = 0;
+      for (int64_t i = 0; i < N; ++i) {
+        double row = -(1 - smoothing) * lp[i * K + t[i]];
+        if (smoothing > 0) {
+          double s = 0;
+          for (int64_t k = 0; k < K; ++k) s += lp[i * K + k];
+          row -= smoothing / K * s;
+        }
+        total += row;
       }
-      total += row;
-    }
-    *loss.data<scalar_t>() = static_cast<scalar_t>(total / N);
-  });
+      *loss.data<scalar_t>() = static_cast<scalar_t>(total / N);
+    });
+  }
   return record("cross_entropy", loss, {logits, targets}, [=](const Tensor& g) {
+    Tensor dx = Tensor::empty({N, K}, dt, dev);
+    if (dev.is_cuda()) {  // g read by the kernel from device memory: no host round trip
+      cuda::cross_entropy_backward(logp, t_dev, smoothing, g.to(dev).contiguous(), dx);
+      return std::vector<Tensor>{dx, Tensor()};
+    }
     const double scale = g.item() / N;
-    Tensor dx = Tensor::empty({N, K}, logp->dtype());
-    PFQ_DISPATCH_FLOAT(dx.dtype(), "cross_entropy_backward", [&] {
-      const scalar_t* lp = logp->data<scalar_t>();
+    PFQ_DISPATCH_FLOAT(dt, "cross_entropy_backward", [&] {
+      const int64_t* t = t_dev.data<int64_t>();
+      const scalar_t* lp = logp.data<scalar_t>();
       scalar_t* o = dx.data<scalar_t>();
       for (int64_t i = 0; i < N; ++i)
         for (int64_t k = 0; k < K; ++k) {

@@ -1,13 +1,14 @@
 // norm.cpp — the batch_norm op (train: batch statistics + running-statistics update;
-// eval: running statistics) and its gradient w.r.t. input, weight (gamma) and bias (beta).
-// CPU kernels in core/cpu/batchnorm.cpp; on CUDA, training runs pfq's own kernels (activation
-// fused, core/cuda/batchnorm_own.cu) and eval cuDNN's (core/cuda/dnn.h).
+// eval: running statistics) and its gradient w.r.t. input, weight (gamma) and bias (beta): one
+// body, one backward closure. CPU kernels in core/cpu/batchnorm.cpp; on CUDA, training runs
+// pfq's own kernels (activation fused, core/cuda/batchnorm_own.cu) and eval cuDNN's (core/cuda/kernel_list.h).
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "core/backend_options.h"
 #include "core/cpu/norm_pool.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/layout.h"
 #include "core/ops.h"
 #include "core/profiler.h"
@@ -31,83 +32,68 @@ Tensor channel_param(const Tensor& p, double fill, int64_t C, DType dt, Device d
   return p.defined() ? p.detach().contiguous() : Tensor::full({C}, fill, dt).to(dev);
 }
 
-// batch_norm on CUDA (arguments already checked). Training: cuDNN forward with the running-
-// statistics update and cuDNN backward from the saved batch statistics. Eval: cuDNN inference;
-// its backward (fixed statistics) is composed from element-wise ops and sums.
-Tensor batch_norm_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                       const Tensor& running_var, bool training, double momentum, double eps, int64_t N, int64_t C, int64_t S) {
-  const DType dt = x.dtype();
-  const Device dev = x.device();
-  PFQ_CHECK(eps >= cuda::batch_norm_min_eps(), "batch_norm on CUDA: eps ", eps, " below cuDNN's minimum ", cuda::batch_norm_min_eps());
-  Tensor xc = x.detach().contiguous();
-  Tensor wc = channel_param(weight, 1, C, dt, dev), bc = channel_param(bias, 0, C, dt, dev);
-  Tensor y = Tensor::empty(x.shape(), dt, dev);
-  const bool nx = x.requires_grad(), nw = weight.defined() && weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
-  if (training) {
-    const bool track = running_mean.defined() && running_var.defined();
-    Tensor save_mean = Tensor::empty({C}, dt, dev), save_invstd = Tensor::empty({C}, dt, dev);
-    cuda::batch_norm_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps,
-                                   track ? running_mean.raw_data() : nullptr, track ? running_var.raw_data() : nullptr,
-                                   y.raw_data(), save_mean.raw_data(), save_invstd.raw_data());
-    return record("batch_norm", y, {x, weight, bias}, [=](const Tensor& gy) {
-      Tensor dy = gy.contiguous();
-      Tensor dx = Tensor::empty(xc.shape(), dt, dev), dw = Tensor::empty({C}, dt, dev), db = Tensor::empty({C}, dt, dev);
-      cuda::batch_norm_train_backward(dt, dev.index, N, C, S, xc.raw_data(), dy.raw_data(), wc.raw_data(), save_mean.raw_data(),
-                                      save_invstd.raw_data(), eps, dx.raw_data(), dw.raw_data(), db.raw_data());
-      return std::vector<Tensor>{nx ? dx : Tensor(), nw ? dw : Tensor(), nb ? db : Tensor()};
-    });
-  }
-  Tensor rm = running_mean.detach().contiguous(), rv = running_var.detach().contiguous();
-  cuda::batch_norm_infer_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), rm.raw_data(), rv.raw_data(),
-                                 eps, y.raw_data());
-  if (!any_requires_grad({x, weight, bias})) return y;
-  // Fixed statistics: y = xhat * gamma + beta with xhat = (x - mean) * invstd, per channel.
-  const Shape cshape = x.dim() == 4 ? Shape{1, C, 1, 1} : Shape{1, C};
-  const std::vector<int64_t> axes = x.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
-  Tensor invstd, mean_c, gamma_c;
-  {
-    NoGradGuard no_grad;
-    invstd = reshape(rdiv(1.0, sqrt(add(rv, eps))), cshape);
-    mean_c = reshape(rm, cshape);
-    gamma_c = reshape(wc, cshape);
-  }
-  return record("batch_norm", y, {x, weight, bias}, [=](const Tensor& gy) {
-    Tensor dx, dw, db;
-    if (nx) dx = mul(gy, mul(gamma_c, invstd));
-    if (nw) dw = sum(mul(gy, mul(sub(xc, mean_c), invstd)), axes);
-    if (nb) db = sum(gy, axes);
-    return std::vector<Tensor>{dx, dw, db};
+// The kernels batch_norm runs: the CPU's (NCHW or channels-last), pfq's own CUDA kernels
+// (training; activation fused) or cuDNN's (eval, or PFQ_CUDA_BN=cudnn; the activation op follows).
+enum class BnPath { Cpu, CudaOwn, Cudnn };
+
+// The CPU forward pass: y, the statistics it normalised with (float64 [C]) and, in training, the
+// running-statistics update.
+void bn_forward_cpu(bool nhwc, bool training, int64_t N, int64_t C, int64_t S, const Tensor& xc, const Tensor& wc, const Tensor& bc,
+                    const Tensor& running_mean, const Tensor& running_var, double momentum, double eps, double lo, double hi,
+                    const Tensor& y, const Tensor& mean, const Tensor& invstd) {
+  const int64_t M = N * S;
+  double* pm = mean.data<double>();
+  double* pi = invstd.data<double>();
+  PFQ_DISPATCH_FLOAT(xc.dtype(), "batch_norm", [&] {
+    const scalar_t* pw = wc.defined() ? wc.data<scalar_t>() : nullptr;
+    const scalar_t* pb = bc.defined() ? bc.data<scalar_t>() : nullptr;
+    if (training) {
+      std::vector<double> var(C);
+      if (nhwc)
+        cpu::batch_norm_train_forward_nhwc<scalar_t>(M, C, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(),
+                                                     pm, pi, var.data());
+      else
+        cpu::batch_norm_train_forward<scalar_t>(N, C, S, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(),
+                                                pm, pi, var.data());
+      if (running_mean.defined() && running_var.defined()) {
+        scalar_t* rm = running_mean.data<scalar_t>();
+        scalar_t* rv = running_var.data<scalar_t>();
+        const double unbias = static_cast<double>(N * S) / static_cast<double>(N * S - 1);
+        for (int64_t c = 0; c < C; ++c) {
+          rm[c] = static_cast<scalar_t>((1 - momentum) * rm[c] + momentum * pm[c]);
+          rv[c] = static_cast<scalar_t>((1 - momentum) * rv[c] + momentum * var[c] * unbias);
+        }
+      }
+    } else {
+      Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
+      for (int64_t c = 0; c < C; ++c) {
+        pm[c] = rm.data<scalar_t>()[c];
+        pi[c] = 1.0 / std::sqrt(static_cast<double>(rv.data<scalar_t>()[c]) + eps);
+      }
+      if (nhwc)
+        cpu::batch_norm_apply_nhwc<scalar_t>(M, C, xc.data<scalar_t>(), pm, pi, pw, pb, scalar_t(lo), scalar_t(hi), y.data<scalar_t>());
+      else
+        cpu::batch_norm_apply<scalar_t>(N, C, S, xc.data<scalar_t>(), pm, pi, pw, pb, scalar_t(lo), scalar_t(hi), y.data<scalar_t>());
+    }
   });
 }
 
-// batch_norm in training on CUDA through pfq's own kernels (core/cuda/batchnorm_own.cu), the
-// activation fused as on the CPU: applied in the forward pass, its gate (from the saved output)
-// inside the backward one.
-Tensor batch_norm_cuda_own(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                           const Tensor& running_var, double momentum, double eps, int64_t N, int64_t C, int64_t S, BnAct act) {
-  const DType dt = x.dtype();
-  const Device dev = x.device();
-  const ActBounds bounds = act_bounds(act);
-  const double lo = bounds.lo, hi = bounds.hi;
-  Tensor xc = x.detach().contiguous();
-  Tensor wc = channel_param(weight, 1, C, dt, dev), bc = channel_param(bias, 0, C, dt, dev);
-  Tensor y = Tensor::empty(x.shape(), dt, dev);
-  const bool track = running_mean.defined() && running_var.defined();
-  Tensor save_mean = Tensor::empty({C}, dt, dev), save_invstd = Tensor::empty({C}, dt, dev);
-  cuda::batch_norm_act_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps,
-                                     track ? running_mean.raw_data() : nullptr, track ? running_var.raw_data() : nullptr, lo, hi,
-                                     y.raw_data(), save_mean.raw_data(), save_invstd.raw_data());
-  const bool nx = x.requires_grad(), nw = weight.defined() && weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
-  const Tensor yact = act == BnAct::None ? Tensor() : y.detach();  // the activation's gate
-  return record(act == BnAct::None ? "batch_norm" : "batch_norm+act", y, {x, weight, bias}, [=](const Tensor& gy) {
-    Tensor dy = gy.contiguous();
-    Tensor dx = nx ? Tensor::empty(xc.shape(), dt, dev) : Tensor();
-    Tensor dw = nw ? Tensor::empty({C}, dt, dev) : Tensor();
-    Tensor db = nb ? Tensor::empty({C}, dt, dev) : Tensor();
-    cuda::batch_norm_act_train_backward(dt, dev.index, N, C, S, xc.raw_data(), dy.raw_data(), yact.defined() ? yact.raw_data() : nullptr,
-                                        lo, hi, wc.raw_data(), save_mean.raw_data(), save_invstd.raw_data(),
-                                        nx ? dx.raw_data() : nullptr, nw ? dw.raw_data() : nullptr, nb ? db.raw_data() : nullptr);
-    return std::vector<Tensor>{dx, dw, db};
+// The CPU backward pass: dx, dgamma, dbeta where defined (training: through the batch statistics).
+void bn_backward_cpu(bool nhwc, bool training, int64_t N, int64_t C, int64_t S, const Tensor& xc, const Tensor& dy, const Tensor& yact,
+                     double lo, double hi, const Tensor& mean, const Tensor& invstd, const Tensor& wc, const Tensor& dx,
+                     const Tensor& dw, const Tensor& db) {
+  PFQ_DISPATCH_FLOAT(xc.dtype(), "batch_norm_backward", [&] {
+    const scalar_t* py = yact.defined() ? yact.data<scalar_t>() : nullptr;
+    const scalar_t* pg = wc.defined() ? wc.data<scalar_t>() : nullptr;
+    scalar_t* pdx = dx.defined() ? dx.data<scalar_t>() : nullptr;
+    scalar_t* pdw = dw.defined() ? dw.data<scalar_t>() : nullptr;
+    scalar_t* pdb = db.defined() ? db.data<scalar_t>() : nullptr;
+    if (nhwc)
+      cpu::batch_norm_backward_nhwc<scalar_t>(N * S, C, training, xc.data<scalar_t>(), dy.data<scalar_t>(), py, scalar_t(lo), scalar_t(hi),
+                                              mean.data<double>(), invstd.data<double>(), pg, pdx, pdw, pdb);
+    else
+      cpu::batch_norm_backward<scalar_t>(N, C, S, training, xc.data<scalar_t>(), dy.data<scalar_t>(), py, scalar_t(lo), scalar_t(hi),
+                                         mean.data<double>(), invstd.data<double>(), pg, pdx, pdw, pdb);
   });
 }
 
@@ -127,82 +113,93 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   PFQ_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
   if (!training) PFQ_CHECK(running_mean.defined() && running_var.defined(), "batch_norm: eval mode needs running_mean and running_var");
   if (training) PFQ_CHECK(N * S > 1, "batch_norm: training needs more than one value per channel, got input ", shape_str(x.shape()));
-  if (training && running_mean.defined() && running_var.defined())  // updated in place
+  const bool track = running_mean.defined() && running_var.defined();
+  if (training && track)  // updated in place
     PFQ_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), "batch_norm: running statistics must be contiguous");
-  if (x.device().is_cuda()) {
-    if (training && cuda::batch_norm_own_kernels() && cuda::batch_norm_own_fits(N, C, S))
-      return batch_norm_cuda_own(x, weight, bias, running_mean, running_var, momentum, eps, N, C, S, act);
-    // cuDNN's batch norm (eval, or PFQ_CUDA_BN=cudnn), then the activation op
-    Tensor y = batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps, N, C, S);
-    return act == BnAct::ReLU ? relu(y) : act == BnAct::ReLU6 ? relu6(y) : y;
-  }
-  const ActBounds bounds = act_bounds(act);
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  const BnPath path = dev.is_cpu() ? BnPath::Cpu
+                      : training && backend_options().cuda_bn == CudaBatchNorm::Own && cuda::batch_norm_own_fits(N, C, S) ? BnPath::CudaOwn
+                                                                                                                 : BnPath::Cudnn;
+  if (path == BnPath::Cudnn)
+    PFQ_CHECK(eps >= cuda::batch_norm_min_eps(), "batch_norm on CUDA: eps ", eps, " below cuDNN's minimum ", cuda::batch_norm_min_eps());
+  const BnAct fused = path == BnPath::Cudnn ? BnAct::None : act;  // cuDNN's kernels fuse no activation
+  const ActBounds bounds = act_bounds(fused);
   const double lo = bounds.lo, hi = bounds.hi;
-  // channels-last input (layout.h): the [N*H*W, C] kernels, output and gradient channels-last
-  const bool nhwc = is_strictly_channels_last(x);
-  const int64_t M = N * S;
+  // channels-last input (layout.h) on the CPU: the [N*H*W, C] kernels, output and gradient channels-last
+  const bool nhwc = path == BnPath::Cpu && is_strictly_channels_last(x);
   Tensor xc = nhwc ? x.detach() : x.detach().contiguous();
-  Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
-  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor wc, bc;  // the CUDA kernels take both, ones and zeros when there is no affine
+  if (path == BnPath::Cpu) {
+    wc = weight.defined() ? weight.detach().contiguous() : Tensor();
+    bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  } else {
+    wc = channel_param(weight, 1, C, dt, dev);
+    bc = channel_param(bias, 0, C, dt, dev);
+  }
   Tensor y = empty_like_layout(xc);
-  auto mean = std::make_shared<std::vector<double>>(C);
-  auto invstd = std::make_shared<std::vector<double>>(C);
-  PFQ_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
-    const scalar_t* pw = wc.defined() ? wc.data<scalar_t>() : nullptr;
-    const scalar_t* pb = bc.defined() ? bc.data<scalar_t>() : nullptr;
-    if (training) {
-      std::vector<double> var(C);
-      if (nhwc)
-        cpu::batch_norm_train_forward_nhwc<scalar_t>(M, C, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(),
-                                                     mean->data(), invstd->data(), var.data());
-      else
-        cpu::batch_norm_train_forward<scalar_t>(N, C, S, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(),
-                                                mean->data(), invstd->data(), var.data());
-      if (running_mean.defined() && running_var.defined()) {
-        scalar_t* rm = running_mean.data<scalar_t>();
-        scalar_t* rv = running_var.data<scalar_t>();
-        const double unbias = static_cast<double>(N * S) / static_cast<double>(N * S - 1);
-        for (int64_t c = 0; c < C; ++c) {
-          rm[c] = static_cast<scalar_t>((1 - momentum) * rm[c] + momentum * (*mean)[c]);
-          rv[c] = static_cast<scalar_t>((1 - momentum) * rv[c] + momentum * var[c] * unbias);
-        }
-      }
-    } else {
-      Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
-      for (int64_t c = 0; c < C; ++c) {
-        (*mean)[c] = rm.data<scalar_t>()[c];
-        (*invstd)[c] = 1.0 / std::sqrt(static_cast<double>(rv.data<scalar_t>()[c]) + eps);
-      }
-      if (nhwc)
-        cpu::batch_norm_apply_nhwc<scalar_t>(M, C, xc.data<scalar_t>(), mean->data(), invstd->data(), pw, pb, scalar_t(lo), scalar_t(hi),
-                                             y.data<scalar_t>());
-      else
-        cpu::batch_norm_apply<scalar_t>(N, C, S, xc.data<scalar_t>(), mean->data(), invstd->data(), pw, pb, scalar_t(lo), scalar_t(hi),
-                                        y.data<scalar_t>());
+  // The statistics the backward pass needs: [C], float64 on the CPU, x's dtype on CUDA; for
+  // cuDNN in eval, the running ones shaped [1, C, 1, 1] or [1, C] for the composed gradient.
+  Tensor mean, invstd;
+  const Shape cshape = x.dim() == 4 ? Shape{1, C, 1, 1} : Shape{1, C};
+  const std::vector<int64_t> axes = x.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+  void* rm_out = training && track ? running_mean.raw_data() : nullptr;
+  void* rv_out = training && track ? running_var.raw_data() : nullptr;
+  if (path == BnPath::Cpu) {
+    mean = Tensor::empty({C}, DType::Float64);
+    invstd = Tensor::empty({C}, DType::Float64);
+    bn_forward_cpu(nhwc, training, N, C, S, xc, wc, bc, running_mean, running_var, momentum, eps, lo, hi, y, mean, invstd);
+  } else if (training) {
+    mean = Tensor::empty({C}, dt, dev);
+    invstd = Tensor::empty({C}, dt, dev);
+    if (path == BnPath::CudaOwn)
+      cuda::batch_norm_act_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps, rm_out,
+                                         rv_out, lo, hi, y.raw_data(), mean.raw_data(), invstd.raw_data());
+    else
+      cuda::batch_norm_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps, rm_out, rv_out,
+                                     y.raw_data(), mean.raw_data(), invstd.raw_data());
+  } else {
+    Tensor rm = running_mean.detach().contiguous(), rv = running_var.detach().contiguous();
+    cuda::batch_norm_infer_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), rm.raw_data(), rv.raw_data(),
+                                   eps, y.raw_data());
+    if (any_requires_grad({x, weight, bias})) {  // fixed statistics: y = (x - mean) * invstd * gamma + beta
+      NoGradGuard no_grad;
+      invstd = reshape(rdiv(1.0, sqrt(add(rv, eps))), cshape);
+      mean = reshape(rm, cshape);
+      wc = reshape(wc, cshape);
     }
-  });
+  }
   const bool nx = x.requires_grad(), nw = weight.defined() && weight.requires_grad(), nb = bias.defined() && bias.requires_grad();
-  const Tensor yact = act == BnAct::None ? Tensor() : y.detach();  // the activation's gate
-  return record(act == BnAct::None ? "batch_norm" : "batch_norm+act", y, {x, weight, bias}, [=](const Tensor& gy) {
+  const Tensor yact = fused == BnAct::None ? Tensor() : y.detach();  // the activation's gate
+  Tensor out = record(fused == BnAct::None ? "batch_norm" : "batch_norm+act", y, {x, weight, bias}, [=](const Tensor& gy) {
+    if (path == BnPath::Cudnn && !training) {  // composed from element-wise ops and sums
+      Tensor dx, dw, db;
+      if (nx) dx = mul(gy, mul(wc, invstd));
+      if (nw) dw = sum(mul(gy, mul(sub(xc, mean), invstd)), axes);
+      if (nb) db = sum(gy, axes);
+      return std::vector<Tensor>{dx, dw, db};
+    }
     Tensor dy = same_layout_as(gy, xc);
+    if (path == BnPath::Cudnn) {  // cuDNN writes all three
+      Tensor dx = Tensor::empty(xc.shape(), dt, dev), dw = Tensor::empty({C}, dt, dev), db = Tensor::empty({C}, dt, dev);
+      cuda::batch_norm_train_backward(dt, dev.index, N, C, S, xc.raw_data(), dy.raw_data(), wc.raw_data(), mean.raw_data(),
+                                      invstd.raw_data(), eps, dx.raw_data(), dw.raw_data(), db.raw_data());
+      return std::vector<Tensor>{nx ? dx : Tensor(), nw ? dw : Tensor(), nb ? db : Tensor()};
+    }
     Tensor dx = nx ? empty_like_layout(xc) : Tensor();
-    Tensor dw = nw ? Tensor::empty({C}, xc.dtype()) : Tensor();
-    Tensor db = nb ? Tensor::empty({C}, xc.dtype()) : Tensor();
-    PFQ_DISPATCH_FLOAT(xc.dtype(), "batch_norm_backward", [&] {
-      const scalar_t* py = yact.defined() ? yact.data<scalar_t>() : nullptr;
-      const scalar_t* pg = wc.defined() ? wc.data<scalar_t>() : nullptr;
-      scalar_t* pdx = nx ? dx.data<scalar_t>() : nullptr;
-      scalar_t* pdw = nw ? dw.data<scalar_t>() : nullptr;
-      scalar_t* pdb = nb ? db.data<scalar_t>() : nullptr;
-      if (nhwc)
-        cpu::batch_norm_backward_nhwc<scalar_t>(M, C, training, xc.data<scalar_t>(), dy.data<scalar_t>(), py, scalar_t(lo), scalar_t(hi),
-                                                mean->data(), invstd->data(), pg, pdx, pdw, pdb);
-      else
-        cpu::batch_norm_backward<scalar_t>(N, C, S, training, xc.data<scalar_t>(), dy.data<scalar_t>(), py, scalar_t(lo), scalar_t(hi),
-                                           mean->data(), invstd->data(), pg, pdx, pdw, pdb);
-    });
+    Tensor dw = nw ? Tensor::empty({C}, dt, dev) : Tensor();
+    Tensor db = nb ? Tensor::empty({C}, dt, dev) : Tensor();
+    if (path == BnPath::Cpu) {
+      bn_backward_cpu(nhwc, training, N, C, S, xc, dy, yact, lo, hi, mean, invstd, wc, dx, dw, db);
+    } else {
+      cuda::batch_norm_act_train_backward(dt, dev.index, N, C, S, xc.raw_data(), dy.raw_data(), yact.defined() ? yact.raw_data() : nullptr,
+                                          lo, hi, wc.raw_data(), mean.raw_data(), invstd.raw_data(), nx ? dx.raw_data() : nullptr,
+                                          nw ? dw.raw_data() : nullptr, nb ? db.raw_data() : nullptr);
+    }
     return std::vector<Tensor>{dx, dw, db};
   });
+  if (fused == act) return out;
+  return act == BnAct::ReLU ? relu(out) : relu6(out);  // after cuDNN's batch norm
 }
 
 }  // namespace pfq

@@ -1,9 +1,8 @@
 // pool.cpp — max/avg/adaptive-avg pooling ops over [N, C, H, W] and their gradients, on the
-// CPU kernels (core/cpu/pool.cpp) or the CUDA kernels (core/cuda/pool.cu).
-#include <memory>
-
+// CPU kernels (core/cpu/pool.cpp) or the CUDA kernels (core/cuda/pool.cu): one body per op,
+// one backward closure that runs the backward kernel of the tensors' device.
 #include "core/cpu/norm_pool.h"
-#include "core/cuda/dnn.h"
+#include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "core/ops/op_util.h"
@@ -11,13 +10,12 @@
 namespace pfq {
 namespace {
 
-cpu::PoolGeom pool_geom(const Tensor& x, std::array<int64_t, 2> k, std::array<int64_t, 2> s, std::array<int64_t, 2> p,
-                        const char* op) {
+PoolGeom pool_geom(const Tensor& x, std::array<int64_t, 2> k, std::array<int64_t, 2> s, std::array<int64_t, 2> p, const char* op) {
   PFQ_CHECK(x.dim() == 4, op, ": input must be [N, C, H, W], got ", shape_str(x.shape()));
   PFQ_CHECK(k[0] > 0 && k[1] > 0 && s[0] > 0 && s[1] > 0, op, ": kernel and stride must be positive");
   PFQ_CHECK(p[0] >= 0 && p[1] >= 0 && 2 * p[0] <= k[0] && 2 * p[1] <= k[1], op, ": padding ", p[0], "x", p[1],
             " must be non-negative and at most half the kernel ", k[0], "x", k[1]);
-  cpu::PoolGeom g{x.size(0) * x.size(1), x.size(2), x.size(3), 0, 0, k[0], k[1], s[0], s[1], p[0], p[1]};
+  PoolGeom g{x.size(0) * x.size(1), x.size(2), x.size(3), 0, 0, k[0], k[1], s[0], s[1], p[0], p[1]};
   g.OH = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
   g.OW = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
   PFQ_CHECK(g.OH > 0 && g.OW > 0, op, ": input ", shape_str(x.shape()), " smaller than the kernel ", k[0], "x", k[1]);
@@ -28,62 +26,40 @@ cpu::PoolGeom pool_geom(const Tensor& x, std::array<int64_t, 2> k, std::array<in
 
 Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding) {
   PFQ_PROFILE("max_pool2d");
-  cpu::PoolGeom g = pool_geom(x, kernel, stride, padding, "max_pool2d");
-  if (x.device().is_cuda()) {
-    const DType dt = x.dtype();
-    const Device dev = x.device();
-    Tensor xc = x.detach().contiguous();
-    Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, dt, dev);
-    Tensor idx = Tensor::empty(y.shape(), DType::Int64, dev);
-    cuda::max_pool_forward(dt, dev.index, g, xc.raw_data(), y.raw_data(), idx.data<int64_t>());
-    Shape xs = x.shape();
-    return record("max_pool2d", y, {x}, [g, idx, xs, dt, dev](const Tensor& gy) {
-      Tensor dy = gy.contiguous();
-      Tensor dx = Tensor::empty(xs, dt, dev);
-      cuda::max_pool_backward(dt, dev.index, g, dy.raw_data(), idx.data<int64_t>(), dx.raw_data());
-      return std::vector<Tensor>{dx};
-    });
-  }
+  const PoolGeom g = pool_geom(x, kernel, stride, padding, "max_pool2d");
+  const DType dt = x.dtype();
+  const Device dev = x.device();
   Tensor xc = x.detach().contiguous();
-  Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, x.dtype());
-  auto idx = std::make_shared<std::vector<int64_t>>(y.numel());
-  PFQ_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&] { cpu::max_pool_forward<scalar_t>(g, xc.data<scalar_t>(), y.data<scalar_t>(), idx->data()); });
-  Shape xs = x.shape();
-  return record("max_pool2d", y, {x}, [g, idx, xs](const Tensor& gy) {
+  Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, dt, dev);
+  Tensor idx = Tensor::empty(y.shape(), DType::Int64, dev);  // argmax: flat h*W+w of each window's maximum
+  if (dev.is_cuda()) cuda::max_pool_forward(dt, dev.index, g, xc.raw_data(), y.raw_data(), idx.data<int64_t>());
+  else PFQ_DISPATCH_FLOAT(dt, "max_pool2d", [&] { cpu::max_pool_forward<scalar_t>(g, xc.data<scalar_t>(), y.data<scalar_t>(), idx.data<int64_t>()); });
+  return record("max_pool2d", y, {x}, [g, idx, xs = x.shape(), dt, dev](const Tensor& gy) {
     Tensor dy = gy.contiguous();
-    Tensor dx = Tensor::empty(xs, dy.dtype());
-    PFQ_DISPATCH_FLOAT(dy.dtype(), "max_pool2d_backward", [&] { cpu::max_pool_backward<scalar_t>(g, dy.data<scalar_t>(), idx->data(), dx.data<scalar_t>()); });
-    return std::vector<Tensor>{dx};
+    Tensor dx = Tensor::empty(xs, dt, dev);
+    if (dev.is_cuda()) cuda::max_pool_backward(dt, dev.index, g, dy.raw_data(), idx.data<int64_t>(), dx.raw_data());
+    else PFQ_DISPATCH_FLOAT(dt, "max_pool2d_backward", [&] { cpu::max_pool_backward<scalar_t>(g, dy.data<scalar_t>(), idx.data<int64_t>(), dx.data<scalar_t>()); });
+    return one(dx);
   });
 }
 
 Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
                   bool count_include_pad) {
   PFQ_PROFILE("avg_pool2d");
-  cpu::PoolGeom g = pool_geom(x, kernel, stride, padding, "avg_pool2d");
-  if (x.device().is_cuda()) {
-    const DType dt = x.dtype();
-    const Device dev = x.device();
-    Tensor xc = x.detach().contiguous();
-    Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, dt, dev);
-    cuda::avg_pool_forward(dt, dev.index, g, count_include_pad, xc.raw_data(), y.raw_data());
-    Shape xs = x.shape();
-    return record("avg_pool2d", y, {x}, [g, xs, count_include_pad, dt, dev](const Tensor& gy) {
-      Tensor dy = gy.contiguous();
-      Tensor dx = Tensor::empty(xs, dt, dev);
-      cuda::avg_pool_backward(dt, dev.index, g, count_include_pad, dy.raw_data(), dx.raw_data());
-      return std::vector<Tensor>{dx};
-    });
-  }
+  const PoolGeom g = pool_geom(x, kernel, stride, padding, "avg_pool2d");
+  const bool pad = count_include_pad;
+  const DType dt = x.dtype();
+  const Device dev = x.device();
   Tensor xc = x.detach().contiguous();
-  Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, x.dtype());
-  PFQ_DISPATCH_FLOAT(x.dtype(), "avg_pool2d", [&] { cpu::avg_pool_forward<scalar_t>(g, count_include_pad, xc.data<scalar_t>(), y.data<scalar_t>()); });
-  Shape xs = x.shape();
-  return record("avg_pool2d", y, {x}, [g, xs, count_include_pad](const Tensor& gy) {
+  Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, dt, dev);
+  if (dev.is_cuda()) cuda::avg_pool_forward(dt, dev.index, g, pad, xc.raw_data(), y.raw_data());
+  else PFQ_DISPATCH_FLOAT(dt, "avg_pool2d", [&] { cpu::avg_pool_forward<scalar_t>(g, pad, xc.data<scalar_t>(), y.data<scalar_t>()); });
+  return record("avg_pool2d", y, {x}, [g, pad, xs = x.shape(), dt, dev](const Tensor& gy) {
     Tensor dy = gy.contiguous();
-    Tensor dx = Tensor::empty(xs, dy.dtype());
-    PFQ_DISPATCH_FLOAT(dy.dtype(), "avg_pool2d_backward", [&] { cpu::avg_pool_backward<scalar_t>(g, count_include_pad, dy.data<scalar_t>(), dx.data<scalar_t>()); });
-    return std::vector<Tensor>{dx};
+    Tensor dx = Tensor::empty(xs, dt, dev);
+    if (dev.is_cuda()) cuda::avg_pool_backward(dt, dev.index, g, pad, dy.raw_data(), dx.raw_data());
+    else PFQ_DISPATCH_FLOAT(dt, "avg_pool2d_backward", [&] { cpu::avg_pool_backward<scalar_t>(g, pad, dy.data<scalar_t>(), dx.data<scalar_t>()); });
+    return one(dx);
   });
 }
 
@@ -92,33 +68,28 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> out) {
   PFQ_CHECK(x.dim() == 4, "adaptive_avg_pool2d: input must be [N, C, H, W], got ", shape_str(x.shape()));
   PFQ_CHECK(out[0] > 0 && out[1] > 0, "adaptive_avg_pool2d: output size must be positive");
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3), OH = out[0], OW = out[1];
-  if (x.device().is_cuda()) {
-    const DType dt = x.dtype();
-    const Device dev = x.device();
-    Tensor xc = x.detach().contiguous();
-    Tensor y = Tensor::empty({x.size(0), x.size(1), OH, OW}, dt, dev);
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  Tensor xc = x.detach().contiguous();
+  Tensor y = Tensor::empty({x.size(0), x.size(1), OH, OW}, dt, dev);
+  if (dev.is_cuda()) {
     cuda::adaptive_avg_pool_forward(dt, dev.index, planes, H, W, OH, OW, xc.raw_data(), y.raw_data());
-    Shape xs = x.shape();
-    return record("adaptive_avg_pool2d", y, {x}, [=](const Tensor& gy) {
-      Tensor dy = gy.contiguous();
-      Tensor dx = Tensor::empty(xs, dt, dev);
-      cuda::adaptive_avg_pool_backward(dt, dev.index, planes, H, W, OH, OW, dy.raw_data(), dx.raw_data());
-      return std::vector<Tensor>{dx};
+  } else {
+    PFQ_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d", [&] {
+      cpu::adaptive_avg_pool_forward<scalar_t>(planes, H, W, OH, OW, xc.data<scalar_t>(), y.data<scalar_t>());
     });
   }
-  Tensor xc = x.detach().contiguous();
-  Tensor y = Tensor::empty({x.size(0), x.size(1), OH, OW}, x.dtype());
-  PFQ_DISPATCH_FLOAT(x.dtype(), "adaptive_avg_pool2d", [&] {
-    cpu::adaptive_avg_pool_forward<scalar_t>(planes, H, W, OH, OW, xc.data<scalar_t>(), y.data<scalar_t>());
-  });
-  Shape xs = x.shape();
-  return record("adaptive_avg_pool2d", y, {x}, [=](const Tensor& gy) {
+  return record("adaptive_avg_pool2d", y, {x}, [=, xs = x.shape()](const Tensor& gy) {
     Tensor dy = gy.contiguous();
-    Tensor dx = Tensor::empty(xs, dy.dtype());
-    PFQ_DISPATCH_FLOAT(dy.dtype(), "adaptive_avg_pool2d_backward", [&] {
-      cpu::adaptive_avg_pool_backward<scalar_t>(planes, H, W, OH, OW, dy.data<scalar_t>(), dx.data<scalar_t>());
-    });
-    return std::vector<Tensor>{dx};
+    Tensor dx = Tensor::empty(xs, dt, dev);
+    if (dev.is_cuda()) {
+      cuda::adaptive_avg_pool_backward(dt, dev.index, planes, H, W, OH, OW, dy.raw_data(), dx.raw_data());
+    } else {
+      PFQ_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d_backward", [&] {
+        cpu::adaptive_avg_pool_backward<scalar_t>(planes, H, W, OH, OW, dy.data<scalar_t>(), dx.data<scalar_t>());
+      });
+    }
+    return one(dx);
   });
 }
 

@@ -34,21 +34,27 @@ Tensor ConvBNAct::forward(const Tensor& x) {
   return Sequential::forward(x);
 }
 
+// A residual block's shortcut: child "downsample" = Sequential(1x1 conv stride s, BatchNorm2d),
+// or (none) the identity, which needs stride 1 and in == out.
+static void add_shortcut(Module& block, const char* type, int64_t in, int64_t out, int64_t stride, bool downsample, Generator& gen) {
+  if (downsample) {
+    auto ds = std::make_shared<Sequential>();
+    ds->push_back(std::make_shared<Conv2d>(in, out, 1, Conv2dArgs{.stride = stride, .bias = false}, gen));
+    ds->push_back(std::make_shared<BatchNorm2d>(out));
+    block.register_module("downsample", ds);
+  } else {
+    PFQ_CHECK(stride == 1 && in == out, type, "(", in, " -> ", out, ", stride ", stride,
+              "): an identity shortcut needs stride 1 and equal channels; use a downsample");
+  }
+}
+
 BasicBlock::BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride, bool downsample, Generator& gen) {
   register_module("conv1", std::make_shared<Conv2d>(in, mid, 3, Conv2dArgs{.stride = stride, .padding = 1, .bias = false}, gen));
   register_module("bn1", std::make_shared<BatchNorm2d>(mid));
   register_module("relu", std::make_shared<ReLU>());
   register_module("conv2", std::make_shared<Conv2d>(mid, out, 3, Conv2dArgs{.padding = 1, .bias = false}, gen));
   register_module("bn2", std::make_shared<BatchNorm2d>(out));
-  if (downsample) {
-    auto ds = std::make_shared<Sequential>();
-    ds->push_back(std::make_shared<Conv2d>(in, out, 1, Conv2dArgs{.stride = stride, .bias = false}, gen));
-    ds->push_back(std::make_shared<BatchNorm2d>(out));
-    register_module("downsample", ds);
-  } else {
-    PFQ_CHECK(stride == 1 && in == out, "BasicBlock(", in, " -> ", out, ", stride ", stride,
-              "): an identity shortcut needs stride 1 and equal channels; use a downsample");
-  }
+  add_shortcut(*this, "BasicBlock", in, out, stride, downsample, gen);
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
@@ -102,15 +108,7 @@ Bottleneck::Bottleneck(int64_t in, int64_t mid1, int64_t mid2, int64_t out, int6
   register_module("conv3", std::make_shared<Conv2d>(mid2, out, 1, Conv2dArgs{.bias = false}, gen));
   register_module("bn3", std::make_shared<BatchNorm2d>(out));
   register_module("relu", std::make_shared<ReLU>());
-  if (downsample) {
-    auto ds = std::make_shared<Sequential>();
-    ds->push_back(std::make_shared<Conv2d>(in, out, 1, Conv2dArgs{.stride = stride, .bias = false}, gen));
-    ds->push_back(std::make_shared<BatchNorm2d>(out));
-    register_module("downsample", ds);
-  } else {
-    PFQ_CHECK(stride == 1 && in == out, "Bottleneck(", in, " -> ", out, ", stride ", stride,
-              "): an identity shortcut needs stride 1 and equal channels; use a downsample");
-  }
+  add_shortcut(*this, "Bottleneck", in, out, stride, downsample, gen);
 }
 
 // conv -> bn -> relu, with BN and the activation fused while both are the plain layers.

@@ -18,8 +18,8 @@ struct Cfg {
   int64_t N, C, H, W, OC, K, s, p, d, g;
 };
 
-cpu::ConvGeom geom(const Cfg& c) {
-  cpu::ConvGeom g{c.N, c.C, c.H, c.W, c.OC, c.K, c.K, 0, 0, c.s, c.s, c.p, c.p, c.d, c.d, c.g};
+ConvGeom geom(const Cfg& c) {
+  ConvGeom g{c.N, c.C, c.H, c.W, c.OC, c.K, c.K, 0, 0, c.s, c.s, c.p, c.p, c.d, c.d, c.g};
   g.OH = conv_out_size(c.H, c.K, c.s, c.p, c.d);
   g.OW = conv_out_size(c.W, c.K, c.s, c.p, c.d);
   return g;
@@ -31,7 +31,7 @@ cpu::ConvGeom geom(const Cfg& c) {
 void check_onednn_every_call(const Cfg& c, uint64_t seed, bool nhwc, int calls) {
   INFO("N C H W OC K s p d g = ", c.N, " ", c.C, " ", c.H, " ", c.W, " ", c.OC, " ", c.K, " ", c.s, " ", c.p, " ", c.d, " ", c.g,
        std::string(nhwc ? ", channels-last" : ", NCHW"));
-  cpu::ConvGeom g = geom(c);
+  ConvGeom g = geom(c);
   Generator gen(seed);
   Tensor x = Tensor::randn({c.N, c.C, c.H, c.W}, gen), w = Tensor::randn({c.OC, c.C / c.g, c.K, c.K}, gen);
   Tensor b = Tensor::randn({c.OC}, gen), dy = Tensor::randn({c.N, c.OC, g.OH, g.OW}, gen);
@@ -77,7 +77,7 @@ TEST_CASE("conv kernels match the naive reference") {
   const cpu::ConvBackend saved = cpu::conv_backend();
   Generator gen(2);
   for (const auto& c : cfgs) {
-    cpu::ConvGeom g = geom(c);
+    ConvGeom g = geom(c);
     INFO("N C H W OC K s p d g = ", c.N, " ", c.C, " ", c.H, " ", c.W, " ", c.OC, " ", c.K, " ", c.s, " ", c.p, " ", c.d, " ", c.g);
     Tensor x = Tensor::randn({c.N, c.C, c.H, c.W}, gen);
     Tensor w = Tensor::randn({c.OC, c.C / c.g, c.K, c.K}, gen);

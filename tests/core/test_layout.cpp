@@ -179,7 +179,7 @@ TEST_CASE("layout: conv2d under the nhwc layout returns channels-last outputs wi
 TEST_CASE("layout: an nhwc backward oneDNN cannot run goes through NCHW copies (float64 takes that path)") {
   // conv2d only marks float32 geometries nhwc; float64 reaching cpu::conv_backward with the mark
   // exercises the fallback for a backward primitive oneDNN refuses after its forward worked.
-  cpu::ConvGeom g{2, 3, 6, 5, 4, 3, 3, 0, 0, 2, 1, 1, 1, 1, 1, 1};
+  ConvGeom g{2, 3, 6, 5, 4, 3, 3, 0, 0, 2, 1, 1, 1, 1, 1, 1};
   g.OH = conv_out_size(g.H, g.KH, g.sh, g.ph, g.dh);
   g.OW = conv_out_size(g.W, g.KW, g.sw, g.pw, g.dw);
   Generator gen(15);
@@ -189,7 +189,7 @@ TEST_CASE("layout: an nhwc backward oneDNN cannot run goes through NCHW copies (
   Tensor dx_ref = Tensor::empty(x.shape(), DType::Float64), dw_ref = Tensor::empty(w.shape(), DType::Float64);
   cpu::conv2d_backward_input_naive<double>(g, dy.data<double>(), w.data<double>(), dx_ref.data<double>());
   cpu::conv2d_backward_weight_naive<double>(g, dy.data<double>(), x.data<double>(), dw_ref.data<double>());
-  cpu::ConvGeom gl = g;
+  ConvGeom gl = g;
   gl.nhwc = true;
   Tensor xl = channels_last_copy(x), dyl = channels_last_copy(dy);
   Tensor dx = empty_channels_last(x.shape(), DType::Float64), dw = Tensor::empty(w.shape(), DType::Float64);

@@ -2,7 +2,7 @@
 // device conversion, seeded random fills, the caching allocator.
 #include <doctest/doctest.h>
 
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "core/ops.h"
 
 using namespace pfq;
@@ -92,7 +92,7 @@ TEST_CASE("tensor: caching allocator reuses freed blocks") {
 }
 
 TEST_CASE("tensor: to(cuda) without CUDA is a clear error, never a silent CPU fallback") {
-  if (cuda::device_count() > 0) {
+  if (cuda_device_count() > 0) {
     MESSAGE("skipped: a CUDA GPU is present (covered by the cuda suite)");
     return;
   }
@@ -100,6 +100,27 @@ TEST_CASE("tensor: to(cuda) without CUDA is a clear error, never a silent CPU fa
   CHECK_THROWS_AS(a.to(Device::cuda(0)), Error);
   CHECK(Device::parse("cuda:1") == Device::cuda(1));
   CHECK_THROWS_WITH_AS(Device::parse("gpu"), doctest::Contains("expected cpu, cuda or cuda:N"), Error);
+}
+
+TEST_CASE("device: the CPU needs nothing; a CUDA device is required before use (core/device.h)") {
+  CHECK_NOTHROW(require_device(Device::cpu()));
+  CHECK_NOTHROW(synchronize(Device::cpu()));
+  CHECK(parse_usable_device("cpu") == Device::cpu());
+  CHECK_THROWS_WITH_AS(parse_usable_device("gpu"), doctest::Contains("expected cpu, cuda or cuda:N"), Error);
+  int calls = 0;
+  double host = -1;
+  CHECK(device_time_ms(Device::cpu(), [&] { ++calls; }, 50, &host) >= 0);
+  CHECK(calls == 1);
+  CHECK(host >= 0);
+  CHECK(cuda_devices().size() == static_cast<size_t>(cuda_device_count()));
+  if (cuda_compiled()) {
+    MESSAGE("skipped the no-CUDA half: this build has CUDA (covered by the cuda suite)");
+    return;
+  }
+  CHECK(cuda_device_count() == 0);
+  CHECK_THROWS_WITH_AS(require_device(Device::cuda(0)), doctest::Contains("built without CUDA"), Error);
+  CHECK_THROWS_WITH_AS(parse_usable_device("cuda:0"), doctest::Contains("built without CUDA"), Error);
+  CHECK_THROWS_WITH_AS(PinnedUploader(Device::cuda(0)), doctest::Contains("built without CUDA"), Error);
 }
 
 TEST_CASE("tensor: strided element-wise ops visit every element in order (size-1 and mergeable dimensions coalesced)") {

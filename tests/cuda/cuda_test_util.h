@@ -7,15 +7,15 @@
 #include <sstream>
 #include <string>
 
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "core/ops.h"
 
 namespace pfq::test {
 
 // True (after logging why) when this test cannot run for lack of a CUDA build or GPU.
 inline bool skip_without_gpu() {
-  if (cuda::device_count() > 0) return false;
-  if (cuda::built_with_cuda()) {
+  if (cuda_device_count() > 0) return false;
+  if (cuda_compiled()) {
     MESSAGE("skipped: no CUDA GPU present");
   } else {
     MESSAGE("skipped: pfq built without CUDA");

@@ -1,4 +1,4 @@
-// test_cuda_basic.cpp — the cuda suite's first tests: device plumbing of core/cuda/cuda_runtime.h.
+// test_cuda_basic.cpp — the cuda suite's first tests: device plumbing of core/device.h and core/cuda/kernel_list.h.
 // Without a CUDA build: every device request is a "built without CUDA" error. With CUDA but no
 // GPU: require_device explains it and device tests skip with a MESSAGE. With a GPU: copies,
 // fill/add/mul against CPU values (exact), allocator reuse, cuBLAS/cuDNN handle creation.
@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
-#include "core/cuda/cuda_runtime.h"
+#include "core/cuda/kernels.h"
+#include "core/device.h"
 #include "core/error.h"
 #ifdef PFQ_WITH_CUDA
 #include "core/cuda/device_cache.h"
@@ -59,32 +61,35 @@ const size_t kSizes[] = {1, 255, 256, 257, 100003, 4096 * 256 * 2 + 17};
 
 }  // namespace
 
-TEST_CASE("cuda: built_with_cuda matches the build configuration") {
+TEST_CASE("cuda: cuda_compiled matches the build configuration") {
 #ifdef PFQ_WITH_CUDA
-  CHECK(cu::built_with_cuda());
+  CHECK(pfq::cuda_compiled());
 #else
-  CHECK_FALSE(cu::built_with_cuda());
+  CHECK_FALSE(pfq::cuda_compiled());
 #endif
   CHECK(cu::device_count() >= 0);
-  CHECK(cu::list_devices().size() == static_cast<size_t>(cu::device_count()));
+  CHECK(pfq::cuda_devices().size() == static_cast<size_t>(cu::device_count()));
+  CHECK(pfq::cuda_device_count() == cu::device_count());
 }
 
 TEST_CASE("cuda: a build without CUDA refuses device work with a clear error") {
-  if (cu::built_with_cuda()) {
+  if (pfq::cuda_compiled()) {
     MESSAGE("skipped: this build has CUDA");
     return;
   }
   CHECK(cu::device_count() == 0);
-  CHECK(cu::list_devices().empty());
+  CHECK(pfq::cuda_devices().empty());
   CHECK_THROWS_WITH_AS(cu::device_alloc(16, 0), doctest::Contains("built without CUDA"), pfq::Error);
   CHECK_THROWS_WITH_AS(cu::require_device(0), doctest::Contains("built without CUDA"), pfq::Error);
+  CHECK_THROWS_WITH_AS(pfq::require_device(pfq::Device::cuda(0)), doctest::Contains("built without CUDA"), pfq::Error);
+  CHECK_THROWS_WITH_AS(pfq::PinnedUploader(pfq::Device::cuda(0)), doctest::Contains("built without CUDA"), pfq::Error);
   float x = 0;
   CHECK_THROWS_WITH_AS(cu::copy_host_to_device(&x, &x, 4, 0), doctest::Contains("built without CUDA"), pfq::Error);
   CHECK_THROWS_WITH_AS(cu::fill_f32(&x, 1.f, 1, 0), doctest::Contains("built without CUDA"), pfq::Error);
 }
 
 TEST_CASE("cuda: require_device explains a missing GPU or an index out of range") {
-  if (!cu::built_with_cuda()) {
+  if (!pfq::cuda_compiled()) {
     MESSAGE("skipped: built without CUDA");
     return;
   }
@@ -96,9 +101,11 @@ TEST_CASE("cuda: require_device explains a missing GPU or an index out of range"
     return;
   }
   CHECK_NOTHROW(cu::require_device(0));
+  CHECK_NOTHROW(pfq::require_device(pfq::Device::cuda(0)));
+  CHECK_THROWS_WITH_AS(pfq::parse_usable_device("cuda:" + std::to_string(n)), doctest::Contains("out of range"), pfq::Error);
   CHECK_THROWS_WITH_AS(cu::require_device(n), doctest::Contains("out of range"), pfq::Error);
   CHECK_THROWS_WITH_AS(cu::require_device(-1), doctest::Contains("out of range"), pfq::Error);
-  const auto devices = cu::list_devices();
+  const auto devices = pfq::cuda_devices();
   REQUIRE(devices.size() == static_cast<size_t>(n));
   CHECK(devices[0].index == 0);
   CHECK_FALSE(devices[0].name.empty());

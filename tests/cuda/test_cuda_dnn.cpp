@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/cuda/dnn.h"
+#include "core/backend_options.h"
+#include "core/cuda/kernels.h"
 #ifdef PFQ_WITH_CUDA
 #include "core/cuda/depthwise.h"
 #endif
@@ -92,8 +93,9 @@ TEST_CASE("cuda: cuDNN convolutions match the CPU kernels (dense, strided, dilat
   }
 #ifdef PFQ_WITH_CUDA
   // pfq's own depthwise gradients are deterministic: the same bits from run to run (no atomics).
-  MESSAGE("depthwise convolutions by the '" << std::string(cuda::depthwise_path_name()) << "' kernels (PFQ_CUDA_DEPTHWISE)");
-  if (std::string(cuda::depthwise_path_name()) != "own") {
+  const bool own_depthwise = backend_options().cuda_depthwise == CudaDepthwise::Own;
+  MESSAGE("depthwise convolutions by the '" << (own_depthwise ? "own" : "cudnn") << "' kernels (PFQ_CUDA_DEPTHWISE)");
+  if (!own_depthwise) {
     MESSAGE("own depthwise kernels off (PFQ_CUDA_DEPTHWISE=own turns them on): determinism not checked");
   } else {
     Tensor x = rnd({32, 64, 16, 16}, 11).to(gpu()), w = rnd({64, 1, 3, 3}, 12).to(gpu()), g = rnd({32, 64, 8, 8}, 13).to(gpu());
@@ -166,7 +168,7 @@ TEST_CASE("cuda: batch norm matches the CPU, running statistics included") {
 
 TEST_CASE("cuda: own batch-norm kernels (activation fused) match the CPU and cuDNN's, and repeat bit for bit") {
   if (skip_without_gpu()) return;
-  MESSAGE("batch norm in training by " << (cuda::batch_norm_own_kernels() ? "pfq's own kernels" : "cuDNN (PFQ_CUDA_BN=cudnn)"));
+  MESSAGE("batch norm in training by " << (backend_options().cuda_bn == CudaBatchNorm::Own ? "pfq's own kernels" : "cuDNN (PFQ_CUDA_BN=cudnn)"));
   struct Case {
     Shape s;
     double lo, hi;  // input range: the last case's mean is far from 0 (the shifted sums' stability)
@@ -213,7 +215,7 @@ TEST_CASE("cuda: own batch-norm kernels (activation fused) match the CPU and cuD
           }
           runs.push_back(std::move(all));
         }
-        if (cuda::batch_norm_own_kernels()) CHECK(runs[0] == runs[1]);  // no atomics: the same bits every run
+        if (backend_options().cuda_bn == CudaBatchNorm::Own) CHECK(runs[0] == runs[1]);  // no atomics: the same bits every run
       }
     }
     // The own forward against cuDNN's on the same device memory (whichever PFQ_CUDA_BN chose above).

@@ -1,4 +1,4 @@
-// test_cuda_uploads.cpp — asynchronous batch uploads (cuda::PinnedUploader, data::DeviceBatches):
+// test_cuda_uploads.cpp — asynchronous batch uploads (PinnedUploader, data::DeviceBatches):
 // bytes arrive intact whatever the size, a copy never overwrites a block the compute stream is
 // still reading (the hazard a caching allocator creates), kernels queued after an upload see its
 // data, and DeviceBatches gives on the GPU exactly the batches of the synchronous path.
@@ -54,7 +54,7 @@ class Indexed : public data::Dataset {
 
 TEST_CASE("cuda uploads: pinned uploads of any size arrive intact, in stream order") {
   if (skip_without_gpu()) return;
-  cuda::PinnedUploader up(0);
+  PinnedUploader up(gpu());
   // Growing, shrinking and growing again: staging buffers are reallocated and reused.
   const size_t sizes[] = {1, 1000, (size_t{3} << 20) / 4, 17, (size_t{5} << 20) / 4, 4096, 1000, 1};
   float offset = 0;
@@ -90,9 +90,9 @@ TEST_CASE("cuda uploads: a block still read by queued kernels is not overwritten
     return y;
   };
   const std::vector<double> want = cpu64(chain(x_host.to(gpu()))).to_vector<double>();
-  cuda::synchronize(0);
+  synchronize(gpu());
 
-  cuda::PinnedUploader up(0);
+  PinnedUploader up(gpu());
   Tensor x = x_host.to(gpu());
   const void* x_block = x.raw_data();
   Tensor y = chain(x);  // ~40 GEMMs queued; the host returns long before the GPU is done

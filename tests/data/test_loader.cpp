@@ -9,7 +9,7 @@
 #include <atomic>
 
 #include "core/error.h"
-#include "core/cuda/cuda_runtime.h"
+#include "core/device.h"
 #include "data/device_batches.h"
 #include "data/image_folder.h"
 #include "data/loader.h"
@@ -331,7 +331,7 @@ TEST_CASE("device batches: on the CPU they are the loader's batches, errors come
 }
 
 TEST_CASE("device batches: a cuda device without a GPU is an error, never a CPU fallback") {
-  if (pfq::cuda::device_count() > 0) {
+  if (pfq::cuda_device_count() > 0) {
     MESSAGE("skipped: a GPU is present (the cuda suite covers uploads)");
     return;
   }
@@ -339,7 +339,7 @@ TEST_CASE("device batches: a cuda device without a GPU is an error, never a CPU 
   o.batch_size = 4;
   o.workers = 0;
   DataLoader dl(indexed(8), nullptr, o);
-  const char* why = pfq::cuda::built_with_cuda() ? "no CUDA GPU present" : "built without CUDA";
+  const char* why = pfq::cuda_compiled() ? "no CUDA GPU present" : "built without CUDA";
   CHECK_THROWS_WITH_AS(DeviceBatches(dl, pfq::Device::cuda(0), true), doctest::Contains(why), pfq::Error);
   DeviceBatches sync(dl, pfq::Device::cuda(0), false);
   sync.start_epoch(0);
