@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/run_options.h"
 #include "apps/finetune.h"
 #include "quant/quantizer.h"
 
@@ -41,7 +42,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--bn-reestimate", o->bn_reestimate, "after training, re-estimate BN statistics from this many batches (0 = off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->callback([o] {
-    std::fprintf(stderr, "pfq finetune: %s\n", nlohmann::json(*o).dump().c_str());
+    std::fprintf(stderr, "pfq finetune: %s\n", with_backend(nlohmann::json(*o)).dump().c_str());
     FinetuneResult r = finetune(*o);
     std::printf("final: fake-quantized test top1 %.2f%% top5 %.2f%% after %lld epochs%s, checkpoint %s\n", r.top1, r.top5,
                 static_cast<long long>(r.epochs), r.diverged ? " (diverged)" : "", r.checkpoint.c_str());

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/run_options.h"
 #include "apps/prune_checkpoint.h"
 
 namespace pfq::app {
@@ -51,7 +52,7 @@ void add_prune_command(CLI::App& app) {
   cmd->add_flag("--no-eval", o->no_eval, "skip the accuracy evaluation (output change measured on random inputs)");
   cmd->add_flag("--json", o->json, "print the JSON report instead of the table");
   cmd->callback([o] {
-    std::fprintf(stderr, "pfq prune: %s\n", nlohmann::json(*o).dump().c_str());
+    std::fprintf(stderr, "pfq prune: %s\n", with_backend(nlohmann::json(*o)).dump().c_str());
     print_outcome(*o, prune_checkpoint(*o));
   });
 }

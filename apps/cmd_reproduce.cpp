@@ -79,7 +79,7 @@ void add_reproduce_command(CLI::App& app) {
     for (const auto& b : *extra_bits)
       if (std::find(opts.bits.begin(), opts.bits.end(), b) == opts.bits.end()) opts.bits.push_back(b);
     if (opts.quick) apply_quick(opts);
-    std::fprintf(stderr, "pfq reproduce: %s\n", nlohmann::json(opts).dump().c_str());
+    std::fprintf(stderr, "pfq reproduce: %s\n", with_backend(nlohmann::json(opts)).dump().c_str());
     std::error_code ec;
     const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
     nlohmann::json r = *report_only ? reproduce_report_only(opts) : run_reproduce(opts, ec ? "" : exe);

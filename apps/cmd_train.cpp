@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/run_options.h"
 #include "apps/trainer.h"
 
 namespace pfq::app {
@@ -34,7 +35,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--skip-nonfinite", o->skip_nonfinite,
                 "skip steps whose loss or gradients are NaN/Inf (counted in metrics) instead of stopping");
   cmd->callback([o] {
-    std::fprintf(stderr, "pfq train: %s\n", nlohmann::json(*o).dump().c_str());
+    std::fprintf(stderr, "pfq train: %s\n", with_backend(nlohmann::json(*o)).dump().c_str());
     TrainResult r = train(*o);
     if (r.interrupted) {
       set_exit_code(130);

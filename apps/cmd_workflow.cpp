@@ -36,7 +36,7 @@ void add_workflow_command(CLI::App& app) {
     override_with_given_flags(*cmd, given, merged);
     from_json(merged, opts);
     if (opts.quick) apply_quick(opts);
-    std::fprintf(stderr, "pfq workflow: %s\n", nlohmann::json(opts).dump().c_str());
+    std::fprintf(stderr, "pfq workflow: %s\n", with_backend(nlohmann::json(opts)).dump().c_str());
     nlohmann::json table = run_workflow(opts);
     std::printf("%s\n", table.dump(2).c_str());
   });

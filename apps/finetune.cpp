@@ -38,7 +38,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
   std::filesystem::create_directories(o.out);
   const std::string last_path = o.out + "/last.safetensors";
-  io::write_file_atomic(o.out + "/finetune_config.json", nlohmann::json(o).dump(2) + "\n");
+  io::write_file_atomic(o.out + "/finetune_config.json", with_backend(o).dump(2) + "\n");
 
   Checkpoint ck = load_checkpoint(o.checkpoint);
   PFQ_CHECK(!is_qat_checkpoint(ck), "checkpoint ", o.checkpoint,

@@ -2,6 +2,7 @@
 // (apps/run_options.h).
 #include "apps/run_options.h"
 
+#include "core/backend_options.h"
 #include "core/device.h"
 #include "core/io/json_fields.h"
 #include "data/factory.h"
@@ -136,6 +137,11 @@ void add_stage_flags(CLI::App* cmd, StageOptions& o, const char* workers_help) {
   cmd->add_option("--criterion", o.criterion, "PfQ criterion: var-below-eps | var-zero | var-below=<t>")->capture_default_str();
   cmd->add_option("--border", o.border, "PfQ border mode")->check(CLI::IsMember({"exact", "bias", "keep"}))->capture_default_str();
   cmd->add_option("--finetune-lr", o.finetune_lr)->check(CLI::PositiveNumber)->capture_default_str();
+}
+
+nlohmann::json with_backend(nlohmann::json config) {
+  config["backend"] = backend_options_json();
+  return config;
 }
 
 }  // namespace pfq::app

@@ -124,6 +124,10 @@ std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const 
                                               int64_t batch_size, int workers, uint64_t seed, int64_t limit);
 // d's training split (batch_size, limit_train) and test split (batches of 256, limit_test).
 std::unique_ptr<data::DataLoader> make_train_loader(const DataOptions& d, uint64_t seed);
+// `config` with "backend": the process's kernel choices (core/backend_options.h), as every
+// command echoes its configuration and every run saves it.
+nlohmann::json with_backend(nlohmann::json config);
+
 std::unique_ptr<data::DataLoader> make_test_loader(const DataOptions& d, uint64_t seed);
 
 // The flags of the groups. A flag's description is what the command's --help said before the

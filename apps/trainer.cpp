@@ -109,7 +109,7 @@ TrainResult train(const TrainOptions& o) {
     std::filesystem::remove(o.out + "/metrics.jsonl");
     std::filesystem::remove(o.out + "/metrics.csv");
   }
-  io::write_file_atomic(o.out + "/train_config.json", nlohmann::json(o).dump(2) + "\n");
+  io::write_file_atomic(o.out + "/train_config.json", with_backend(o).dump(2) + "\n");
 
   optim::ScheduleOptions so;
   so.base_lr = o.lr;

@@ -245,14 +245,15 @@ void write_report(const WorkflowOptions& o, const nlohmann::json& t) {
 nlohmann::json run_workflow(const WorkflowOptions& o) {
   std::filesystem::create_directories(o.out);
   const std::string cfg_path = o.out + "/config.json";
-  nlohmann::json cfg = o;
+  nlohmann::json cfg = with_backend(o);
   if (std::filesystem::exists(cfg_path)) {
     std::ifstream in(cfg_path);
     nlohmann::json prev = nlohmann::json::parse(in, nullptr, false);
     PFQ_CHECK(!prev.is_discarded(), "workflow: ", cfg_path, " is not valid JSON");
-    // Threads, loader workers and the device change speed, not the experiment: they may differ
-    // between runs (a CUDA run's float32 sums differ from the CPU's in the last bits).
-    for (const char* k : {"threads", "workers", "device"}) {
+    // Threads, loader workers, the device and the kernel choices change speed, not the
+    // experiment: they may differ between runs (a CUDA run's float32 sums differ from the CPU's
+    // in the last bits, so do oneDNN's from pfq's own kernels').
+    for (const char* k : {"threads", "workers", "device", "backend"}) {
       prev.erase(k);
       cfg.erase(k);
     }

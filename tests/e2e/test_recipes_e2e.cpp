@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/backend_options.h"
 #include "../data/data_test_util.h"
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
@@ -111,6 +112,8 @@ TEST_CASE("e2e: every recipe in configs/ runs as pfq workflow --config on genera
     expected["limit_test"] = std::stoll(batch);
     expected["workers"] = 1;
     expected["threads"] = 1;
+    expected["backend"] = backend_options_json();  // the kernel choices the run used
+    CHECK(saved.at("backend").at("cpu_layout") == "nhwc");
     CHECK(saved == expected);
     const nlohmann::json raw = nlohmann::json::parse(std::ifstream(recipe));
     CHECK(raw.at("pretrain_epochs").get<int64_t>() > 1);  // a real schedule, cut only here
