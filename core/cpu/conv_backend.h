@@ -40,15 +40,21 @@ template <typename T> void conv_backward_weight(const ConvGeom& g, const T* dy, 
 // primitives' layout once for the two.
 template <typename T> void conv_backward(const ConvGeom& g, const T* dy, const T* x, const T* w, T* dx, T* dw);
 
+// float32 convolution through oneDNN (conv_onednn.cpp); same contract and layouts as
+// conv2d_forward & co. in conv.h (x, y, dx, dy channels-last when g.nhwc). Each returns false,
+// touching nothing, when oneDNN cannot express the geometry (the caller then uses pfq's own
+// kernels). One list, X(NAME, PARAMS), for the declarations and the stubs of a build without
+// oneDNN (no_onednn.cpp), which the backend switch never reaches.
+#define PFQ_ONEDNN_CONV_ENTRY_POINTS(X)                                                                   \
+  X(conv2d_forward, (const ConvGeom& g, const float* x, const float* w, const float* b, float* y))       \
+  X(conv2d_backward_input, (const ConvGeom& g, const float* dy, const float* w, float* dx))              \
+  X(conv2d_backward_weight, (const ConvGeom& g, const float* dy, const float* x, float* dw))            \
+  X(conv2d_backward, (const ConvGeom& g, const float* dy, const float* x, const float* w, float* dx, float* dw))
 namespace onednn {
-// float32 convolution through oneDNN; same contract as conv2d_forward & co. in conv.h. Each
-// returns false, touching nothing, when oneDNN cannot express the geometry (the caller then
-// uses pfq's own kernels).
-bool conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y);
-bool conv2d_backward_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
-bool conv2d_backward_weight(const ConvGeom& g, const float* dy, const float* x, float* dw);
-bool conv2d_backward(const ConvGeom& g, const float* dy, const float* x, const float* w, float* dx, float* dw);
-bool can_run(const ConvGeom& g);  // oneDNN can express g's forward convolution
+#define PFQ_ONEDNN_DECLARE(NAME, PARAMS) bool NAME PARAMS;
+PFQ_ONEDNN_CONV_ENTRY_POINTS(PFQ_ONEDNN_DECLARE)
+#undef PFQ_ONEDNN_DECLARE
+bool can_run(const ConvGeom& g);  // oneDNN can express g's forward convolution (false without oneDNN)
 }  // namespace onednn
 
 }  // namespace pfq::cpu

@@ -50,56 +50,67 @@ const BnDescs& descs_for(DType dtype, int64_t N, int64_t C, int64_t S, const cha
   return *cache->emplace(key, std::move(d)).first->second;  // another thread may have been first
 }
 
-void prepare(int device, double eps, const char* what, DType dtype, int64_t N, int64_t C, int64_t S) {
-  require_device(device);
-  make_current(device);
-  PFQ_CHECK(eps >= CUDNN_BN_MIN_EPSILON, describe(what, dtype, device, N, C, S, eps), ": eps below cuDNN's minimum ", CUDNN_BN_MIN_EPSILON);
-}
+// One cuDNN batch-norm call on x [N, C, S]: its device made current, eps checked, the shape's
+// descriptors; `empty` when there is nothing to compute.
+struct BnCall {
+  DType dtype;
+  int device;
+  int64_t N, C, S;
+  double eps;
+  const char* what;
+  const BnDescs* d = nullptr;
+  BnCall(const Tensor& x, double eps_, const char* what_) : dtype(x.dtype()), device(x.device().index), eps(eps_), what(what_) {
+    const detail::Ncs n = detail::ncs(x);
+    N = n.N, C = n.C, S = n.S;
+    if (empty()) return;
+    require_device(device);
+    make_current(device);
+    PFQ_CHECK(eps >= CUDNN_BN_MIN_EPSILON, ctx(), ": eps below cuDNN's minimum ", CUDNN_BN_MIN_EPSILON);
+    d = &descs_for(dtype, N, C, S, what, device, eps);
+  }
+  bool empty() const { return N * C * S == 0; }
+  std::string ctx() const { return describe(what, dtype, device, N, C, S, eps); }
+};
 
 }  // namespace
 
 double batch_norm_min_eps() { return CUDNN_BN_MIN_EPSILON; }
 
-void batch_norm_train_forward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma,
-                              const void* beta, double momentum, double eps, void* running_mean, void* running_var,
-                              void* y, void* save_mean, void* save_invstd) {
-  if (N * C * S == 0) return;
-  const char* what = "batch_norm (training) forward";
-  prepare(device, eps, what, dtype, N, C, S);
-  PFQ_CHECK((running_mean == nullptr) == (running_var == nullptr), describe(what, dtype, device, N, C, S, eps),
-            ": give both running statistics or neither");
-  const BnDescs& d = descs_for(dtype, N, C, S, what, device, eps);
-  const DnnScalars s(dtype, 1, 0);
-  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardTraining(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.alpha(), s.beta(), d.x.get(), x,
-                                                       d.x.get(), y, d.channel.get(), gamma, beta, momentum, running_mean,
-                                                       running_var, eps, save_mean, save_invstd),
-                describe(what, dtype, device, N, C, S, eps));
+void batch_norm_train_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum, double eps,
+                              const Tensor& running_mean, const Tensor& running_var, const Tensor& y, const Tensor& save_mean,
+                              const Tensor& save_invstd) {
+  const BnCall c(x, eps, "batch_norm (training) forward");
+  if (c.empty()) return;
+  PFQ_CHECK(running_mean.defined() == running_var.defined(), c.ctx(), ": give both running statistics or neither");
+  const DnnScalars s(c.dtype, 1, 0);
+  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardTraining(cudnn_handle(c.device), CUDNN_BATCHNORM_SPATIAL, s.alpha(), s.beta(), c.d->x.get(),
+                                                       x.raw_data(), c.d->x.get(), y.raw_data(), c.d->channel.get(), gamma.raw_data(),
+                                                       beta.raw_data(), momentum, detail::raw_or_null(running_mean),
+                                                       detail::raw_or_null(running_var), eps, save_mean.raw_data(), save_invstd.raw_data()),
+                c.ctx());
 }
 
-void batch_norm_infer_forward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma,
-                              const void* beta, const void* mean, const void* var, double eps, void* y) {
-  if (N * C * S == 0) return;
-  const char* what = "batch_norm (eval) forward";
-  prepare(device, eps, what, dtype, N, C, S);
-  const BnDescs& d = descs_for(dtype, N, C, S, what, device, eps);
-  const DnnScalars s(dtype, 1, 0);
-  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardInference(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.alpha(), s.beta(), d.x.get(),
-                                                        x, d.x.get(), y, d.channel.get(), gamma, beta, mean, var, eps),
-                describe(what, dtype, device, N, C, S, eps));
+void batch_norm_infer_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var, double eps,
+                              const Tensor& y) {
+  const BnCall c(x, eps, "batch_norm (eval) forward");
+  if (c.empty()) return;
+  const DnnScalars s(c.dtype, 1, 0);
+  PFQ_DNN_CHECK(cudnnBatchNormalizationForwardInference(cudnn_handle(c.device), CUDNN_BATCHNORM_SPATIAL, s.alpha(), s.beta(),
+                                                        c.d->x.get(), x.raw_data(), c.d->x.get(), y.raw_data(), c.d->channel.get(),
+                                                        gamma.raw_data(), beta.raw_data(), mean.raw_data(), var.raw_data(), eps),
+                c.ctx());
 }
 
-void batch_norm_train_backward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* dy,
-                               const void* gamma, const void* save_mean, const void* save_invstd, double eps, void* dx,
-                               void* dgamma, void* dbeta) {
-  if (N * C * S == 0) return;
-  const char* what = "batch_norm (training) backward";
-  prepare(device, eps, what, dtype, N, C, S);
-  const BnDescs& d = descs_for(dtype, N, C, S, what, device, eps);
-  const DnnScalars s(dtype, 1, 0);
-  PFQ_DNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(device), CUDNN_BATCHNORM_SPATIAL, s.alpha(), s.beta(), s.alpha(), s.beta(),
-                                                d.x.get(), x, d.x.get(), dy, d.x.get(), dx, d.channel.get(), gamma, dgamma, dbeta,
-                                                eps, save_mean, save_invstd),
-                describe(what, dtype, device, N, C, S, eps));
+void batch_norm_train_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& save_mean, const Tensor& save_invstd,
+                               double eps, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) {
+  const BnCall c(x, eps, "batch_norm (training) backward");
+  if (c.empty()) return;
+  const DnnScalars s(c.dtype, 1, 0);
+  PFQ_DNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(c.device), CUDNN_BATCHNORM_SPATIAL, s.alpha(), s.beta(), s.alpha(), s.beta(),
+                                                c.d->x.get(), x.raw_data(), c.d->x.get(), dy.raw_data(), c.d->x.get(), dx.raw_data(),
+                                                c.d->channel.get(), gamma.raw_data(), dgamma.raw_data(), dbeta.raw_data(), eps,
+                                                save_mean.raw_data(), save_invstd.raw_data()),
+                c.ctx());
 }
 
 }  // namespace pfq::cuda

@@ -255,37 +255,42 @@ void train_backward(int device, int64_t N, int64_t C, int64_t S, const T* x, con
 
 bool batch_norm_own_fits(int64_t N, int64_t C, int64_t S) { return N * C * S < (int64_t{1} << 31); }
 
-void batch_norm_act_train_forward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma,
-                                  const void* beta, double momentum, double eps, void* running_mean, void* running_var, double lo,
-                                  double hi, void* y, void* save_mean, void* save_invstd) {
+void batch_norm_act_train_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum, double eps,
+                                  const Tensor& running_mean, const Tensor& running_var, double lo, double hi, const Tensor& y,
+                                  const Tensor& save_mean, const Tensor& save_invstd) {
+  const detail::Ncs n = detail::ncs(x);
+  const int64_t N = n.N, C = n.C, S = n.S;
+  const int device = x.device().index;
   if (N * C * S == 0) return;
   check_shape(N, C, S, "batch_norm (own kernels)");
-  PFQ_CHECK((running_mean == nullptr) == (running_var == nullptr), "batch_norm (own kernels): give both running statistics or neither");
+  PFQ_CHECK(running_mean.defined() == running_var.defined(), "batch_norm (own kernels): give both running statistics or neither");
   detail::set_device(device);
-  PFQ_DISPATCH_FLOAT(dtype, "batch_norm (own kernels)", [&] {
+  PFQ_DISPATCH_FLOAT(x.dtype(), "batch_norm (own kernels)", [&] {
     using T = scalar_t;
-    train_forward<T>(device, N, C, S, static_cast<const T*>(x), static_cast<const T*>(gamma), static_cast<const T*>(beta), momentum,
-                     eps, static_cast<T*>(running_mean), static_cast<T*>(running_var), static_cast<T>(lo), static_cast<T>(hi),
-                     static_cast<T*>(y), static_cast<T*>(save_mean), static_cast<T*>(save_invstd));
+    train_forward<T>(device, N, C, S, x.data<T>(), gamma.data<T>(), beta.data<T>(), momentum, eps,
+                     static_cast<T*>(detail::raw_or_null(running_mean)), static_cast<T*>(detail::raw_or_null(running_var)),
+                     static_cast<T>(lo), static_cast<T>(hi), y.data<T>(), save_mean.data<T>(), save_invstd.data<T>());
   });
 }
 
-void batch_norm_act_train_backward(DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* dy,
-                                   const void* y, double lo, double hi, const void* gamma, const void* save_mean,
-                                   const void* save_invstd, void* dx, void* dgamma, void* dbeta) {
+void batch_norm_act_train_backward(const Tensor& x, const Tensor& dy, const Tensor& y, double lo, double hi, const Tensor& gamma,
+                                   const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx, const Tensor& dgamma,
+                                   const Tensor& dbeta) {
+  const detail::Ncs n = detail::ncs(x);
+  const int64_t N = n.N, C = n.C, S = n.S;
+  const int device = x.device().index;
   if (N * C * S == 0) return;
   check_shape(N, C, S, "batch_norm backward (own kernels)");
   detail::set_device(device);
-  PFQ_DISPATCH_FLOAT(dtype, "batch_norm backward (own kernels)", [&] {
+  PFQ_DISPATCH_FLOAT(x.dtype(), "batch_norm backward (own kernels)", [&] {
     using T = scalar_t;
     auto run = [&](auto gated) {
-      train_backward<T, decltype(gated)::value>(device, N, C, S, static_cast<const T*>(x), static_cast<const T*>(dy),
-                                                static_cast<const T*>(y), static_cast<T>(lo), static_cast<T>(hi),
-                                                static_cast<const T*>(gamma), static_cast<const T*>(save_mean),
-                                                static_cast<const T*>(save_invstd), static_cast<T*>(dx), static_cast<T*>(dgamma),
-                                                static_cast<T*>(dbeta));
+      train_backward<T, decltype(gated)::value>(device, N, C, S, x.data<T>(), dy.data<T>(), static_cast<const T*>(detail::raw_or_null(y)),
+                                                static_cast<T>(lo), static_cast<T>(hi), gamma.data<T>(), save_mean.data<T>(),
+                                                save_invstd.data<T>(), static_cast<T*>(detail::raw_or_null(dx)),
+                                                static_cast<T*>(detail::raw_or_null(dgamma)), static_cast<T*>(detail::raw_or_null(dbeta)));
     };
-    if (y != nullptr) run(std::true_type{});
+    if (y.defined()) run(std::true_type{});
     else run(std::false_type{});
   });
 }

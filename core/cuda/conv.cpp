@@ -199,9 +199,11 @@ void run(ConvPass pass, DType dtype, int device, const ConvGeom& g, const void* 
 
 }  // namespace
 
-void conv2d_forward(DType dtype, int device, const ConvGeom& g, const void* x, const void* w, const void* b, void* y) {
-  run(ConvPass::Forward, dtype, device, g, x, w, y);
-  if (b == nullptr || g.N == 0 || g.OC == 0) return;
+void conv2d_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
+  const DType dtype = x.dtype();
+  const int device = x.device().index;
+  run(ConvPass::Forward, dtype, device, g, x.raw_data(), w.raw_data(), y.raw_data());
+  if (!b.defined() || g.N == 0 || g.OC == 0) return;
   const std::string ctx = describe(ConvPass::Forward, dtype, device, g) + " adding the bias";
   const cudnnDataType_t type = cudnn_type(dtype, "conv2d");
   TensorDesc bd, yd;
@@ -210,19 +212,21 @@ void conv2d_forward(DType dtype, int device, const ConvGeom& g, const void* x, c
                                            static_cast<int>(g.OH), static_cast<int>(g.OW)),
                 ctx);
   const DnnScalars s(dtype, 1, 1);  // y = 1 * b + 1 * y
-  PFQ_DNN_CHECK(cudnnAddTensor(cudnn_handle(device), s.alpha(), bd.get(), b, s.beta(), yd.get(), y), ctx);
+  PFQ_DNN_CHECK(cudnnAddTensor(cudnn_handle(device), s.alpha(), bd.get(), b.raw_data(), s.beta(), yd.get(), y.raw_data()), ctx);
 }
 
-void conv2d_backward_input(DType dtype, int device, const ConvGeom& g, const void* dy, const void* w, void* dx) {
-  run(ConvPass::BackwardData, dtype, device, g, dy, w, dx);
+void conv2d_backward_input(const ConvGeom& g, const Tensor& dy, const Tensor& w, const Tensor& dx) {
+  run(ConvPass::BackwardData, dy.dtype(), dy.device().index, g, dy.raw_data(), w.raw_data(), dx.raw_data());
 }
 
-void conv2d_backward_weight(DType dtype, int device, const ConvGeom& g, const void* dy, const void* x, void* dw) {
-  run(ConvPass::BackwardFilter, dtype, device, g, dy, x, dw);
+void conv2d_backward_weight(const ConvGeom& g, const Tensor& dy, const Tensor& x, const Tensor& dw) {
+  run(ConvPass::BackwardFilter, dy.dtype(), dy.device().index, g, dy.raw_data(), x.raw_data(), dw.raw_data());
 }
 
-void conv2d_backward_bias(DType dtype, int device, const ConvGeom& g, const void* dy, void* db) {
+void conv2d_backward_bias(const ConvGeom& g, const Tensor& dy, const Tensor& db) {
   if (g.OC == 0) return;
+  const DType dtype = dy.dtype();
+  const int device = dy.device().index;
   require_device(device);
   make_current(device);
   const std::string ctx = describe(ConvPass::BackwardFilter, dtype, device, g) + " (bias gradient)";
@@ -233,13 +237,13 @@ void conv2d_backward_bias(DType dtype, int device, const ConvGeom& g, const void
                                            static_cast<int>(g.OH), static_cast<int>(g.OW)),
                 ctx);
   if (g.N == 0) {
-    PFQ_CUDA_CHECK(cudaMemset(db, 0, static_cast<size_t>(g.OC) * dtype_size(dtype)));
+    PFQ_CUDA_CHECK(cudaMemset(db.raw_data(), 0, static_cast<size_t>(g.OC) * dtype_size(dtype)));
     return;
   }
   const DnnScalars s(dtype, 1, 0);
-  PFQ_DNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(device), s.alpha(), yd.get(), dy, s.beta(), bd.get(), db), ctx);
+  PFQ_DNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(device), s.alpha(), yd.get(), dy.raw_data(), s.beta(), bd.get(), db.raw_data()),
+                ctx);
 }
-
 
 int64_t conv_algo_cache_size() {
   std::lock_guard<std::mutex> lock(cache_mutex());

@@ -1,4 +1,4 @@
-// gemm.cpp — row-major (batched) GEMM on cuBLAS, listed in core/cuda/kernel_list.h (CUDA builds).
+// gemm.cpp — row-major batched GEMM (bmm) on cuBLAS, listed in core/cuda/kernel_list.h (CUDA builds).
 // cuBLAS is column-major: a row-major C[M, N] is a column-major C^T[N, M], and
 // C^T = op(B)^T op(A)^T, so we call cuBLAS with the operands swapped (B first, then A) and the
 // dimensions N, M; no data is transposed. TF32 as core/backend_options.h chooses.
@@ -22,7 +22,10 @@
   } while (0)
 
 namespace pfq::cuda {
+namespace {
 
+// C_i[M, N] = alpha * op(A_i) * op(B_i) + beta * C_i for i < batch with A_i = A + i * stride_a
+// (stride 0 shares one matrix), likewise B and C; lda/ldb/ldc are row strides.
 void gemm(DType dtype, int device, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
           const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b, double beta,
           void* C, int64_t ldc, int64_t stride_c, int64_t batch) {
@@ -63,6 +66,17 @@ void gemm(DType dtype, int device, bool trans_a, bool trans_b, int64_t M, int64_
   } else {
     PFQ_FAIL("matmul on CUDA: expected float32 or float64, got ", dtype_name(dtype));
   }
+}
+
+}  // namespace
+
+void bmm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& out) {
+  const int64_t batch = a.size(0);
+  const int64_t M = trans_a ? a.size(2) : a.size(1), K = trans_a ? a.size(1) : a.size(2);
+  const int64_t N = trans_b ? b.size(1) : b.size(2);
+  const bool shared_b = b.size(0) == 1;  // batch stride 0
+  gemm(a.dtype(), a.device().index, trans_a, trans_b, M, N, K, 1.0, a.raw_data(), trans_a ? M : K, M * K, b.raw_data(),
+       trans_b ? K : N, shared_b ? 0 : K * N, 0.0, out.raw_data(), N, M * N, batch);
 }
 
 }  // namespace pfq::cuda

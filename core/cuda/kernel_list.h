@@ -1,25 +1,31 @@
-// kernel_list.h — the one list of the CUDA backend's entry points: every function that the CUDA
-// build implements (core/cuda/*.cu, *.cpp) and that code outside core/cuda may call. Each entry is
-// a macro call; core/cuda/kernels.h defines the macros to declare the functions (namespace
-// pfq::cuda) and core/cuda/no_cuda.cpp to define a stub for each, so a build without CUDA links.
-// No include guard: included once per expansion, with these defined (no CUDA headers here):
+// kernel_list.h — the one list of the CUDA backend's entry points: every function the CUDA build
+// implements (core/cuda/*.cu, *.cpp) and code outside core/cuda may call, with its contract.
+// core/cuda/kernels.h expands it into declarations (namespace pfq::cuda), core/cuda/no_cuda.cpp
+// into the stubs of a build without CUDA. No include guard, no CUDA headers. Leaves out
+// core/cuda's internals (depthwise.h, handles.h, the .cuh launch helpers).
+
+// Each entry is one of (the includer defines all three):
 //   PFQ_CUDA_RUNTIME(RET, NAME, PARAMS)   device plumbing; without CUDA throws "built without CUDA"
 //   PFQ_CUDA_KERNEL(RET, NAME, PARAMS)    a kernel; without CUDA throws naming it
 //   PFQ_CUDA_QUERY(RET, NAME, PARAMS, NO_CUDA)   a question with an answer without CUDA: NO_CUDA
-// Layouts as core/cpu: row-major, contiguous unless stated. Pointers are device pointers on
-// cuda:`device` (or `index`); `dtype` is Float32 or Float64. Work is queued on the device's compute
-// stream; nothing here synchronises with the host unless it says so. See docs/cuda-backend.md.
+// One signature style: the kernels take Tensors (on one CUDA device, float32 or float64 unless
+// stated; the dtype and device are the tensors'), with each argument's shape in a comment
+// (N, C, H, W, OC, KH, KW, OH, OW as in core/geometry.h); only the device plumbing takes raw
+// memory. Row-major, contiguous unless stated. Work is queued on the device's compute stream;
+// nothing here synchronises with the host unless it says so. See docs/cuda-backend.md.
 
 // ---- devices, memory, copies (cuda_runtime.cu; the public face is core/device.h) ---------------
 PFQ_CUDA_QUERY(int, device_count, (), 0)  // 0 also when no GPU or driver is present
 PFQ_CUDA_QUERY(std::vector<GpuInfo>, list_devices, (), {})
 // Throws pfq::Error unless `index` names a usable GPU.
 PFQ_CUDA_RUNTIME(void, require_device, (int index))
-PFQ_CUDA_RUNTIME(void*, device_alloc, (size_t nbytes, int index))  // from the caching device allocator
-PFQ_CUDA_QUERY(void, device_free, (void* ptr, size_t nbytes, int index), void())
-PFQ_CUDA_RUNTIME(void, copy_host_to_device, (void* dst, const void* src, size_t nbytes, int index))
-PFQ_CUDA_RUNTIME(void, copy_device_to_host, (void* dst, const void* src, size_t nbytes, int index))
-PFQ_CUDA_RUNTIME(void, copy_device_to_device, (void* dst, const void* src, size_t nbytes, int index))
+// From the caching device allocator: device memory of at least nbytes, and back.
+PFQ_CUDA_RUNTIME(void*, device_alloc, (size_t nbytes, int index))
+PFQ_CUDA_QUERY(void, device_free, (void* ptr /* [nbytes] bytes from device_alloc */, size_t nbytes, int index), void())
+PFQ_CUDA_RUNTIME(void, copy_host_to_device, (void* dst /* device [nbytes] */, const void* src /* host [nbytes] */, size_t nbytes, int index))
+PFQ_CUDA_RUNTIME(void, copy_device_to_host, (void* dst /* host [nbytes] */, const void* src /* device [nbytes] */, size_t nbytes, int index))
+PFQ_CUDA_RUNTIME(void, copy_device_to_device,
+                 (void* dst /* device [nbytes] */, const void* src /* device [nbytes] */, size_t nbytes, int index))
 PFQ_CUDA_RUNTIME(void, synchronize, (int index))
 // core/device.h's device_time_ms on GPU `index`.
 PFQ_CUDA_RUNTIME(double, device_time_ms, (int index, const std::function<void()>& enqueue, double spin_ms, double* host_ms))
@@ -27,141 +33,163 @@ PFQ_CUDA_RUNTIME(double, device_time_ms, (int index, const std::function<void()>
 // staging buffers) for GPU `index`, its uploads and the page-locked bytes it holds.
 PFQ_CUDA_RUNTIME(void*, pinned_uploader_new, (int index))
 PFQ_CUDA_QUERY(void, pinned_uploader_delete, (void* uploader), void())  // waits for its copies in flight
-PFQ_CUDA_RUNTIME(void, pinned_upload, (void* uploader, void* dst, const void* src, size_t nbytes))
+PFQ_CUDA_RUNTIME(void, pinned_upload,
+                 (void* uploader, void* dst /* device [nbytes] */, const void* src /* host [nbytes] */, size_t nbytes))
 PFQ_CUDA_QUERY(size_t, pinned_bytes, (const void* uploader), 0)
-// The first kernels: contiguous float32 dst/out [n] = value, a + b, a * b (the device tests).
-PFQ_CUDA_RUNTIME(void, fill_f32, (float* dst, float value, size_t n, int index))
-PFQ_CUDA_RUNTIME(void, add_f32, (const float* a, const float* b, float* out, size_t n, int index))
-PFQ_CUDA_RUNTIME(void, mul_f32, (const float* a, const float* b, float* out, size_t n, int index))
+// The first kernels: contiguous float32 dst = value, out = a + b, out = a * b (the device tests).
+PFQ_CUDA_RUNTIME(void, fill_f32, (float* dst /* [n] */, float value, size_t n, int index))
+PFQ_CUDA_RUNTIME(void, add_f32, (const float* a /* [n] */, const float* b /* [n] */, float* out /* [n] */, size_t n, int index))
+PFQ_CUDA_RUNTIME(void, mul_f32, (const float* a /* [n] */, const float* b /* [n] */, float* out /* [n] */, size_t n, int index))
 
 // ---- element-wise: the strided engine (elementwise.cu; any strides, stride 0 = broadcast, <= 8 dims after merging) ----
 // The functors of core/functors.h with a CUDA instantiation (PFQ_CUDA_*_FUNCTORS in kernels.h):
 // the op files pass the same functor object to the CPU loop or to these, so the math is written once.
-// out = f(x): x and out float32/float64 of one dtype and shape; out may alias x (same layout).
-#define PFQ_CUDA_MAP_UNARY(F) PFQ_CUDA_KERNEL(void, map_unary, (const Tensor& x, const Tensor& out, fn::F f))
+// out = f(x): float32/float64 of one dtype; out may alias x (same layout).
+#define PFQ_CUDA_MAP_UNARY(F) PFQ_CUDA_KERNEL(void, map_unary, (const Tensor& x /* any shape */, const Tensor& out /* x's shape */, fn::F f))
 PFQ_CUDA_UNARY_FUNCTORS(PFQ_CUDA_MAP_UNARY)
 #undef PFQ_CUDA_MAP_UNARY
-// out = f(a, b): a, b already broadcast to out's shape (expand_view); one dtype; out may alias a.
-#define PFQ_CUDA_MAP_BINARY(F) PFQ_CUDA_KERNEL(void, map_binary, (const Tensor& a, const Tensor& b, const Tensor& out, fn::F f))
+// out = f(a, b): a and b already broadcast to out's shape (expand_view); one dtype; out may alias a.
+#define PFQ_CUDA_MAP_BINARY(F)                                                                                    \
+  PFQ_CUDA_KERNEL(void, map_binary,                                                                               \
+                  (const Tensor& a /* out's shape */, const Tensor& b /* out's shape */, const Tensor& out /* any shape */, \
+                   fn::F f))
 PFQ_CUDA_BINARY_FUNCTORS(PFQ_CUDA_MAP_BINARY)
 PFQ_CUDA_BINARY_FLOAT_FUNCTORS(PFQ_CUDA_MAP_BINARY)
 #undef PFQ_CUDA_MAP_BINARY
 
 // ---- copies and fills (copy.cu) -----------------------------------------------------------
-// dst = src converted to dst's dtype (static_cast, as the CPU copy): same shape, same CUDA
-// device, any dtypes and strides on either side.
-PFQ_CUDA_KERNEL(void, copy, (const Tensor& src, const Tensor& dst))
-// Every element of dst (any dtype, any strides) = static_cast<T>(value).
-PFQ_CUDA_KERNEL(void, fill, (const Tensor& dst, double value))
+// dst = src converted to dst's dtype (static_cast, as the CPU copy): same CUDA device, any dtypes
+// and strides on either side.
+PFQ_CUDA_KERNEL(void, copy, (const Tensor& src /* any shape */, const Tensor& dst /* src's shape */))
+// Every element of dst = static_cast<T>(value).
+PFQ_CUDA_KERNEL(void, fill, (const Tensor& dst /* any shape, dtype and strides */, double value))
 
-// ---- reductions over rows of a contiguous [outer, inner] float32/float64 buffer (reduce.cu) ----
+// ---- reductions over rows, float32/float64, contiguous (reduce.cu) -------------------------
 // Deterministic: fixed chunking and a fixed combining tree, no atomics; sums accumulate in double.
-// out [outer] = row sums of x [outer, inner].
-PFQ_CUDA_KERNEL(void, sum_rows, (const Tensor& x, const Tensor& out, int64_t outer, int64_t inner))
-// Row maximum (is_max) or minimum of x [outer, inner] and the index of its first occurrence;
-// values [outer] (x's dtype) or indices [outer] (int64) may be undefined when not wanted. inner > 0.
+PFQ_CUDA_KERNEL(void, sum_rows, (const Tensor& x /* [outer, inner] */, const Tensor& out /* [outer] */, int64_t outer, int64_t inner))
+// Row maximum (is_max) or minimum and the index of its first occurrence (inner > 0).
 PFQ_CUDA_KERNEL(void, extreme_rows,
-                (const Tensor& x, int64_t outer, int64_t inner, bool is_max, const Tensor& values, const Tensor& indices))
-// flat [outer * inner] (pre-zeroed, contiguous): flat[o * inner + index[o]] = g[o] (max/min backward);
-// g, index [outer].
-PFQ_CUDA_KERNEL(void, scatter_rows, (const Tensor& g, const Tensor& index, const Tensor& flat, int64_t outer, int64_t inner))
+                (const Tensor& x /* [outer, inner] */, int64_t outer, int64_t inner, bool is_max,
+                 const Tensor& values /* [outer] of x's dtype, or undefined */, const Tensor& indices /* int64 [outer], or undefined */))
+// flat[o * inner + index[o]] = g[o] (max/min backward).
+PFQ_CUDA_KERNEL(void, scatter_rows,
+                (const Tensor& g /* [outer] */, const Tensor& index /* int64 [outer] */,
+                 const Tensor& flat /* [outer * inner], pre-zeroed */, int64_t outer, int64_t inner))
 
 // ---- softmax family: rows of the last axis, contiguous (loss.cu) ---------------------------
-// out [R, K] = x [R, K] - max - log(sum exp(x - max)) per row (sum in double).
-PFQ_CUDA_KERNEL(void, log_softmax_rows, (const Tensor& x, const Tensor& out, int64_t R, int64_t K))
-// logits [N, K], targets int64 [N] on the device (validated by the caller): writes logp [N, K]
-// and loss [] = mean_i (-(1 - s) logp[i, t_i] - s/K sum_k logp[i, k]).
+// out = x - max - log(sum exp(x - max)) per row (sum in double).
+PFQ_CUDA_KERNEL(void, log_softmax_rows, (const Tensor& x /* [R, K] */, const Tensor& out /* [R, K] */, int64_t R, int64_t K))
+// Targets validated by the caller: logp and loss = mean_i (-(1 - s) logp[i, t_i] - s/K sum_k logp[i, k]).
 PFQ_CUDA_KERNEL(void, cross_entropy_forward,
-                (const Tensor& logits, const Tensor& targets, double smoothing, const Tensor& logp, const Tensor& loss))
-// dx [N, K] = g / N * (exp(logp) - ((k == t_i) (1 - s) + s / K)); g is the 0-d upstream
-// gradient on the device (read by the kernel: no host round trip).
+                (const Tensor& logits /* [N, K] */, const Tensor& targets /* int64 [N], on the device */, double smoothing,
+                 const Tensor& logp /* [N, K], written */, const Tensor& loss /* [], written */))
+// dx = g / N * (exp(logp) - ((k == t_i) (1 - s) + s / K)); g is read by the kernel (no host round trip).
 PFQ_CUDA_KERNEL(void, cross_entropy_backward,
-                (const Tensor& logp, const Tensor& targets, double smoothing, const Tensor& g, const Tensor& dx))
+                (const Tensor& logp /* [N, K] */, const Tensor& targets /* int64 [N] */, double smoothing,
+                 const Tensor& g /* [], the upstream gradient on the device */, const Tensor& dx /* [N, K], written */))
 
 // ---- optimizer updates: contiguous, one dtype, in the CPU kernels' operation order (optim.cu) ----
-// param, grad, buf [numel]; buf undefined without momentum; see core/optim/sgd.h for the formula.
+// See core/optim/sgd.h for the formula.
 PFQ_CUDA_KERNEL(void, sgd_update,
-                (const Tensor& param, const Tensor& grad, const Tensor& buf, bool first, double weight_decay, double momentum,
+                (const Tensor& param /* [numel] */, const Tensor& grad /* [numel] */,
+                 const Tensor& buf /* [numel], undefined without momentum */, bool first, double weight_decay, double momentum,
                  double dampening, bool nesterov, double lr))
-// param, grad, exp_avg, exp_avg_sq [numel]; see core/optim/adam.h; shrink = 1 - lr * wd (AdamW)
-// or 1, l2 = wd (Adam) or 0.
+// See core/optim/adam.h; shrink = 1 - lr * wd (AdamW) or 1, l2 = wd (Adam) or 0.
 PFQ_CUDA_KERNEL(void, adam_update,
-                (const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq, double shrink, double l2,
-                 double beta1, double beta2, double eps, double bias_correction2_sqrt, double step_size))
+                (const Tensor& param /* [numel] */, const Tensor& grad /* [numel] */, const Tensor& exp_avg /* [numel] */,
+                 const Tensor& exp_avg_sq /* [numel] */, double shrink, double l2, double beta1, double beta2, double eps,
+                 double bias_correction2_sqrt, double step_size))
 
 // ---- GEMM (cuBLAS, gemm.cpp) --------------------------------------------------------------
-// Row-major, `batch` products: C_i[M, N] = alpha * op(A_i) * op(B_i) + beta * C_i with
-// A_i = A + i * stride_a (stride 0 shares one matrix), likewise B and C. op(X) = X or X^T;
-// A is [M, K] (or [K, M] when trans_a), B is [K, N] (or [N, K] when trans_b); lda/ldb/ldc are
-// row strides. float32 runs in full float32 precision (no TF32) unless backend_options().allow_tf32.
-PFQ_CUDA_KERNEL(void, gemm,
-                (DType dtype, int device, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const void* A,
-                 int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b, double beta, void* C, int64_t ldc,
-                 int64_t stride_c, int64_t batch))
+// out[i] = op(a[i]) @ op(b[i]) for each of the `batch` products, op(X) = X or X^T; M, N, K from
+// the shapes; all three contiguous, one dtype. float32 runs in full float32 precision (no TF32)
+// unless backend_options().allow_tf32.
+PFQ_CUDA_KERNEL(void, bmm,
+                (const Tensor& a /* [batch, M, K], or [batch, K, M] when trans_a */, bool trans_a,
+                 const Tensor& b /* [batch or 1 (shared), K, N], or [.., N, K] when trans_b */, bool trans_b,
+                 const Tensor& out /* [batch, M, N], overwritten */))
 
 // ---- convolution (cuDNN, or pfq's depthwise kernels; conv.cpp) ------------------------------
-// x [N, C, H, W], w [OC, C/groups, KH, KW], b [OC] or null, y [N, OC, OH, OW] (ConvGeom). The
-// algorithm is chosen once per shape (cudnnFind*: measured, like PyTorch's cudnn.benchmark) and
-// cached; the workspace comes from the caching device allocator.
+// Stride, padding, dilation and groups from g (core/geometry.h); the dtype and device are x's or
+// dy's; all contiguous NCHW. The algorithm is chosen once per shape (cudnnFind*: measured, like
+// PyTorch's cudnn.benchmark) and cached; the workspace comes from the caching device allocator.
 PFQ_CUDA_KERNEL(void, conv2d_forward,
-                (DType dtype, int device, const ConvGeom& g, const void* x, const void* w, const void* b, void* y))
-// dx [N, C, H, W] = conv_transpose(dy [N, OC, OH, OW], w) (overwritten)
-PFQ_CUDA_KERNEL(void, conv2d_backward_input, (DType dtype, int device, const ConvGeom& g, const void* dy, const void* w, void* dx))
-// dw [OC, C/groups, KH, KW] from dy [N, OC, OH, OW] and x [N, C, H, W] (overwritten)
-PFQ_CUDA_KERNEL(void, conv2d_backward_weight, (DType dtype, int device, const ConvGeom& g, const void* dy, const void* x, void* dw))
-// db [OC] = sum of dy [N, OC, OH, OW] over N, OH, OW (overwritten)
-PFQ_CUDA_KERNEL(void, conv2d_backward_bias, (DType dtype, int device, const ConvGeom& g, const void* dy, void* db))
+                (const ConvGeom& g, const Tensor& x /* [N, C, H, W] */, const Tensor& w /* [OC, C/groups, KH, KW] */,
+                 const Tensor& b /* [OC] or undefined */, const Tensor& y /* [N, OC, OH, OW], overwritten */))
+// dx = conv_transpose(dy, w)
+PFQ_CUDA_KERNEL(void, conv2d_backward_input,
+                (const ConvGeom& g, const Tensor& dy /* [N, OC, OH, OW] */, const Tensor& w /* [OC, C/groups, KH, KW] */,
+                 const Tensor& dx /* [N, C, H, W], overwritten */))
+PFQ_CUDA_KERNEL(void, conv2d_backward_weight,
+                (const ConvGeom& g, const Tensor& dy /* [N, OC, OH, OW] */, const Tensor& x /* [N, C, H, W] */,
+                 const Tensor& dw /* [OC, C/groups, KH, KW], overwritten */))
+// db = sum of dy over N, OH, OW
+PFQ_CUDA_KERNEL(void, conv2d_backward_bias,
+                (const ConvGeom& g, const Tensor& dy /* [N, OC, OH, OW] */, const Tensor& db /* [OC], overwritten */))
 // Number of distinct convolution shapes whose algorithms are cached (tests, benchmarks).
 PFQ_CUDA_QUERY(int64_t, conv_algo_cache_size, (), 0)
 
 // ---- batch normalisation (cuDNN, spatial mode; batchnorm.cpp) ------------------------------
-// x, y [N, C, S] (S = H*W, 1 for [N, C]); gamma/beta [C] (never null: pass ones/zeros for no
-// affine); running_mean/var [C] or both null. Writes the batch mean and 1/sqrt(var + eps)
-// (save_mean, save_invstd [C], dtype's type) and, when given, updates the running statistics:
-// r = (1 - momentum) * r + momentum * batch, with the unbiased batch variance for var
-// (exactly pfq's CPU convention and cuDNN's exponentialAverageFactor). eps >= batch_norm_min_eps().
+// x is [N, C] or [N, C, H, W] (S = H*W values per sample and channel), contiguous; the statistics
+// and parameters are [C] of x's dtype, gamma and beta always given (ones and zeros for no affine).
+// Training writes the batch mean and 1/sqrt(var + eps) (save_mean, save_invstd) and, when given,
+// updates the running statistics: r = (1 - momentum) * r + momentum * batch, with the unbiased
+// batch variance for var (exactly pfq's CPU convention and cuDNN's exponentialAverageFactor).
+// eps >= batch_norm_min_eps().
 PFQ_CUDA_KERNEL(void, batch_norm_train_forward,
-                (DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma, const void* beta,
-                 double momentum, double eps, void* running_mean, void* running_var, void* y, void* save_mean, void* save_invstd))
-// Eval: y [N, C, S] = (x - mean) / sqrt(var + eps) * gamma + beta with the given statistics [C].
+                (const Tensor& x /* [N, C, ...] */, const Tensor& gamma /* [C] */, const Tensor& beta /* [C] */, double momentum,
+                 double eps, const Tensor& running_mean /* [C] or undefined (with running_var) */,
+                 const Tensor& running_var /* [C] or undefined */, const Tensor& y /* x's shape, overwritten */,
+                 const Tensor& save_mean /* [C], overwritten */, const Tensor& save_invstd /* [C], overwritten */))
+// Eval: y = (x - mean) / sqrt(var + eps) * gamma + beta with the given statistics.
 PFQ_CUDA_KERNEL(void, batch_norm_infer_forward,
-                (DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma, const void* beta,
-                 const void* mean, const void* var, double eps, void* y))
-// Training-mode backward from the saved batch statistics: dx [N, C, S], dgamma, dbeta [C]
-// (all three written).
+                (const Tensor& x /* [N, C, ...] */, const Tensor& gamma /* [C] */, const Tensor& beta /* [C] */,
+                 const Tensor& mean /* [C] */, const Tensor& var /* [C] */, double eps, const Tensor& y /* x's shape, overwritten */))
+// Training-mode backward from the saved batch statistics (all three gradients written).
 PFQ_CUDA_KERNEL(void, batch_norm_train_backward,
-                (DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* dy, const void* gamma,
-                 const void* save_mean, const void* save_invstd, double eps, void* dx, void* dgamma, void* dbeta))
+                (const Tensor& x /* [N, C, ...] */, const Tensor& dy /* x's shape */, const Tensor& gamma /* [C] */,
+                 const Tensor& save_mean /* [C] */, const Tensor& save_invstd /* [C] */, double eps,
+                 const Tensor& dx /* x's shape, overwritten */, const Tensor& dgamma /* [C], overwritten */,
+                 const Tensor& dbeta /* [C], overwritten */))
 // The smallest eps cuDNN accepts (CUDNN_BN_MIN_EPSILON).
 PFQ_CUDA_QUERY(double, batch_norm_min_eps, (), 0)
 
 // ---- batch normalisation in training, own kernels (batchnorm_own.cu) -----------------------
-// The default for training (backend_options().cuda_bn, PFQ_CUDA_BN=cudnn, chooses cuDNN's above):
-// the same statistics and running-statistics convention as batch_norm_train_forward, with an
-// activation fused: y = min(max(bn(x), lo), hi) (none: -inf, inf; ReLU: 0, inf; ReLU6: 0, 6). The
-// backward gates dy by lo < y < hi with the forward's output y (null: no activation), as the CPU
-// kernel does; dgamma/dbeta may be null. Deterministic. For tensors under 2^31 elements.
+// The default for training (backend_options().cuda_bn; PFQ_CUDA_BN=cudnn chooses cuDNN's above):
+// the same layouts, statistics and running-statistics convention as batch_norm_train_forward,
+// with an activation fused: y = min(max(bn(x), lo), hi) (none: -inf, inf; ReLU: 0, inf; ReLU6:
+// 0, 6). The backward gates dy by lo < y < hi with the forward's output y (undefined: no
+// activation), as the CPU kernel does. Deterministic. For tensors under 2^31 elements.
 PFQ_CUDA_QUERY(bool, batch_norm_own_fits, (int64_t N, int64_t C, int64_t S), false)
 PFQ_CUDA_KERNEL(void, batch_norm_act_train_forward,
-                (DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* gamma, const void* beta,
-                 double momentum, double eps, void* running_mean, void* running_var, double lo, double hi, void* y, void* save_mean,
-                 void* save_invstd))
+                (const Tensor& x /* [N, C, ...] */, const Tensor& gamma /* [C] */, const Tensor& beta /* [C] */, double momentum,
+                 double eps, const Tensor& running_mean /* [C] or undefined (with running_var) */,
+                 const Tensor& running_var /* [C] or undefined */, double lo, double hi, const Tensor& y /* x's shape, overwritten */,
+                 const Tensor& save_mean /* [C], overwritten */, const Tensor& save_invstd /* [C], overwritten */))
 PFQ_CUDA_KERNEL(void, batch_norm_act_train_backward,
-                (DType dtype, int device, int64_t N, int64_t C, int64_t S, const void* x, const void* dy, const void* y, double lo,
-                 double hi, const void* gamma, const void* save_mean, const void* save_invstd, void* dx, void* dgamma, void* dbeta))
+                (const Tensor& x /* [N, C, ...] */, const Tensor& dy /* x's shape */,
+                 const Tensor& y /* x's shape: the forward's output, or undefined without activation */, double lo, double hi,
+                 const Tensor& gamma /* [C] */, const Tensor& save_mean /* [C] */, const Tensor& save_invstd /* [C] */,
+                 const Tensor& dx /* x's shape or undefined, overwritten */, const Tensor& dgamma /* [C] or undefined, overwritten */,
+                 const Tensor& dbeta /* [C] or undefined, overwritten */))
 
 // ---- pooling: own kernels, gather-style backward, deterministic (pool.cu) --------------------
-// Planes of [H, W] -> [OH, OW] (PoolGeom); argmax [planes * OH * OW] int64 holds the flat index
-// h*W+w of the first maximum of each window (padding never wins), as the CPU kernel does.
-PFQ_CUDA_KERNEL(void, max_pool_forward, (DType dtype, int device, const PoolGeom& g, const void* x, void* y, int64_t* argmax))
+// Windows from g (planes = N * C maps of [H, W] -> [OH, OW]); contiguous, x's dtype. argmax holds
+// the flat index h*W+w of the first maximum of each window (padding never wins), as on the CPU.
+PFQ_CUDA_KERNEL(void, max_pool_forward,
+                (const PoolGeom& g, const Tensor& x /* [N, C, H, W] */, const Tensor& y /* [N, C, OH, OW], overwritten */,
+                 const Tensor& argmax /* int64 [N, C, OH, OW], overwritten */))
 PFQ_CUDA_KERNEL(void, max_pool_backward,
-                (DType dtype, int device, const PoolGeom& g, const void* dy, const int64_t* argmax, void* dx))
-PFQ_CUDA_KERNEL(void, avg_pool_forward, (DType dtype, int device, const PoolGeom& g, bool count_include_pad, const void* x, void* y))
+                (const PoolGeom& g, const Tensor& dy /* [N, C, OH, OW] */, const Tensor& argmax /* int64 [N, C, OH, OW] */,
+                 const Tensor& dx /* [N, C, H, W], overwritten */))
+PFQ_CUDA_KERNEL(void, avg_pool_forward,
+                (const PoolGeom& g, bool count_include_pad, const Tensor& x /* [N, C, H, W] */,
+                 const Tensor& y /* [N, C, OH, OW], overwritten */))
 PFQ_CUDA_KERNEL(void, avg_pool_backward,
-                (DType dtype, int device, const PoolGeom& g, bool count_include_pad, const void* dy, void* dx))
-// x [planes, H, W] -> y [planes, OH, OW] with PyTorch's adaptive bins: start = floor(i*H/OH),
-// end = ceil((i+1)*H/OH).
+                (const PoolGeom& g, bool count_include_pad, const Tensor& dy /* [N, C, OH, OW] */,
+                 const Tensor& dx /* [N, C, H, W], overwritten */))
+// PyTorch's adaptive bins: start = floor(i*H/OH), end = ceil((i+1)*H/OH); sizes from the shapes.
 PFQ_CUDA_KERNEL(void, adaptive_avg_pool_forward,
-                (DType dtype, int device, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW, const void* x, void* y))
+                (const Tensor& x /* [N, C, H, W] */, const Tensor& y /* [N, C, OH, OW], overwritten */))
 PFQ_CUDA_KERNEL(void, adaptive_avg_pool_backward,
-                (DType dtype, int device, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW, const void* dy, void* dx))
+                (const Tensor& dy /* [N, C, OH, OW] */, const Tensor& dx /* [N, C, H, W], overwritten */))

@@ -39,4 +39,18 @@ namespace pfq::cuda {
 #undef PFQ_CUDA_KERNEL
 #undef PFQ_CUDA_QUERY
 
+namespace detail {
+// For the implementations: an optional tensor's memory (null when undefined), and the [N, C, S]
+// view of an [N, C] or [N, C, H, W] activation (S = the product of the dimensions after C).
+inline void* raw_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+struct Ncs {
+  int64_t N, C, S;
+};
+inline Ncs ncs(const Tensor& x) {
+  int64_t S = 1;
+  for (int64_t d = 2; d < x.dim(); ++d) S *= x.size(d);
+  return {x.size(0), x.size(1), S};
+}
+}  // namespace detail
+
 }  // namespace pfq::cuda

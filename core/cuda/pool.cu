@@ -175,82 +175,62 @@ void set_device(int device) {
   if (current != device) PFQ_CUDA_CHECK(cudaSetDevice(device));
 }
 
-// Calls f.template operator()<T>() with T = float or double.
+// On t's device, for n > 0 threads' work: launch(T{}, blocks) with T = t's element type (float
+// or double), then the launch's status checked.
 template <typename F>
-void dispatch(DType dtype, const char* op, F&& f) {
-  if (dtype == DType::Float32) f(float{});
-  else if (dtype == DType::Float64) f(double{});
-  else PFQ_FAIL(op, " on CUDA: expected float32 or float64, got ", dtype_name(dtype));
+void launch(const Tensor& t, int64_t n, const char* op, const char* kernel, F&& f) {
+  if (n == 0) return;
+  set_device(t.device().index);
+  if (t.dtype() == DType::Float32) f(float{}, blocks_for(n));
+  else if (t.dtype() == DType::Float64) f(double{}, blocks_for(n));
+  else PFQ_FAIL(op, " on CUDA: expected float32 or float64, got ", dtype_name(t.dtype()));
+  PFQ_CUDA_CHECK_LAUNCH(kernel);
 }
 
 }  // namespace
 
-void max_pool_forward(DType dtype, int device, const PoolGeom& g, const void* x, void* y, int64_t* argmax) {
-  const int64_t n = g.planes * g.OH * g.OW;
-  if (n == 0) return;
-  set_device(device);
-  dispatch(dtype, "max_pool2d", [&](auto t) {
+void max_pool_forward(const PoolGeom& g, const Tensor& x, const Tensor& y, const Tensor& argmax) {
+  launch(x, g.planes * g.OH * g.OW, "max_pool2d", "max_pool_forward_kernel", [&](auto t, unsigned blocks) {
     using T = decltype(t);
-    max_pool_forward_kernel<T><<<blocks_for(n), kThreads>>>(g, static_cast<const T*>(x), static_cast<T*>(y), argmax);
+    max_pool_forward_kernel<T><<<blocks, kThreads>>>(g, x.data<T>(), y.data<T>(), argmax.data<int64_t>());
   });
-  PFQ_CUDA_CHECK_LAUNCH("max_pool_forward_kernel");
 }
 
-void max_pool_backward(DType dtype, int device, const PoolGeom& g, const void* dy, const int64_t* argmax, void* dx) {
-  const int64_t n = g.planes * g.H * g.W;
-  if (n == 0) return;
-  set_device(device);
-  dispatch(dtype, "max_pool2d backward", [&](auto t) {
+void max_pool_backward(const PoolGeom& g, const Tensor& dy, const Tensor& argmax, const Tensor& dx) {
+  launch(dy, g.planes * g.H * g.W, "max_pool2d backward", "max_pool_backward_kernel", [&](auto t, unsigned blocks) {
     using T = decltype(t);
-    max_pool_backward_kernel<T><<<blocks_for(n), kThreads>>>(g, static_cast<const T*>(dy), argmax, static_cast<T*>(dx));
+    max_pool_backward_kernel<T><<<blocks, kThreads>>>(g, dy.data<T>(), argmax.data<int64_t>(), dx.data<T>());
   });
-  PFQ_CUDA_CHECK_LAUNCH("max_pool_backward_kernel");
 }
 
-void avg_pool_forward(DType dtype, int device, const PoolGeom& g, bool count_include_pad, const void* x, void* y) {
-  const int64_t n = g.planes * g.OH * g.OW;
-  if (n == 0) return;
-  set_device(device);
-  dispatch(dtype, "avg_pool2d", [&](auto t) {
+void avg_pool_forward(const PoolGeom& g, bool count_include_pad, const Tensor& x, const Tensor& y) {
+  launch(x, g.planes * g.OH * g.OW, "avg_pool2d", "avg_pool_forward_kernel", [&](auto t, unsigned blocks) {
     using T = decltype(t);
-    avg_pool_forward_kernel<T><<<blocks_for(n), kThreads>>>(g, count_include_pad, static_cast<const T*>(x), static_cast<T*>(y));
+    avg_pool_forward_kernel<T><<<blocks, kThreads>>>(g, count_include_pad, x.data<T>(), y.data<T>());
   });
-  PFQ_CUDA_CHECK_LAUNCH("avg_pool_forward_kernel");
 }
 
-void avg_pool_backward(DType dtype, int device, const PoolGeom& g, bool count_include_pad, const void* dy, void* dx) {
-  const int64_t n = g.planes * g.H * g.W;
-  if (n == 0) return;
-  set_device(device);
-  dispatch(dtype, "avg_pool2d backward", [&](auto t) {
+void avg_pool_backward(const PoolGeom& g, bool count_include_pad, const Tensor& dy, const Tensor& dx) {
+  launch(dy, g.planes * g.H * g.W, "avg_pool2d backward", "avg_pool_backward_kernel", [&](auto t, unsigned blocks) {
     using T = decltype(t);
-    avg_pool_backward_kernel<T><<<blocks_for(n), kThreads>>>(g, count_include_pad, static_cast<const T*>(dy), static_cast<T*>(dx));
+    avg_pool_backward_kernel<T><<<blocks, kThreads>>>(g, count_include_pad, dy.data<T>(), dx.data<T>());
   });
-  PFQ_CUDA_CHECK_LAUNCH("avg_pool_backward_kernel");
 }
 
-void adaptive_avg_pool_forward(DType dtype, int device, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                               const void* x, void* y) {
-  const int64_t n = planes * OH * OW;
-  if (n == 0) return;
-  set_device(device);
-  dispatch(dtype, "adaptive_avg_pool2d", [&](auto t) {
+void adaptive_avg_pool_forward(const Tensor& x, const Tensor& y) {
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
+  launch(x, planes * OH * OW, "adaptive_avg_pool2d", "adaptive_avg_forward_kernel", [&](auto t, unsigned blocks) {
     using T = decltype(t);
-    adaptive_avg_forward_kernel<T><<<blocks_for(n), kThreads>>>(planes, H, W, OH, OW, static_cast<const T*>(x), static_cast<T*>(y));
+    adaptive_avg_forward_kernel<T><<<blocks, kThreads>>>(planes, H, W, OH, OW, x.data<T>(), y.data<T>());
   });
-  PFQ_CUDA_CHECK_LAUNCH("adaptive_avg_forward_kernel");
 }
 
-void adaptive_avg_pool_backward(DType dtype, int device, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                                const void* dy, void* dx) {
-  const int64_t n = planes * H * W;
-  if (n == 0) return;
-  set_device(device);
-  dispatch(dtype, "adaptive_avg_pool2d backward", [&](auto t) {
+void adaptive_avg_pool_backward(const Tensor& dy, const Tensor& dx) {
+  const int64_t planes = dx.size(0) * dx.size(1), H = dx.size(2), W = dx.size(3), OH = dy.size(2), OW = dy.size(3);
+  launch(dy, planes * H * W, "adaptive_avg_pool2d backward", "adaptive_avg_backward_kernel", [&](auto t, unsigned blocks) {
     using T = decltype(t);
-    adaptive_avg_backward_kernel<T><<<blocks_for(n), kThreads>>>(planes, H, W, OH, OW, static_cast<const T*>(dy), static_cast<T*>(dx));
+    adaptive_avg_backward_kernel<T><<<blocks, kThreads>>>(planes, H, W, OH, OW, dy.data<T>(), dx.data<T>());
   });
-  PFQ_CUDA_CHECK_LAUNCH("adaptive_avg_backward_kernel");
 }
 
 }  // namespace pfq::cuda

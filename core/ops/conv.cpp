@@ -58,10 +58,7 @@ struct ShapeScope {
 // dx and dy channels-last when g.nhwc); CUDA: cuDNN or pfq's depthwise kernels (core/cuda/conv.cpp).
 void conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
   ShapeScope rows("fwd", g);
-  if (x.device().is_cuda()) {
-    cuda::conv2d_forward(x.dtype(), x.device().index, g, x.raw_data(), w.raw_data(), b.defined() ? b.raw_data() : nullptr, y.raw_data());
-    return;
-  }
+  if (x.device().is_cuda()) return cuda::conv2d_forward(g, x, w, b, y);
   PFQ_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
     const scalar_t* pb = b.defined() ? b.data<scalar_t>() : nullptr;
     cpu::conv_forward<scalar_t>(g, x.data<scalar_t>(), w.data<scalar_t>(), pb, y.data<scalar_t>());
@@ -71,15 +68,13 @@ void conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Ten
 // dx and/or dw (undefined: not wanted) from dy; x is needed only for dw, w only for dx.
 void conv_backward(const ConvGeom& g, const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx, const Tensor& dw) {
   if (dy.device().is_cuda()) {
-    const DType dt = dy.dtype();
-    const int dev = dy.device().index;
     if (dx.defined()) {
       ShapeScope rows("dX", g);
-      cuda::conv2d_backward_input(dt, dev, g, dy.raw_data(), w.raw_data(), dx.raw_data());
+      cuda::conv2d_backward_input(g, dy, w, dx);
     }
     if (dw.defined()) {
       ShapeScope rows("dW", g);
-      cuda::conv2d_backward_weight(dt, dev, g, dy.raw_data(), x.raw_data(), dw.raw_data());
+      cuda::conv2d_backward_weight(g, dy, x, dw);
     }
     return;
   }
@@ -95,7 +90,7 @@ void conv_backward(const ConvGeom& g, const Tensor& dy, const Tensor& x, const T
 Tensor conv_bias_grad(const ConvGeom& g, const Tensor& dy) {
   if (!dy.device().is_cuda()) return sum(dy, {0, 2, 3});
   Tensor db = Tensor::empty({g.OC}, dy.dtype(), dy.device());
-  cuda::conv2d_backward_bias(dy.dtype(), dy.device().index, g, dy.raw_data(), db.raw_data());
+  cuda::conv2d_backward_bias(g, dy, db);
   return db;
 }
 

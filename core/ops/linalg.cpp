@@ -9,17 +9,18 @@
 namespace pfq {
 namespace {
 
-// Plain (no autograd) batched product: a [B, M, K] @ b [B or 1, K, N] -> [B, M, N], contiguous inputs.
-Tensor bmm_raw(const Tensor& a, const Tensor& b, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+// Plain (no autograd) batched product out [batch, M, N] = op(a) @ op(b), op(X) = X or X^T:
+// a [batch, M, K] ([batch, K, M] when ta), b [batch or 1 (shared), K, N] ([.., N, K] when tb),
+// contiguous; M, N, K from the shapes.
+Tensor bmm_raw(const Tensor& a, bool ta, const Tensor& b, bool tb) {
   const int64_t batch = a.shape()[0];
-  const bool shared_b = b.shape()[0] == 1;
+  const int64_t M = ta ? a.size(2) : a.size(1), K = ta ? a.size(1) : a.size(2), N = tb ? b.size(1) : b.size(2);
   Tensor out = Tensor::empty({batch, M, N}, a.dtype(), a.device());
-  if (a.device().is_cuda()) {
-    // One strided-batched cuBLAS call; a shared b has batch stride 0.
-    cuda::gemm(a.dtype(), a.device().index, ta, tb, M, N, K, 1.0, a.raw_data(), ta ? M : K, M * K, b.raw_data(), tb ? K : N,
-               shared_b ? 0 : K * N, 0.0, out.raw_data(), N, M * N, batch);
+  if (a.device().is_cuda()) {  // one strided-batched cuBLAS call; a shared b has batch stride 0
+    cuda::bmm(a, ta, b, tb, out);
     return out;
   }
+  const bool shared_b = b.shape()[0] == 1;
   PFQ_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
     const scalar_t* pa = a.data<scalar_t>();
     const scalar_t* pb = b.data<scalar_t>();
@@ -56,7 +57,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   a3 = make_view(a3, {bb, bm, K}, contiguous_strides({bb, bm, K}), a3.offset());
   b3 = b_t ? make_view(b3, {1, N, K}, contiguous_strides({1, N, K}), b3.offset())
            : make_view(b3, {b_batch, K, N}, contiguous_strides({b_batch, K, N}), b3.offset());
-  Tensor out = bmm_raw(a3, b3, false, b_t, bm, N, K);
+  Tensor out = bmm_raw(a3, false, b3, b_t);
   Shape out_shape = batch_shape;
   out_shape.push_back(M);
   out_shape.push_back(N);
@@ -68,12 +69,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     g3 = make_view(g3, {bb, bm, N}, contiguous_strides({bb, bm, N}), g3.offset());
     Tensor ga, gb;
     if (na) {  // dA = dC B^T
-      Tensor r = bmm_raw(g3, b3, false, !b_t, bm, K, N);
+      Tensor r = bmm_raw(g3, false, b3, !b_t);
       ga = make_view(r, ashape, contiguous_strides(ashape), 0);
     }
     if (nb) {  // dB = A^T dC, summed over the batch when b is shared and the batch was not folded
-      // (the view of a3 only relabels its buffer; trans_a reads it as [bm, K] per product)
-      Tensor r = bmm_raw(make_view(a3, {bb, K, bm}, contiguous_strides({bb, K, bm}), a3.offset()), g3, true, false, K, N, bm);
+      Tensor r = bmm_raw(a3, true, g3, false);
       if (bshape.size() == 2 && !fold) gb = reshape(sum(r, {0}), bshape);
       else gb = make_view(r, bshape, contiguous_strides(bshape), 0);
     }

@@ -143,8 +143,6 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   Tensor mean, invstd;
   const Shape cshape = x.dim() == 4 ? Shape{1, C, 1, 1} : Shape{1, C};
   const std::vector<int64_t> axes = x.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
-  void* rm_out = training && track ? running_mean.raw_data() : nullptr;
-  void* rv_out = training && track ? running_var.raw_data() : nullptr;
   if (path == BnPath::Cpu) {
     mean = Tensor::empty({C}, DType::Float64);
     invstd = Tensor::empty({C}, DType::Float64);
@@ -152,16 +150,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   } else if (training) {
     mean = Tensor::empty({C}, dt, dev);
     invstd = Tensor::empty({C}, dt, dev);
+    const Tensor rm_out = track ? running_mean : Tensor(), rv_out = track ? running_var : Tensor();  // updated in place
     if (path == BnPath::CudaOwn)
-      cuda::batch_norm_act_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps, rm_out,
-                                         rv_out, lo, hi, y.raw_data(), mean.raw_data(), invstd.raw_data());
+      cuda::batch_norm_act_train_forward(xc, wc, bc, momentum, eps, rm_out, rv_out, lo, hi, y, mean, invstd);
     else
-      cuda::batch_norm_train_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), momentum, eps, rm_out, rv_out,
-                                     y.raw_data(), mean.raw_data(), invstd.raw_data());
+      cuda::batch_norm_train_forward(xc, wc, bc, momentum, eps, rm_out, rv_out, y, mean, invstd);
   } else {
     Tensor rm = running_mean.detach().contiguous(), rv = running_var.detach().contiguous();
-    cuda::batch_norm_infer_forward(dt, dev.index, N, C, S, xc.raw_data(), wc.raw_data(), bc.raw_data(), rm.raw_data(), rv.raw_data(),
-                                   eps, y.raw_data());
+    cuda::batch_norm_infer_forward(xc, wc, bc, rm, rv, eps, y);
     if (any_requires_grad({x, weight, bias})) {  // fixed statistics: y = (x - mean) * invstd * gamma + beta
       NoGradGuard no_grad;
       invstd = reshape(rdiv(1.0, sqrt(add(rv, eps))), cshape);
@@ -182,8 +178,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     Tensor dy = same_layout_as(gy, xc);
     if (path == BnPath::Cudnn) {  // cuDNN writes all three
       Tensor dx = Tensor::empty(xc.shape(), dt, dev), dw = Tensor::empty({C}, dt, dev), db = Tensor::empty({C}, dt, dev);
-      cuda::batch_norm_train_backward(dt, dev.index, N, C, S, xc.raw_data(), dy.raw_data(), wc.raw_data(), mean.raw_data(),
-                                      invstd.raw_data(), eps, dx.raw_data(), dw.raw_data(), db.raw_data());
+      cuda::batch_norm_train_backward(xc, dy, wc, mean, invstd, eps, dx, dw, db);
       return std::vector<Tensor>{nx ? dx : Tensor(), nw ? dw : Tensor(), nb ? db : Tensor()};
     }
     Tensor dx = nx ? empty_like_layout(xc) : Tensor();
@@ -192,9 +187,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     if (path == BnPath::Cpu) {
       bn_backward_cpu(nhwc, training, N, C, S, xc, dy, yact, lo, hi, mean, invstd, wc, dx, dw, db);
     } else {
-      cuda::batch_norm_act_train_backward(dt, dev.index, N, C, S, xc.raw_data(), dy.raw_data(), yact.defined() ? yact.raw_data() : nullptr,
-                                          lo, hi, wc.raw_data(), mean.raw_data(), invstd.raw_data(), nx ? dx.raw_data() : nullptr,
-                                          nw ? dw.raw_data() : nullptr, nb ? db.raw_data() : nullptr);
+      cuda::batch_norm_act_train_backward(xc, dy, yact, lo, hi, wc, mean, invstd, dx, dw, db);
     }
     return std::vector<Tensor>{dx, dw, db};
   });

@@ -32,12 +32,12 @@ Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, dt, dev);
   Tensor idx = Tensor::empty(y.shape(), DType::Int64, dev);  // argmax: flat h*W+w of each window's maximum
-  if (dev.is_cuda()) cuda::max_pool_forward(dt, dev.index, g, xc.raw_data(), y.raw_data(), idx.data<int64_t>());
+  if (dev.is_cuda()) cuda::max_pool_forward(g, xc, y, idx);
   else PFQ_DISPATCH_FLOAT(dt, "max_pool2d", [&] { cpu::max_pool_forward<scalar_t>(g, xc.data<scalar_t>(), y.data<scalar_t>(), idx.data<int64_t>()); });
   return record("max_pool2d", y, {x}, [g, idx, xs = x.shape(), dt, dev](const Tensor& gy) {
     Tensor dy = gy.contiguous();
     Tensor dx = Tensor::empty(xs, dt, dev);
-    if (dev.is_cuda()) cuda::max_pool_backward(dt, dev.index, g, dy.raw_data(), idx.data<int64_t>(), dx.raw_data());
+    if (dev.is_cuda()) cuda::max_pool_backward(g, dy, idx, dx);
     else PFQ_DISPATCH_FLOAT(dt, "max_pool2d_backward", [&] { cpu::max_pool_backward<scalar_t>(g, dy.data<scalar_t>(), idx.data<int64_t>(), dx.data<scalar_t>()); });
     return one(dx);
   });
@@ -52,12 +52,12 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
   const Device dev = x.device();
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, dt, dev);
-  if (dev.is_cuda()) cuda::avg_pool_forward(dt, dev.index, g, pad, xc.raw_data(), y.raw_data());
+  if (dev.is_cuda()) cuda::avg_pool_forward(g, pad, xc, y);
   else PFQ_DISPATCH_FLOAT(dt, "avg_pool2d", [&] { cpu::avg_pool_forward<scalar_t>(g, pad, xc.data<scalar_t>(), y.data<scalar_t>()); });
   return record("avg_pool2d", y, {x}, [g, pad, xs = x.shape(), dt, dev](const Tensor& gy) {
     Tensor dy = gy.contiguous();
     Tensor dx = Tensor::empty(xs, dt, dev);
-    if (dev.is_cuda()) cuda::avg_pool_backward(dt, dev.index, g, pad, dy.raw_data(), dx.raw_data());
+    if (dev.is_cuda()) cuda::avg_pool_backward(g, pad, dy, dx);
     else PFQ_DISPATCH_FLOAT(dt, "avg_pool2d_backward", [&] { cpu::avg_pool_backward<scalar_t>(g, pad, dy.data<scalar_t>(), dx.data<scalar_t>()); });
     return one(dx);
   });
@@ -72,18 +72,13 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> out) {
   const Device dev = x.device();
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(1), OH, OW}, dt, dev);
-  if (dev.is_cuda()) {
-    cuda::adaptive_avg_pool_forward(dt, dev.index, planes, H, W, OH, OW, xc.raw_data(), y.raw_data());
-  } else {
-    PFQ_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d", [&] {
-      cpu::adaptive_avg_pool_forward<scalar_t>(planes, H, W, OH, OW, xc.data<scalar_t>(), y.data<scalar_t>());
-    });
-  }
+  if (dev.is_cuda()) cuda::adaptive_avg_pool_forward(xc, y);
+  else PFQ_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d", [&] { cpu::adaptive_avg_pool_forward<scalar_t>(planes, H, W, OH, OW, xc.data<scalar_t>(), y.data<scalar_t>()); });
   return record("adaptive_avg_pool2d", y, {x}, [=, xs = x.shape()](const Tensor& gy) {
     Tensor dy = gy.contiguous();
     Tensor dx = Tensor::empty(xs, dt, dev);
     if (dev.is_cuda()) {
-      cuda::adaptive_avg_pool_backward(dt, dev.index, planes, H, W, OH, OW, dy.raw_data(), dx.raw_data());
+      cuda::adaptive_avg_pool_backward(dy, dx);
     } else {
       PFQ_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d_backward", [&] {
         cpu::adaptive_avg_pool_backward<scalar_t>(planes, H, W, OH, OW, dy.data<scalar_t>(), dx.data<scalar_t>());

@@ -224,10 +224,8 @@ TEST_CASE("cuda: own batch-norm kernels (activation fused) match the CPU and cuD
     Tensor y1 = Tensor::empty(x.shape(), dt, gpu()), y2 = Tensor::empty(x.shape(), dt, gpu());
     Tensor m1 = Tensor::empty({24}, dt, gpu()), m2 = Tensor::empty({24}, dt, gpu());
     Tensor i1 = Tensor::empty({24}, dt, gpu()), i2 = Tensor::empty({24}, dt, gpu());
-    cuda::batch_norm_train_forward(dt, 0, 64, 24, 256, x.raw_data(), gamma.raw_data(), beta.raw_data(), 0.1, 1e-5, nullptr, nullptr,
-                                   y1.raw_data(), m1.raw_data(), i1.raw_data());
-    cuda::batch_norm_act_train_forward(dt, 0, 64, 24, 256, x.raw_data(), gamma.raw_data(), beta.raw_data(), 0.1, 1e-5, nullptr,
-                                       nullptr, -inf, inf, y2.raw_data(), m2.raw_data(), i2.raw_data());
+    cuda::batch_norm_train_forward(x, gamma, beta, 0.1, 1e-5, Tensor(), Tensor(), y1, m1, i1);
+    cuda::batch_norm_act_train_forward(x, gamma, beta, 0.1, 1e-5, Tensor(), Tensor(), -inf, inf, y2, m2, i2);
     CHECK(compare(y2, y1, tol * 4 * magnitude(y1), tol * 4).ok);
     CHECK(compare(m2, m1, tol, tol).ok);
     CHECK(compare(i2, i1, tol * magnitude(i1), tol).ok);
