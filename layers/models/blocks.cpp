@@ -34,6 +34,22 @@ Tensor ConvBNAct::forward(const Tensor& x) {
   return Sequential::forward(x);
 }
 
+// branch, [downsample], add, relu: torchvision's order of execution.
+int ResidualBlock::trace(GraphBuilder& g, const std::string& path, int x) {
+  int y = x;
+  for (const char* name : branch()) y = g.child(*this, path, name, y);
+  const int shortcut = has_downsample() ? g.child(*this, path, "downsample", x) : x;
+  return g.child(*this, path, "relu", g.add(UnitKind::Add, path, nullptr, {y, shortcut}));
+}
+
+Shape ResidualBlock::output_shape(const Shape& in) const {
+  Shape s = in;
+  for (const char* name : branch()) s = child(name)->output_shape(s);
+  const Shape shortcut = has_downsample() ? child("downsample")->output_shape(in) : in;
+  PFQ_CHECK(s == shortcut, type_name(), ": residual branch ", shape_str(s), " and shortcut ", shape_str(shortcut), " differ");
+  return s;
+}
+
 // A residual block's shortcut: child "downsample" = Sequential(1x1 conv stride s, BatchNorm2d),
 // or (none) the identity, which needs stride 1 and in == out.
 static void add_shortcut(Module& block, const char* type, int64_t in, int64_t out, int64_t stride, bool downsample, Generator& gen) {
@@ -84,21 +100,7 @@ std::vector<std::pair<std::string, Shape>> BasicBlock::child_input_shapes(const 
   return v;
 }
 
-Shape BasicBlock::output_shape(const Shape& in) const {
-  Shape s = in;
-  for (const char* name : {"conv1", "bn1", "relu", "conv2", "bn2"}) s = child(name)->output_shape(s);
-  const Shape shortcut = has_downsample() ? child("downsample")->output_shape(in) : in;
-  PFQ_CHECK(s == shortcut, "BasicBlock: residual branch ", shape_str(s), " and shortcut ", shape_str(shortcut), " differ");
-  return s;
-}
 
-// conv1, bn1, relu, conv2, bn2, [downsample], add, relu: torchvision's order of execution.
-int BasicBlock::trace(GraphBuilder& g, const std::string& path, int x) {
-  int y = x;
-  for (const char* name : {"conv1", "bn1", "relu", "conv2", "bn2"}) y = g.child(*this, path, name, y);
-  const int shortcut = has_downsample() ? g.child(*this, path, "downsample", x) : x;
-  return g.child(*this, path, "relu", g.add(UnitKind::Add, path, nullptr, {y, shortcut}));
-}
 
 Bottleneck::Bottleneck(int64_t in, int64_t mid1, int64_t mid2, int64_t out, int64_t stride, bool downsample, Generator& gen) {
   register_module("conv1", std::make_shared<Conv2d>(in, mid1, 1, Conv2dArgs{.bias = false}, gen));
@@ -129,8 +131,6 @@ Tensor Bottleneck::forward(const Tensor& x) {
   return (*child("relu"))(add(y, shortcut));
 }
 
-static const char* const kBottleneckChain[] = {"conv1", "bn1", "relu", "conv2", "bn2", "relu", "conv3", "bn3"};
-
 std::vector<std::pair<std::string, Shape>> Bottleneck::child_input_shapes(const Shape& in) const {
   std::vector<std::pair<std::string, Shape>> v;
   Shape s = in;
@@ -143,20 +143,7 @@ std::vector<std::pair<std::string, Shape>> Bottleneck::child_input_shapes(const 
   return v;
 }
 
-Shape Bottleneck::output_shape(const Shape& in) const {
-  Shape s = in;
-  for (const char* name : kBottleneckChain) s = child(name)->output_shape(s);
-  const Shape shortcut = has_downsample() ? child("downsample")->output_shape(in) : in;
-  PFQ_CHECK(s == shortcut, "Bottleneck: residual branch ", shape_str(s), " and shortcut ", shape_str(shortcut), " differ");
-  return s;
-}
 
-int Bottleneck::trace(GraphBuilder& g, const std::string& path, int x) {
-  int y = x;
-  for (const char* name : kBottleneckChain) y = g.child(*this, path, name, y);
-  const int shortcut = has_downsample() ? g.child(*this, path, "downsample", x) : x;
-  return g.child(*this, path, "relu", g.add(UnitKind::Add, path, nullptr, {y, shortcut}));
-}
 
 DepthwiseSeparable::DepthwiseSeparable(int64_t in, int64_t out, int64_t stride, Generator& gen) {
   add("dw", std::make_shared<ConvBNAct>(in, in, 3, stride, in, Act::ReLU, gen));

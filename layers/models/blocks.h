@@ -32,23 +32,36 @@ class ConvBNAct : public Sequential {
 // shortcut = downsample(x) (Sequential "0" = 1x1 Conv2d stride s, "1" = BatchNorm2d) when
 // present, else x. One `relu` child serves both activations (as in torchvision). conv2's and
 // the shortcut's channels meet in the add, so they must stay equal.
-class BasicBlock : public Module {
+// What BasicBlock and Bottleneck share: a branch of children run in order (the block's one
+// `relu` child among them), a shortcut (child "downsample" or the identity) and their add,
+// then `relu`. Shapes and the model-graph trace follow from branch().
+class ResidualBlock : public Module {
+ public:
+  Shape output_shape(const Shape& in) const override;
+  int trace(GraphBuilder& g, const std::string& path, int x) override;
+  bool has_downsample() const { return has_child("downsample"); }
+
+ protected:
+  virtual std::vector<const char*> branch() const = 0;  // child names in execution order
+};
+
+class BasicBlock : public ResidualBlock {
  public:
   // in -> conv1 (3x3, stride) -> mid -> conv2 (3x3) -> out; downsample: 1x1 conv in -> out.
   BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride, bool downsample, Generator& gen);
   std::string type_name() const override { return "BasicBlock"; }
   Tensor forward(const Tensor& x) override;
-  Shape output_shape(const Shape& in) const override;
   std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape& in) const override;
 
   std::shared_ptr<Conv2d> conv1() const { return child_as<Conv2d>("conv1"); }
   std::shared_ptr<BatchNorm2d> bn1() const { return child_as<BatchNorm2d>("bn1"); }
   std::shared_ptr<Conv2d> conv2() const { return child_as<Conv2d>("conv2"); }
   std::shared_ptr<BatchNorm2d> bn2() const { return child_as<BatchNorm2d>("bn2"); }
-  bool has_downsample() const { return has_child("downsample"); }
   std::shared_ptr<Sequential> downsample() const { return has_downsample() ? child_as<Sequential>("downsample") : nullptr; }
   bool has_residual() const { return true; }
-  int trace(GraphBuilder& g, const std::string& path, int x) override;
+
+ protected:
+  std::vector<const char*> branch() const override { return {"conv1", "bn1", "relu", "conv2", "bn2"}; }
 };
 
 // torchvision's Bottleneck (ResNet v1.5: the stride on the 3x3 conv):
@@ -56,15 +69,15 @@ class BasicBlock : public Module {
 // conv1 1x1 in -> mid1, conv2 3x3 stride mid1 -> mid2, conv3 1x1 mid2 -> out; shortcut as in
 // BasicBlock (downsample = Sequential "0" 1x1 conv stride s, "1" BatchNorm2d). One `relu` child
 // serves the three activations. conv3's and the shortcut's channels meet in the add.
-class Bottleneck : public Module {
+class Bottleneck : public ResidualBlock {
  public:
   Bottleneck(int64_t in, int64_t mid1, int64_t mid2, int64_t out, int64_t stride, bool downsample, Generator& gen);
   std::string type_name() const override { return "Bottleneck"; }
   Tensor forward(const Tensor& x) override;
-  Shape output_shape(const Shape& in) const override;
   std::vector<std::pair<std::string, Shape>> child_input_shapes(const Shape& in) const override;
-  int trace(GraphBuilder& g, const std::string& path, int x) override;
-  bool has_downsample() const { return has_child("downsample"); }
+
+ protected:
+  std::vector<const char*> branch() const override { return {"conv1", "bn1", "relu", "conv2", "bn2", "relu", "conv3", "bn3"}; }
 };
 
 // MobileNetV1 block: "dw" = ConvBNAct(3x3 depthwise, stride, ReLU), "pw" = ConvBNAct(1x1, ReLU).

@@ -39,6 +39,24 @@ PruneReport prune_twin(const std::function<ModulePtr()>& make, const std::functi
   if (pruned_out) *pruned_out = pruned;
   return r;
 }
+
+// PfQ (--border exact) on a twin of the `arch` model (width, size x size inputs) after `edit`:
+// the report and the max output change; checks that the report's record rebuilds the pruned
+// model exactly.
+PruneReport prune_model(const std::string& arch, double width, int64_t size, const std::function<void(Module&)>& edit, double& diff) {
+  models::ModelConfig cfg;
+  cfg.arch = arch;
+  cfg.input_size = size;
+  cfg.width = width;
+  auto make = [cfg] { return models::build_model(cfg); };
+  ModulePtr pruned;
+  const Shape in{arch == "mobilenetv2" ? 1 : 2, 3, size, size};
+  PruneReport r = prune_twin(make, edit, opts(Border::Exact, in), diff, &pruned, cfg);
+  ModulePtr rebuilt = models::build_model(r.config);
+  rebuilt->load_state_dict(pruned->state_dict(), true);
+  CHECK(max_output_change(*rebuilt, *pruned, test::test_input(in, 9)) == 0);
+  return r;
+}
 }  // namespace
 
 TEST_CASE("pfq: a constant channel feeding a zero-padded 3x3 conv is removed exactly with --border exact") {
@@ -220,11 +238,6 @@ TEST_CASE("pfq: the depthwise cascade removes matching channels on both sides an
 }
 
 TEST_CASE("pfq: residual-fed channels are kept and reported; block-internal ones go (ResNet-20)") {
-  models::ModelConfig cfg;
-  cfg.arch = "resnet20";
-  cfg.input_size = 8;
-  cfg.width = 0.5;
-  auto make = [cfg] { return models::build_model(cfg); };
   auto edit = [](Module& m) {
     test::randomize_bn(m, 5);
     test::make_constant(conv_at(m, "conv1"), bn_at(m, "bn1"), 1, 0.5f);
@@ -232,8 +245,7 @@ TEST_CASE("pfq: residual-fed channels are kept and reported; block-internal ones
     test::make_constant(conv_at(m, "layer2.0.conv1"), bn_at(m, "layer2.0.bn1"), 4, 0.5f);
   };
   double diff = 1;
-  ModulePtr pruned;
-  PruneReport r = prune_twin(make, edit, opts(Border::Exact, {2, 3, 8, 8}), diff, &pruned, cfg);
+  PruneReport r = prune_model("resnet20", 0.5, 8, edit, diff);
   CHECK(diff < 1e-5);
   CHECK(r.removed_total == 1);
   CHECK(r.layer("layer2.0.conv1")->channels_after == 15);
@@ -241,28 +253,17 @@ TEST_CASE("pfq: residual-fed channels are kept and reported; block-internal ones
   CHECK(r.layer("conv1")->kept_constant[0].reason == "constant, kept (residual)");
   CHECK(r.layer("layer1.1.conv2")->kept_constant.at(0).reason == "constant, kept (residual)");
   CHECK(r.kept_constant_total == 2);
-  // the record rebuilds the pruned architecture
-  ModulePtr rebuilt = models::build_model(r.config);
-  rebuilt->load_state_dict(pruned->state_dict(), true);
-  CHECK(max_output_change(*rebuilt, *pruned, test::test_input({2, 3, 8, 8}, 9)) == 0);
 }
 
 TEST_CASE("pfq: ResNet-50's bottlenecks through the model graph: stem and block-internal channels go, residual ones stay") {
-  models::ModelConfig cfg;
-  cfg.arch = "resnet50";
-  cfg.input_size = 8;
-  cfg.width = 0.125;
-  auto make = [cfg] { return models::build_model(cfg); };
   auto edit = [](Module& m) {
     test::randomize_bn(m, 6);
     test::make_constant(conv_at(m, "conv1"), bn_at(m, "bn1"), 1, 0.5f);                    // read by conv1 and downsample
     test::make_constant(conv_at(m, "layer1.0.conv1"), bn_at(m, "layer1.0.bn1"), 2, 0.5f);  // into a padded 3x3
     test::make_constant(conv_at(m, "layer2.1.conv2"), bn_at(m, "layer2.1.bn2"), 3, 0.5f);  // into a 1x1
     test::make_constant(conv_at(m, "layer1.0.conv3"), bn_at(m, "layer1.0.bn3"), 4, 0.5f);  // into the add
-  };
-  double diff = 1;
-  ModulePtr pruned;
-  PruneReport r = prune_twin(make, edit, opts(Border::Exact, {2, 3, 8, 8}), diff, &pruned, cfg);
+  };  double diff = 1;
+  PruneReport r = prune_model("resnet50", 0.125, 8, edit, diff);
   // float32 reassociation through 50 layers (outputs of order 10); a constant 0.5 channel
   // removed without its compensation moves them by more than 0.01
   MESSAGE("resnet50 max output change ", diff);
@@ -273,35 +274,22 @@ TEST_CASE("pfq: ResNet-50's bottlenecks through the model graph: stem and block-
   CHECK(r.layer("layer2.1.conv2")->channels_after == 15);
   REQUIRE(r.layer("layer1.0.conv3")->kept_constant.size() == 1);
   CHECK(r.layer("layer1.0.conv3")->kept_constant[0].reason == "constant, kept (residual)");
-  ModulePtr rebuilt = models::build_model(r.config);
-  rebuilt->load_state_dict(pruned->state_dict(), true);
-  CHECK(max_output_change(*rebuilt, *pruned, test::test_input({2, 3, 8, 8}, 9)) == 0);
 }
 
 TEST_CASE("pfq: MobileNetV2 keeps residual projections and cascades through expansion -> depthwise") {
-  models::ModelConfig cfg;
-  cfg.arch = "mobilenetv2";
-  cfg.input_size = 16;
-  cfg.width = 0.5;
-  auto make = [cfg] { return models::build_model(cfg); };
   auto edit = [](Module& m) {
     test::randomize_bn(m, 6);
     test::make_constant(conv_at(m, "features.3.conv.0.0"), bn_at(m, "features.3.conv.0.1"), 7, 1.5f);
     test::make_constant(conv_at(m, "features.3.conv.2"), bn_at(m, "features.3.conv.3"), 1, 0.5f);
     test::make_constant(conv_at(m, "features.1.conv.1"), bn_at(m, "features.1.conv.2"), 0, -0.3f);  // linear unit
-  };
-  double diff = 1;
-  ModulePtr pruned;
-  PruneReport r = prune_twin(make, edit, opts(Border::Exact, {1, 3, 16, 16}), diff, &pruned, cfg);
+  };  double diff = 1;
+  PruneReport r = prune_model("mobilenetv2", 0.5, 16, edit, diff);
   CHECK(diff < 1e-5);
   CHECK(r.layer("features.3.conv.0.0")->removed.at(0).channel == 7);
   CHECK(r.layer("features.3.conv.1.0")->removed.at(0).channel == 7);
   CHECK(r.layer("features.1.conv.1")->removed.at(0).value == doctest::Approx(-0.3));
   CHECK(r.layer("features.3.conv.2")->kept_constant.at(0).reason == "constant, kept (residual)");
   CHECK(r.removed_total == 3);
-  ModulePtr rebuilt = models::build_model(r.config);
-  rebuilt->load_state_dict(pruned->state_dict(), true);
-  CHECK(max_output_change(*rebuilt, *pruned, test::test_input({1, 3, 16, 16}, 9)) == 0);
 }
 
 TEST_CASE("pfq: a second pass removes nothing and changes nothing") {
