@@ -17,9 +17,13 @@ nlohmann::json read_json_object(const std::string& path);
 
 // `j` over O's defaults (O has to_json / from_json). Each error names the file and the key: an
 // unknown key, a value of the wrong type, a float where an integer is expected, a value out of
-// the option's range (a negative one for an unsigned option).
+// the option's range (a negative one for an unsigned option). The key "backend" (the kernel
+// choices a run recorded, run_options.h with_backend) is a record, not an option: it is ignored,
+// so a run's config.json can be given back as --config (kernels are chosen by PFQ_* variables).
 template <typename O>
-O options_from_json(const nlohmann::json& j, const std::string& path) {
+O options_from_json(const nlohmann::json& j_in, const std::string& path) {
+  nlohmann::json j = j_in;
+  if (j.is_object()) j.erase("backend");
   O o;
   const nlohmann::json defaults = o;
   for (const auto& [key, value] : j.items()) {

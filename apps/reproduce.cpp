@@ -307,11 +307,11 @@ std::vector<std::string> run_tasks(const ReproduceOptions& o, const std::vector<
 // run. Everything else is the schedule and must match the folder's config.json.
 // Speed settings and the folder's own path do not change results either.
 const char* const kFreeKeys[] = {"bits", "quantizers", "pruning", "baseline_quantizers", "seeds",
-                                 "out",  "jobs",       "threads", "workers", "device"};
+                                 "out",  "jobs",       "threads", "workers", "device", "backend"};
 
 void check_config(const ReproduceOptions& o, bool save) {
   const std::string path = o.out + "/config.json";
-  nlohmann::json cfg = o;
+  nlohmann::json cfg = with_backend(o);
   if (!std::filesystem::exists(path)) {
     PFQ_CHECK(save, "reproduce: ", o.out, " holds no reproduction (", path, " is missing)");
     std::filesystem::create_directories(o.out);
@@ -416,7 +416,9 @@ nlohmann::json reproduce_report_only(const ReproduceOptions& o) {
 
 void run_reproduce_task(const std::string& out, const std::string& task, int threads, int workers, const std::string& device) {
   ReproduceOptions o;
-  from_json(read_json_file(out + "/config.json"), o);
+  nlohmann::json saved = read_json_file(out + "/config.json");
+  saved.erase("backend");  // a record of the kernel choices, not an option
+  from_json(saved, o);
   o.out = out;
   o.workers = workers;
   o.device = device;
