@@ -12,6 +12,7 @@
 #include "layers/layers.h"
 #include "layers/model_graph.h"
 #include "onnx/proto_writer.h"
+#include "quant/bn_fold.h"
 #include "quant/qat.h"
 #include "quant/qparams.h"
 
@@ -148,34 +149,25 @@ class Exporter {
     return out;
   }
 
-  std::string conv(int i, Conv2d& c, const std::string& x) {
+  std::string conv(int i, Conv2d& c_in, const std::string& x) {
     const Unit& u = mg_[i];
-    const int64_t oc = c.out_channels;
-    std::vector<double> wt = doubles(c.weight()), b = c.has_bias() ? doubles(c.bias()) : std::vector<double>(oc, 0.0);
-    std::vector<double> corr = c.has_output_correction() ? doubles(c.output_correction()) : std::vector<double>();
     const bool fold = o_.fold_bn && u.users.size() == 1 && mg_[u.users[0]].kind == UnitKind::BatchNorm &&
                       dynamic_cast<BatchNorm2d*>(mg_[u.users[0]].module);
-    if (fold) {  // s * (conv(x, w) + b + corr - mu) + beta = conv(x, s w) + (beta + s (b - mu)) + s corr
-      const auto& bn = static_cast<BatchNorm2d&>(*mg_[u.users[0]].module);
-      const std::vector<double> s = bn.fold_scale();
-      const std::vector<double> mu = doubles(bn.running_mean());
-      const std::vector<double> beta = bn.affine ? doubles(bn.bias()) : std::vector<double>(oc, 0.0);
-      const size_t per = wt.size() / static_cast<size_t>(oc), per_c = corr.size() / static_cast<size_t>(oc);
-      for (size_t k = 0; k < wt.size(); ++k) wt[k] *= s[k / per];
-      for (size_t k = 0; k < corr.size(); ++k) corr[k] *= s[k / per_c];
-      for (int64_t k = 0; k < oc; ++k) b[k] = beta[k] + s[k] * (b[k] - mu[k]);
+    std::shared_ptr<Conv2d> folded;  // quant::fold_bn: conv then BN in eval mode as one conv
+    if (fold) {
+      folded = quant::fold_bn(c_in, static_cast<BatchNorm2d&>(*mg_[u.users[0]].module));
       folded_[u.users[0]] = true;
     }
-    w_.counting_weights = true;
-    const std::string W = w_.init_float(u.path + ".weight", std::vector<float>(wt.begin(), wt.end()), dims_of(c.weight().shape()));
-    w_.counting_weights = false;
+    const Conv2d& c = folded ? *folded : c_in;
+    const std::string W = w_.init_float(u.path + ".weight", floats(c.weight()), dims_of(c.weight().shape()), true);
     std::vector<std::string> in{x, W};
-    if (fold || c.has_bias()) in.push_back(w_.init_float(u.path + ".bias", std::vector<float>(b.begin(), b.end()), {oc}));
+    if (c.has_bias()) in.push_back(w_.init_float(u.path + ".bias", floats(c.bias()), {c.out_channels}));
     std::string y = w_.fresh(u.path);
     conv_attrs(w_.node("Conv", in, {y}, u.path), c);
-    if (!corr.empty()) y = add_correction(y, std::vector<float>(corr.begin(), corr.end()), c.output_correction().shape(), u.path);
+    if (c.has_output_correction()) y = add_correction(y, floats(c.output_correction()), c.output_correction().shape(), u.path);
     return y;
   }
+
 
   std::string batchnorm(const Unit& u, BatchNorm2d& bn, const std::string& x) {
     PFQ_CHECK(bn.track_running_stats, kWho, ": BatchNorm2d '", u.path, "' has no running statistics (eval needs them)");
@@ -192,9 +184,7 @@ class Exporter {
   }
 
   std::string linear(const Unit& u, Linear& l, const std::string& x) {
-    w_.counting_weights = true;
-    const std::string W = w_.init_float(u.path + ".weight", floats(l.weight()), {l.out_features, l.in_features});
-    w_.counting_weights = false;
+    const std::string W = w_.init_float(u.path + ".weight", floats(l.weight()), {l.out_features, l.in_features}, true);
     std::vector<std::string> in{x, W};
     if (l.has_bias()) in.push_back(w_.init_float(u.path + ".bias", floats(l.bias()), {l.out_features}));
     const std::string y = w_.fresh(u.path);
@@ -237,9 +227,8 @@ class Exporter {
     PFQ_CHECK(wc.bits <= 8, kWho, ": '", path, "' has ", wc.bits, "-bit weights; ONNX export stores at most 8");
     const std::vector<int8_t> codes = wc.codes.to_vector<int8_t>();
     scale = wc.scale.to_vector<float>();
-    w_.counting_weights = true;
-    const std::string W = w_.init_int(path + ".weight_q", e, std::vector<int64_t>(codes.begin(), codes.end()), dims_of(w_eff.shape()));
-    w_.counting_weights = false;
+    const std::string W =
+        w_.init_int(path + ".weight_q", e, std::vector<int64_t>(codes.begin(), codes.end()), dims_of(w_eff.shape()), true);
     const int64_t oc = w_eff.size(0);
     const std::string s = per_channel ? w_.init_float(path + ".weight_scale", scale, {oc}) : w_.init_float(path + ".weight_scale", {scale[0]}, {});
     const std::string z = per_channel ? w_.init_int(path + ".weight_zero_point", e, std::vector<int64_t>(oc, 0), {oc})
@@ -274,31 +263,18 @@ class Exporter {
   std::string qat_conv(const Unit& u, quant::QatConv2d& q, const std::string& x) {
     quantized = true;
     NoGradGuard ng;
-    const Conv2d& c = q.conv();
-    const int64_t oc = c.out_channels;
-    Tensor w = q.parameter("weight").detach();
-    std::vector<double> bias = q.has_parameter("bias") ? doubles(q.parameter("bias")) : std::vector<double>(oc, 0.0);
-    std::vector<double> corr = q.has_buffer("output_correction") ? doubles(q.buffer("output_correction")) : std::vector<double>();
-    if (const quant::FoldedBatchNorm2d* bn = q.bn()) {
-      // exactly QatConv2d's eval forward: conv(x, q(s * w)) + beta + s * (b + corr - mu)
-      Tensor gamma = bn->affine ? bn->parameter("weight").detach() : Tensor::ones({oc}, w.dtype());
-      Tensor s = div(gamma, bn->running_sigma());
-      w = mul(w, reshape(s, {oc, 1, 1, 1}));
-      const std::vector<double> sd = doubles(s), mu = doubles(bn->buffer("running_mean"));
-      const std::vector<double> beta = bn->affine ? doubles(bn->parameter("bias")) : std::vector<double>(oc, 0.0);
-      const size_t per_c = corr.size() / static_cast<size_t>(oc);
-      for (int64_t k = 0; k < oc; ++k) bias[k] = beta[k] + sd[k] * (bias[k] - mu[k]);
-      for (size_t k = 0; k < corr.size(); ++k) corr[k] *= sd[k / per_c];
-    }
+    const quant::QatConvEval ev = quant::qat_conv_eval(q);
     std::vector<float> sw;
-    const std::string W = dq_weight(u.path, static_cast<quant::FakeQuantize&>(*q.child("weight_quant")), w, sw);
+    const std::string W = dq_weight(u.path, static_cast<quant::FakeQuantize&>(*q.child("weight_quant")), ev.weight, sw);
     std::vector<std::string> in{x, W};
-    if (q.bn() || q.has_parameter("bias")) in.push_back(bias_input(u.path, x, bias, sw));
+    if (q.bn() || q.has_parameter("bias")) in.push_back(bias_input(u.path, x, ev.bias, sw));
     std::string y = w_.fresh(u.path);
-    conv_attrs(w_.node("Conv", in, {y}, u.path), c);
-    if (!corr.empty()) y = add_correction(y, std::vector<float>(corr.begin(), corr.end()), q.buffer("output_correction").shape(), u.path);
+    conv_attrs(w_.node("Conv", in, {y}, u.path), q.conv());
+    if (ev.correction.defined())
+      y = add_correction(y, floats(ev.correction), ev.correction.shape(), u.path);
     return y;
   }
+
 
   std::string qat_linear(const Unit& u, quant::QatLinear& q, const std::string& x) {
     quantized = true;

@@ -70,19 +70,21 @@ int64_t count(const std::vector<int64_t>& dims) {
 }
 }  // namespace
 
-std::string ProtoWriter::init_float(const std::string& base, const std::vector<float>& values, const std::vector<int64_t>& dims) {
+std::string ProtoWriter::init_float(const std::string& base, const std::vector<float>& values, const std::vector<int64_t>& dims,
+                                    bool weight) {
   PFQ_CHECK(count(dims) == static_cast<int64_t>(values.size()), "onnx export: initializer '", base, "' has ", values.size(),
             " values for ", count(dims));
   const std::string name = fresh(base);
   ::onnx::TensorProto* t = new_initializer(g_, name, Elem::Float, dims);
   std::string raw(values.size() * sizeof(float), '\0');
   std::memcpy(raw.data(), values.data(), raw.size());  // little-endian, as ONNX requires (x86, ARM)
-  if (counting_weights) weight_bytes += static_cast<int64_t>(raw.size());
+  if (weight) weight_bytes += static_cast<int64_t>(raw.size());
   t->set_raw_data(std::move(raw));
   return name;
 }
 
-std::string ProtoWriter::init_int(const std::string& base, Elem e, const std::vector<int64_t>& values, const std::vector<int64_t>& dims) {
+std::string ProtoWriter::init_int(const std::string& base, Elem e, const std::vector<int64_t>& values, const std::vector<int64_t>& dims,
+                                  bool weight) {
   PFQ_CHECK(count(dims) == static_cast<int64_t>(values.size()), "onnx export: initializer '", base, "' has ", values.size(),
             " values for ", count(dims));
   int64_t lo = 0, hi = 0;
@@ -107,7 +109,7 @@ std::string ProtoWriter::init_int(const std::string& base, Elem e, const std::ve
       for (size_t b = 0; b < w; ++b) raw[i * w + b] = static_cast<char>((u >> (8 * b)) & 0xFF);  // little-endian
     }
   }
-  if (counting_weights) weight_bytes += static_cast<int64_t>(raw.size());
+  if (weight) weight_bytes += static_cast<int64_t>(raw.size());
   t->set_raw_data(std::move(raw));
   return name;
 }

@@ -28,9 +28,12 @@ class ProtoWriter {
   // `base` made unique among every node, initializer and value name written so far.
   std::string fresh(const std::string& base);
 
-  std::string init_float(const std::string& base, const std::vector<float>& values, const std::vector<int64_t>& dims);
+  // `weight`: the bytes count in weight_bytes.
+  std::string init_float(const std::string& base, const std::vector<float>& values, const std::vector<int64_t>& dims,
+                         bool weight = false);
   // Integer values of type e (checked against its range), packed as ONNX stores them.
-  std::string init_int(const std::string& base, Elem e, const std::vector<int64_t>& values, const std::vector<int64_t>& dims);
+  std::string init_int(const std::string& base, Elem e, const std::vector<int64_t>& values, const std::vector<int64_t>& dims,
+                       bool weight = false);
 
   // Appends a node; returns it for attributes. Output names are taken as given (make them fresh).
   ::onnx::NodeProto* node(const std::string& op, const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
@@ -40,7 +43,6 @@ class ProtoWriter {
   static void attr(::onnx::NodeProto* n, const std::string& name, float v);
 
   int64_t weight_bytes = 0;  // raw bytes of the initializers written with `weight` = true
-  bool counting_weights = false;
 
  private:
   ::onnx::GraphProto* g_;

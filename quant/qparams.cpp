@@ -86,4 +86,26 @@ WeightCodes quantize_weight(FakeQuantize& wq, const Tensor& w, const std::string
   return out_codes;
 }
 
+QatConvEval qat_conv_eval(const QatConv2d& q) {
+  NoGradGuard ng;
+  const int64_t oc = q.conv().out_channels;
+  QatConvEval ev;
+  ev.weight = q.parameter("weight").detach();
+  ev.bias.assign(static_cast<size_t>(oc), 0.0);
+  if (q.has_parameter("bias")) ev.bias = q.parameter("bias").detach().to(DType::Float64).contiguous().to_vector<double>();
+  if (q.has_buffer("output_correction")) ev.correction = q.buffer("output_correction").to(DType::Float64).contiguous();
+  if (const FoldedBatchNorm2d* bn = q.bn()) {
+    Tensor gamma = bn->affine ? bn->parameter("weight").detach() : Tensor::ones({oc}, ev.weight.dtype());
+    Tensor beta = bn->affine ? bn->parameter("bias").detach().to(DType::Float64) : Tensor::zeros({oc}, DType::Float64);
+    Tensor s = div(gamma, bn->running_sigma());
+    ev.weight = mul(ev.weight, reshape(s, {oc, 1, 1, 1}));
+    Tensor sd = s.to(DType::Float64), mu = bn->buffer("running_mean").to(DType::Float64);
+    for (int64_t i = 0; i < oc; ++i)
+      ev.bias[i] = beta.data<double>()[i] + sd.data<double>()[i] * (ev.bias[i] - mu.data<double>()[i]);
+    if (ev.correction.defined()) ev.correction = mul(ev.correction, reshape(sd, {oc, 1, 1}));
+  }
+  ev.weight = ev.weight.contiguous();
+  return ev;
+}
+
 }  // namespace pfq::quant

@@ -26,6 +26,15 @@ std::pair<std::shared_ptr<BatchNorm2d>, BnAct> fusable(const ModulePtr& bn, cons
   return {std::dynamic_pointer_cast<BatchNorm2d>(bn), a == "ReLU" ? BnAct::ReLU : BnAct::ReLU6};
 }
 
+// conv -> bn -> the block's `relu` child, with BN and the activation fused while both are the
+// plain layers, or the activation handed to a QAT conv whose BN is folded (it may fuse it).
+Tensor conv_bn_relu(Module& blk, const char* conv, const char* bn, const Tensor& x) {
+  Module& relu = *blk.child("relu");
+  if (auto [b, act] = fusable(blk.child(bn), blk.child("relu")); b) return b->forward_act(blk.child(conv)->forward(x), act);
+  if (blk.child(bn)->is_identity()) return blk.child(conv)->forward_into(x, relu);
+  return relu(blk.child(bn)->forward(blk.child(conv)->forward(x)));
+}
+
 }  // namespace
 
 Tensor ConvBNAct::forward(const Tensor& x) {
@@ -74,19 +83,12 @@ BasicBlock::BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride, boo
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Module& relu = *child("relu");
-  Tensor y;
-  if (auto [bn, act] = fusable(child("bn1"), child("relu")); bn)
-    y = bn->forward_act(child("conv1")->forward(x), act);
-  else if (child("bn1")->is_identity())  // BN folded into a QAT conv1: it may fuse relu
-    y = child("conv1")->forward_into(x, relu);
-  else
-    y = relu(child("bn1")->forward(child("conv1")->forward(x)));
+  Tensor y = conv_bn_relu(*this, "conv1", "bn1", x);
   y = child("bn2")->forward(child("conv2")->forward(y));
   Tensor shortcut = has_downsample() ? child("downsample")->forward(x) : x;
   PFQ_CHECK(y.shape() == shortcut.shape(), "BasicBlock: residual branch ", shape_str(y.shape()), " and shortcut ",
             shape_str(shortcut.shape()), " differ (after pruning, conv2 and the shortcut must keep the same channels)");
-  return relu(add(y, shortcut));
+  return (*child("relu"))(add(y, shortcut));
 }
 
 std::vector<std::pair<std::string, Shape>> BasicBlock::child_input_shapes(const Shape& in) const {
@@ -111,14 +113,6 @@ Bottleneck::Bottleneck(int64_t in, int64_t mid1, int64_t mid2, int64_t out, int6
   register_module("bn3", std::make_shared<BatchNorm2d>(out));
   register_module("relu", std::make_shared<ReLU>());
   add_shortcut(*this, "Bottleneck", in, out, stride, downsample, gen);
-}
-
-// conv -> bn -> relu, with BN and the activation fused while both are the plain layers.
-static Tensor conv_bn_relu(Module& blk, const char* conv, const char* bn, const Tensor& x) {
-  Module& relu = *blk.child("relu");
-  if (auto [b, act] = fusable(blk.child(bn), blk.child("relu")); b) return b->forward_act(blk.child(conv)->forward(x), act);
-  if (blk.child(bn)->is_identity()) return blk.child(conv)->forward_into(x, relu);  // BN folded into a QAT conv
-  return relu(blk.child(bn)->forward(blk.child(conv)->forward(x)));
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {

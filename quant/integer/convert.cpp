@@ -222,24 +222,9 @@ class Builder {
     PFQ_CHECK(in.shape.size() == 4 && in.shape[1] == c.in_channels, "convert_to_integer: conv '", path, "' expects ",
               c.in_channels, " input channels, got ", shape_str(in.shape));
     PFQ_CHECK(q.parameter("weight").dtype() == DType::Float32, "convert_to_integer: '", path, "' is not float32");
-    Tensor w = q.parameter("weight").detach();
-    std::vector<double> bias(static_cast<size_t>(oc), 0.0), s_bn(static_cast<size_t>(oc), 1.0);
-    Tensor b = q.has_parameter("bias") ? q.parameter("bias").detach().to(DType::Float64) : Tensor::zeros({oc}, DType::Float64);
-    Tensor corr = q.has_buffer("output_correction") ? q.buffer("output_correction").to(DType::Float64).contiguous() : Tensor();
-    for (int64_t i = 0; i < oc; ++i) bias[i] = b.data<double>()[i];
-    if (const FoldedBatchNorm2d* bn = q.bn()) {
-      // exactly QatConv2d's eval forward: conv(x, q(s * w)) + beta + s * (b + corr - mu)
-      Tensor gamma = bn->affine ? bn->parameter("weight").detach() : Tensor::ones({oc}, w.dtype());
-      Tensor beta = bn->affine ? bn->parameter("bias").detach().to(DType::Float64) : Tensor::zeros({oc}, DType::Float64);
-      Tensor s = div(gamma, bn->running_sigma());
-      w = mul(w, reshape(s, {oc, 1, 1, 1}));
-      Tensor sd = s.to(DType::Float64), mu = bn->buffer("running_mean").to(DType::Float64);
-      for (int64_t i = 0; i < oc; ++i) {
-        s_bn[i] = sd.data<double>()[i];
-        bias[i] = beta.data<double>()[i] + s_bn[i] * (bias[i] - mu.data<double>()[i]);
-      }
-      if (corr.defined()) corr = mul(corr, reshape(sd, {oc, 1, 1}));
-    }
+    const QatConvEval ev = qat_conv_eval(q);
+    const std::vector<double>& bias = ev.bias;
+    const Tensor& corr = ev.correction;
     IntNode n;
     n.name = unique(path);
     n.op = "conv2d";
@@ -251,7 +236,7 @@ class Builder {
     n.stride = c.stride;
     n.padding = c.padding;
     n.dilation = c.dilation;
-    set_weight(n, quantize_weight(static_cast<FakeQuantize&>(*q.child("weight_quant")), w.contiguous(), path, "convert_to_integer"));
+    set_weight(n, quantize_weight(static_cast<FakeQuantize&>(*q.child("weight_quant")), ev.weight, path, "convert_to_integer"));
     const int64_t oh = conv_out_size(in.shape[2], n.kernel[0], n.stride[0], n.padding[0], n.dilation[0]);
     const int64_t ow = conv_out_size(in.shape[3], n.kernel[1], n.stride[1], n.padding[1], n.dilation[1]);
     ValInfo out;

@@ -47,13 +47,15 @@ quant::QatConfig qat_cfg(int w, int a, bool per_channel) {
 
 // Test images: Fashion-MNIST's test split when installed (its own normalisation), else N(0, 1).
 Tensor images(int64_t n, const models::ModelConfig& c, uint64_t seed) {
-  const fs::path dir = "/usr/share/datasets/fashion-mnist";
+  const std::string dir = data::default_data_dir("fashion-mnist");
   if (c.in_channels == 1 && c.input_size == 28 && fs::exists(dir)) {
-    auto ds = data::make_dataset("fashion-mnist", dir.string(), "test");
+    auto ds = data::make_dataset("fashion-mnist", dir, "test");
+    const data::NormStats norm = data::norm_stats("fashion-mnist");
     Tensor x = Tensor::empty({n, 1, 28, 28});
     for (int64_t i = 0; i < n; ++i) {
       const data::Sample s = ds->get((i * 37 + static_cast<int64_t>(seed)) % ds->size());
-      for (int64_t k = 0; k < 28 * 28; ++k) x.data<float>()[i * 784 + k] = (s.image.data[static_cast<size_t>(k)] - 0.2860f) / 0.3530f;
+      for (int64_t k = 0; k < 28 * 28; ++k)
+        x.data<float>()[i * 784 + k] = (s.image.data[static_cast<size_t>(k)] - norm.mean[0]) / norm.std[0];
     }
     return x;
   }
