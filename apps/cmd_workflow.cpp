@@ -29,6 +29,9 @@ void add_workflow_command(CLI::App& app) {
   cmd->add_option("--intcheck-images", o->intcheck_images, "integer check on the first N test images (0: all)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--onnx-python", o->onnx_python,
+                  "Python with onnx, onnxruntime, numpy, safetensors that checks the exported model.onnx")
+      ->capture_default_str();
   cmd->callback([cmd, o, config] {
     WorkflowOptions opts;
     if (!config->empty()) opts = read_workflow_config(*config);

@@ -15,7 +15,8 @@ struct OnnxExportRequest {
   bool int32_bias = false;  // QAT checkpoints: biases as int32 at s_x * s_w
   // > 0: also writes <out without .onnx>.ref.safetensors: the first `reference_images` test
   // images of `dataset` ("input", normalised as pfq feeds them) and pfq's logits for them
-  // ("logits"; a QAT checkpoint's also from its integer model, "int_logits"), for
+  // ("logits"; a QAT checkpoint's also from its integer model, "int_logits", where pfq's integer
+  // runtime takes the model), for
   // tools/onnx_check.py.
   int64_t reference_images = 0;
   std::string dataset = "fashion-mnist", data_dir;

@@ -9,9 +9,11 @@
 #include "apps/checkpoint.h"
 #include "apps/config_file.h"
 #include "apps/finetune.h"
+#include "apps/export_onnx.h"
 #include "apps/intcheck.h"
 #include "apps/metrics.h"
 #include "apps/model_loading.h"
+#include "apps/ort_check.h"
 #include "apps/pfq_plots.h"
 #include "apps/plot/svg_plot.h"
 #include "core/io/atomic_file.h"
@@ -22,7 +24,7 @@
 
 namespace pfq::app {
 
-#define PFQ_WORKFLOW_FIELDS(X) X(wbits) X(abits) X(intcheck_images)
+#define PFQ_WORKFLOW_FIELDS(X) X(wbits) X(abits) X(intcheck_images) X(onnx_python)
 
 void to_json(nlohmann::json& j, const WorkflowOptions& o) {
   PFQ_JSON_WRITE_FIELDS(j, o, PFQ_WORKFLOW_FIELDS);
@@ -170,12 +172,15 @@ nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_
 
 // Stage 4 (issue #4 item 5): export the fine-tuned model as an integer model (int8 weights,
 // fixed-point requantization) and run it on CPU over the test set; its predictions are compared
-// with the fake-quantized model's. A model that cannot be converted (e.g. diverged to NaN) is a
-// recorded result, not a crash.
+// with the fake-quantized model's. The same checkpoint is exported as ONNX (QDQ) beside it and
+// checked by ONNX Runtime when --onnx-python has it (onnx_stage). A model that cannot be
+// converted (e.g. diverged to NaN) is a recorded result, not a crash.
+nlohmann::json onnx_stage(const WorkflowOptions& o, const std::string& qat_checkpoint, int64_t images);
+
 nlohmann::json run_intcheck_stage(const WorkflowOptions& o, const nlohmann::json& ft) {
   nlohmann::json result;
   if (stage_done(o, "intcheck", result)) return result;
-  std::fprintf(stderr, "workflow: stage intcheck (integer export + CPU run)\n");
+  std::fprintf(stderr, "workflow: stage intcheck (integer export + CPU run, ONNX export + ONNX Runtime check)\n");
   std::filesystem::create_directories(stage_dir(o, "intcheck"));
   IntCheckOptions ic;
   ic.model = stage_dir(o, "intcheck") + "/model.pfqint";
@@ -197,8 +202,63 @@ nlohmann::json run_intcheck_stage(const WorkflowOptions& o, const nlohmann::json
     std::fprintf(stderr, "workflow: integer check failed: %s\n", e.what());
     result = {{"error", e.what()}};
   }
+  result["onnx"] = onnx_stage(o, ic.qat_checkpoint, ic.limit_test);
   mark_done(o, "intcheck", result);
   return result;
+}
+
+// intcheck/model.onnx (QDQ) with the reference logits of the first images (at most 500: the
+// reference includes the integer model's, on its plain-loop kernels) and ONNX Runtime's verdict.
+nlohmann::json onnx_stage(const WorkflowOptions& o, const std::string& qat_checkpoint, int64_t images) {
+  if (!onnx_export::available()) return {{"error", "this pfq was built without ONNX export (meson feature onnx)"}};
+  OnnxExportRequest r;
+  r.checkpoint = qat_checkpoint;
+  r.out = stage_dir(o, "intcheck") + "/model.onnx";
+  r.force = true;  // a stage that did not finish is redone whole
+  r.reference_images = images > 0 ? std::min<int64_t>(images, 500) : 500;
+  r.dataset = o.dataset;
+  r.data_dir = o.data_dir;
+  nlohmann::json j;
+  try {
+    const onnx_export::Result e = export_onnx_checkpoint(r);
+    j = {{"model", r.out}, {"summary", e.summary()}, {"bytes", e.bytes}, {"weight_bytes", e.weight_bytes}};
+  } catch (const Error& e) {
+    std::fprintf(stderr, "workflow: ONNX export failed: %s\n", e.what());
+    return {{"error", e.what()}};
+  }
+  j["check"] = run_ort_check(stage_dir(o, "intcheck"), o.onnx_python);
+  const nlohmann::json& c = j["check"];
+  if (!c.at("ran").get<bool>()) std::fprintf(stderr, "workflow: ONNX Runtime check not run: %s\n", c.at("why").get<std::string>().c_str());
+  else std::fprintf(stderr, "workflow: ONNX Runtime check %s (%s)\n", c.at("ok").get<bool>() ? "passed" : "FAILED",
+                    c.at("log").get<std::string>().c_str());
+  return j;
+}
+
+// One report row for the ONNX export: its size and what ONNX Runtime found.
+std::string onnx_row(const WorkflowOptions& o, const nlohmann::json& ic) {
+  const std::string name = "| W" + std::to_string(o.wbits) + "/A" + std::to_string(o.abits) + " ONNX (QDQ) | - | | | ";
+  if (!ic.contains("onnx")) return "";
+  const nlohmann::json& x = ic["onnx"];
+  if (x.contains("error")) return name + "| not exported: " + x["error"].get<std::string>().substr(0, 300) + " |\n";
+  char kib[32];
+  std::snprintf(kib, sizeof kib, "%.2f", x["bytes"].get<double>() / 1024.0);
+  std::string notes = "intcheck/model.onnx; ";
+  const nlohmann::json& c = x["check"];
+  if (!c["ran"].get<bool>()) {
+    notes += "ONNX Runtime check not run: " + c["why"].get<std::string>();
+  } else if (c.contains("error") || !c.contains("models") || c["models"].empty()) {
+    notes += "ONNX Runtime check failed: " + c.value("error", std::string("no result")) + ", see intcheck/onnx_check.log";
+  } else {
+    const nlohmann::json& m = c["models"][0];
+    char t[400];
+    auto pct = [&](const char* level, const char* key) { return m.contains(level) ? 100.0 * m[level].value(key, 0.0) : -1.0; };
+    std::snprintf(t, sizeof t, "ONNX Runtime %s %s: top-1 agrees with the fake-quantized model on %.2f%% of %lld images at "
+                  "the default optimisation level, %.2f%% at ORT_DISABLE_ALL",
+                  c.value("onnxruntime", std::string("?")).c_str(), c["ok"].get<bool>() ? "passed" : "FAILED",
+                  pct("ort-default", "agree_fq"), m.value("images", 0LL), pct("ort-noopt", "agree_fq"));
+    notes += t;
+  }
+  return name + kib + " (file) | " + notes + " |\n";
 }
 
 // quant::model_size of a checkpoint's model (float, or fake-quantized for a QAT checkpoint).
@@ -218,13 +278,14 @@ void write_report(const WorkflowOptions& o, const nlohmann::json& t) {
                   "fake-quantized model on %.2f%% of %lld images |\n", o.wbits, o.abits, ic["int_top1"].get<double>(),
                   t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(), t["finetune"]["size_kib"].get<double>(),
                   ic["agreement"].get<double>(), ic["images"].get<long long>());
-  char buf[4096];
+  const std::string onnxrow = onnx_row(o, ic);
+  char buf[6144];
   std::snprintf(buf, sizeof buf,
                 "# pfq workflow report\n\n%s %s (width %.2f) on %s, seed %llu.\n\n"
                 "| stage | top-1 (%%) | parameters | multiply-adds | size_kib | notes |\n|---|---|---|---|---|---|\n"
                 "| float, pretrained | %.2f | %lld | %lld | %.2f | |\n"
                 "| float, after PfQ | %.2f | %lld | %lld | %.2f | %lld channels removed (%s, border %s) |\n"
-                "| W%d/A%d fake-quantized, fine-tuned | %.2f | %lld | %lld | %.2f | %s |\n%s\n"
+                "| W%d/A%d fake-quantized, fine-tuned | %.2f | %lld | %lld | %.2f | %s |\n%s%s\n"
                 "size_kib: bits of every stored tensor (quantized weights at their bit width; scales, biases, BN "
                 "statistics, activation ranges and float layers at 32 bits), in KiB.\n\n"
                 "![training curves](pretrain/curves.svg)\n\n![weight range before/after PfQ](pfq/weight_range.svg)\n\n"
@@ -236,7 +297,7 @@ void write_report(const WorkflowOptions& o, const nlohmann::json& t) {
                 t["pfq"]["size_kib"].get<double>(),
                 t["pfq"]["removed_channels"].get<long long>(), o.criterion.c_str(), o.border.c_str(), o.wbits, o.abits,
                 t["finetune"]["top1"].get<double>(), t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(),
-                t["finetune"]["size_kib"].get<double>(), t["finetune"]["diverged"].get<bool>() ? "diverged" : "", introw);
+                t["finetune"]["size_kib"].get<double>(), t["finetune"]["diverged"].get<bool>() ? "diverged" : "", introw, onnxrow.c_str());
   io::write_file_atomic(o.out + "/report.md", buf);
 }
 
@@ -253,7 +314,7 @@ nlohmann::json run_workflow(const WorkflowOptions& o) {
     // Threads, loader workers, the device and the kernel choices change speed, not the
     // experiment: they may differ between runs (a CUDA run's float32 sums differ from the CPU's
     // in the last bits, so do oneDNN's from pfq's own kernels').
-    for (const char* k : {"threads", "workers", "device", "backend"}) {
+    for (const char* k : {"threads", "workers", "device", "backend", "onnx_python"}) {
       prev.erase(k);
       cfg.erase(k);
     }

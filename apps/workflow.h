@@ -19,6 +19,9 @@ struct WorkflowOptions : StageOptions, RunOptions {
   int wbits = 4, abits = 4;
   // evaluate: the integer check runs on the first N test images (0: all)
   int64_t intcheck_images = 2000;
+  // evaluate: the Python that runs ONNX Runtime's check of the exported model.onnx (needs onnx,
+  // onnxruntime, numpy, safetensors; without them the report says how to run it later)
+  std::string onnx_python = "python3";
 };
 void to_json(nlohmann::json& j, const WorkflowOptions& o);
 void from_json(const nlohmann::json& j, WorkflowOptions& o);

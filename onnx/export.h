@@ -2,8 +2,9 @@
 // (layers/model_graph.h). Float models become Conv (BN folded, or BatchNormalization) / Relu /
 // Clip / Add / MaxPool / GlobalAveragePool / Flatten / Gemm graphs at opset 17; QAT models
 // become QDQ graphs at opset 21: weights stored as integers at their bit width (INT4/UINT4
-// packed two per byte, INT8 otherwise) behind DequantizeLinear (axis 0 per channel), int32
-// biases at scale s_x * s_w, a QuantizeLinear/DequantizeLinear pair wherever pfq quantizes an
+// packed two per byte, INT8 otherwise) behind DequantizeLinear (axis 0 per channel), biases as
+// float Adds after the Conv/Gemm (or int32 at scale s_x * s_w as its input, Options::int32_bias),
+// a QuantizeLinear/DequantizeLinear pair wherever pfq quantizes an
 // activation, PfQ output corrections as constant Adds. Written with protobuf and ONNX's own
 // schema (meson feature `onnx`); a build without it says so. Leaves out: dynamic spatial size.
 #pragma once
@@ -17,7 +18,7 @@ namespace pfq::onnx_export {
 struct Options {
   Shape input_shape;    // [N, C, H, W] of the model input; N is written as the symbolic "N"
   bool fold_bn = true;  // float models: BN folded into the conv before it; false: BatchNormalization
-  bool int32_bias = false;  // QAT: biases as int32 at scale s_x * s_w (docs/onnx-export.md), else float32
+  bool int32_bias = false;  // QAT: biases int32 at scale s_x * s_w into the Conv/Gemm, else a float32 Add after it
   std::string producer_version;  // written as producer_version ("pfq <version>")
 };
 

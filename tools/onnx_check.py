@@ -16,6 +16,7 @@ Prints one line per model and ends with "N passed, N failed"; exit status 1 on a
 Needs: onnx, onnxruntime, numpy, safetensors (pip).
 """
 import argparse
+import json
 import pathlib
 import sys
 
@@ -33,14 +34,16 @@ def run(model_bytes, x, level):
     return sess.run(["logits"], {"input": x})[0]
 
 
-def check_one(model, ref, args):
-    """Returns (ok, text)."""
+def check_one(model, ref, args, record=None):
+    """Returns (ok, text); fills `record` (a dict) with the figures per optimisation level."""
     onnx.checker.check_model(model, full_check=True)
     x = ref["input"].astype(np.float32)
     want = ref["logits"].astype(np.float32)
-    qdq = "int_logits" in ref
+    qdq = any(n.op_type == "QuantizeLinear" for n in model.graph.node)
+    has_int = "int_logits" in ref  # absent when pfq's integer model cannot run this model
     data = model.SerializeToString()
     notes, ok = [], True
+    record = {} if record is None else record
     for level, tag in ((ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "ort-noopt"),
                        (ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "ort-default")):
         got = run(data, x, level)
@@ -51,14 +54,24 @@ def check_one(model, ref, args):
         if not qdq:
             good = diff <= args.float_rtol * scale
             notes.append(f"{tag} max|dlogit| {diff:.3g} ({diff / scale:.2g} rel)")
+            record[tag] = {"max_dlogit": diff, "rel": diff / scale}
             ok &= good
             continue
-        agree = float((got.argmax(1) == want.argmax(1)).mean())
-        agree_int = float((got.argmax(1) == ref["int_logits"].argmax(1)).mean())
-        diff_int = float(np.abs(got - ref["int_logits"]).max())
-        notes.append(f"{tag} top-1 agree fq {agree:.4f} int {agree_int:.4f}, max|dlogit| fq {diff:.3g} int {diff_int:.3g}")
         need = args.agree if level == ort.GraphOptimizationLevel.ORT_DISABLE_ALL else args.agree_optimized
-        ok &= agree >= need and agree_int >= need
+        agree = float((got.argmax(1) == want.argmax(1)).mean())
+        rec = {"agree_fq": agree, "max_dlogit_fq": diff}
+        text = f"{tag} top-1 agree fq {agree:.4f}"
+        good = agree >= need
+        if has_int:
+            rec["agree_int"] = float((got.argmax(1) == ref["int_logits"].argmax(1)).mean())
+            rec["max_dlogit_int"] = float(np.abs(got - ref["int_logits"]).max())
+            text += f" int {rec['agree_int']:.4f}, max|dlogit| fq {diff:.3g} int {rec['max_dlogit_int']:.3g}"
+            good &= rec["agree_int"] >= need
+        else:
+            text += f" (no integer model), max|dlogit| fq {diff:.3g}"
+        record[tag] = rec
+        notes.append(text)
+        ok &= good
     return ok, "; ".join(notes)
 
 
@@ -82,9 +95,11 @@ def main():
     ap.add_argument("--agree-optimized", type=float, default=0.999)
     ap.add_argument("--float-rtol", type=float, default=1e-4)
     ap.add_argument("--wrong-axis", action="store_true")
+    ap.add_argument("--json", type=pathlib.Path, help="also write the figures per model to this JSON file")
     args = ap.parse_args()
     print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}")
     passed = failed = 0
+    results = []
     models = sorted(args.dir.glob("*.onnx"))
     if not models:
         print(f"no .onnx files in {args.dir}")
@@ -93,11 +108,13 @@ def main():
         ref_path = path.with_suffix(".ref.safetensors")
         model = onnx.load(str(path))
         ref = load_file(str(ref_path))
+        record = {}
         try:
-            ok, text = check_one(model, ref, args)
+            ok, text = check_one(model, ref, args, record)
         except Exception as e:  # checker or runtime refused the model
             ok, text = False, f"{type(e).__name__}: {e}"
         print(f"{'PASS' if ok else 'FAIL'} {path.name} ({path.stat().st_size} bytes): {text}")
+        results.append({"model": path.name, "ok": bool(ok), "images": int(ref["input"].shape[0]), "text": text, **record})
         passed += ok
         failed += not ok
     if args.wrong_axis:
@@ -114,6 +131,11 @@ def main():
             passed += caught
             failed += not caught
     print(f"{passed} passed, {failed} failed")
+    if args.json:
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps({"onnx": onnx.__version__, "onnxruntime": ort.__version__, "models": results,
+                                   "passed": passed, "failed": failed}, indent=2) + "\n")
+        tmp.replace(args.json)
     return 1 if failed else 0
 
 

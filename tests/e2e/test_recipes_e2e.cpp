@@ -17,6 +17,7 @@
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
 #include "apps/workflow.h"
+#include "onnx/export.h"
 #include "core/random.h"
 #include "tests/gradcheck.h"
 
@@ -96,6 +97,15 @@ TEST_CASE("e2e: every recipe in configs/ runs as pfq workflow --config on genera
     CHECK(std::isfinite(results.at("finetune").at("top1").get<double>()));
     CHECK(results.at("pfq").at("params_before").get<int64_t>() > 0);
     CHECK(fs::exists(out + "/report.md"));
+    // The fine-tuned model is also left as ONNX (QDQ) beside the integer model, in the report.
+    const std::string report{std::istreambuf_iterator<char>(std::ifstream(out + "/report.md").rdbuf()), {}};
+    CHECK(report.find("ONNX (QDQ)") != std::string::npos);
+    if (onnx_export::available()) {
+      const nlohmann::json& ox = results.at("intcheck").at("onnx");
+      CHECK_MESSAGE(ox.contains("model"), ox.dump());
+      CHECK(fs::exists(out + "/intcheck/model.onnx"));
+      CHECK(ox.at("check").contains("ran"));
+    }
     // The model was built for the dataset's real input: 224x224 ImageNet variant, 32x32 CIFAR.
     const app::Checkpoint ck = app::load_checkpoint(results.at("pretrain").at("checkpoint").get<std::string>());
     CHECK(ck.model.input_size == (imagenet ? 224 : 32));
