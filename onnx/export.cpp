@@ -4,6 +4,7 @@
 // model and its integer model quantize identically.
 #include "onnx/export.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -197,7 +198,13 @@ class Exporter {
   std::string act_quant(const Unit& u, quant::FakeQuantize& fq, const std::string& x) {
     quantized = true;
     const quant::ActQ a = quant::act_qparams(fq, u.path, kWho);
-    const Elem e = int_elem(a.bits, a.is_signed);
+    // Feeding a MaxPool, a 4-bit grid travels in an 8-bit type (with the Clip below): ONNX
+    // Runtime (1.32, default level) moves the Q/DQ pair across the MaxPool and then runs MaxPool
+    // on the quantized tensor, which it implements for 8-bit types only (INT4/UINT4 make the
+    // session fail). The values are the same; activations are not stored, so no size changes.
+    bool feeds_maxpool = false;
+    for (int k : u.users) feeds_maxpool |= mg_[k].kind == UnitKind::MaxPool;
+    const Elem e = int_elem(feeds_maxpool ? std::max(a.bits, 8) : a.bits, a.is_signed);
     int64_t tlo = 0, thi = 0;
     elem_range(e, tlo, thi);
     PFQ_CHECK(a.z >= tlo && a.z <= thi && a.qmin >= tlo && a.qmax <= thi, kWho, ": quantizer '", u.path, "' grid [", a.qmin, ", ",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # onnx-check.sh — checks pfq's ONNX exports with ONNX's own software: the unit suite's fixture
 # case writes ResNet-20 / MobileNetV1 / MobileNetV2 exports (float and QDQ, with and without PfQ,
-# per-tensor and per-channel, W4/A4 and W8/A8) with reference logits on Fashion-MNIST test
+# per-tensor and per-channel, W4/A4 and W8/A8) and ResNet-18/50 (max-pool stem) with reference logits on Fashion-MNIST test
 # images, then tools/onnx_check.py runs onnx.checker and ONNX Runtime on them (a wrong axis
 # must be caught too). Prints "SKIP ..." and exits 77 when the build has no ONNX export or the
 # Python packages are missing (never a pass). Usage: tools/onnx-check.sh [build-dir [python]]
