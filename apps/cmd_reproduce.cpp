@@ -59,6 +59,8 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--stages", o->stages, "wa | w,wa (first half weights only)")->check(CLI::IsMember({"wa", "w,wa"}))->capture_default_str();
   cmd->add_option("--calib-batches", o->calib_batches, "ema observers: batches observed before quantizing")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--first-last-bits", o->first_last_bits, "bits of the first conv and last linear")->check(CLI::Range(2, 8))->capture_default_str();
+  cmd->add_flag("--export-onnx", o->export_onnx,
+                "also write each run's fine-tuned model as runs/<id>/model.onnx (QDQ; runs already done too)");
   cmd->add_flag("--report-only", *report_only,
                 "write the report of the runs done so far in --out (its config.json, with the grid changed by flags) "
                 "and run nothing");

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "apps/checkpoint.h"
+#include "apps/export_onnx.h"
 #include "apps/finetune.h"
 #include "apps/model_loading.h"
 #include "apps/quantizer_presets.h"
@@ -38,7 +39,7 @@ namespace pfq::app {
 
 #define PFQ_REPRODUCE_FIELDS(X)                                                                                  \
   X(out) X(pretrained) X(seeds) X(pretrain_per_seed) X(bits) X(quantizers) X(pruning) X(baseline_quantizers) X(jobs) \
-  X(threads) X(device) X(stages) X(calib_batches) X(first_last_bits)
+  X(threads) X(device) X(stages) X(calib_batches) X(first_last_bits) X(export_onnx)
 
 void to_json(nlohmann::json& j, const ReproduceOptions& o) {
   PFQ_JSON_WRITE_FIELDS(j, o, PFQ_REPRODUCE_FIELDS);
@@ -178,6 +179,25 @@ const ReproduceRun& find_run(const std::vector<ReproduceRun>& runs, const std::s
   PFQ_FAIL("reproduce: no run '", id, "' in this reproduction's plan");
 }
 
+// --export-onnx: the run's fine-tuned checkpoint as <run>/model.onnx, recorded in its done.json
+// as "onnx" (a failed export is recorded too, with its error, and retried on the next call).
+void export_run_onnx(const WorkflowOptions& w, const std::string& stage, nlohmann::json& result) {
+  if (result.contains("onnx") && result["onnx"].contains("model")) return;
+  OnnxExportRequest e;
+  e.checkpoint = result.at("checkpoint").get<std::string>();
+  e.out = stage_dir(w, stage) + "/model.onnx";
+  e.force = true;  // only ever this run's own export
+  try {
+    const onnx_export::Result x = export_onnx_checkpoint(e);
+    result["onnx"] = {{"model", e.out}, {"bytes", x.bytes}, {"weight_bytes", x.weight_bytes}};
+    std::fprintf(stderr, "reproduce: %s\n", (e.out + ": " + x.summary()).c_str());
+  } catch (const Error& err) {
+    std::fprintf(stderr, "reproduce: ONNX export of %s failed: %s\n", stage.c_str(), err.what());
+    result["onnx"] = {{"error", err.what()}};
+  }
+  mark_done(w, stage, result);
+}
+
 // One fine-tuning run: stage "runs/<id>" under o.out.
 nlohmann::json finetune_run(const ReproduceOptions& o, const ReproduceRun& r, int threads, int workers, bool quiet) {
   WorkflowOptions w = stage_options(o, o.out, r.seed, threads, workers);
@@ -307,7 +327,7 @@ std::vector<std::string> run_tasks(const ReproduceOptions& o, const std::vector<
 // run. Everything else is the schedule and must match the folder's config.json.
 // Speed settings and the folder's own path do not change results either.
 const char* const kFreeKeys[] = {"bits", "quantizers", "pruning", "baseline_quantizers", "seeds",
-                                 "out",  "jobs",       "threads", "workers", "device", "backend"};
+                                 "out",  "jobs",       "threads", "workers", "device", "backend", "export_onnx"};
 
 void check_config(const ReproduceOptions& o, bool save) {
   const std::string path = o.out + "/config.json";
@@ -397,6 +417,15 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) 
   for (const auto& r : runs)
     if (!std::filesystem::exists(o.out + "/runs/" + r.id + "/done.json")) tasks.push_back("run:" + r.id);
   failed = run_tasks(o, tasks, exe, jobs, per_job);
+  if (o.export_onnx) {  // every finished run of the grid, including those done by earlier calls
+    const WorkflowOptions w = stage_options(o, o.out, o.seeds.front(), total, o.workers);
+    for (const auto& r : runs) {
+      const std::string stage = "runs/" + r.id;
+      if (!std::filesystem::exists(stage_dir(w, stage) + "/done.json")) continue;
+      nlohmann::json result = read_json_file(stage_dir(w, stage) + "/done.json");
+      export_run_onnx(w, stage, result);
+    }
+  }
   nlohmann::json report = write_reproduce_report(o);
   report["executed"] = static_cast<int64_t>(tasks.size() - failed.size());
   if (!failed.empty()) {

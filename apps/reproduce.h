@@ -34,6 +34,9 @@ struct ReproduceOptions : StageOptions {
   std::string stages = "wa";
   int64_t calib_batches = 50;
   int first_last_bits = 8;
+  // Also write each fine-tuned run's model as runs/<id>/model.onnx (QDQ, onnx/export.h); runs
+  // already done are exported on the next call that asks. Free to change between calls.
+  bool export_onnx = false;
 };
 void to_json(nlohmann::json& j, const ReproduceOptions& o);
 void from_json(const nlohmann::json& j, ReproduceOptions& o);  // unknown keys are errors

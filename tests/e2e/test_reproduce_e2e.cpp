@@ -15,6 +15,7 @@
 #include "../prune/prune_test_util.h"
 #include "apps/checkpoint.h"
 #include "apps/reproduce.h"
+#include "onnx/export.h"
 #include "layers/models/registry.h"
 #include "tests/gradcheck.h"
 
@@ -183,6 +184,24 @@ TEST_CASE("e2e: pfq reproduce runs the grid over seeds, reports it and resumes w
   app::ReproduceOptions nowhere = o;
   nowhere.out = tmp / "none";
   CHECK_THROWS_WITH_AS(app::reproduce_report_only(nowhere), doctest::Contains("holds no reproduction"), Error);
+  // --export-onnx on runs already done: each is exported (nothing retrained) and recorded.
+  if (onnx_export::available()) {
+    app::ReproduceOptions ex = o;
+    ex.bits = {"4/4"};
+    ex.quantizers = {"minmax"};
+    ex.pruning = {"none", "pfq"};
+    ex.seeds = {0};
+    ex.export_onnx = true;
+    CHECK(app::run_reproduce(ex, "").at("executed").get<int64_t>() == 0);
+    for (const char* id : {"w4a4-minmax-none-s0", "w4a4-minmax-pfq-s0"}) {
+      CAPTURE(id);
+      const fs::path run = fs::path(tmp / "repro/runs") / id;
+      CHECK(fs::file_size(run / "model.onnx") > 0);
+      const nlohmann::json done = nlohmann::json::parse(slurp(run / "done.json"));
+      CHECK(done.at("onnx").at("model").get<std::string>() == (run / "model.onnx").string());
+    }
+    CHECK(!fs::exists(tmp / "repro/runs/w4a8-minmax-none-s0/model.onnx"));  // not in this call's grid
+  }
 }
 
 TEST_CASE("e2e: pfq reproduce --jobs 2 runs child processes of the pfq binary") {
