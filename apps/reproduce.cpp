@@ -124,7 +124,7 @@ nlohmann::json pretrain_stage(const ReproduceOptions& o, uint64_t seed, int thre
   PFQ_CHECK(!is_qat_checkpoint(ck), "--pretrained ", o.pretrained,
             " is a quantization-aware checkpoint; pass the float model");
   ModulePtr model = model_from_checkpoint(ck);
-  auto loader = make_loader(o.dataset, o.data_dir, false, 256, workers, seed, o.limit_test);
+  auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), workers, seed, o.limit_test);
   check_checkpoint_fits(ck, "--pretrained " + o.pretrained, *loader, o.dataset);
   EvalResult ev = evaluate(*model, *loader);
   result = {{"checkpoint", std::filesystem::absolute(o.pretrained).string()}, {"imported", true},
@@ -161,7 +161,7 @@ nlohmann::json prune_stage(const ReproduceOptions& o, const std::string& method,
   } else {
     prune::PruneReport rep = prune::baseline_prune(*model, ck.model, {prune::parse_baseline(method), target});
     const ModelSummary after = summarize(*model, in);
-    auto loader = make_loader(o.dataset, o.data_dir, false, 256, workers, seed, o.limit_test);
+    auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), workers, seed, o.limit_test);
     EvalResult ev = evaluate(*model, *loader);
     const std::string path = stage_dir(w, method) + "/model.safetensors";
     save_checkpoint(path, *model, rep.config, ck.train, nullptr);
@@ -327,7 +327,7 @@ std::vector<std::string> run_tasks(const ReproduceOptions& o, const std::vector<
 // run. Everything else is the schedule and must match the folder's config.json.
 // Speed settings and the folder's own path do not change results either.
 const char* const kFreeKeys[] = {"bits", "quantizers", "pruning", "baseline_quantizers", "seeds",
-                                 "out",  "jobs",       "threads", "workers", "device", "backend", "export_onnx"};
+                                 "out",  "jobs",       "threads", "workers", "device", "backend", "export_onnx", "eval_batch_size"};
 
 void check_config(const ReproduceOptions& o, bool save) {
   const std::string path = o.out + "/config.json";

@@ -45,7 +45,7 @@ void to_json(nlohmann::json& j, const DeviceOption& o) { j = o.str(); }
 void from_json(const nlohmann::json& j, DeviceOption& o) { o = DeviceOption(j.get<std::string>()); }
 
 #define PFQ_MODEL_FIELDS(X) X(model) X(width)
-#define PFQ_DATA_FIELDS(X) X(dataset) X(data_dir) X(limit_train) X(limit_test) X(batch_size) X(workers)
+#define PFQ_DATA_FIELDS(X) X(dataset) X(data_dir) X(limit_train) X(limit_test) X(batch_size) X(workers) X(eval_batch_size)
 #define PFQ_RUN_FIELDS(X) X(out) X(seed) X(threads) X(device)
 #define PFQ_OPTIMIZER_FIELDS(X) X(optimizer) X(lr) X(momentum) X(nesterov) X(weight_decay) X(no_decay_bn_bias)
 #define PFQ_STAGE_FIELDS(X) \
@@ -91,8 +91,13 @@ std::unique_ptr<data::DataLoader> make_train_loader(const DataOptions& d, uint64
   return make_loader(d.dataset, d.data_dir, true, d.batch_size, d.workers, seed, d.limit_train);
 }
 
+int64_t eval_batch_size(const DataOptions& d) {
+  if (d.eval_batch_size > 0) return d.eval_batch_size;
+  return d.dataset == "imagefolder" ? d.batch_size : 256;
+}
+
 std::unique_ptr<data::DataLoader> make_test_loader(const DataOptions& d, uint64_t seed) {
-  return make_loader(d.dataset, d.data_dir, false, 256, d.workers, seed, d.limit_test);
+  return make_loader(d.dataset, d.data_dir, false, eval_batch_size(d), d.workers, seed, d.limit_test);
 }
 
 void add_model_flags(CLI::App* cmd, ModelOptions& o, const ModelFlagsHelp& help) {
@@ -107,6 +112,10 @@ void add_data_flags(CLI::App* cmd, DataOptions& o, const DataFlagsHelp& help) {
   if (help.limit_train) cmd->add_option("--limit-train", o.limit_train, help.limit_train)->check(CLI::NonNegativeNumber);
   if (help.limit_test) cmd->add_option("--limit-test", o.limit_test, help.limit_test)->check(CLI::NonNegativeNumber);
   if (help.batch_size) cmd->add_option("--batch-size", o.batch_size, help.batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--eval-batch-size", o.eval_batch_size,
+                  "test batches (0: 256 for the small-image datasets; for image folders the training batch size, "
+                  "--batch-size, 128 unless set, which keeps evaluation within a training step's memory)")
+      ->check(CLI::NonNegativeNumber);
   if (help.workers) {
     auto* w = cmd->add_option("--workers", o.workers, help.workers)->check(CLI::NonNegativeNumber);
     if (help.workers_default) w->capture_default_str();

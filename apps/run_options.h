@@ -50,7 +50,12 @@ struct DataOptions {
   int64_t limit_test = 0;
   int64_t batch_size = 128;  // of the training batches
   int workers = 2;           // loader threads
+  int64_t eval_batch_size = 0;  // of the test batches; 0 = eval_batch_size(d)'s default
 };
+// The test batches' size: d.eval_batch_size, or by default 256 for the small-image datasets and
+// the training batch size for image folders (ImageNet-size inputs), so that evaluating needs no
+// more memory than a training step (no autograd graph is kept).
+int64_t eval_batch_size(const DataOptions& d);
 
 struct RunOptions {
   std::string out;  // output folder; each command sets its default
@@ -122,7 +127,7 @@ void check_option_keys(const nlohmann::json& j, const nlohmann::json& known, con
 // Loader over `dataset` split with the default transforms; `limit` > 0 keeps the first N.
 std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const std::string& data_dir, bool train,
                                               int64_t batch_size, int workers, uint64_t seed, int64_t limit);
-// d's training split (batch_size, limit_train) and test split (batches of 256, limit_test).
+// d's training split (batch_size, limit_train) and test split (eval_batch_size(d), limit_test).
 std::unique_ptr<data::DataLoader> make_train_loader(const DataOptions& d, uint64_t seed);
 // `config` with "backend": the process's kernel choices (core/backend_options.h), as every
 // command echoes its configuration and every run saves it.

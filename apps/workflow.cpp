@@ -314,7 +314,7 @@ nlohmann::json run_workflow(const WorkflowOptions& o) {
     // Threads, loader workers, the device and the kernel choices change speed, not the
     // experiment: they may differ between runs (a CUDA run's float32 sums differ from the CPU's
     // in the last bits, so do oneDNN's from pfq's own kernels').
-    for (const char* k : {"threads", "workers", "device", "backend", "onnx_python"}) {
+    for (const char* k : {"threads", "workers", "device", "backend", "onnx_python", "eval_batch_size"}) {
       prev.erase(k);
       cfg.erase(k);
     }

@@ -262,3 +262,31 @@ TEST_CASE("reproduce: bits and grid validation") {
   REQUIRE(runs.size() == 2);
   CHECK(runs[1].id == "w2a4-minmax-pfq-s1");
 }
+
+TEST_CASE("e2e: the evaluation batch size changes memory, not results") {
+  app::DataOptions d;
+  d.dataset = "cifar10";
+  CHECK(app::eval_batch_size(d) == 256);  // the small-image datasets: as before
+  d.dataset = "imagefolder";
+  d.batch_size = 32;
+  CHECK(app::eval_batch_size(d) == 32);  // ImageNet-size inputs: no more than a training batch
+  d.eval_batch_size = 7;
+  CHECK(app::eval_batch_size(d) == 7);
+
+  test::OmpThreadsScope restore;
+  data::testing::TempDir tmp;
+  write_cifar10(tmp / "cifar", 10, 23, 3);
+  const std::string ckpt = write_pretrained(tmp / "model.safetensors");
+  app::DataOptions data;
+  data.dataset = "cifar10";
+  data.data_dir = tmp / "cifar";
+  data.workers = 0;
+  const app::EvalResult one = app::evaluate_checkpoint(ckpt, data, app::DeviceOption("cpu"), false);
+  data.eval_batch_size = 5;  // 4 full batches and an uneven last one
+  const app::EvalResult five = app::evaluate_checkpoint(ckpt, data, app::DeviceOption("cpu"), false);
+  CHECK(one.images == 23);
+  CHECK(five.images == 23);
+  CHECK(five.top1 == one.top1);
+  CHECK(five.top5 == one.top5);
+  CHECK(five.loss == doctest::Approx(one.loss).epsilon(1e-6));
+}
