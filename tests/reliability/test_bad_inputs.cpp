@@ -24,6 +24,7 @@
 #include "data/image_folder.h"
 #include "layers/models/registry.h"
 
+#include "tests/skip.h"
 using namespace pfq;
 using pfq::data::testing::TempDir;
 using pfq::data::testing::read_file;
@@ -209,8 +210,8 @@ TEST_CASE("disk full while writing a checkpoint: a clear error and the previous 
   const std::string mnt = dir / "tiny";
   fs::create_directories(mnt);
   if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k") != 0) {
-    MESSAGE("skipped: cannot mount a tiny tmpfs here (", std::strerror(errno), "); the RLIMIT_FSIZE test of test_atomic_file covers writes failing");
-    return;
+    PFQ_SKIP(std::string("cannot mount a tiny tmpfs here (") + std::strerror(errno) +
+             "; needs root or CAP_SYS_ADMIN); the RLIMIT_FSIZE test of test_atomic_file covers writes failing");
   }
   struct Unmount {
     std::string path;
@@ -318,8 +319,7 @@ TEST_CASE("non-finite values: first_nonfinite names the first bad parameter or g
 
 TEST_CASE("non-finite loss stops training naming the step and the parameter; --skip-nonfinite skips and counts") {
   if (!have_fashion_mnist()) {
-    MESSAGE("skipped: Fashion-MNIST not installed");
-    return;
+    PFQ_SKIP("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
   }
   TempDir dir;
   auto o = tiny_train(dir / "nan");
