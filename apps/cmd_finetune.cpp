@@ -1,6 +1,6 @@
 // cmd_finetune.cpp — `pfq finetune`: quantization-aware fine-tuning of a float checkpoint
 // (apps/finetune.h). Prints the final fake-quantized top-1; exit status 0 also when diverged
-// (the result is flagged, as pfq-method.md 4.3 asks).
+// (the result is flagged, as docs/method.md 4.3 asks).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 

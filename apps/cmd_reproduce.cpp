@@ -29,7 +29,7 @@ ReproduceOptions read_config(const std::string& path) {
 void add_reproduce_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "reproduce",
-      "the reproduction protocol (pfq-method.md 5): one pretrained model fine-tuned at several W/A bits with several "
+      "the reproduction protocol (docs/method.md 5): one pretrained model fine-tuned at several W/A bits with several "
       "quantizers, without and with PfQ and against L1 / BN-gamma pruning, over seeds; report.md + CSV + JSON");
   auto o = std::make_shared<ReproduceOptions>();
   auto config = std::make_shared<std::string>();

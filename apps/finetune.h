@@ -1,4 +1,4 @@
-// finetune.h — quantization-aware fine-tuning behind `pfq finetune` (pfq-method.md 4.3): loads
+// finetune.h — quantization-aware fine-tuning behind `pfq finetune` (docs/method.md 4.3): loads
 // a float (possibly PfQ-pruned) checkpoint, wraps it with quant::prepare_qat, trains with SGD
 // (momentum 0.9, cosine LR), freezes BN statistics from a chosen epoch (default: the last),
 // optionally re-estimates them after training (quant::reestimate_bn_stats), evaluates the
