@@ -38,6 +38,11 @@ struct FinetuneResult {
   int64_t epochs = 0;     // epochs run (a diverged epoch counts)
   std::string checkpoint; // <out>/last.safetensors
   double size_kib = 0;    // quant::model_size of the QAT model (also written to <out>/model_size.json)
+  // Ended at chance accuracy (apps/collapse.h), diverged or not; `collapse` then says so and
+  // names the layer with the widest quantization step relative to its weights (the callers
+  // print it: pfq finetune on stdout, pfq workflow on stderr).
+  bool collapsed = false;
+  std::string collapse;
 };
 
 FinetuneResult finetune(const FinetuneOptions& opts);

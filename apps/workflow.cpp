@@ -159,6 +159,7 @@ nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_
   f.threads = o.threads;
   f.device = o.device;
   FinetuneResult r = finetune(f);
+  if (r.collapsed) std::fprintf(stderr, "workflow: finetune %s\n", r.collapse.c_str());
   // finetune() returns early on Ctrl-C; such a stage is not done (it restarts next time).
   PFQ_CHECK(!stop_requested(), "workflow interrupted during finetune; run the same command again to redo that stage");
   plot_curves(f.out, "quantized fine-tune");
