@@ -48,10 +48,12 @@ void save_checkpoint(const std::string& path, const Module& model, const models:
   std::vector<std::pair<std::string, Tensor>> tensors = model.state_dict();
   if (optimizer)
     for (auto& [name, t] : optimizer->state_tensors()) tensors.emplace_back(kOptimPrefix + name, t);
+  const std::map<std::string, std::string> generators = model.generator_states();
   nlohmann::json train = {{"epoch", state.epoch},          {"batch", state.batch},
                           {"global_step", state.global_step}, {"best_top1", state.best_top1},
                           {"finished", state.finished},    {"generator_state", state.generator_state},
                           {"extra", state.extra}};
+  if (!generators.empty()) train["module_generators"] = generators;  // absent: no module draws
   io::Metadata meta = {{"format", kCheckpointFormat},
                        {"pfq_version", kPfqVersion},
                        {"model", nlohmann::json(cfg).dump()},
@@ -81,6 +83,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     c.train.finished = t.at("finished");
     c.train.generator_state = t.at("generator_state");
     c.train.extra = t.value("extra", nlohmann::json::object());
+    if (t.contains("module_generators"))
+      c.train.module_generators = t.at("module_generators").get<std::map<std::string, std::string>>();
   } catch (const nlohmann::json::exception& e) {
     PFQ_FAIL("checkpoint ", path, ": malformed metadata (", e.what(), ")");
   }
@@ -102,6 +106,10 @@ Checkpoint load_weights_as_checkpoint(const std::string& path, const models::Mod
     if (name.rfind(kOptimPrefix, 0) != 0) c.model_state.emplace_back(name, t);
   PFQ_CHECK(!c.model_state.empty(), "loading weights from ", path, ": the file holds no model tensors");
   return c;
+}
+
+void restore_module_generators(Module& model, const Checkpoint& ckpt) {
+  model.set_generator_states(ckpt.train.module_generators, "checkpoint " + ckpt.path);
 }
 
 ModulePtr model_from_checkpoint(const Checkpoint& ckpt) {

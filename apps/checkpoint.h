@@ -1,9 +1,11 @@
 // checkpoint.h — pfq training checkpoints: a safetensors file holding the model's state dict
 // (PyTorch names), the optimizer state under "optim.*", and metadata with the architecture
 // (ModelConfig incl. per-layer channel counts, so pruned models reload), the training state
-// (epoch, next batch, step, best accuracy, generator state) and the pfq version.
+// (epoch, next batch, step, best accuracy, the default generator's state and the state of every
+// generator a module owns, e.g. Dropout's, by module path) and the pfq version.
 // Written atomically (core/io); validated on load with errors naming the file.
 #pragma once
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -23,6 +25,10 @@ struct TrainState {
   double best_top1 = -1;
   bool finished = false;
   std::string generator_state;  // pfq::default_generator() state
+  // Module::generator_states() of the model when saved (save_checkpoint fills it from the
+  // model); empty in checkpoints written before it was recorded. Restore with
+  // restore_module_generators on resume.
+  std::map<std::string, std::string> module_generators;
   nlohmann::json extra;         // stage-specific fields (e.g. the training options)
 };
 
@@ -40,6 +46,9 @@ void save_checkpoint(const std::string& path, const Module& model, const models:
 // values than the file's model tensors (a hand-edited width or channel count) or whose
 // input_size is outside [1, 4096].
 Checkpoint load_checkpoint(const std::string& path);
+// Sets the model's module generators (Dropout masks) to the checkpoint's, so a resumed run
+// draws the same masks as an uninterrupted one; a checkpoint without them changes nothing.
+void restore_module_generators(Module& model, const Checkpoint& ckpt);
 // Builds the architecture recorded in the checkpoint and loads its weights (strict).
 ModulePtr model_from_checkpoint(const Checkpoint& ckpt);
 // A plain state dict (safetensors without pfq metadata, e.g. exported from PyTorch with pfq's

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "apps/cli_checks.h"
 #include "apps/bench_run.h"
 #include "apps/commands.h"
 #include "apps/quantizer_presets.h"
@@ -34,21 +35,21 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember(data::dataset_names()))
       ->capture_default_str();
   cmd->add_option("--data-dir", o->data_dir, "loader mode: dataset folder (default: the dataset's standard location)");
-  cmd->add_option("--workers", o->workers, "loader mode: data loader threads")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--workers", o->workers, "loader mode: data loader threads")->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--loader-batches", o->loader_batches, "loader mode: batches timed for the loader alone")
-      ->check(CLI::PositiveNumber)
+      ->check(::pfq::app::Positive)
       ->capture_default_str();
-  cmd->add_option("--batch-size", o->batch)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--size", o->size, "input height and width")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--channels", o->channels)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--classes", o->classes)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--width", o->width)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--threads", o->threads, "OpenMP threads (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--warmup", o->warmup)->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--steps", o->steps)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch-size", o->batch)->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--size", o->size, "input height and width")->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--channels", o->channels)->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--classes", o->classes)->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--width", o->width)->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--threads", o->threads, "OpenMP threads (0 = all cores)")->check(::pfq::app::NonNegative)->capture_default_str();
+  cmd->add_option("--warmup", o->warmup)->check(::pfq::app::NonNegative)->capture_default_str();
+  cmd->add_option("--steps", o->steps)->check(::pfq::app::Positive)->capture_default_str();
   cmd->add_flag("--json", o->json, "print one JSON document");
   cmd->add_option("--profile", o->profile_steps, "after timing, run N more steps with the op profiler and print the per-op breakdown")
-      ->check(CLI::NonNegativeNumber);
+      ->check(::pfq::app::NonNegative);
   cmd->add_flag("--profile-shapes", o->profile_shapes, "with --profile: split convolution time by pass (fwd, dX, dW) and layer shape")
       ->needs("--profile");
   cmd->add_flag("--profile-host", o->profile_host,

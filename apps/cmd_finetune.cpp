@@ -1,9 +1,10 @@
 // cmd_finetune.cpp — `pfq finetune`: quantization-aware fine-tuning of a float checkpoint
 // (apps/finetune.h). Prints the final fake-quantized top-1; exit status 0 also when diverged
-// (the result is flagged, as pfq-method.md 4.3 asks).
+// (the result is flagged, as docs/method.md 4.3 asks).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/run_options.h"
 #include "apps/finetune.h"
@@ -29,18 +30,18 @@ void add_finetune_command(CLI::App& app) {
       ->check(CLI::IsMember(quant::bn_stats_names()))
       ->capture_default_str();
   cmd->add_option("--calib-batches", o->qat.calib_batches, "ema observers: batches observed before quantizing")
-      ->check(CLI::NonNegativeNumber)
+      ->check(::pfq::app::NonNegative)
       ->capture_default_str();
   cmd->add_option("--stages", o->stages, "wa | w,wa (first half weights only)")->check(CLI::IsMember({"wa", "w,wa"}))->capture_default_str();
-  cmd->add_option("--epochs", o->epochs)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lr", o->lr, "peak learning rate (cosine schedule)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--weight-decay", o->weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--epochs", o->epochs)->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--lr", o->lr, "peak learning rate (cosine schedule)")->check(::pfq::app::NonNegative)->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay)->check(::pfq::app::NonNegative)->capture_default_str();
   add_data_flags(cmd, *o);
   add_run_flags(cmd, *o, {.out = "output directory (checkpoint, metrics)"});
   cmd->add_option("--freeze-bn-epoch", o->freeze_bn_epoch, "freeze BN statistics from this epoch on (1-based; 0 = the last epoch of a run of 2 or more, never in a 1-epoch run)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--bn-reestimate", o->bn_reestimate, "after training, re-estimate BN statistics from this many batches (0 = off)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->callback([o] {
     std::fprintf(stderr, "pfq finetune: %s\n", with_backend(nlohmann::json(*o)).dump().c_str());
     FinetuneResult r = finetune(*o);
@@ -48,6 +49,7 @@ void add_finetune_command(CLI::App& app) {
                 static_cast<long long>(r.epochs), r.diverged ? " (diverged)" : "", r.checkpoint.c_str());
     std::printf("model size: %.3f KiB (weights at their bit widths; scales, biases, activation ranges at 32 bits)\n",
                 r.size_kib);
+    if (r.collapsed) std::printf("%s\n", r.collapse.c_str());
   });
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/inspect_checkpoint.h"
 #include "core/device.h"
@@ -25,7 +26,7 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print one JSON document");
   cmd->add_option("--bits", o->bits, "per-layer quantization step reported at this bit width")->check(CLI::Range(2, 16))->capture_default_str();
   cmd->add_option("--var-threshold", o->var_threshold, "also count channels with running_var below this (var-below=<t>)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(::pfq::app::NonNegative);
   cmd->add_option("--criterion", o->criterion, "the in-memory PfQ pass: var-below-eps | var-zero | var-below=<t>")->capture_default_str();
   cmd->add_option("--border", o->border, "the in-memory PfQ pass: exact | bias | keep")
       ->check(CLI::IsMember({"exact", "bias", "keep"}))
@@ -35,16 +36,16 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_flag("--no-analysis", o->no_analysis, "architecture summary only");
   auto* arch = cmd->add_option("--arch", o->weights.arch, "load plain weights (no pfq metadata, e.g. from PyTorch) into this architecture")
                    ->check(CLI::IsMember(models::model_names()));
-  cmd->add_option("--width", o->weights.width, "with --arch: width multiplier")->check(CLI::PositiveNumber)->capture_default_str()->needs(arch);
+  cmd->add_option("--width", o->weights.width, "with --arch: width multiplier")->check(::pfq::app::Positive)->capture_default_str()->needs(arch);
   cmd->add_option("--in-channels", o->weights.in_channels, "with --arch: input channels")
-      ->check(CLI::PositiveNumber)
+      ->check(::pfq::app::Positive)
       ->capture_default_str()
       ->needs(arch);
   cmd->add_option("--input-size", o->weights.input_size, "with --arch: input height and width")
-      ->check(CLI::PositiveNumber)
+      ->check(::pfq::app::Positive)
       ->capture_default_str()
       ->needs(arch);
-  cmd->add_option("--classes", o->weights.num_classes, "with --arch: classes")->check(CLI::PositiveNumber)->capture_default_str()->needs(arch);
+  cmd->add_option("--classes", o->weights.num_classes, "with --arch: classes")->check(::pfq::app::Positive)->capture_default_str()->needs(arch);
   cmd->callback([o] {
     if (o->devices) {
       std::printf("%s", describe_devices().c_str());

@@ -4,6 +4,7 @@
 // and apps/export_onnx.h do the work; docs/integer-format.md and docs/onnx-export.md the formats.
 #include <cstdio>
 
+#include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/export_onnx.h"
 #include "apps/intcheck.h"
@@ -33,7 +34,7 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--reference-images", o->reference_images,
                   "onnx: also write <out>.ref.safetensors with this many test images and pfq's logits for them "
                   "(tools/onnx_check.py compares ONNX Runtime's)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(::pfq::app::NonNegative);
   cmd->add_option("--dataset", o->dataset, "onnx --reference-images: the dataset")->check(CLI::IsMember(data::dataset_names()));
   cmd->add_option("--data-dir", o->data_dir, "onnx --reference-images: dataset folder (default: the dataset's standard location)");
   cmd->callback([o] {

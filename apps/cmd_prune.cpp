@@ -6,6 +6,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/run_options.h"
 #include "apps/prune_checkpoint.h"
@@ -46,7 +47,7 @@ void add_prune_command(CLI::App& app) {
   cmd->add_option("--method", o->method, "pfq | l1 | bn-gamma")->check(CLI::IsMember({"pfq", "l1", "bn-gamma"}))->capture_default_str();
   cmd->add_option("--criterion", o->criterion, "PfQ: var-below-eps | var-zero | var-below=<t>")->capture_default_str();
   cmd->add_option("--border", o->border, "PfQ: exact | bias | keep")->check(CLI::IsMember({"exact", "bias", "keep"}))->capture_default_str();
-  cmd->add_option("--target", o->target, "baselines: channels to remove (0 = as many as PfQ removes)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--target", o->target, "baselines: channels to remove (0 = as many as PfQ removes)")->check(::pfq::app::NonNegative);
   add_data_flags(cmd, *o, {.dataset = "evaluation dataset", .limit_train = nullptr, .limit_test = "evaluate only the first N test images",
                            .batch_size = nullptr, .workers_default = false});
   cmd->add_flag("--no-eval", o->no_eval, "skip the accuracy evaluation (output change measured on random inputs)");

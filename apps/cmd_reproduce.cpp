@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/config_file.h"
 #include "apps/run_options.h"
@@ -29,7 +30,7 @@ ReproduceOptions read_config(const std::string& path) {
 void add_reproduce_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "reproduce",
-      "the reproduction protocol (pfq-method.md 5): one pretrained model fine-tuned at several W/A bits with several "
+      "the reproduction protocol (docs/method.md 5): one pretrained model fine-tuned at several W/A bits with several "
       "quantizers, without and with PfQ and against L1 / BN-gamma pruning, over seeds; report.md + CSV + JSON");
   auto o = std::make_shared<ReproduceOptions>();
   auto config = std::make_shared<std::string>();
@@ -49,15 +50,15 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--baseline-quantizers", o->baseline_quantizers, "quantizers the l1 / bn-gamma baselines run with")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--jobs", o->jobs, "runs at once (child processes; threads are split between them)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--threads", o->threads, "OpenMP threads in total (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--jobs", o->jobs, "runs at once (child processes; threads are split between them)")->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--threads", o->threads, "OpenMP threads in total (0 = all cores)")->check(::pfq::app::NonNegative);
   cmd->add_option("--device", o->device,
                   "cpu | cuda | cuda:N, or a list the --jobs share (cuda:0,cuda:1): where pretraining and fine-tuning run")
       ->capture_default_str();
   cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test)");
-  cmd->add_option("--finetune-epochs,--epochs", o->finetune_epochs, "QAT fine-tuning epochs per run")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--finetune-epochs,--epochs", o->finetune_epochs, "QAT fine-tuning epochs per run")->check(::pfq::app::Positive)->capture_default_str();
   cmd->add_option("--stages", o->stages, "wa | w,wa (first half weights only)")->check(CLI::IsMember({"wa", "w,wa"}))->capture_default_str();
-  cmd->add_option("--calib-batches", o->calib_batches, "ema observers: batches observed before quantizing")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--calib-batches", o->calib_batches, "ema observers: batches observed before quantizing")->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--first-last-bits", o->first_last_bits, "bits of the first conv and last linear")->check(CLI::Range(2, 8))->capture_default_str();
   cmd->add_flag("--export-onnx", o->export_onnx,
                 "also write each run's fine-tuned model as runs/<id>/model.onnx (QDQ; runs already done too)");

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/run_options.h"
 #include "apps/trainer.h"
@@ -20,15 +21,15 @@ void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   add_model_flags(cmd, *o, {.model = "architecture", .width = "channel width multiplier (MobileNets)"});
   add_data_flags(cmd, *o, {.dataset = "dataset"});
-  cmd->add_option("--epochs", o->epochs)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--epochs", o->epochs)->check(::pfq::app::Positive)->capture_default_str();
   cmd->add_option("--optimizer", o->optimizer)->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
-  cmd->add_option("--lr", o->lr, "peak learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--lr", o->lr, "peak learning rate")->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--momentum", o->momentum)->check(CLI::Range(0.0, 0.999999))->capture_default_str();
   cmd->add_option("--nesterov", o->nesterov, "Nesterov momentum (true/false)")->capture_default_str();
-  cmd->add_option("--weight-decay", o->weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay)->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_flag("--no-decay-bn-bias", o->no_decay_bn_bias, "exclude BN parameters and biases from weight decay");
   cmd->add_option("--schedule", o->schedule)->check(CLI::IsMember({"constant", "step", "multistep", "cosine"}))->capture_default_str();
-  cmd->add_option("--warmup", o->warmup, "epochs of linear warmup")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "epochs of linear warmup")->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--label-smoothing", o->label_smoothing)->check(CLI::Range(0.0, 0.999))->capture_default_str();
   add_run_flags(cmd, *o, {.out = "output directory (checkpoints, metrics)"});
   cmd->add_flag("--resume", o->resume, "continue from <out>/last.safetensors");
@@ -60,7 +61,7 @@ void add_eval_command(CLI::App& app) {
   add_data_flags(cmd, *o, {.data_dir = "", .limit_train = nullptr, .limit_test = nullptr, .batch_size = nullptr, .workers = "",
                            .workers_default = false});
   add_device_flag(cmd, o->device);
-  cmd->add_option("--limit", o->limit_test, "evaluate only the first N images")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit", o->limit_test, "evaluate only the first N images")->check(::pfq::app::NonNegative);
   cmd->add_flag("--json", o->json, "print one JSON object (top1, top5, loss, images)");
   cmd->callback([o] {
     EvalResult r = evaluate_checkpoint(o->checkpoint, *o, o->device, !o->json);

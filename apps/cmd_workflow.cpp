@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/config_file.h"
 #include "apps/run_options.h"
@@ -25,9 +26,9 @@ void add_workflow_command(CLI::App& app) {
   cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test, a few minutes)");
   cmd->add_option("--wbits", o->wbits)->check(CLI::Range(1, 8))->capture_default_str();
   cmd->add_option("--abits", o->abits)->check(CLI::Range(2, 8))->capture_default_str();
-  cmd->add_option("--finetune-epochs", o->finetune_epochs)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--finetune-epochs", o->finetune_epochs)->check(::pfq::app::Positive)->capture_default_str();
   cmd->add_option("--intcheck-images", o->intcheck_images, "integer check on the first N test images (0: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(::pfq::app::NonNegative)
       ->capture_default_str();
   cmd->add_option("--onnx-python", o->onnx_python,
                   "Python with onnx, onnxruntime, numpy, safetensors that checks the exported model.onnx")

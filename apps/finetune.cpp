@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "apps/collapse.h"
 #include "apps/metrics.h"
 #include "apps/model_loading.h"
 #include "apps/trainer.h"
@@ -154,6 +155,11 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   res.size_kib = size.kib();
   io::write_file_atomic(o.out + "/model_size.json", size.to_json().dump(2) + "\n");
   if (!o.quiet) std::fprintf(stderr, "%s", size.str().c_str());
+  if (at_chance(res.top1, ck.model.num_classes)) {  // after everything above: reads the model only
+    model->to(Device::cpu());
+    res.collapsed = true;
+    res.collapse = collapse_note(res.top1, ck.model.num_classes, widest_quant_step(*model), o.checkpoint);
+  }
   return res;
 }
 

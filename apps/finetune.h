@@ -1,4 +1,4 @@
-// finetune.h — quantization-aware fine-tuning behind `pfq finetune` (pfq-method.md 4.3): loads
+// finetune.h — quantization-aware fine-tuning behind `pfq finetune` (docs/method.md 4.3): loads
 // a float (possibly PfQ-pruned) checkpoint, wraps it with quant::prepare_qat, trains with SGD
 // (momentum 0.9, cosine LR), freezes BN statistics from a chosen epoch (default: the last),
 // optionally re-estimates them after training (quant::reestimate_bn_stats), evaluates the
@@ -38,6 +38,11 @@ struct FinetuneResult {
   int64_t epochs = 0;     // epochs run (a diverged epoch counts)
   std::string checkpoint; // <out>/last.safetensors
   double size_kib = 0;    // quant::model_size of the QAT model (also written to <out>/model_size.json)
+  // Ended at chance accuracy (apps/collapse.h), diverged or not; `collapse` then says so and
+  // names the layer with the widest quantization step relative to its weights (the callers
+  // print it: pfq finetune on stdout, pfq workflow on stderr).
+  bool collapsed = false;
+  std::string collapse;
 };
 
 FinetuneResult finetune(const FinetuneOptions& opts);

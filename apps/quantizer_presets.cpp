@@ -12,7 +12,7 @@ const std::vector<std::string>& quantizer_presets() {
 }
 
 quant::QatConfig quantizer_preset(const std::string& name, int wbits, int abits) {
-  quant::QatConfig c;  // minmax weights per layer, EMA activations, BN folded (pfq-method.md 4.3)
+  quant::QatConfig c;  // minmax weights per layer, EMA activations, BN folded (docs/method.md 4.3)
   c.wbits = wbits;
   c.abits = abits;
   if (name == "minmax") return c;

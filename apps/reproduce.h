@@ -1,4 +1,4 @@
-// reproduce.h — `pfq reproduce`: the reproduction protocol of pfq-method.md section 5 from one
+// reproduce.h — `pfq reproduce`: the reproduction protocol of docs/method.md section 5 from one
 // pretrained model: W/A bits x quantizer (per-layer minmax, per-channel minmax, PACT, LSQ) x
 // pruning (none, PfQ, and the L1 / BN-gamma baselines at PfQ's filter count) x seeds. Each run
 // is a resumable stage (the workflow's done.json machinery) around apps/finetune; --jobs runs

@@ -171,7 +171,7 @@ nlohmann::json write_reproduce_report(const ReproduceOptions& o) {
              fmt("%.0f", g.macs) + " | " + fmt("%.0f", g.removed) + " | " + notes + " |\n";
   }
 
-  // The claim (pfq-method.md 5): PfQ (B) beats no pruning (A) at low bits with equal or smaller size.
+  // The claim (docs/method.md 5): PfQ (B) beats no pruning (A) at low bits with equal or smaller size.
   nlohmann::json claims = nlohmann::json::array();
   std::string claim_md;
   for (const auto& a : groups) {
@@ -223,7 +223,7 @@ nlohmann::json write_reproduce_report(const ReproduceOptions& o) {
         "lsq = LSQ weights and activations. l1 / bn-gamma remove as many filters as PfQ.\n\n" +
         table + "\n";
   if (!claim_md.empty())
-    md += "## PfQ vs no pruning (pfq-method.md section 5)\n\n| W/A | quantizer | top-1 without | top-1 with PfQ | change | size (KiB) | verdict |\n"
+    md += "## PfQ vs no pruning (docs/method.md section 5)\n\n| W/A | quantizer | top-1 without | top-1 with PfQ | change | size (KiB) | verdict |\n"
           "|---|---|---|---|---|---|---|\n" + claim_md + "\n";
   for (const auto& f : floats)
     if (f.at("pruning") == "pfq" && f.at("removed_channels").get<int64_t>() == 0)

@@ -2,6 +2,7 @@
 // (apps/run_options.h).
 #include "apps/run_options.h"
 
+#include "apps/cli_checks.h"
 #include "core/backend_options.h"
 #include "core/device.h"
 #include "core/io/json_fields.h"
@@ -102,22 +103,22 @@ std::unique_ptr<data::DataLoader> make_test_loader(const DataOptions& d, uint64_
 
 void add_model_flags(CLI::App* cmd, ModelOptions& o, const ModelFlagsHelp& help) {
   cmd->add_option("--model", o.model, help.model)->check(CLI::IsMember(models::model_names()))->capture_default_str();
-  cmd->add_option("--width", o.width, help.width)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--width", o.width, help.width)->check(::pfq::app::Positive)->capture_default_str();
 }
 
 void add_data_flags(CLI::App* cmd, DataOptions& o, const DataFlagsHelp& help) {
   if (help.dataset)
     cmd->add_option("--dataset", o.dataset, help.dataset)->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
   if (help.data_dir) cmd->add_option("--data-dir", o.data_dir, help.data_dir);
-  if (help.limit_train) cmd->add_option("--limit-train", o.limit_train, help.limit_train)->check(CLI::NonNegativeNumber);
-  if (help.limit_test) cmd->add_option("--limit-test", o.limit_test, help.limit_test)->check(CLI::NonNegativeNumber);
-  if (help.batch_size) cmd->add_option("--batch-size", o.batch_size, help.batch_size)->check(CLI::PositiveNumber)->capture_default_str();
+  if (help.limit_train) cmd->add_option("--limit-train", o.limit_train, help.limit_train)->check(::pfq::app::NonNegative);
+  if (help.limit_test) cmd->add_option("--limit-test", o.limit_test, help.limit_test)->check(::pfq::app::NonNegative);
+  if (help.batch_size) cmd->add_option("--batch-size", o.batch_size, help.batch_size)->check(::pfq::app::Positive)->capture_default_str();
   cmd->add_option("--eval-batch-size", o.eval_batch_size,
                   "test batches (0: 256 for the small-image datasets; for image folders the training batch size, "
                   "--batch-size, 128 unless set, which keeps evaluation within a training step's memory)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(::pfq::app::NonNegative);
   if (help.workers) {
-    auto* w = cmd->add_option("--workers", o.workers, help.workers)->check(CLI::NonNegativeNumber);
+    auto* w = cmd->add_option("--workers", o.workers, help.workers)->check(::pfq::app::NonNegative);
     if (help.workers_default) w->capture_default_str();
   }
 }
@@ -129,7 +130,7 @@ CLI::Option* add_device_flag(CLI::App* cmd, DeviceOption& d, const std::string& 
 void add_run_flags(CLI::App* cmd, RunOptions& o, const RunFlagsHelp& help) {
   cmd->add_option("--out", o.out, help.out)->capture_default_str();
   cmd->add_option("--seed", o.seed)->capture_default_str();
-  auto* t = cmd->add_option("--threads", o.threads, help.threads)->check(CLI::NonNegativeNumber);
+  auto* t = cmd->add_option("--threads", o.threads, help.threads)->check(::pfq::app::NonNegative);
   if (help.threads_default) t->capture_default_str();
   add_device_flag(cmd, o.device, help.device);
   if (help.quiet) cmd->add_flag("--quiet", o.quiet, help.quiet);
@@ -140,12 +141,12 @@ void add_stage_flags(CLI::App* cmd, StageOptions& o, const char* workers_help) {
   DataFlagsHelp data = kTerseDataFlags;
   data.workers = workers_help;
   add_data_flags(cmd, o, data);
-  cmd->add_option("--pretrain-epochs", o.pretrain_epochs)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--pretrain-lr", o.pretrain_lr)->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--weight-decay", o.weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--pretrain-epochs", o.pretrain_epochs)->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--pretrain-lr", o.pretrain_lr)->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--weight-decay", o.weight_decay)->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--criterion", o.criterion, "PfQ criterion: var-below-eps | var-zero | var-below=<t>")->capture_default_str();
   cmd->add_option("--border", o.border, "PfQ border mode")->check(CLI::IsMember({"exact", "bias", "keep"}))->capture_default_str();
-  cmd->add_option("--finetune-lr", o.finetune_lr)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--finetune-lr", o.finetune_lr)->check(::pfq::app::Positive)->capture_default_str();
 }
 
 nlohmann::json with_backend(nlohmann::json config) {

@@ -76,7 +76,7 @@ struct OptimizerOptions {
 };
 
 // What `pfq workflow` and `pfq reproduce` share: model, data and the schedule of the stages
-// (pretrain, PfQ, quantized fine-tuning; pfq-method.md sections 3, 4.1, 4.3).
+// (pretrain, PfQ, quantized fine-tuning; docs/method.md sections 3, 4.1, 4.3).
 struct StageOptions : ModelOptions, DataOptions {
   StageOptions() {
     model = "mobilenetv1";

@@ -93,6 +93,7 @@ TrainResult train(const TrainOptions& o) {
     Checkpoint ck = load_checkpoint(last_path);
     cfg = ck.model;
     model = model_from_checkpoint(ck);
+    restore_module_generators(*model, ck);  // Dropout's masks continue where they stopped
     model->to(dev);  // before the optimizer state, which is created on the parameters' device
     opt = make_optimizer(o, *model);
     opt->load_state_tensors(ck.optim_state);

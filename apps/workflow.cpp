@@ -103,7 +103,7 @@ nlohmann::json run_pretrain(const WorkflowOptions& o) {
   return result;
 }
 
-// Stage 2 (pfq-method.md section 3): PfQ on the pretrained model. Evaluates the float model
+// Stage 2 (docs/method.md section 3): PfQ on the pretrained model. Evaluates the float model
 // before and after, so the report shows the function is unchanged (exact border mode).
 nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain) {
   nlohmann::json result;
@@ -128,7 +128,7 @@ nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain)
   io::write_file_atomic(stage_dir(o, "pfq") + "/report.json", rep.to_json().dump(2) + "\n");
   io::write_file_atomic(stage_dir(o, "pfq") + "/report.txt", rep.str());
   std::fprintf(stderr, "%s", rep.str().c_str());
-  // The per-layer folded weight range before vs after PfQ (pfq-method.md section 2).
+  // The per-layer folded weight range before vs after PfQ (docs/method.md section 2).
   if (!rep.layers.empty()) io::write_file_atomic(stage_dir(o, "pfq") + "/weight_range.svg", weight_range_svg(rep));
   result = {{"checkpoint", path},
             {"removed_channels", rep.removed_total},
@@ -145,7 +145,7 @@ nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain)
 
 namespace {
 
-// Stage 3 (pfq-method.md section 4.3): quantization-aware fine-tuning of the PfQ model with
+// Stage 3 (docs/method.md section 4.3): quantization-aware fine-tuning of the PfQ model with
 // BN folded, W/A bits as configured (first conv and last linear at 8 bits).
 nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_stage) {
   nlohmann::json result;
@@ -161,6 +161,7 @@ nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_
   f.threads = o.threads;
   f.device = o.device;
   FinetuneResult r = finetune(f);
+  if (r.collapsed) std::fprintf(stderr, "workflow: finetune %s\n", r.collapse.c_str());
   // finetune() returns early on Ctrl-C; such a stage is not done (it restarts next time).
   PFQ_CHECK(!stop_requested(), "workflow interrupted during finetune; run the same command again to redo that stage");
   plot_curves(f.out, "quantized fine-tune");

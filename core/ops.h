@@ -51,7 +51,6 @@ Tensor round(const Tensor& x);      // round half to even; gradient 0 (true deri
 Tensor round_ste(const Tensor& x);  // round half to even; gradient passed through unchanged
 Tensor sign(const Tensor& x);       // -1, 0, +1; gradient 0
 Tensor sign_ste(const Tensor& x);   // sign with x == 0 -> +1 (binary weights); gradient 1 where |x| <= 1
-Tensor clamp_ste(const Tensor& x, double lo, double hi);  // clamp; gradient passed everywhere
 
 // ---------------- reductions (axes empty = all) ----------------
 Tensor sum(const Tensor& x, std::vector<int64_t> axes = {}, bool keepdim = false);

@@ -78,6 +78,7 @@ class Dropout : public Module {
   Tensor forward(const Tensor& x) override;
   int trace(GraphBuilder& g, const std::string& path, int x) override;
   Generator& generator() { return gen_; }
+  Generator* own_generator() override { return &gen_; }
   double p;
 
  private:

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/random.h"
 
 namespace pfq {
 
@@ -220,6 +221,26 @@ std::vector<std::pair<std::string, Module*>> Module::named_modules() {
   std::vector<std::pair<std::string, Module*>> out;
   for (auto& [n, m] : static_cast<const Module*>(this)->named_modules()) out.emplace_back(n, const_cast<Module*>(m));
   return out;
+}
+
+std::map<std::string, std::string> Module::generator_states() const {
+  std::map<std::string, std::string> out;
+  // own_generator() is non-const (it hands out the generator to draw from); state() only reads
+  for (auto& [name, m] : named_modules())
+    if (const Generator* g = const_cast<Module*>(m)->own_generator()) out[name] = g->state();
+  return out;
+}
+
+void Module::set_generator_states(const std::map<std::string, std::string>& states, const std::string& what) {
+  std::map<std::string, Module*> by_path;
+  for (auto& [name, m] : named_modules()) by_path[name] = m;
+  for (const auto& [name, state] : states) {
+    auto it = by_path.find(name);
+    PFQ_CHECK(it != by_path.end() && it->second->own_generator(), what, ": random state saved for module '", name,
+              "', which ", it == by_path.end() ? "the model does not have" : "draws no random numbers",
+              " (the checkpoint does not match this architecture)");
+    it->second->own_generator()->set_state(state);
+  }
 }
 
 int64_t Module::num_parameters() const {

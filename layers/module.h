@@ -19,6 +19,7 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module;
 class GraphBuilder;
+class Generator;
 using ModulePtr = std::shared_ptr<Module>;
 
 // What load_state_dict found (strict=false returns it instead of throwing).
@@ -114,11 +115,21 @@ class Module {
   std::vector<std::pair<std::string, Module*>> named_modules();
   std::vector<std::pair<std::string, const Module*>> named_modules() const;
   int64_t num_parameters() const;  // elements of all parameters, children included
+  // Every own_generator() in the tree, keyed by module path (Generator::state() strings).
+  std::map<std::string, std::string> generator_states() const;
+  // Restores generator_states(); a path that is not a module with a generator is an error
+  // naming it (`what` names the source, e.g. the checkpoint). Modules absent from `states`
+  // keep their current state (an older checkpoint saved none).
+  void set_generator_states(const std::map<std::string, std::string>& states, const std::string& what);
 
   // ---- state ----
   // Parameters and buffers per module, parameters first, in registration order; the tensors
   // share storage with the module (detached).
   NamedTensors state_dict() const;
+  // The random state a module draws from itself (Dropout's mask generator), if any. Not part of
+  // the state dict; checkpoints save it beside the weights (generator_states below) so that a
+  // resumed run continues the same random stream.
+  virtual Generator* own_generator() { return nullptr; }
   // Copies (with dtype conversion) every matching entry. Shape mismatches always throw;
   // with strict, missing or unexpected keys throw too. Nothing is modified when it throws.
   LoadResult load_state_dict(const NamedTensors& state, bool strict = true);

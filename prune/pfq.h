@@ -1,5 +1,5 @@
 // pfq.h — PfQ, Pruning for Quantization (prune/), as specified in
-// shared/design/pfq-method.md section 3: find constant channels from BN running statistics
+// docs/method.md section 3: find constant channels from BN running statistics
 // (plus dead producers through their depthwise consumers), compensate every consumer with the
 // channel's constant output, and remove the channels: a smaller model computing the same
 // function (exactly with --border exact). Needs no data and no training; a second pass is a

@@ -12,7 +12,7 @@ namespace pfq::quant {
 
 // bits: 2..8 uniform; 1 = binary sign (symmetric only, weights).
 // symmetric: signed narrow grid q in [-(2^(b-1)-1), 2^(b-1)-1], z = 0, s = max|x| / (2^(b-1)-1)
-//   (pfq-method.md section 4: step = max|w'| / (2^(b-1) - 1)).
+//   (docs/method.md section 4: step = max|w'| / (2^(b-1) - 1)).
 // asymmetric: unsigned grid q in [0, 2^b - 1]; the range [lo, hi] is widened to contain 0,
 //   s = (hi - lo) / (2^b - 1), z = clamp(round(-lo / s), 0, 2^b - 1): 0 is exactly representable.
 // per_channel: one range per index of axis 0 (output channel of a conv/linear weight [OC, ...]).

@@ -1,4 +1,4 @@
-// model_size.h — model size accounting (quant/, pfq-method.md 4.4): the bits of every tensor a
+// model_size.h — model size accounting (quant/, docs/method.md 4.4): the bits of every tensor a
 // deployed model stores. Float layers: every parameter and BN statistic at 32 bits. QAT layers:
 // weights at their quantizer's bit width, weight scales (1 or OC) at 32 bits, the bias (folded
 // BN: beta + s * (b - mu), one per output channel) and PfQ correction maps at 32 bits; a folded

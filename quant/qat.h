@@ -1,4 +1,4 @@
-// qat.h — quantization-aware training preparation (quant/, pfq-method.md 4.3): wraps a float
+// qat.h — quantization-aware training preparation (quant/, docs/method.md 4.3): wraps a float
 // model in place with replace_module (no layer class is edited). Conv+BN pairs become QatConv2d
 // with BN folded (Krishnamoorthi 2018 3.2 / Jacob 2018), other convs and every Linear get a
 // weight quantizer, every ReLU/ReLU6 is followed by an unsigned activation quantizer, the

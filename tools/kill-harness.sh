@@ -6,8 +6,10 @@
 # after each kill with the same command. After every kill, every *.safetensors left in the
 # output folder must load (`pfq inspect`); at the end every checkpoint must be bit-identical
 # to the reference's (tensors and data bytes; metadata up to the output path; CPU, --threads 1,
-# --workers 1). Ends with "kill-harness: N kills, ok".
+# --workers 1). -a picks the model: mobilenetv1 (default) or mobilenetv2, whose classifier's
+# dropout draws from its own generator (the checkpoint must carry that state too). Ends with "kill-harness: N kills, ok".
 # Usage: tools/kill-harness.sh [-p PFQ] [-k KILLS_PER_COMMAND] [-s SEED] [-w WORKDIR] [-m train|workflow|both]
+#                              [-a mobilenetv1|mobilenetv2]
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,16 +18,22 @@ kills_wanted=10
 seed=1
 work=$(mktemp -d /tmp/pfq-kill-harness.XXXXXX)
 mode=both
-while getopts "p:k:s:w:m:" opt; do
+arch=mobilenetv1
+while getopts "p:k:s:w:m:a:" opt; do
   case $opt in
     p) pfq=$OPTARG ;;
     k) kills_wanted=$OPTARG ;;
     s) seed=$OPTARG ;;
     w) work=$OPTARG ;;
     m) mode=$OPTARG ;;
-    *) echo "usage: $0 [-p PFQ] [-k KILLS] [-s SEED] [-w WORKDIR] [-m train|workflow|both]" >&2; exit 2 ;;
+    a) arch=$OPTARG ;;
+    *) echo "usage: $0 [-p PFQ] [-k KILLS] [-s SEED] [-w WORKDIR] [-m train|workflow|both] [-a ARCH]" >&2; exit 2 ;;
   esac
 done
+case $arch in
+  mobilenetv1|mobilenetv2) ;;
+  *) echo "kill-harness: -a $arch: expected mobilenetv1 or mobilenetv2" >&2; exit 2 ;;
+esac
 [ -x "$pfq" ] || { echo "kill-harness: $pfq not found (build pfq first or pass -p)" >&2; exit 2; }
 mkdir -p "$work"
 RANDOM=$seed
@@ -35,11 +43,11 @@ failures=0
 # `exec`: run in the background, a function is a subshell; without exec, SIGKILL would hit that
 # subshell and leave pfq running as an orphan (which once wrote into the next round's folder).
 train_cmd() {  # train_cmd OUT
-  exec "$pfq" train --model mobilenetv1 --width 0.25 --dataset fashion-mnist --epochs 3 --batch-size 32 --lr 0.05 \
+  exec "$pfq" train --model "$arch" --width 0.25 --dataset fashion-mnist --epochs 3 --batch-size 32 --lr 0.05 \
     --limit-train 384 --limit-test 96 --threads 1 --workers 1 --seed 7 --quiet --resume --out "$1"
 }
 workflow_cmd() {  # workflow_cmd OUT
-  exec "$pfq" workflow --model mobilenetv1 --width 0.25 --dataset fashion-mnist --pretrain-epochs 2 --finetune-epochs 1 \
+  exec "$pfq" workflow --model "$arch" --width 0.25 --dataset fashion-mnist --pretrain-epochs 2 --finetune-epochs 1 \
     --batch-size 32 --limit-train 384 --limit-test 96 --threads 1 --workers 1 --seed 7 --out "$1"
 }
 
@@ -159,7 +167,7 @@ run_one() {  # run_one NAME CMD_FUNCTION
     return
   fi
   local ref_s=$(( ($(date +%s%N) - start) / 1000000000 + 1 ))
-  echo "== $name: reference run ${ref_s}s; $kills_wanted kills (seed $seed)"
+  echo "== $name ($arch): reference run ${ref_s}s; $kills_wanted kills (seed $seed)"
   run_killed "$name" "$cmd" "$ref_s"
 }
 

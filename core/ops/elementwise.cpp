@@ -279,9 +279,4 @@ Tensor sign_ste(const Tensor& x) {
   });
 }
 
-Tensor clamp_ste(const Tensor& x, double lo, double hi) {
-  PFQ_CHECK(lo <= hi, "clamp_ste: lower bound ", lo, " above upper bound ", hi);
-  return record("clamp_ste", unary_forward(x, fn::Clamp{lo, hi}, "clamp_ste"), {x}, [](const Tensor& g) { return one(g); });
-}
-
 }  // namespace pfq

@@ -1,8 +1,12 @@
 // io.cpp — export and import of the integer model (quant/integer/model.h) in the format
 // of docs/integer-format.md: safetensors tensors "<node>.<field>" and the graph as JSON in the
 // metadata key "pfq_int_graph". The loader re-derives every value's shape from the graph and
-// checks each tensor's dtype, shape and value range against it.
+// checks each tensor's dtype, shape and value range against it, and bounds every value the
+// integer arithmetic can produce from the file's weights and multipliers: a file whose int32
+// accumulators or int64 requantization sums could overflow is refused, naming the tensor.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -112,7 +116,14 @@ int64_t capped_numel(const Shape& s) {
 struct ValShape {
   Shape shape;  // [C, H, W] or [C]
   bool i32 = false;
+  double max_abs = 128;  // a bound on |value| (int8: 128; accumulators: from the weights)
 };
+
+// |x - z_x| for int8 x and an int8 zero point z_x.
+constexpr double kMaxInputDiff = 255;
+constexpr double kInt32Max = 2147483647.0;
+// What int64 intermediates may reach, less a margin for the bounds' double rounding.
+constexpr double kInt64Safe = 0x1p63 * (1 - 0x1p-20);
 
 }  // namespace
 
@@ -211,6 +222,19 @@ IntModel load_integer_model(const std::string& path) {
         const int v = n.weight.data<int8_t>()[i];
         if (v < -lim || v > lim - 1) L.fail("weight ", i, " = ", v, " is outside the ", n.weight_bits, "-bit range");
       }
+      // The int32 accumulator of output channel oc holds sum_k w[oc, k] * (x - z_x), at most
+      // sum_k |w[oc, k]| * 255: it must stay below 2^31 (docs/integer-format.md section 4).
+      const int64_t K = n.weight.numel() / std::max<int64_t>(n.out_channels, 1);
+      out.max_abs = 0;
+      for (int64_t oc = 0; oc < n.out_channels; ++oc) {
+        double l1 = 0;
+        for (int64_t k = 0; k < K; ++k) l1 += std::abs(int{n.weight.data<int8_t>()[oc * K + k]});
+        if (l1 * kMaxInputDiff > kInt32Max)
+          L.fail("tensor '", n.name, ".weight': output channel ", oc, " sums ", K, " products whose weights add up to |w| = ", l1,
+                 "; with 8-bit inputs (|x - z_x| <= 255) its accumulator can reach ", l1 * kMaxInputDiff,
+                 ", beyond int32 (2^31 - 1)");
+        out.max_abs = std::max(out.max_abs, l1 * kMaxInputDiff);
+      }
       out.i32 = true;
     } else if (n.op == "global_avgpool") {
       need(1, true);
@@ -219,6 +243,10 @@ IntModel load_integer_model(const std::string& path) {
         L.fail("input ", shape_str(in[0].shape), " does not match kernel [", n.kernel[0], ", ", n.kernel[1], "]");
       out.shape = {in[0].shape[0]};
       out.i32 = true;
+      out.max_abs = static_cast<double>(n.kernel[0]) * static_cast<double>(n.kernel[1]) * kMaxInputDiff;
+      if (out.max_abs > kInt32Max)
+        L.fail("kernel [", n.kernel[0], ", ", n.kernel[1], "] sums ", n.kernel[0] * n.kernel[1],
+               " 8-bit values per channel: the int32 sum can reach ", out.max_abs, ", beyond int32 (2^31 - 1)");
     } else if (n.op == "requant") {
       if (in.empty() || in.size() > 2) L.fail("requant takes 1 or 2 inputs");
       act_out();
@@ -228,6 +256,7 @@ IntModel load_integer_model(const std::string& path) {
       if (!terms.is_array() || terms.size() != in.size()) L.fail("terms must list one entry per input");
       out.shape = in[0].shape;
       const int64_t C = out.shape[0];
+      std::vector<double> u_max(static_cast<size_t>(C), 0);  // bound on |u| per channel (int64 sum)
       for (size_t i = 0; i < in.size(); ++i) {
         if (in[i].shape != out.shape) L.fail("inputs ", shape_str(in[0].shape), " and ", shape_str(in[i].shape), " differ");
         IntTerm t;
@@ -242,6 +271,29 @@ IntModel load_integer_model(const std::string& path) {
         if (L.get<bool>(terms[i], "correction")) {
           if (out.shape.size() != 3) L.fail("a correction map needs a [C, H, W] input");
           t.correction = L.tensor(term_key(n.name, i, "correction"), DType::Int32, out.shape);
+        }
+        // shift_round((v - z) * m, r) + bias + correction in int64: |m| must be a Q31 multiplier
+        // (0 or in [2^30, 2^31)) and the product and the sum over terms must fit
+        const std::string mname = term_key(n.name, i, "multiplier");
+        const int64_t P = capped_numel(out.shape) / std::max<int64_t>(C, 1);
+        for (int64_t c = 0; c < C; ++c) {
+          const double m = std::abs(static_cast<double>(t.multiplier.data<int32_t>()[c]));
+          if (m != 0 && (m < 0x1p30 || m >= 0x1p31))
+            L.fail("tensor '", mname, "' [", c, "] = ", t.multiplier.data<int32_t>()[c],
+                   ": a multiplier must be 0 or have |m| in [2^30, 2^31) (Q31)");
+          const double product = (in[i].max_abs + std::abs(static_cast<double>(t.zero_point))) * m;
+          if (product > kInt64Safe)
+            L.fail("tensor '", mname, "' [", c, "]: the input (|v| <= ", in[i].max_abs, ", zero_point ", t.zero_point,
+                   ") times the multiplier can reach ", product, ", beyond int64");
+          double corr = 0;
+          if (t.correction.defined())
+            for (int64_t p = 0; p < P; ++p)
+              corr = std::max(corr, std::abs(static_cast<double>(t.correction.data<int32_t>()[c * P + p])));
+          u_max[c] += product / std::ldexp(1.0, t.shift.data<int32_t>()[c]) + 1 + corr +
+                      (t.bias.defined() ? std::abs(static_cast<double>(t.bias.data<int32_t>()[c])) : 0);
+          if (u_max[c] + std::ldexp(1.0, n.frac_bits) > kInt64Safe)
+            L.fail("tensor '", mname, "' [", c, "]: with shift ", t.shift.data<int32_t>()[c],
+                   " the requantization sum of channel ", c, " can reach ", u_max[c], ", beyond int64");
         }
         n.terms.push_back(std::move(t));
       }

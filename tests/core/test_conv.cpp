@@ -10,6 +10,7 @@
 #include "core/layout.h"
 #include "core/ops.h"
 #include "tests/gradcheck.h"
+#include "tests/skip.h"
 
 using namespace pfq;
 
@@ -135,8 +136,7 @@ TEST_CASE("strided 1x1 convolutions on channels-last activations: the weight gra
   // gradient in up to half of the calls with two threads and fewer than 8 input channels per
   // group on AVX2 (conv_onednn.cpp, unit_stride_1x1): each geometry runs 100 times.
   if (!cpu::onednn_compiled()) {
-    MESSAGE("skipped: this build has no oneDNN (channels-last convolutions need it)");
-    return;
+    PFQ_SKIP("this build has no oneDNN (channels-last convolutions need it)");
   }
   test::OmpThreadsScope threads(2);  // thread interleavings are what some kernel bugs need
   const std::vector<Cfg> cfgs = {
@@ -151,8 +151,7 @@ TEST_CASE("oneDNN on random small geometries, NCHW and channels-last, repeated: 
   // interleavings, as oneDNN's strided 1x1 weight gradient above was (it made 4 of 1000 such
   // random geometries fail).
   if (!cpu::onednn_compiled()) {
-    MESSAGE("skipped: this build has no oneDNN");
-    return;
+    PFQ_SKIP("this build has no oneDNN");
   }
   test::OmpThreadsScope threads(2);  // thread interleavings are what some kernel bugs need
   std::mt19937 rng(7);

@@ -1,6 +1,8 @@
-// test_errors.cpp — argument errors name the op, the offending shapes/dtypes/devices.
+// test_errors.cpp — argument errors name the op, the offending shapes/dtypes/devices, and the
+// repository-relative source file.
 #include <doctest/doctest.h>
 
+#include "core/error.h"
 #include "core/ops.h"
 
 using namespace pfq;
@@ -29,4 +31,26 @@ TEST_CASE("errors: shape, dtype and argument mismatches are clear") {
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("elementwise.cpp:") != std::string::npos);
   }
+}
+
+TEST_CASE("errors: the location is the repository-relative file, never the build machine's path") {
+  // libpfq is a unity build (its __FILE__ is "<build>/../core/ops/...") and its apps and tests
+  // are not ("../apps/..."): both must come out as the path from the repository root.
+  std::string what;
+  try {
+    matmul(Tensor::zeros({2, 3}), Tensor::zeros({2, 3}));
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  INFO(what);
+  CHECK(what.find(" [core/") != std::string::npos);
+  CHECK(what.find(PFQ_SOURCE_ROOT) == std::string::npos);
+  CHECK(what.find("..") == std::string::npos);
+  what.clear();
+  try {
+    PFQ_FAIL("from a test file");  // tests/ is compiled from the build folder, not as a unity
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  CHECK(what.find("from a test file [tests/core/test_errors.cpp:") == 0);
 }

@@ -18,6 +18,7 @@
 #include "core/optim/sgd.h"
 #include "layers/models/registry.h"
 #include "tests/gradcheck.h"
+#include "tests/skip.h"
 
 using namespace pfq;
 
@@ -136,8 +137,7 @@ TEST_CASE("layout: batch norm's channels-last kernels match the NCHW ones, bit f
 
 TEST_CASE("layout: conv2d under the nhwc layout returns channels-last outputs with the NCHW values") {
   if (!cpu::onednn_compiled()) {
-    MESSAGE("skipped: this build has no oneDNN (the nhwc layout needs it)");
-    return;
+    PFQ_SKIP("this build has no oneDNN (the nhwc layout needs it)");
   }
   Tensor x = rnd({3, 8, 9, 9}, 9), w = rnd({12, 8, 3, 3}, 10), wd = rnd({8, 1, 3, 3}, 11), wp = rnd({6, 8, 1, 1}, 12);
   Tensor b = rnd({12}, 13);
@@ -205,8 +205,7 @@ TEST_CASE("layout: an nhwc backward oneDNN cannot run goes through NCHW copies (
 
 TEST_CASE("layout: ResNet-20, MobileNetV1 and V2 train the same SGD steps with nchw and nhwc activations") {
   if (!cpu::onednn_compiled()) {
-    MESSAGE("skipped: this build has no oneDNN (the nhwc layout needs it)");
-    return;
+    PFQ_SKIP("this build has no oneDNN (the nhwc layout needs it)");
   }
   const cpu::ConvBackend saved_backend = cpu::conv_backend();
   cpu::set_conv_backend(cpu::ConvBackend::OneDnn);

@@ -4,6 +4,7 @@
 
 #include "core/device.h"
 #include "core/ops.h"
+#include "tests/skip.h"
 
 using namespace pfq;
 
@@ -93,8 +94,7 @@ TEST_CASE("tensor: caching allocator reuses freed blocks") {
 
 TEST_CASE("tensor: to(cuda) without CUDA is a clear error, never a silent CPU fallback") {
   if (cuda_device_count() > 0) {
-    MESSAGE("skipped: a CUDA GPU is present (covered by the cuda suite)");
-    return;
+    PFQ_SKIP("a CUDA GPU is present (covered by the cuda suite)");
   }
   Tensor a = Tensor::ones({2});
   CHECK_THROWS_AS(a.to(Device::cuda(0)), Error);

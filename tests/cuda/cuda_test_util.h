@@ -1,4 +1,4 @@
-// cuda_test_util.h — helpers of the cuda suite: skipping without a GPU (with a MESSAGE), moving
+// cuda_test_util.h — helpers of the cuda suite: skipping without a GPU (a SKIP line, skip.h), moving
 // tensors for comparison, and the CUDA-against-CPU closeness check with a readable report.
 #pragma once
 #include <doctest/doctest.h>
@@ -9,16 +9,17 @@
 
 #include "core/device.h"
 #include "core/ops.h"
+#include "tests/skip.h"
 
 namespace pfq::test {
 
-// True (after logging why) when this test cannot run for lack of a CUDA build or GPU.
+// True (after printing the SKIP line, skip.h) when this test cannot run for lack of a CUDA build or GPU.
 inline bool skip_without_gpu() {
   if (cuda_device_count() > 0) return false;
   if (cuda_compiled()) {
-    MESSAGE("skipped: no CUDA GPU present");
+    report_skip("no CUDA GPU present");
   } else {
-    MESSAGE("skipped: pfq built without CUDA");
+    report_skip("pfq built without CUDA");
   }
   return true;
 }

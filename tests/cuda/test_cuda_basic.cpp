@@ -1,6 +1,6 @@
 // test_cuda_basic.cpp — the cuda suite's first tests: device plumbing of core/device.h and core/cuda/kernel_list.h.
 // Without a CUDA build: every device request is a "built without CUDA" error. With CUDA but no
-// GPU: require_device explains it and device tests skip with a MESSAGE. With a GPU: copies,
+// GPU: require_device explains it and device tests skip (a SKIP line, skip.h). With a GPU: copies,
 // fill/add/mul against CPU values (exact), allocator reuse, cuBLAS/cuDNN handle creation.
 #include <doctest/doctest.h>
 
@@ -16,15 +16,16 @@
 #include "core/cuda/device_cache.h"
 #include "core/cuda/handles.h"
 #endif
+#include "tests/skip.h"
 
 namespace cu = pfq::cuda;
 
 namespace {
 
-// True (after logging why) when this test cannot run for lack of a GPU.
+// True (after printing the SKIP line, skip.h) when this test cannot run for lack of a GPU.
 bool skip_without_gpu() {
   if (cu::device_count() > 0) return false;
-  MESSAGE("skipped: no CUDA GPU present");
+  pfq::test::report_skip(pfq::cuda_compiled() ? "no CUDA GPU present" : "pfq built without CUDA");
   return true;
 }
 
@@ -74,8 +75,7 @@ TEST_CASE("cuda: cuda_compiled matches the build configuration") {
 
 TEST_CASE("cuda: a build without CUDA refuses device work with a clear error") {
   if (pfq::cuda_compiled()) {
-    MESSAGE("skipped: this build has CUDA");
-    return;
+    PFQ_SKIP("this build has CUDA");
   }
   CHECK(cu::device_count() == 0);
   CHECK(pfq::cuda_devices().empty());
@@ -90,8 +90,7 @@ TEST_CASE("cuda: a build without CUDA refuses device work with a clear error") {
 
 TEST_CASE("cuda: require_device explains a missing GPU or an index out of range") {
   if (!pfq::cuda_compiled()) {
-    MESSAGE("skipped: built without CUDA");
-    return;
+    PFQ_SKIP("built without CUDA");
   }
   const int n = cu::device_count();
   if (n == 0) {

@@ -11,6 +11,7 @@
 #include "data/factory.h"
 #include "data/idx.h"
 #include "data_test_util.h"
+#include "tests/skip.h"
 
 using namespace pfq::data;
 using namespace pfq::data::testing;
@@ -156,8 +157,7 @@ TEST_CASE("idx: make_dataset reads the standard MNIST file names") {
 TEST_CASE("idx: the real Fashion-MNIST test set") {
   const std::string dir = default_data_dir("fashion-mnist");
   if (!std::filesystem::is_directory(dir)) {
-    MESSAGE("skipped: ", dir, " is not installed (Debian package dataset-fashion-mnist)");
-    return;
+    PFQ_SKIP(dir + " is not installed (Debian package dataset-fashion-mnist)");
   }
   auto ds = make_dataset("fashion-mnist", "", "test");
   REQUIRE(ds->size() == 10000);

@@ -15,6 +15,7 @@
 #include "data/loader.h"
 #include "data/transforms.h"
 #include "tests/data/data_test_util.h"
+#include "tests/skip.h"
 
 using namespace pfq::data;
 
@@ -332,8 +333,7 @@ TEST_CASE("device batches: on the CPU they are the loader's batches, errors come
 
 TEST_CASE("device batches: a cuda device without a GPU is an error, never a CPU fallback") {
   if (pfq::cuda_device_count() > 0) {
-    MESSAGE("skipped: a GPU is present (the cuda suite covers uploads)");
-    return;
+    PFQ_SKIP("a GPU is present (the cuda suite covers uploads)");
   }
   LoaderOptions o;
   o.batch_size = 4;

@@ -16,13 +16,13 @@
 #include "data/factory.h"
 #include "layers/models/registry.h"
 #include "quant/qat.h"
+#include "tests/skip.h"
 
 using namespace pfq;
 
 TEST_CASE("e2e: QAT fine-tuning of a float checkpoint runs and reloads") {
   if (!std::filesystem::exists(data::default_data_dir("fashion-mnist") + "/t10k-images-idx3-ubyte.gz")) {
-    MESSAGE("skipped: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
-    return;
+    PFQ_SKIP("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
   }
   const auto base = std::filesystem::temp_directory_path() / ("pfq-e2e-finetune-" + std::to_string(::getpid()));
   std::filesystem::remove_all(base);

@@ -18,6 +18,7 @@
 #include "data/factory.h"
 #include "layers/models/registry.h"
 #include "quant/integer/model.h"
+#include "tests/skip.h"
 
 using namespace pfq;
 
@@ -37,8 +38,7 @@ void run_cli(const std::vector<std::string>& args) {
 
 TEST_CASE("e2e: pfq export + pfq intcheck on a tiny QAT run") {
   if (!std::filesystem::exists(data::default_data_dir("fashion-mnist") + "/t10k-images-idx3-ubyte.gz")) {
-    MESSAGE("skipped: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
-    return;
+    PFQ_SKIP("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
   }
   const auto base = std::filesystem::temp_directory_path() / ("pfq-e2e-intcheck-" + std::to_string(::getpid()));
   std::filesystem::remove_all(base);

@@ -203,11 +203,52 @@ TEST_CASE("prepare_qat without folding keeps BN and quantizes conv weights only"
   cfg.in_channels = 1;
   cfg.input_size = 16;
   auto model = models::build_model("resnet20", cfg);
+  const int64_t bns = count_types(*model)["BatchNorm2d"], convs = count_types(*model)["Conv2d"];
   QatConfig qc;
   qc.fold_bn = false;
+  qc.wbits = 4;
+  qc.abits = 32;  // activations left in float: only the weights are quantized
   QatReport r = prepare_qat(*model, qc);
   CHECK(r.folded_convs == 0);
-  CHECK(count_types(*model)["BatchNorm2d"] > 0);
+  CHECK(r.plain_convs == convs);
+  CHECK(count_types(*model)["BatchNorm2d"] == bns);
+  CHECK(count_types(*model)["FoldedBatchNorm2d"] == 0);
+  // every conv's weight goes through its quantizer: at most 2^4 - 1 levels (the first conv: 8 bits)
+  int64_t quantized = 0;
+  for (auto& [path, m] : model->named_modules()) {
+    auto* q = dynamic_cast<QatConv2d*>(m);
+    if (!q) continue;
+    INFO(path);
+    CHECK_FALSE(q->folded());
+    auto* wq = dynamic_cast<FakeQuantize*>(q->child("weight_quant").get());
+    REQUIRE(wq);
+    REQUIRE(wq->quantizer());
+    const int bits = path == r.first_conv ? qc.first_last_bits : qc.wbits;
+    CHECK(wq->quantizer()->spec().bits == bits);
+    const Tensor w = q->conv().own_parameters().front().second;
+    const std::vector<float> fq = wq->forward(w).to_vector<float>();
+    CHECK(std::set<float>(fq.begin(), fq.end()).size() <= (size_t{1} << bits) - 1);
+    CHECK(fq != w.to_vector<float>());
+    ++quantized;
+  }
+  CHECK(quantized == convs);
+  // activations are not: every quantizer after a ReLU is the identity
+  model->eval();
+  Generator g(4);
+  const Tensor x = Tensor::randn({2, 4, 8, 8}, g);
+  int64_t acts = 0;
+  for (auto& [path, m] : model->named_modules()) {
+    auto* fq = dynamic_cast<FakeQuantize*>(m);
+    const std::string suffix = ".weight_quant";
+    if (!fq || (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)) continue;
+    if (path == r.first_conv + ".input_quant" || path == r.last_linear + ".input_quant") continue;  // 8 bits by design
+    INFO(path);
+    CHECK(fq->quantizer() == nullptr);
+    CHECK(fq->forward(x).to_vector<float>() == x.to_vector<float>());
+    ++acts;
+  }
+  CHECK(acts == r.act_quantizers);
+  CHECK(acts > 0);
 }
 
 TEST_CASE("8-bit QAT of a tiny model stays within 2% of the float outputs") {

@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "apps/checkpoint.h"
+#include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/trainer.h"
 #include "apps/workflow.h"
@@ -23,6 +24,7 @@
 #include "data/factory.h"
 #include "data/image_folder.h"
 #include "layers/models/registry.h"
+#include "tests/skip.h"
 
 using namespace pfq;
 using pfq::data::testing::TempDir;
@@ -45,7 +47,13 @@ std::vector<uint8_t> st_bytes(const std::string& header, size_t data_bytes) {
 
 // Parses `args` (without the program name) with every pfq subcommand registered; returns
 // the CLI11 error text, or "" when parsing succeeded (the tests only use invalid args).
-std::string cli_error(std::vector<std::string> args) {
+// What CLI11 answers to `pfq <args>`: its message and the exit status `pfq` then ends with
+// (CLI::App::exit: the error's exit code); {"", 0} when the arguments parse.
+struct CliError {
+  std::string message;
+  int status = 0;
+};
+CliError cli_error(std::vector<std::string> args) {
   CLI::App app{"pfq"};
   app.require_subcommand(1);
   app::add_train_command(app);
@@ -56,9 +64,9 @@ std::string cli_error(std::vector<std::string> args) {
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
-    return e.what();
+    return {e.what(), e.get_exit_code()};
   }
-  return "";
+  return {};
 }
 
 bool have_fashion_mnist() {
@@ -209,8 +217,8 @@ TEST_CASE("disk full while writing a checkpoint: a clear error and the previous 
   const std::string mnt = dir / "tiny";
   fs::create_directories(mnt);
   if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k") != 0) {
-    MESSAGE("skipped: cannot mount a tiny tmpfs here (", std::strerror(errno), "); the RLIMIT_FSIZE test of test_atomic_file covers writes failing");
-    return;
+    PFQ_SKIP(std::string("cannot mount a tiny tmpfs here (") + std::strerror(errno) +
+             "; needs root or CAP_SYS_ADMIN); the RLIMIT_FSIZE test of test_atomic_file covers writes failing");
   }
   struct Unmount {
     std::string path;
@@ -232,15 +240,27 @@ TEST_CASE("disk full while writing a checkpoint: a clear error and the previous 
 }
 
 TEST_CASE("bad flags: unknown flags, out-of-range values and impossible combinations are refused") {
-  CHECK(cli_error({"train", "--bogus"}).find("--bogus") != std::string::npos);
-  CHECK(cli_error({"train", "--epochs", "0"}).find("--epochs") != std::string::npos);
-  CHECK(cli_error({"train", "--model", "nosuchnet"}).find("nosuchnet") != std::string::npos);
-  CHECK(cli_error({"train", "--lr", "-1"}).find("--lr") != std::string::npos);
-  CHECK(cli_error({"train", "--batch-size", "abc"}).find("--batch-size") != std::string::npos);
-  CHECK(cli_error({"workflow", "--wbits", "9"}).find("--wbits") != std::string::npos);
-  CHECK(cli_error({"workflow", "--config", "/no/such/config.json"}).find("/no/such/config.json") != std::string::npos);
-  CHECK(cli_error({"eval"}).find("checkpoint") != std::string::npos);
-  CHECK_FALSE(cli_error({"nosuchcommand"}).empty());
+  // The documented exit statuses (docs/reliability.md, row 20): 105 a value that fails its
+  // check, 106 a required argument or subcommand missing, 109 an argument not expected.
+  auto refused = [](std::vector<std::string> args, const std::string& message, int status) {
+    const CliError e = cli_error(args);
+    INFO(args[0], " ", args.size() > 1 ? args[1] : "", ": ", e.message);
+    CHECK(e.message.find(message) != std::string::npos);
+    CHECK(e.status == status);
+  };
+  refused({"train", "--bogus"}, "The following argument was not expected: --bogus", 109);
+  refused({"train", "--epochs", "0"}, "--epochs: must be > 0, got 0", 105);
+  refused({"train", "--model", "nosuchnet"}, "nosuchnet", 105);
+  refused({"train", "--lr", "-1"}, "--lr: must be >= 0, got -1", 105);
+  refused({"train", "--batch-size", "abc"}, "--batch-size: expected a number, got 'abc'", 105);
+  refused({"workflow", "--wbits", "9"}, "--wbits: Value 9 not in range 1 to 8", 105);
+  refused({"workflow", "--config", "/no/such/config.json"}, "/no/such/config.json", 105);
+  refused({"eval"}, "checkpoint is required", 106);
+  refused({"nosuchcommand"}, "A subcommand is required", 106);
+  std::string zero = "0", tiny = "1e-300";  // the bounds themselves (parsing a good command would run it)
+  CHECK(app::NonNegative(zero).empty());
+  CHECK(app::Positive(tiny).empty());
+  CHECK(app::Positive(zero) == "must be > 0, got 0");
 
   TempDir dir;
   auto o = tiny_train(dir / "run");
@@ -318,8 +338,7 @@ TEST_CASE("non-finite values: first_nonfinite names the first bad parameter or g
 
 TEST_CASE("non-finite loss stops training naming the step and the parameter; --skip-nonfinite skips and counts") {
   if (!have_fashion_mnist()) {
-    MESSAGE("skipped: Fashion-MNIST not installed");
-    return;
+    PFQ_SKIP("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
   }
   TempDir dir;
   auto o = tiny_train(dir / "nan");

@@ -1,15 +1,19 @@
 // test_fuzz_replay.cpp — replays every file of fuzz/corpus/<target>/ and fuzz/regressions/<target>/
 // through the same entry points as the libFuzzer targets (fuzz/fuzz_inputs.h): each input must
 // be accepted or rejected with pfq::Error (no crash, no other exception; under ASan+UBSan no
-// report). An input that once crashed a reader is kept in fuzz/regressions/ for good.
+// report). An input that once crashed a reader is kept in fuzz/regressions/ for good, and must
+// be refused with the message listed for it below (not merely "no crash").
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <vector>
 
+#include "core/error.h"
+#include "data/image_folder.h"
 #include "fuzz/fuzz_inputs.h"
 
 namespace fs = std::filesystem;
@@ -48,4 +52,51 @@ TEST_CASE("fuzz replay: safetensors checkpoint reader corpus and regressions") {
 }
 TEST_CASE("fuzz replay: workflow --config reader corpus and regressions") {
   CHECK(replay("workflow_config", pfq::fuzz::workflow_config) > 0);
+}
+
+TEST_CASE("fuzz regressions: every input is refused with the message expected for it") {
+  // fuzz/regressions/<target>/<file> -> a part of the pfq::Error it must raise. A new regression
+  // file needs its line here (the case fails on a file it does not list).
+  const std::map<std::string, std::string> expected = {
+      {"image/stb-dht-overflow-1.jpg", "corrupt JPEG): the Huffman table at byte offset 177 declares 658 codes, more than 256"},
+      {"image/stb-dht-overflow-2-truncated.jpg",
+       "corrupt JPEG): the Huffman table at byte offset 175 declares 1461 codes, more than 256"},
+      {"image/stb-dht-overflow-3-fill-before-soi.jpg",
+       "corrupt JPEG): the Huffman table at byte offset 386 declares 618 codes, more than 256"},
+      {"image/stb-jpeg-shift-exponent-1.jpg", "cannot decode image (expected JPEG or PNG): unknown marker"},
+      {"image/stb-png-empty-idat-1.png", "corrupt PNG): empty IDAT chunk at byte offset 33 before any image data"},
+      {"image/stb-png-idat-length-oom-1.png",
+       "corrupt PNG): the chunk at byte offset 33 claims 1711276052 bytes but the file ends 44 bytes later"},
+      {"image/stb-undefined-huffman-table-1.jpg",
+       "corrupt JPEG): the scan at byte offset 594 uses AC Huffman table 0, which no DHT segment before it defines"},
+  };
+  // The readers as fuzz/fuzz_inputs.cpp calls them, without its "any pfq::Error is fine".
+  const std::map<std::string, void (*)(const std::string&)> readers = {
+      {"image", [](const std::string& path) { (void)pfq::data::decode_image_file(path, int64_t{1} << 20, int64_t{1} << 20); }},
+  };
+  int checked = 0;
+  const fs::path root = fs::path(PFQ_SOURCE_ROOT) / "fuzz" / "regressions";
+  for (const auto& dir : fs::directory_iterator(root)) {
+    const std::string target = dir.path().filename().string();
+    INFO("target ", target);
+    REQUIRE_MESSAGE(readers.count(target) == 1, "no reader for fuzz/regressions/", target, " in this test");
+    for (const auto& e : fs::directory_iterator(dir.path())) {
+      const std::string rel = target + "/" + e.path().filename().string();
+      INFO("input ", rel);
+      auto it = expected.find(rel);
+      std::string got;
+      try {
+        readers.at(target)(e.path().string());
+      } catch (const pfq::Error& err) {
+        got = err.what();
+      }
+      INFO("message: ", got);
+      CHECK_MESSAGE(it != expected.end(), "fuzz/regressions/", rel, " has no expected message in this test");
+      if (it == expected.end()) continue;
+      CHECK_FALSE(got.empty());  // refused, not accepted
+      CHECK(got.find(it->second) != std::string::npos);
+      ++checked;
+    }
+  }
+  CHECK(checked == static_cast<int>(expected.size()));  // every listed input still exists
 }
