@@ -15,7 +15,10 @@ namespace pfq::app {
 void add_finetune_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("finetune", "quantization-aware fine-tuning of a float checkpoint (BN folded)");
   auto o = std::make_shared<FinetuneOptions>();
-  cmd->add_option("checkpoint", o->checkpoint, "float .safetensors checkpoint (pfq train / pfq prune)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("checkpoint", o->checkpoint, "float .safetensors checkpoint (pfq train / pfq prune), or plain PyTorch weights")
+      ->required()
+      ->check(CLI::ExistingFile);
+  add_weights_flags(cmd, o->weights);
   cmd->add_option("--wbits", o->qat.wbits, "weight bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
   cmd->add_option("--abits", o->qat.abits, "activation bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
   cmd->add_option("--first-last-bits", o->qat.first_last_bits, "bits of the first conv and last linear (weights and input)")

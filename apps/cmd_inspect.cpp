@@ -2,7 +2,7 @@
 // analysis (prune/analysis.h: BN running-variance spread, constant channels per criterion,
 // BN-folded weight range and b-bit step per layer, before and after an in-memory PfQ pass),
 // with optional SVG charts; or the GPUs this build can use (--devices). Plain state dicts
-// (e.g. exported from PyTorch) load with --arch and the input geometry. The work:
+// (e.g. exported from PyTorch) load as recognised, or with --arch and the geometry flags. The work:
 // apps/inspect_checkpoint.h.
 #include <cstdio>
 #include <iostream>
@@ -11,16 +11,13 @@
 #include "apps/commands.h"
 #include "apps/inspect_checkpoint.h"
 #include "core/device.h"
-#include "layers/models/registry.h"
 
 namespace pfq::app {
 
 void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "describe a checkpoint (layers, parameters, multiply-adds, PfQ analysis) or list GPUs");
   auto o = std::make_shared<InspectOptions>();
-  o->weights.in_channels = 1;
-  o->weights.input_size = 28;
-  cmd->add_option("checkpoint", o->checkpoint, "a .safetensors checkpoint written by pfq (or plain weights with --arch)")
+  cmd->add_option("checkpoint", o->checkpoint, "a .safetensors checkpoint written by pfq, or plain PyTorch weights")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--devices", o->devices, "list the CUDA GPUs this build can use");
   cmd->add_flag("--json", o->json, "print one JSON document");
@@ -34,18 +31,7 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_option("--plot", o->plot, "write the per-layer folded weight range before/after PfQ as this SVG");
   cmd->add_option("--plot-dir", o->plot_dir, "write weight_range.svg and bn_variance.svg into this folder");
   cmd->add_flag("--no-analysis", o->no_analysis, "architecture summary only");
-  auto* arch = cmd->add_option("--arch", o->weights.arch, "load plain weights (no pfq metadata, e.g. from PyTorch) into this architecture")
-                   ->check(CLI::IsMember(models::model_names()));
-  cmd->add_option("--width", o->weights.width, "with --arch: width multiplier")->check(::pfq::app::Positive)->capture_default_str()->needs(arch);
-  cmd->add_option("--in-channels", o->weights.in_channels, "with --arch: input channels")
-      ->check(::pfq::app::Positive)
-      ->capture_default_str()
-      ->needs(arch);
-  cmd->add_option("--input-size", o->weights.input_size, "with --arch: input height and width")
-      ->check(::pfq::app::Positive)
-      ->capture_default_str()
-      ->needs(arch);
-  cmd->add_option("--classes", o->weights.num_classes, "with --arch: classes")->check(::pfq::app::Positive)->capture_default_str()->needs(arch);
+  add_weights_flags(cmd, o->weights);
   cmd->callback([o] {
     if (o->devices) {
       std::printf("%s", describe_devices().c_str());

@@ -21,11 +21,13 @@ void add_export_command(CLI::App& app) {
     bool force = false, keep_bn = false, int32_bias = false;
     int64_t reference_images = 0;
     std::string dataset = "fashion-mnist", data_dir;
+    WeightsOptions weights;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("checkpoint", o->checkpoint, "QAT checkpoint (pfq finetune output); --format onnx: also a float one")
+  cmd->add_option("checkpoint", o->checkpoint, "QAT checkpoint (pfq finetune output); --format onnx: also a float one or plain PyTorch weights")
       ->required()
       ->check(CLI::ExistingFile);
+  add_weights_flags(cmd, o->weights);
   cmd->add_option("--format", o->format, "pfqint (the integer model) or onnx")->check(CLI::IsMember({"pfqint", "onnx"}))->capture_default_str();
   cmd->add_option("--out", o->out, "file to write (default model.pfqint / model.onnx)");
   cmd->add_flag("--force", o->force, "onnx: replace an existing --out");
@@ -42,10 +44,12 @@ void add_export_command(CLI::App& app) {
       const auto r = export_onnx_checkpoint({.checkpoint = o->checkpoint, .out = o->out.empty() ? "model.onnx" : o->out,
                                              .force = o->force, .fold_bn = !o->keep_bn, .int32_bias = o->int32_bias,
                                              .reference_images = o->reference_images, .dataset = o->dataset,
-                                             .data_dir = o->data_dir});
+                                             .data_dir = o->data_dir, .weights = o->weights});
       std::printf("wrote %s: %s\n", (o->out.empty() ? "model.onnx" : o->out).c_str(), r.summary().c_str());
       return;
     }
+    PFQ_CHECK(!o->weights.any(), "pfq export --format pfqint: the integer model comes from a QAT checkpoint (pfq finetune), which "
+                                 "records its architecture; --arch and the other plain-weights flags are for --format onnx");
     if (o->out.empty()) o->out = "model.pfqint";
     ExportResult r = export_integer(o->checkpoint, o->out);
     std::printf("%s\nwrote %s (QAT model size %.3f KiB)\n", r.summary.c_str(), r.path.c_str(), r.size_kib);

@@ -42,7 +42,10 @@ void print_outcome(const PruneOptions& o, const PruneOutcome& r) {
 void add_prune_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("prune", "PfQ: remove constant filters without changing the function (or a baseline pruner)");
   auto o = std::make_shared<PruneOptions>();
-  cmd->add_option("checkpoint", o->checkpoint, "a .safetensors checkpoint written by pfq")->required()->check(CLI::ExistingFile);
+  cmd->add_option("checkpoint", o->checkpoint, "a .safetensors checkpoint written by pfq, or plain PyTorch weights")
+      ->required()
+      ->check(CLI::ExistingFile);
+  add_weights_flags(cmd, o->weights);
   cmd->add_option("--out", o->out, "pruned checkpoint to write (a .prune.json report goes next to it)")->required();
   cmd->add_option("--method", o->method, "pfq | l1 | bn-gamma")->check(CLI::IsMember({"pfq", "l1", "bn-gamma"}))->capture_default_str();
   cmd->add_option("--criterion", o->criterion, "PfQ: var-below-eps | var-zero | var-below=<t>")->capture_default_str();

@@ -40,7 +40,9 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--config", *config, "a pfq workflow recipe (configs/*.json) or a reproduction's config.json")->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "output folder (config, pretrain/, pfq/, runs/<id>/, report)")->capture_default_str();
   add_stage_flags(cmd, *o, "data loader threads per run");
-  cmd->add_option("--pretrained", o->pretrained, "float checkpoint to start from instead of pretraining")->check(CLI::ExistingFile);
+  cmd->add_option("--pretrained", o->pretrained, "float checkpoint (or plain PyTorch weights) to start from instead of pretraining")
+      ->check(CLI::ExistingFile);
+  add_weights_flags(cmd, o->pretrained_weights, "pretrained-");
   cmd->add_option("--seeds", o->seeds, "fine-tuning seeds, e.g. 0,1,2")->delimiter(',')->capture_default_str();
   cmd->add_flag("--pretrain-per-seed", o->pretrain_per_seed, "pretrain once per seed (default: once, with the first seed)");
   cmd->add_option("--bits", *extra_bits, "W/A pairs to add to 8/8, 4/4, 4/8 (e.g. 2/4)")->delimiter(',');

@@ -55,16 +55,20 @@ void add_eval_command(CLI::App& app) {
     std::string checkpoint;
     DeviceOption device;
     bool json = false;
+    WeightsOptions weights;
   };
   auto o = std::make_shared<EvalOptions>();
-  cmd->add_option("checkpoint", o->checkpoint, "a .safetensors checkpoint written by pfq")->required()->check(CLI::ExistingFile);
+  cmd->add_option("checkpoint", o->checkpoint, "a .safetensors checkpoint written by pfq, or plain PyTorch weights")
+      ->required()
+      ->check(CLI::ExistingFile);
+  add_weights_flags(cmd, o->weights);
   add_data_flags(cmd, *o, {.data_dir = "", .limit_train = nullptr, .limit_test = nullptr, .batch_size = nullptr, .workers = "",
                            .workers_default = false});
   add_device_flag(cmd, o->device);
   cmd->add_option("--limit", o->limit_test, "evaluate only the first N images")->check(::pfq::app::NonNegative);
   cmd->add_flag("--json", o->json, "print one JSON object (top1, top5, loss, images)");
   cmd->callback([o] {
-    EvalResult r = evaluate_checkpoint(o->checkpoint, *o, o->device, !o->json);
+    EvalResult r = evaluate_checkpoint(o->checkpoint, *o, o->device, !o->json, o->weights);
     if (o->json) {
       std::cout << nlohmann::json{{"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss}, {"images", r.images}}.dump() << "\n";
     } else {

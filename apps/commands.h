@@ -17,6 +17,7 @@ void add_finetune_command(CLI::App& app);
 void add_reproduce_command(CLI::App& app);
 void add_export_command(CLI::App& app);    // cmd_intcheck.cpp
 void add_intcheck_command(CLI::App& app);
+void add_import_command(CLI::App& app);
 
 // Exit status set by the subcommand that ran (e.g. 130 after Ctrl-C).
 int exit_code();

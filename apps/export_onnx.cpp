@@ -57,7 +57,7 @@ onnx_export::Result export_onnx_checkpoint(const OnnxExportRequest& r) {
             "libprotobuf-dev, protobuf-compiler and libonnx-dev, then meson setup --reconfigure)");
   PFQ_CHECK(r.force || !std::filesystem::exists(r.out), "pfq export: --out ", r.out,
             " exists; pass --force to replace it");
-  const Checkpoint ckpt = load_checkpoint(r.checkpoint);
+  const Checkpoint ckpt = load_checkpoint_or_weights(r.checkpoint, r.weights);
   ModulePtr model = model_from_any_checkpoint(ckpt);
   const models::ModelConfig& c = ckpt.model;
   onnx_export::Options o;

@@ -4,6 +4,7 @@
 #pragma once
 #include <string>
 
+#include "apps/plain_weights.h"
 #include "onnx/export.h"
 
 namespace pfq::app {
@@ -20,6 +21,7 @@ struct OnnxExportRequest {
   // tools/onnx_check.py.
   int64_t reference_images = 0;
   std::string dataset = "fashion-mnist", data_dir;
+  WeightsOptions weights;  // plain weights' architecture (apps/plain_weights.h)
 };
 
 // Refuses an existing `out` without `force` before loading anything; the file is written

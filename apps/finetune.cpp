@@ -24,6 +24,7 @@ void to_json(nlohmann::json& j, const FinetuneOptions& o) {
        {"epochs", o.epochs},         {"lr", o.lr},             {"momentum", o.momentum},
        {"weight_decay", o.weight_decay}, {"freeze_bn_epoch", o.freeze_bn_epoch}, {"bn_reestimate", o.bn_reestimate}};
   groups_to_json<DataOptions, RunOptions>(j, o);
+  if (o.weights.any()) j["weights"] = o.weights;
 }
 
 void copy_finetune_schedule(const StageOptions& o, FinetuneOptions& f) {
@@ -41,7 +42,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   const std::string last_path = o.out + "/last.safetensors";
   io::write_file_atomic(o.out + "/finetune_config.json", with_backend(o).dump(2) + "\n");
 
-  Checkpoint ck = load_checkpoint(o.checkpoint);
+  Checkpoint ck = load_checkpoint_for_data(o.checkpoint, o.weights, o);
   PFQ_CHECK(!is_qat_checkpoint(ck), "checkpoint ", o.checkpoint,
             " is already quantization-aware; pass the float checkpoint");
   ModulePtr model = model_from_checkpoint(ck);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "apps/plain_weights.h"
 #include "apps/run_options.h"
 #include "quant/qat.h"
 
@@ -25,6 +26,7 @@ struct FinetuneOptions : DataOptions, RunOptions {
   double weight_decay = 5e-4;
   int64_t freeze_bn_epoch = 0;       // 1-based epoch from which BN statistics are frozen; 0 = the last
   int64_t bn_reestimate = 0;         // batches of the BN re-estimation pass after training; 0 = none
+  WeightsOptions weights;            // plain weights' architecture (apps/plain_weights.h)
 };
 void to_json(nlohmann::json& j, const FinetuneOptions& o);
 

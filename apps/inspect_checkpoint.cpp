@@ -44,7 +44,8 @@ InspectResult inspect_checkpoint(const InspectOptions& o) {
   PFQ_CHECK(!o.checkpoint.empty(), "pfq inspect: give a checkpoint path or --devices");
   if (!o.no_analysis) prune::parse_border(o.border);  // spellings first
   const prune::Criterion crit = prune::parse_criterion(o.criterion);
-  const Checkpoint ck = o.weights.arch.empty() ? load_checkpoint(o.checkpoint) : load_weights_as_checkpoint(o.checkpoint, o.weights);
+  const bool plain = !is_pfq_checkpoint_file(o.checkpoint);
+  const Checkpoint ck = load_checkpoint_or_weights(o.checkpoint, o.weights);
   // A QAT checkpoint (pfq finetune) is rebuilt as its fake-quantized model; the PfQ analysis is for float models.
   const bool qat = is_qat_checkpoint(ck);
   ModulePtr model = qat ? model_from_any_checkpoint(ck) : model_from_checkpoint(ck);
@@ -96,12 +97,12 @@ InspectResult inspect_checkpoint(const InspectOptions& o) {
   }
   if (qat && !o.no_analysis) text += "PfQ analysis skipped: a QAT (fake-quantized) checkpoint; inspect the float checkpoint instead\n";
   char head[192];  // the checkpoint's path goes in front unabridged
-  if (o.weights.arch.empty())
+  if (!plain)
     std::snprintf(head, sizeof head, ": %s, trained %lld epochs, best top1 %.2f%%\n", ck.model.arch.c_str(),
                   static_cast<long long>(ck.train.epoch), ck.train.best_top1);
   else
-    std::snprintf(head, sizeof head, ": plain weights loaded as %s (width %g, %lld x %lld x %lld input, %lld classes)\n",
-                  ck.model.arch.c_str(), ck.model.width, static_cast<long long>(ck.model.in_channels),
+    std::snprintf(head, sizeof head, ": plain weights loaded as %s (width %g, %s variant, %lld x %lld x %lld input, %lld classes)\n",
+                  ck.model.arch.c_str(), ck.model.width, ck.model.variant.c_str(), static_cast<long long>(ck.model.in_channels),
                   static_cast<long long>(ck.model.input_size), static_cast<long long>(ck.model.input_size),
                   static_cast<long long>(ck.model.num_classes));
   return {j, o.checkpoint + head + s.str(2) + text};

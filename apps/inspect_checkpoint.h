@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "layers/models/model_config.h"
+#include "apps/plain_weights.h"
 
 namespace pfq::app {
 
@@ -17,7 +17,7 @@ struct InspectOptions {
   double var_threshold = -1;
   std::string criterion = "var-below-eps", border = "exact";
   std::string plot, plot_dir;
-  models::ModelConfig weights;  // with --arch: the architecture of a plain state dict
+  WeightsOptions weights;  // plain weights' architecture (default: recognised)
 };
 
 struct InspectResult {

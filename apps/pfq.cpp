@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   pfq::app::add_reproduce_command(app);
   pfq::app::add_export_command(app);
   pfq::app::add_intcheck_command(app);
+  pfq::app::add_import_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

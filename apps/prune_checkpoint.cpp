@@ -18,6 +18,7 @@ void to_json(nlohmann::json& j, const PruneOptions& o) {
   j = {{"checkpoint", o.checkpoint}, {"out", o.out},         {"method", o.method},        {"criterion", o.criterion},
        {"border", o.border},         {"target", o.target},   {"dataset", o.dataset},      {"data_dir", o.data_dir},
        {"limit_test", o.limit_test}, {"workers", o.workers}, {"no_eval", o.no_eval}};
+  if (o.weights.any()) j["weights"] = o.weights;
 }
 
 std::string prune_report_path(const std::string& out) {
@@ -44,7 +45,7 @@ PruneOutcome prune_checkpoint(const PruneOptions& o) {
   // Validate the spellings before any work.
   prune::parse_criterion(o.criterion);
   prune::parse_border(o.border);
-  Checkpoint ck = load_checkpoint(o.checkpoint);
+  Checkpoint ck = load_checkpoint_for_data(o.checkpoint, o.weights, o);
   ModulePtr before = model_from_checkpoint(ck);
   ModulePtr model = model_from_checkpoint(ck);
   int64_t target = o.target;

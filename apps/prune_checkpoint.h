@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "apps/plain_weights.h"
 #include "apps/run_options.h"
 #include "layers/summary.h"
 #include "prune/report.h"
@@ -19,6 +20,7 @@ struct PruneOptions : DataOptions {
   int64_t target = 0;  // baselines: channels to remove (0 = as many as PfQ removes)
   bool no_eval = false;
   bool json = false;  // the report is printed as JSON: no progress bars
+  WeightsOptions weights;  // plain weights' architecture (apps/plain_weights.h)
 };
 void to_json(nlohmann::json& j, const PruneOptions& o);  // the echo of `pfq prune`: its flags
 

@@ -44,9 +44,13 @@ namespace pfq::app {
 void to_json(nlohmann::json& j, const ReproduceOptions& o) {
   PFQ_JSON_WRITE_FIELDS(j, o, PFQ_REPRODUCE_FIELDS);
   groups_to_json<StageOptions>(j, o);
+  if (o.pretrained_weights.any()) j["pretrained_weights"] = o.pretrained_weights;  // only when given: older configs stay as they were
 }
 void from_json(const nlohmann::json& j, ReproduceOptions& o) {
-  check_option_keys(j, o, "reproduce config");
+  nlohmann::json known = o;
+  known["pretrained_weights"] = o.pretrained_weights;
+  check_option_keys(j, known, "reproduce config");
+  if (j.contains("pretrained_weights")) o.pretrained_weights = j.at("pretrained_weights").get<WeightsOptions>();
   groups_from_json<StageOptions>(j, o);
   PFQ_JSON_READ_FIELDS(j, o, PFQ_REPRODUCE_FIELDS, nullptr);
 }
@@ -120,14 +124,25 @@ nlohmann::json pretrain_stage(const ReproduceOptions& o, uint64_t seed, int thre
   if (stage_done(w, "pretrain", result)) return result;
   std::filesystem::create_directories(stage_dir(w, "pretrain"));
   if (threads > 0) omp_set_num_threads(threads);
-  Checkpoint ck = load_checkpoint(o.pretrained);
+  auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), workers, seed, o.limit_test);
+  // Plain weights (PyTorch) become a pfq checkpoint in the stage folder, which later stages load.
+  std::string pretrained = std::filesystem::absolute(o.pretrained).string();
+  if (!is_pfq_checkpoint_file(o.pretrained)) {
+    WeightsOptions wo = o.pretrained_weights;
+    if (wo.input_size <= 0) wo.input_size = loader_image_size(*loader);
+    pretrained = std::filesystem::absolute(stage_dir(w, "pretrain") + "/imported.safetensors").string();
+    import_weights(o.pretrained, wo, pretrained);
+  } else {
+    PFQ_CHECK(!o.pretrained_weights.any(), "--pretrained ", o.pretrained, " is a pfq checkpoint, which records its architecture: ",
+              "the --pretrained-arch ... flags are for plain weights (drop them)");
+  }
+  Checkpoint ck = load_checkpoint(pretrained);
   PFQ_CHECK(!is_qat_checkpoint(ck), "--pretrained ", o.pretrained,
             " is a quantization-aware checkpoint; pass the float model");
   ModulePtr model = model_from_checkpoint(ck);
-  auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), workers, seed, o.limit_test);
   check_checkpoint_fits(ck, "--pretrained " + o.pretrained, *loader, o.dataset);
   EvalResult ev = evaluate(*model, *loader);
-  result = {{"checkpoint", std::filesystem::absolute(o.pretrained).string()}, {"imported", true},
+  result = {{"checkpoint", pretrained}, {"imported", true},
             {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};
   mark_done(w, "pretrain", result);
   return result;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/plain_weights.h"
 #include "apps/workflow.h"
 #include "quant/qat.h"
 
@@ -19,6 +20,7 @@ namespace pfq::app {
 struct ReproduceOptions : StageOptions {
   std::string out = "runs/reproduce";
   std::string pretrained;          // float checkpoint to start from ("" = run the pretrain stage)
+  WeightsOptions pretrained_weights;  // --pretrained as plain weights: their architecture (apps/plain_weights.h)
   std::vector<uint64_t> seeds{0};  // fine-tuning seeds (and pretraining seeds with pretrain_per_seed)
   bool pretrain_per_seed = false;
   std::vector<std::string> bits{"8/8", "4/4", "4/8"};                          // "W/A"

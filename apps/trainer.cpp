@@ -54,12 +54,12 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, cons
 }
 
 EvalResult evaluate_checkpoint(const std::string& checkpoint, const DataOptions& data, const DeviceOption& device,
-                               bool show_progress) {
+                               bool show_progress, const WeightsOptions& weights) {
   const Device dev = device.resolve();
-  Checkpoint ck = load_checkpoint(checkpoint);
+  auto loader = make_test_loader(data, 0);
+  Checkpoint ck = load_checkpoint_or_weights(checkpoint, weights, loader_image_size(*loader));
   ModulePtr model = model_from_any_checkpoint(ck);  // float or QAT (fake-quantized) checkpoints
   model->to(dev);
-  auto loader = make_test_loader(data, 0);
   check_checkpoint_fits(ck, "checkpoint " + checkpoint, *loader, data.dataset);
   return evaluate(*model, *loader, show_progress);
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "apps/epoch_loop.h"
+#include "apps/plain_weights.h"
 #include "apps/run_options.h"
 #include "core/optim/optimizer.h"
 #include "data/loader.h"
@@ -43,8 +44,9 @@ TrainResult train(const TrainOptions& opts);
 
 // `pfq eval`: the model of a float or QAT checkpoint (fake-quantized) on `device`, evaluated on
 // the test split of `data` (batches of 256, limit_test, workers).
+// `weights`: the architecture of plain weights (apps/plain_weights.h).
 EvalResult evaluate_checkpoint(const std::string& checkpoint, const DataOptions& data, const DeviceOption& device,
-                               bool show_progress);
+                               bool show_progress, const WeightsOptions& weights = {});
 
 // The optimizer o.optimizer over every named parameter of `model` (lr, momentum, Nesterov,
 // weight decay as configured; the LR is set per iteration by the caller's schedule).

@@ -139,9 +139,9 @@ std::vector<std::pair<std::string, Shape>> Bottleneck::child_input_shapes(const 
 
 
 
-DepthwiseSeparable::DepthwiseSeparable(int64_t in, int64_t out, int64_t stride, Generator& gen) {
-  add("dw", std::make_shared<ConvBNAct>(in, in, 3, stride, in, Act::ReLU, gen));
-  add("pw", std::make_shared<ConvBNAct>(in, out, 1, 1, 1, Act::ReLU, gen));
+DepthwiseSeparable::DepthwiseSeparable(int64_t in, int64_t out, int64_t stride, Generator& gen, Act act) {
+  add("dw", std::make_shared<ConvBNAct>(in, in, 3, stride, in, act, gen));
+  add("pw", std::make_shared<ConvBNAct>(in, out, 1, 1, 1, act, gen));
 }
 
 InvertedResidual::InvertedResidual(int64_t in, int64_t hidden, int64_t out, int64_t stride, bool expand, bool residual,

@@ -83,7 +83,7 @@ class Bottleneck : public ResidualBlock {
 // MobileNetV1 block: "dw" = ConvBNAct(3x3 depthwise, stride, ReLU), "pw" = ConvBNAct(1x1, ReLU).
 class DepthwiseSeparable : public Sequential {
  public:
-  DepthwiseSeparable(int64_t in, int64_t out, int64_t stride, Generator& gen);
+  DepthwiseSeparable(int64_t in, int64_t out, int64_t stride, Generator& gen, Act act = Act::ReLU);
   std::string type_name() const override { return "DepthwiseSeparable"; }
   std::shared_ptr<ConvBNAct> depthwise() const { return child_as<ConvBNAct>("dw"); }
   std::shared_ptr<ConvBNAct> pointwise() const { return child_as<ConvBNAct>("pw"); }

@@ -19,6 +19,7 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
                      {"num_classes", c.num_classes}, {"width", c.width},       {"variant", c.variant},
                      {"seed", c.seed},         {"channels", c.channels}};
   if (!c.output_corrections.empty()) j["output_corrections"] = c.output_corrections;
+  if (!c.activation.empty()) j["activation"] = c.activation;
 }
 
 void from_json(const nlohmann::json& j, ModelConfig& c) {
@@ -34,7 +35,8 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
       else if (key == "seed") c.seed = value.get<uint64_t>();
       else if (key == "channels") c.channels = value.get<std::map<std::string, int64_t>>();
       else if (key == "output_corrections") c.output_corrections = value.get<std::map<std::string, std::vector<int64_t>>>();
-      else PFQ_FAIL("model config: unknown key \"", key, "\" (known: arch, in_channels, input_size, num_classes, width, variant, seed, channels, output_corrections)");
+      else if (key == "activation") c.activation = value.get<std::string>();
+      else PFQ_FAIL("model config: unknown key \"", key, "\" (known: arch, in_channels, input_size, num_classes, width, variant, seed, channels, output_corrections, activation)");
     } catch (const nlohmann::json::exception& e) {
       PFQ_FAIL("model config: key \"", key, "\" has the wrong type (", value.type_name(), "): ", e.what());
     }

@@ -25,6 +25,9 @@ struct ModelConfig {
   // Conv module name -> [OC, OH, OW] of its output-correction buffer (PfQ --border exact).
   std::map<std::string, std::vector<int64_t>> output_corrections{};
   std::string arch{};       // model name for build_model(cfg) and checkpoints ("resnet20", ...)
+  // "" = the architecture's own activation; "relu6": MobileNetV1 with ReLU6 (timm's
+  // mobilenetv1_100). Written to JSON only when set, so other checkpoints' metadata is unchanged.
+  std::string activation{};
 
   // "cifar" or "imagenet"; throws on any other explicit value.
   std::string resolved_variant() const;
@@ -32,7 +35,7 @@ struct ModelConfig {
 };
 
 // JSON object with keys arch, in_channels, input_size, num_classes, width, variant, seed,
-// channels, output_corrections. from_json rejects unknown keys and wrong types (pfq::Error naming the key);
+// channels, output_corrections (activation when set). from_json rejects unknown keys and wrong types (pfq::Error naming the key);
 // absent keys keep their defaults.
 void to_json(nlohmann::json& j, const ModelConfig& c);
 void from_json(const nlohmann::json& j, ModelConfig& c);

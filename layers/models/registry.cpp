@@ -44,6 +44,8 @@ std::vector<std::string> model_names() {
 }
 
 ModulePtr build_model(const std::string& name, const ModelConfig& cfg) {
+  PFQ_CHECK(cfg.activation.empty() || name == "mobilenetv1", "model '", name, "': the activation \"", cfg.activation,
+            "\" is a choice of mobilenetv1 only");
   for (const auto& [n, b] : builders())
     if (n == name) return with_corrections(b(cfg), cfg);
   std::string known;

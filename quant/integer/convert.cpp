@@ -70,6 +70,7 @@ class Builder {
       case UnitKind::Quant: return apply_quantizer(static_cast<FakeQuantize&>(m), path);
       case UnitKind::Act: return set_act(u.act == BnAct::ReLU6 || act_ == Act::ReLU6 ? Act::ReLU6 : Act::ReLU, path);
       case UnitKind::GlobalAvgPool: return avgpool(path);
+      case UnitKind::MaxPool: return maxpool(static_cast<MaxPool2d&>(m), path);
       case UnitKind::Flatten: return;
       case UnitKind::Conv:
         if (auto* q = dynamic_cast<QatConv2d*>(&m)) return conv(*q, path);
@@ -317,6 +318,29 @@ class Builder {
     out.shape = {1, C};
     out.acc_scale.assign(static_cast<size_t>(C), double(in.scale) / static_cast<double>(in.shape[2] * in.shape[3]));
     out.bias.assign(static_cast<size_t>(C), 0.0);
+    vals_[n.name] = out;
+    cur_ = {n.name};
+    im_.nodes.push_back(std::move(n));
+  }
+
+  // A max pool on a quantized activation: max commutes with the increasing map code -> real, so
+  // the integer max of the codes is exactly the fake-quantized model's max (same scale and zero
+  // point; padding never wins, as PyTorch pads with -inf).
+  void maxpool(const MaxPool2d& p, const std::string& path) {
+    const ValInfo in = single_act8(path);
+    PFQ_CHECK(in.shape.size() == 4, "convert_to_integer: maxpool '", path, "' expects [N, C, H, W], got ", shape_str(in.shape));
+    IntNode n;
+    n.name = unique(path);
+    n.op = "maxpool";
+    n.inputs = {cur_[0]};
+    n.kernel = p.kernel;
+    n.stride = p.stride;
+    n.padding = p.padding;
+    n.scale = in.scale;
+    n.zero_point = in.zp;
+    ValInfo out = in;
+    out.shape = {1, in.shape[1], conv_out_size(in.shape[2], p.kernel[0], p.stride[0], p.padding[0], 1),
+                 conv_out_size(in.shape[3], p.kernel[1], p.stride[1], p.padding[1], 1)};
     vals_[n.name] = out;
     cur_ = {n.name};
     im_.nodes.push_back(std::move(n));

@@ -31,7 +31,7 @@ void save_integer_model(const std::string& path, const IntModel& m) {
   json nodes = json::array();
   for (const IntNode& n : m.nodes) {
     json j = {{"name", n.name}, {"op", n.op}, {"inputs", n.inputs}};
-    if (n.op == "quantize" || n.op == "requant")
+    if (n.op == "quantize" || n.op == "requant" || n.op == "maxpool")
       j.update({{"scale", n.scale}, {"zero_point", n.zero_point}, {"qmin", n.qmin}, {"qmax", n.qmax}});
     if (n.op == "conv2d")
       j.update({{"kernel", n.kernel}, {"stride", n.stride}, {"padding", n.padding}, {"dilation", n.dilation}, {"groups", n.groups}});
@@ -41,6 +41,7 @@ void save_integer_model(const std::string& path, const IntModel& m) {
       tensors.emplace_back(n.name + ".weight_scale", n.weight_scale);
     }
     if (n.op == "global_avgpool") j["kernel"] = n.kernel;
+    if (n.op == "maxpool") j.update({{"kernel", n.kernel}, {"stride", n.stride}, {"padding", n.padding}});
     if (n.op == "requant") {
       j["frac_bits"] = n.frac_bits;
       json terms = json::array();
@@ -247,6 +248,22 @@ IntModel load_integer_model(const std::string& path) {
       if (out.max_abs > kInt32Max)
         L.fail("kernel [", n.kernel[0], ", ", n.kernel[1], "] sums ", n.kernel[0] * n.kernel[1],
                " 8-bit values per channel: the int32 sum can reach ", out.max_abs, ", beyond int32 (2^31 - 1)");
+    } else if (n.op == "maxpool") {
+      need(1, true);
+      act_out();
+      n.kernel = L.get<std::array<int64_t, 2>>(j, "kernel");
+      n.stride = L.get<std::array<int64_t, 2>>(j, "stride");
+      n.padding = L.get<std::array<int64_t, 2>>(j, "padding");
+      const Shape& s = in[0].shape;
+      for (int d = 0; d < 2; ++d)
+        if (n.kernel[d] < 1 || n.stride[d] < 1 || n.padding[d] < 0 || 2 * n.padding[d] > n.kernel[d] || n.kernel[d] > kMaxInputDim ||
+            n.stride[d] > kMaxInputDim)
+          L.fail("bad maxpool geometry (kernel, stride in 1..", kMaxInputDim, ", padding at most half the kernel)");
+      if (s.size() != 3) L.fail("input ", shape_str(s), " is not [C, H, W]");
+      const int64_t oh = conv_out_size(s[1], n.kernel[0], n.stride[0], n.padding[0], 1);
+      const int64_t ow = conv_out_size(s[2], n.kernel[1], n.stride[1], n.padding[1], 1);
+      if (oh < 1 || ow < 1) L.fail("empty output for input ", shape_str(s));
+      out.shape = {s[0], oh, ow};
     } else if (n.op == "requant") {
       if (in.empty() || in.size() > 2) L.fail("requant takes 1 or 2 inputs");
       act_out();
@@ -305,7 +322,7 @@ IntModel load_integer_model(const std::string& path) {
       n.out_bias = L.tensor(n.name + ".bias", DType::Float32, in[0].shape);
       out = in[0];
     } else {
-      L.fail("unknown op '", n.op, "' (known: quantize, conv2d, linear, global_avgpool, requant, dequantize)");
+      L.fail("unknown op '", n.op, "' (known: quantize, conv2d, linear, global_avgpool, maxpool, requant, dequantize)");
     }
     if (capped_numel(out.shape) > kMaxActivationNumel)
       L.fail("output ", shape_str(out.shape), " has more than ", kMaxActivationNumel,

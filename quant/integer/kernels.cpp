@@ -3,6 +3,7 @@
 // vectorises; sums are exact, so results never depend on the thread count.
 #include "quant/integer/kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -139,6 +140,28 @@ FixedMultiplier fixed_multiplier(double M) {
     r = 62;
   }
   return {static_cast<int32_t>(m), static_cast<int32_t>(r)};
+}
+
+void max_pool_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                 int64_t OH, int64_t OW, const int8_t* x, int8_t* y) {
+#pragma omp parallel for
+  for (int64_t nc = 0; nc < N * C; ++nc) {
+    const int8_t* xp = x + nc * H * W;
+    int8_t* yp = y + nc * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        int best = -129;  // below every code: a window of padding only (not produced by valid geometry) stays detectable
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          const int64_t h = oh * SH - PH + kh;
+          if (h < 0 || h >= H) continue;
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            const int64_t w = ow * SW - PW + kw;
+            if (w >= 0 && w < W) best = std::max(best, int{xp[h * W + w]});
+          }
+        }
+        yp[oh * OW + ow] = static_cast<int8_t>(std::max(best, -128));
+      }
+  }
 }
 
 }  // namespace pfq::quant::cpu

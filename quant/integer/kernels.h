@@ -30,6 +30,11 @@ void linear_s8_naive(int64_t N, int64_t K, int64_t OC, const int8_t* x, int32_t 
 
 // sum [N, C] = sum over H*W of (x - zx), x [N, C, H, W].
 void global_sum_s8(int64_t N, int64_t C, int64_t HW, const int8_t* x, int32_t zx, int32_t* sum);
+// x int8 [N, C, H, W] -> y int8 [N, C, OH, OW]: the largest code in each window, padded
+// positions left out (PyTorch pads with -inf). Exact: dequantization is increasing in the code,
+// so the max of the codes is the code of the max.
+void max_pool_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                 int64_t OH, int64_t OW, const int8_t* x, int8_t* y);
 
 // ---- fixed-point requantization (docs/integer-format.md section 4) ----
 // Arithmetic right shift rounding half towards +infinity: floor((a + 2^(r-1)) / 2^r); r = 0

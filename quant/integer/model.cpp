@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/io/safetensors.h"
+#include "core/ops.h"
 #include "quant/integer/kernels.h"
 
 namespace pfq::quant {
@@ -116,6 +117,16 @@ Tensor IntModel::forward(const Tensor& x_in, bool reference, std::map<std::strin
       out.t = Tensor::empty({N, xi.size(1)}, DType::Int32);
       out.zp = 0;
       cpu::global_sum_s8(N, xi.size(1), n.kernel[0] * n.kernel[1], xi.data<int8_t>(), in[0]->zp, out.t.data<int32_t>());
+    } else if (n.op == "maxpool") {
+      const Tensor& xi = in[0]->t;
+      PFQ_CHECK(xi.dim() == 4 && xi.dtype() == DType::Int8, "integer model: maxpool '", n.name, "' needs int8 [N, C, H, W], got ",
+                xi.describe());
+      const int64_t OH = conv_out_size(xi.size(2), n.kernel[0], n.stride[0], n.padding[0], 1);
+      const int64_t OW = conv_out_size(xi.size(3), n.kernel[1], n.stride[1], n.padding[1], 1);
+      out.t = Tensor::empty({N, xi.size(1), OH, OW}, DType::Int8);
+      out.zp = in[0]->zp;  // max keeps the input's grid
+      cpu::max_pool_s8(N, xi.size(1), xi.size(2), xi.size(3), n.kernel[0], n.kernel[1], n.stride[0], n.stride[1], n.padding[0],
+                       n.padding[1], OH, OW, xi.data<int8_t>(), out.t.data<int8_t>());
     } else if (n.op == "requant") {
       out.t = run_requant(n, in);
     } else if (n.op == "dequantize") {
@@ -133,7 +144,7 @@ Tensor IntModel::forward(const Tensor& x_in, bool reference, std::map<std::strin
     } else {
       PFQ_FAIL("integer model: unknown op '", n.op, "' in node '", n.name, "'");
     }
-    if (trace && (n.op == "quantize" || n.op == "requant")) (*trace)[n.name] = out.t;
+    if (trace && (n.op == "quantize" || n.op == "requant" || n.op == "maxpool")) (*trace)[n.name] = out.t;
     vals[n.name] = std::move(out);
   }
   PFQ_FAIL("integer model: no dequantize node reached");

@@ -34,6 +34,7 @@ struct IntTerm {
 //   conv2d          int8 -> int32 accumulators [N, OC, OH, OW] (weight, geometry)
 //   linear          int8 [N, K] -> int32 [N, OC]               (weight)
 //   global_avgpool  int8 [N, C, H, W] -> int32 [N, C]: sum over H, W of (x - zero point)
+//   maxpool         int8 -> int8 [N, C, OH, OW], the input's scale and zero point (kernel, stride, padding)
 //   requant         1 or 2 terms -> int8 (terms, frac_bits, scale, zero_point, qmin, qmax)
 //   dequantize      int32/int8 [N, C] -> float32 logits        (out_scale, out_bias)
 struct IntNode {

@@ -209,13 +209,20 @@ TEST_CASE("e2e inspect: `pfq inspect --json` holds the analysis; --plot / --plot
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("e2e inspect: plain PyTorch weights load with --arch; without it the error says what the file is") {
+TEST_CASE("e2e inspect: plain PyTorch weights load with --arch or as recognised; a wrong architecture lists what does not fit") {
   const std::string f = std::string(PFQ_SOURCE_ROOT) + "/tests/fixtures/torch_mobilenetv1_w0.0625.safetensors";
   const nlohmann::json j = nlohmann::json::parse(run_inspect({f, "--json", "--arch", "mobilenetv1", "--width", "0.0625"}));
   CHECK(j["model"]["arch"] == "mobilenetv1");
   CHECK(j["analysis"]["layers"].size() == 27);
   CHECK(j["analysis"]["layers"][0]["channels"] == 8);
-  CHECK_THROWS_WITH_AS(run_inspect({f, "--json"}), doctest::Contains("expected pfq-checkpoint-1"), Error);
+  // without flags: recognised from the names and shapes (1-channel input, width 64 / 1024, 10 classes)
+  const nlohmann::json r = nlohmann::json::parse(run_inspect({f, "--json", "--variant", "cifar", "--input-size", "28"}));
+  CHECK(r["model"]["arch"] == "mobilenetv1");
+  CHECK(r["model"]["width"] == 0.0625);
+  CHECK(r["model"]["in_channels"] == 1);
+  CHECK(r["model"]["num_classes"] == 10);
+  CHECK(r["analysis"] == j["analysis"]);
   CHECK_THROWS_WITH_AS(run_inspect({f, "--arch", "resnet20"}), doctest::Contains("missing keys"), Error);
-  CHECK_THROWS_AS(run_inspect({f, "--width", "0.5"}), CLI::ParseError);  // --width needs --arch
+  CHECK_THROWS_WITH_AS(run_inspect({f, "--arch", "resnet20"}), doctest::Contains("unexpected keys"), Error);
+  CHECK_THROWS_WITH_AS(run_inspect({f, "--width", "0.125"}), doctest::Contains("size/dtype mismatch"), Error);  // flags override
 }

@@ -15,6 +15,7 @@
 
 #include "core/autograd.h"
 #include "core/io/safetensors.h"
+#include "core/ops.h"
 #include "layers/models/registry.h"
 #include "quant/integer/kernels.h"
 #include "quant/integer/model.h"
@@ -97,11 +98,12 @@ struct Built {
   models::ModelConfig cfg;
 };
 
-Built tiny_qat(const std::string& arch, double width, QatConfig qc, uint64_t seed) {
+Built tiny_qat(const std::string& arch, double width, QatConfig qc, uint64_t seed, int64_t input = 8, const std::string& variant = "") {
   models::ModelConfig cfg;
   cfg.arch = arch;
   cfg.in_channels = 3;
-  cfg.input_size = 8;
+  cfg.input_size = input;
+  cfg.variant = variant;
   cfg.num_classes = 10;
   cfg.width = width;
   cfg.seed = seed;
@@ -112,7 +114,7 @@ Built tiny_qat(const std::string& arch, double width, QatConfig qc, uint64_t see
   Generator g(seed + 7);
   NoGradGuard ng;
   m->train();
-  for (int i = 0; i < 3; ++i) m->forward(Tensor::randn({16, 3, 8, 8}, g));
+  for (int i = 0; i < 3; ++i) m->forward(Tensor::randn({16, 3, input, input}, g));
   m->eval();
   return {m, cfg};
 }
@@ -133,7 +135,7 @@ int argmax_row(const float* p, int64_t n) {
 void check_agreement(const Built& b, double min_agree, bool exact_logits_expected = false) {
   IntModel im = convert_to_integer(*b.model, b.cfg);
   Generator g(11);
-  Tensor x = Tensor::randn({64, 3, 8, 8}, g);
+  Tensor x = Tensor::randn({64, 3, b.cfg.input_size, b.cfg.input_size}, g);
   NoGradGuard ng;
   Tensor ref = b.model->forward(x).contiguous();
   Tensor out = im.forward(x);
@@ -205,6 +207,64 @@ TEST_CASE("integer ResNet-50 (bottlenecks, a relu shared three times) agrees; QA
     if (l.weights == 0) continue;
     CAPTURE(l.name);
     CHECK(l.weight_bits == (l.name == "conv1" || l.name == "fc" ? 8 : 4));
+  }
+}
+
+// int8 codes as floats (Tensor::to has no int8 kernel).
+static Tensor codes_as_float(const Tensor& q) {
+  Tensor f = Tensor::empty(q.shape(), DType::Float32);
+  const Tensor c = q.contiguous();
+  for (int64_t i = 0; i < c.numel(); ++i) f.data<float>()[i] = c.data<int8_t>()[i];
+  return f;
+}
+
+TEST_CASE("integer ImageNet ResNet-18 and ResNet-50 (7x7 stem, 3x3/2 max pool) agree with the fake-quantized model") {
+  for (const char* arch : {"resnet18", "resnet50"}) {
+    CAPTURE(arch);
+    Built b = tiny_qat(arch, 0.125, qcfg(4, 4, true), 21, 32, "imagenet");
+    IntModel im = convert_to_integer(*b.model, b.cfg);
+    const IntNode* pool = nullptr;
+    for (const IntNode& n : im.nodes)
+      if (n.op == "maxpool") pool = &n;
+    REQUIRE(pool);
+    CHECK(pool->kernel == std::array<int64_t, 2>{3, 3});
+    CHECK(pool->stride == std::array<int64_t, 2>{2, 2});
+    CHECK(pool->padding == std::array<int64_t, 2>{1, 1});
+    check_agreement(b, 0.95);
+    // the max pool's codes are exactly the fake-quantized model's max over its quantized input
+    Generator g(5);
+    const Tensor x = Tensor::randn({4, 3, 32, 32}, g);
+    std::map<std::string, Tensor> trace;
+    im.forward(x, false, &trace);
+    const IntNode& src = im.node(pool->inputs[0]);
+    const Tensor in = codes_as_float(trace.at(src.name)), got = codes_as_float(trace.at(pool->name));
+    const Tensor want = max_pool2d(in, pool->kernel, pool->stride, pool->padding);  // on the codes: scale > 0 commutes
+    CHECK(got.to_vector<float>() == want.contiguous().to_vector<float>());
+    CHECK(pool->scale == src.scale);
+    CHECK(pool->zero_point == src.zero_point);
+    // and it survives the file format
+    const std::string path = (std::filesystem::temp_directory_path() / "pfq-maxpool.pfqint").string();
+    save_integer_model(path, im);
+    const IntModel back = load_integer_model(path);
+    CHECK(back.forward(x).to_vector<float>() == im.forward(x).to_vector<float>());
+    std::filesystem::remove(path);
+  }
+}
+
+TEST_CASE("integer max pool: padding never wins, windows match the float max pool on codes") {
+  Generator g(3);
+  const Tensor codes = clamp(round(Tensor::randn({2, 3, 7, 6}, g) * 60.0), -128, 127);
+  Tensor q = Tensor::empty(codes.shape(), DType::Int8);
+  const std::vector<float> cv = codes.contiguous().to_vector<float>();
+  for (size_t i = 0; i < cv.size(); ++i) q.data<int8_t>()[i] = static_cast<int8_t>(cv[i]);
+  for (auto [k, s, p] : {std::array<int64_t, 3>{3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {5, 3, 2}}) {
+    CAPTURE(k);
+    CAPTURE(p);
+    const int64_t OH = conv_out_size(7, k, s, p, 1), OW = conv_out_size(6, k, s, p, 1);
+    Tensor y = Tensor::empty({2, 3, OH, OW}, DType::Int8);
+    cpu::max_pool_s8(2, 3, 7, 6, k, k, s, s, p, p, OH, OW, q.data<int8_t>(), y.data<int8_t>());
+    const Tensor want = max_pool2d(codes, {k, k}, {s, s}, {p, p}).contiguous();
+    CHECK(codes_as_float(y).to_vector<float>() == want.to_vector<float>());
   }
 }
 
