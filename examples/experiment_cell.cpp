@@ -7,9 +7,10 @@
 //   experiment_cell [--data-dir DIR] [--bits B] [--train N] [--test N] [--pretrain-epochs E]
 //                   [--finetune-epochs F] [--pretrained FILE]
 //
-// Defaults: MobileNetV1 width 0.25 on 4096 Fashion-MNIST images, W4/A4 (the paper's per-layer
-// minmax weights, ema activations), 2 + 1 epochs: about a minute on 2 cores. FILE: a pfq
-// checkpoint of a float model (pfq train writes them) instead of the pretraining here.
+// Defaults: MobileNetV1 width 0.25 on 2048 Fashion-MNIST images, W4/A4 (the paper's per-layer
+// minmax weights, ema activations), 2 + 1 epochs: about 2 CPU-minutes, a smoke run whose row
+// means little. A cell worth reading: --train 60000 with more epochs, or --pretrained FILE, a pfq
+// checkpoint of a trained float model (pfq train writes them) instead of the pretraining here.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -64,7 +65,7 @@ double top1(Module& model, data::DataLoader& loader) {  // percent
 
 int main(int argc, char** argv) {
   std::string data_dir = data::default_data_dir("fashion-mnist"), pretrained;
-  int64_t bits = 4, n_train = 4096, n_test = 2000, pretrain_epochs = 2, finetune_epochs = 1;
+  int64_t bits = 4, n_train = 2048, n_test = 1000, pretrain_epochs = 2, finetune_epochs = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], v = argv[i + 1];
     if (flag == "--data-dir") data_dir = v;
@@ -94,7 +95,11 @@ int main(int argc, char** argv) {
   // 1. The float model: loaded, or pretrained here; both arms start from this checkpoint.
   app::Checkpoint ckpt;
   if (!pretrained.empty()) {
-    ckpt = app::load_checkpoint(pretrained);
+    try {
+      ckpt = app::load_checkpoint(pretrained);
+    } catch (const Error& e) {
+      return std::fprintf(stderr, "pfq checkpoint expected at %s\n  %s\n", pretrained.c_str(), e.what()), 2;
+    }
   } else {
     models::ModelConfig cfg{.in_channels = 1, .input_size = 28, .num_classes = 10, .width = 0.25, .arch = "mobilenetv1"};
     ModulePtr m = models::build_model(cfg);

@@ -86,10 +86,10 @@ TEST_CASE("docs/tour.md: every stop's file:lines exist and start with the code t
 TEST_CASE("docs: the tour's and library page's links resolve; the README links them and the examples") {
   for (const char* doc : {"docs/tour.md", "docs/library.md"})
     for (const std::string& target : relative_links(read_text(kRoot / doc)))
-      CHECK_MESSAGE(fs::exists(kRoot / "docs" / target), doc, " links ", target, ", which does not exist");
+      CHECK_MESSAGE(fs::exists(kRoot / "docs" / target), std::string(doc), " links ", target, ", which does not exist");
   const std::vector<std::string> readme = relative_links(read_text(kRoot / "README.md"));
   for (const char* want : {"docs/tour.md", "docs/library.md", "examples"})
-    CHECK_MESSAGE(std::find(readme.begin(), readme.end(), want) != readme.end(), "README.md does not link ", want);
+    CHECK_MESSAGE(std::find(readme.begin(), readme.end(), want) != readme.end(), "README.md does not link ", std::string(want));
 }
 
 TEST_CASE("examples: each is one file under 150 lines opening with what it teaches, built by examples/meson.build") {

@@ -6,6 +6,7 @@
 // examples/meson.build (tools/run-tests.sh builds them with the e2e suite).
 #include <doctest/doctest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -21,11 +22,12 @@ struct Run {
   std::string out;  // stdout and stderr
 };
 
-Run run_example(const std::string& name, const std::string& args) {
+// Runs examples/<name> with `args` (a shell word list); `env`: "VAR=value ..." set for it.
+Run run_example(const std::string& name, const std::string& args, const std::string& env = "") {
   const std::string exe = std::string(PFQ_BUILD_ROOT) + "/examples/" + name;
   REQUIRE_MESSAGE(std::filesystem::exists(exe), exe, " not built (ninja -C <build> pfq-examples)");
   Run r;
-  FILE* p = ::popen((exe + " " + args + " 2>&1").c_str(), "r");
+  FILE* p = ::popen((env + " " + exe + " " + args + " 2>&1").c_str(), "r");
   REQUIRE(p != nullptr);
   char buf[4096];
   size_t n;
@@ -79,6 +81,9 @@ TEST_CASE("examples: a missing data folder or checkpoint says where it was expec
   Run r = run_example("pfq_by_hand", "--checkpoint " + missing + ".safetensors");
   CHECK(r.rc == 2);
   CHECK(r.out.find("pfq checkpoint expected at " + missing + ".safetensors") != std::string::npos);
+  Run cell = run_example("experiment_cell", "--pretrained " + missing + ".safetensors");
+  CHECK(cell.rc == 2);
+  CHECK(cell.out.find("pfq checkpoint expected at " + missing + ".safetensors") != std::string::npos);
   Run bad_flag = run_example("train_fashion_mnist", "--epoch 1");
   CHECK(bad_flag.rc == 2);
   CHECK(bad_flag.out.find("unknown flag --epoch") != std::string::npos);
@@ -101,7 +106,17 @@ TEST_CASE("examples: the Fashion-MNIST examples train, quantize and print the ex
   CHECK(number_after(qat.out, "([0-9]+) pow2 weight quantizers") == 3);  // 2 convs, 1 linear
   CHECK(number_after(qat.out, "W4/A8 pow2: test top1 ([0-9.]+)%") > 20);
 
+  // Pretraining in the example itself (a smoke run: the row's format, both arms finite).
   Run cell = run_example("experiment_cell", "--train 1024 --test 500 --pretrain-epochs 1 --bits 8");
   CHECK(cell.rc == 0);
   CHECK(std::regex_search(cell.out, std::regex("\\| mobilenetv1 w0.25 \\| 8/8 \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\| [0-9]+ \\|")));
+  // From a checkpoint with dead channels (pfq_by_hand writes one; untrained, so an arm may
+  // diverge and print nan): the PfQ arm prunes the 4 channels.
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("pfq-e2e-examples-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  REQUIRE(run_example("pfq_by_hand", "", "TMPDIR=" + dir.string()).rc == 0);
+  Run cell4 = run_example("experiment_cell", "--train 512 --test 500 --pretrained " + (dir / "pfq_by_hand.safetensors").string());
+  CHECK(cell4.rc == 0);
+  CHECK(std::regex_search(cell4.out, std::regex("\\| mobilenetv1 w0.25 \\| 4/4 \\| [0-9.]+ \\| ([0-9.]+|nan) \\| ([0-9.]+|nan) \\| 4 \\|")));
+  std::filesystem::remove_all(dir);
 }
