@@ -1,8 +1,9 @@
 // test_tour.cpp — keeps docs/tour.md true to the code: every stop names `file:first-last` and
 // the code its first line starts with; the file must exist, hold those lines, and line `first`
 // must still contain that code (so an edit that moves or renames it fails here, naming the
-// stop). Also: the relative links of tour.md and library.md resolve, the README links both and
-// examples/, and every example is one file under 150 lines opening with what it teaches.
+// stop). Also: the relative links of tour.md, library.md and qat.md resolve, the README links
+// the tour, library.md and examples/, and every example is one file under 150 lines opening
+// with what it teaches.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -84,7 +85,7 @@ TEST_CASE("docs/tour.md: every stop's file:lines exist and start with the code t
 }
 
 TEST_CASE("docs: the tour's and library page's links resolve; the README links them and the examples") {
-  for (const char* doc : {"docs/tour.md", "docs/library.md"})
+  for (const char* doc : {"docs/tour.md", "docs/library.md", "docs/qat.md"})
     for (const std::string& target : relative_links(read_text(kRoot / doc)))
       CHECK_MESSAGE(fs::exists(kRoot / "docs" / target), std::string(doc), " links ", target, ", which does not exist");
   const std::vector<std::string> readme = relative_links(read_text(kRoot / "README.md"));
