@@ -91,7 +91,11 @@ struct Chan {
   double interior = 0;     // its value away from zero-padded borders
 };
 
-// Each output channel of the tensor [1, OC, OH, OW] is constant over positions.
+// Each output channel of the tensor [1, OC, OH, OW] is constant over positions. Why 1e-12
+// (relative, plus absolute near 0): the maps are float64 convolutions of constant inputs, so
+// interior positions differ only by the summation order's rounding (~1e-16 relative), while a
+// zero-padded border changes a value by whole weight-times-constant terms; a tolerance far above
+// the first and far below the second tells them apart without a threshold the user must set.
 bool uniform_rows(const Tensor& t) {
   const std::vector<double> v = to_double(t);
   const size_t per = static_cast<size_t>(t.size(2) * t.size(3));
@@ -177,7 +181,13 @@ class Pass {
     return conv2d(concat(parts, 1), w, Tensor(), k.conv->options());
   }
 
-  // Why channel c of unit p cannot be removed with output `map`; "" when it can.
+  // Why channel c of unit p cannot be removed with output `map`; "" when it can. The rule:
+  // removal is allowed only where every consumer can absorb the constant exactly, because PfQ
+  // promises the same function, not an approximation. A Linear without bias has nowhere to put
+  // it; under --border keep a zero-padded conv would need a correction map it may not use; a
+  // depthwise consumer loses the same channel too (it has no other input), so the question
+  // moves on to that channel's own consumers, with the depthwise response of `map` as the
+  // constant they must absorb (hence the recursion).
   std::string blocker(int p, int64_t c, const Tensor& map) const {
     for (const Consumer& k : g_.producers[p].consumers) {
       if (k.kind == ConsumerKind::PoolLinear && !k.linear->has_bias())
@@ -242,6 +252,10 @@ void Pass::decide(int u, int64_t c) {
   // A depthwise filter's output is constant when its input is dead after ReLU/ReLU6 (zero):
   // then z0 is the conv bias (or 0) exactly. The statistics must agree (running mean within
   // one running std of the bias); otherwise (or without an activation) z0 = mu, a_c = f(beta).
+  // Why "provably": a variance below eps says the depthwise output barely moves, not why. Only
+  // a dead input (exactly 0 for every image) makes the constant exactly the bias; a merely
+  // near-constant input would make the bias the wrong constant, so the running mean, which
+  // saw the real inputs, must confirm it before the exact value is used.
   const double bias = conv_bias(u, c);
   const bool dead = in.act != Activation::None && std::abs(b.mu[c] - bias) <= std::sqrt(b.var[c]);
   const double a = unit_value(u, c, dead ? bias : b.mu[c]);

@@ -68,6 +68,10 @@ std::string fold_constant(Producer& u, const std::vector<double>& delta) {
   const bool into_bias = u.conv->has_bias();
   Tensor t = into_bias ? u.conv->bias() : u.bn->running_mean();
   std::vector<double> v = to_double(t);
+  // Why the signs: the removed channels contributed delta to this conv's output z, so the pruned
+  // conv computes z - delta. With a bias, b + delta adds it back. Without one, the BN that
+  // follows sees (z - delta) - mu' and must equal z - mu: mu' = mu - delta (in eval mode, which
+  // is where PfQ promises the same function; training re-estimates mu anyway).
   for (size_t i = 0; i < v.size(); ++i) v[i] += into_bias ? delta[i] : -delta[i];
   NoGradGuard ng;
   t.copy_(Tensor::from_vector(v, t.shape()));

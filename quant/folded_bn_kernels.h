@@ -2,7 +2,9 @@
 // per-call types they share with the op: the forward statistics (two passes over a channel, in
 // double) and output (with the optional activation + fake-quantization tail), and the backward
 // (three per-channel sums, one elementwise pass), for NCHW and channels-last operands. Internal
-// to quant/; instantiated for float and double in folded_bn_kernels.cpp.
+// to quant/; instantiated for float and double in folded_bn_kernels.cpp. To read what these
+// kernels compute, start from folded_bn_train_reference (quant/folded_bn.cpp): the same formula
+// (quant/folded_bn.h) composed of generic ops, which the tests hold these kernels to.
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -3,6 +3,8 @@
 // the module moved it to; the int64 counters are read with item() (a host copy on CUDA).
 #include "quant/quantizer.h"
 
+#include <algorithm>
+#include <mutex>
 #include <tuple>
 
 namespace pfq::quant {
@@ -141,7 +143,39 @@ Tensor DorefaQuantizer::forward(const Tensor& x, bool /*training*/) {
 }
 
 // ---------------- factory ----------------
-std::vector<std::string> quantizer_names() { return {"minmax", "ema", "pact", "lsq", "dorefa"}; }
+namespace {
+
+const std::vector<std::string> kBuiltinQuantizers = {"minmax", "ema", "pact", "lsq", "dorefa"};
+
+struct CustomQuantizers {
+  std::mutex mu;
+  std::vector<std::pair<std::string, QuantizerFactory>> entries;  // in registration order
+};
+CustomQuantizers& custom_quantizers() {
+  static CustomQuantizers c;
+  return c;
+}
+
+}  // namespace
+
+void register_quantizer(const std::string& name, QuantizerFactory factory) {
+  PFQ_CHECK(!name.empty(), "register_quantizer: empty name");
+  PFQ_CHECK(factory != nullptr, "register_quantizer(\"", name, "\"): empty factory");
+  CustomQuantizers& c = custom_quantizers();
+  std::lock_guard<std::mutex> lock(c.mu);
+  bool taken = std::find(kBuiltinQuantizers.begin(), kBuiltinQuantizers.end(), name) != kBuiltinQuantizers.end();
+  for (const auto& e : c.entries) taken = taken || e.first == name;
+  PFQ_CHECK(!taken, "register_quantizer: a quantizer named \"", name, "\" exists already; choose another name");
+  c.entries.emplace_back(name, std::move(factory));
+}
+
+std::vector<std::string> quantizer_names() {
+  std::vector<std::string> names = kBuiltinQuantizers;
+  CustomQuantizers& c = custom_quantizers();
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (const auto& e : c.entries) names.push_back(e.first);
+  return names;
+}
 
 std::unique_ptr<Quantizer> make_quantizer(const std::string& name, const QuantSpec& spec) {
   auto need_bits = [&](int lo, int hi) {
@@ -184,6 +218,20 @@ std::unique_ptr<Quantizer> make_quantizer(const std::string& name, const QuantSp
     need_bits(1, 8);
     PFQ_CHECK(spec.symmetric, "make_quantizer(\"dorefa\"): DoReFa quantizes weights to [-1, 1]; set symmetric = true");
     return std::make_unique<DorefaQuantizer>(spec);
+  }
+  {
+    QuantizerFactory custom;
+    {
+      CustomQuantizers& c = custom_quantizers();
+      std::lock_guard<std::mutex> lock(c.mu);
+      for (const auto& e : c.entries)
+        if (e.first == name) custom = e.second;
+    }
+    if (custom) {
+      std::unique_ptr<Quantizer> q = custom(spec);
+      PFQ_CHECK(q != nullptr, "make_quantizer(\"", name, "\"): the registered factory returned no quantizer");
+      return q;
+    }
   }
   std::string known;
   for (const auto& n : quantizer_names()) known += (known.empty() ? "" : ", ") + n;

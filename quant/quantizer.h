@@ -1,9 +1,11 @@
 // quantizer.h — named fake quantizers (minmax, ema, pact, lsq, dorefa) behind one interface,
-// built by make_quantizer(name, spec). Learnable tensors are leaves with requires_grad that an
-// optimizer takes as ParamRefs; running statistics are named buffers a checkpoint can save.
-// Both are updated in place, so handles taken from parameters()/buffers() stay valid.
+// built by make_quantizer(name, spec); register_quantizer adds one written outside pfq.
+// Learnable tensors are leaves with requires_grad that an optimizer takes as ParamRefs;
+// running statistics are named buffers a checkpoint can save. Both are updated in place, so
+// handles taken from parameters()/buffers() stay valid.
 // Left out: QAT model preparation and BN folding (they wrap layers/ modules with these).
 #pragma once
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -146,7 +148,17 @@ class DorefaQuantizer : public Quantizer {
 // Builds the quantizer called `name` (one of quantizer_names()). Errors name the quantizer
 // and the offending spec field: unknown name, bits outside the quantizer's range, a missing
 // channel count, a sign the quantizer does not support, bad ema/pact settings.
+// A registered name (register_quantizer) is built by its factory, after the spec checks above
+// that hold for every quantizer (float dtype, channels >= 0); the factory checks the rest.
 std::unique_ptr<Quantizer> make_quantizer(const std::string& name, const QuantSpec& spec);
+// The built-in names, then the registered ones in registration order.
 std::vector<std::string> quantizer_names();
+
+// Makes a quantizer written outside pfq available under `name` to make_quantizer, and so to
+// QatConfig::wquant / aquant and prepare_qat (examples/custom_quantizer_qat.cpp). Register
+// before building anything that names it; a name that exists already (built-in or registered)
+// is an error. Thread-safe.
+using QuantizerFactory = std::function<std::unique_ptr<Quantizer>(const QuantSpec&)>;
+void register_quantizer(const std::string& name, QuantizerFactory factory);
 
 }  // namespace pfq::quant

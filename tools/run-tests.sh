@@ -7,7 +7,7 @@
 # as passed, this script counts it as skipped. Exit status non-zero if a build, a test case or
 # a suite (crash, sanitizer report, timeout) failed; a crash counts >= 1 failure.
 # Usage: tools/run-tests.sh [build-dir [suite...]] (named suites: only their executables are
-# built, plus pfq for e2e; none named: everything)   env: MESON_SETUP_ARGS, SUITE_TIMEOUT (s),
+# built, plus pfq and the examples for e2e; none named: everything)   env: MESON_SETUP_ARGS, SUITE_TIMEOUT (s),
 # SUITE_ARGS (one extra doctest argument for every suite, e.g. '-tce=*slow case*,*other*')
 set -uo pipefail
 
@@ -15,10 +15,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 builddir=${1:-$root/build}
 shift $(( $# > 0 ? 1 : 0 ))
 suites=("$@")
-targets=()  # named suites: build only their executables (and pfq for e2e, whose reproduce
-for suite in "${suites[@]}"; do  # --jobs case runs it as child processes)
+targets=()  # named suites: build only their executables (and pfq and the examples for e2e,
+for suite in "${suites[@]}"; do  # which runs them as child processes)
   targets+=("tests/pfq-test-$suite")
-  [ "$suite" = e2e ] && targets+=(apps/pfq)
+  [ "$suite" = e2e ] && targets+=(apps/pfq pfq-examples)
 done
 [ ${#suites[@]} -eq 0 ] && suites=(unit gradcheck e2e cuda)
 timeout_s=${SUITE_TIMEOUT:-1800}

@@ -3,6 +3,8 @@
 // arithmetic, eval freezing, buffers as named in-place tensors, lsq first-call step, dorefa.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "quant/quantizer.h"
 #include "tests/quant/quant_test_util.h"
 
@@ -35,8 +37,11 @@ TEST_CASE("make_quantizer: every name builds its quantizer; bad names and specs 
     auto q = make_quantizer(n, n == "pact" ? asym : sym);
     CHECK(q->name() == n);
   }
-  CHECK(quantizer_names().size() == 5);
-  CHECK_THROWS_WITH_AS(make_quantizer("foo", sym), doctest::Contains("unknown quantizer \"foo\" (known: minmax, ema, pact, lsq, dorefa)"), Error);
+  // the built-ins first (registered quantizers, see below, follow them)
+  const std::vector<std::string> names = quantizer_names();
+  CHECK(std::vector<std::string>(names.begin(), names.begin() + 5) ==
+        std::vector<std::string>{"minmax", "ema", "pact", "lsq", "dorefa"});
+  CHECK_THROWS_WITH_AS(make_quantizer("foo", sym), doctest::Contains("unknown quantizer \"foo\" (known: minmax, ema, pact, lsq, dorefa"), Error);
   CHECK_THROWS_WITH_AS(make_quantizer("minmax", spec_of(9, true)), doctest::Contains("bits must be in 1..8, got 9"), Error);
   CHECK_THROWS_WITH_AS(make_quantizer("minmax", spec_of(1, false)), doctest::Contains("needs symmetric = true"), Error);
   CHECK_THROWS_WITH_AS(make_quantizer("ema", spec_of(1, true)), doctest::Contains("bits must be in 2..8, got 1"), Error);
@@ -56,6 +61,43 @@ TEST_CASE("make_quantizer: every name builds its quantizer; bad names and specs 
   pc.channels = 3;
   auto qc = make_quantizer("lsq", pc);
   CHECK_THROWS_WITH_AS(qc->forward(Tensor::ones({4, 2}), true), doctest::Contains("per-channel over 3 channels"), Error);
+}
+
+namespace {
+// A quantizer written outside the library: rounds to multiples of 1/2^bits, no state.
+class GridQuantizer : public Quantizer {
+ public:
+  using Quantizer::Quantizer;
+  Tensor forward(const Tensor& x, bool) override {
+    check_input(x);
+    const double n = double(1 << spec_.bits);
+    return mul(round_ste(mul(x, n)), 1.0 / n);
+  }
+  std::string name() const override { return "test-grid"; }
+};
+}  // namespace
+
+TEST_CASE("register_quantizer: a quantizer written outside pfq is built by name; taken names are errors") {
+  QuantSpec sym = spec_of(2, true);
+  CHECK_THROWS_WITH_AS(make_quantizer("test-grid", sym), doctest::Contains("unknown quantizer \"test-grid\""), Error);
+  register_quantizer("test-grid", [](const QuantSpec& s) { return std::make_unique<GridQuantizer>(s); });
+  const std::vector<std::string> names = quantizer_names();
+  CHECK(std::find(names.begin(), names.end(), "test-grid") != names.end());
+  auto q = make_quantizer("test-grid", sym);
+  REQUIRE(q != nullptr);
+  CHECK(q->name() == "test-grid");
+  CHECK(q->forward(Tensor::from_vector(std::vector<float>{0.3f, -0.6f}, {2}), true).to_vector<float>() ==
+        std::vector<float>{0.25f, -0.5f});
+  // the checks every quantizer gets still run before the factory
+  QuantSpec int_dtype = sym;
+  int_dtype.dtype = DType::Int64;
+  CHECK_THROWS_WITH_AS(make_quantizer("test-grid", int_dtype), doctest::Contains("must be float32 or float64"), Error);
+  CHECK_THROWS_WITH_AS(register_quantizer("test-grid", [](const QuantSpec& s) { return std::make_unique<GridQuantizer>(s); }),
+                       doctest::Contains("\"test-grid\" exists already"), Error);
+  CHECK_THROWS_WITH_AS(register_quantizer("lsq", [](const QuantSpec& s) { return std::make_unique<GridQuantizer>(s); }),
+                       doctest::Contains("\"lsq\" exists already"), Error);
+  register_quantizer("test-null", [](const QuantSpec&) { return std::unique_ptr<Quantizer>(); });
+  CHECK_THROWS_WITH_AS(make_quantizer("test-null", sym), doctest::Contains("returned no quantizer"), Error);
 }
 
 TEST_CASE("minmax: equals fake_quantize of the current tensor on every call") {
