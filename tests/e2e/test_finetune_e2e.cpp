@@ -1,8 +1,10 @@
 // test_finetune_e2e.cpp — end to end: a float MobileNetV1 (width 0.25) checkpoint is fine-tuned
 // on 128 Fashion-MNIST images for 2 epochs with 4/4-bit QAT (BN folded, stages w,wa); the
 // run gives a finite top-1, metrics rows, and a checkpoint that reloads as the QAT model; once
-// with each source of the folded BN's batch statistics (--bn-stats float / quantized).
-// Skips with a message when Fashion-MNIST is not installed.
+// with each source of the folded BN's batch statistics (--bn-stats float / quantized); and
+// QAT learns: after 3 float epochs, 3 epochs of 4/4-bit QAT lower the training loss and reach
+// well above chance on a fixed 256-image test subset.
+// Skips (tests/skip.h) when Fashion-MNIST is not installed.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -80,5 +82,51 @@ TEST_CASE("e2e: QAT fine-tuning of a float checkpoint runs and reloads") {
     app::EvalResult ev = app::evaluate(*m, *loader);
     CHECK(ev.top1 == doctest::Approx(r.top1));
   }
+  std::filesystem::remove_all(base);
+}
+
+TEST_CASE("e2e: QAT fine-tuning learns: the loss falls and top-1 ends well above chance") {
+  if (!std::filesystem::exists(data::default_data_dir("fashion-mnist") + "/t10k-images-idx3-ubyte.gz")) {
+    PFQ_SKIP("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
+  }
+  const auto base = std::filesystem::temp_directory_path() / ("pfq-e2e-qat-learns-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(base);
+  app::TrainOptions t;  // `pfq train --model mobilenetv1 --width 0.25 --epochs 3 --lr 0.05 ...`
+  t.model = "mobilenetv1";
+  t.width = 0.25;
+  t.dataset = "fashion-mnist";
+  t.epochs = 3;
+  t.lr = 0.05;
+  t.batch_size = 32;
+  t.limit_train = 512;
+  t.limit_test = 256;
+  t.workers = 1;
+  t.seed = 1;
+  t.quiet = true;
+  t.out = (base / "train").string();
+  app::train(t);
+  app::FinetuneOptions f;
+  f.checkpoint = t.out + "/last.safetensors";
+  f.out = (base / "qat").string();
+  f.qat.wbits = 4;
+  f.qat.abits = 4;
+  f.qat.calib_batches = 4;
+  f.epochs = 3;
+  f.lr = 0.01;
+  f.batch_size = 32;
+  f.limit_train = 512;
+  f.limit_test = 256;
+  f.workers = 1;
+  f.seed = 1;
+  f.quiet = true;
+  const app::FinetuneResult r = app::finetune(f);
+  auto rows = app::MetricsLog(f.out, "metrics").rows();
+  REQUIRE(rows.size() == 3);
+  // measured (2026-12-06, 1 thread): loss 1.73 -> 1.62 -> 1.57, test top-1 36.7% -> 43.4%
+  CHECK(rows[2]["train_loss"].get<double>() < rows[0]["train_loss"].get<double>());
+  CHECK(rows[2]["train_acc"].get<double>() > 20.0);  // chance is 10%
+  CHECK_FALSE(r.diverged);
+  CHECK_FALSE(r.collapsed);
+  CHECK(r.top1 > 25.0);
   std::filesystem::remove_all(base);
 }
