@@ -19,6 +19,10 @@ struct WorkflowOptions : StageOptions, RunOptions {
   int wbits = 4, abits = 4;
   // evaluate: the integer check runs on the first N test images (0: all)
   int64_t intcheck_images = 2000;
+  // a float checkpoint or plain PyTorch weights to start from instead of pretraining (saved in
+  // config.json only when given), and the plain weights' architecture
+  std::string pretrained;
+  WeightsOptions pretrained_weights;
 };
 void to_json(nlohmann::json& j, const WorkflowOptions& o);
 void from_json(const nlohmann::json& j, WorkflowOptions& o);
@@ -38,6 +42,10 @@ void plot_curves(const std::string& dir, const std::string& title);
 // Stage 1 into <o.out>/pretrain and stage 2 (PfQ on pretrain["checkpoint"], with the float
 // accuracy before/after and pfq/weight_range.svg) into <o.out>/pfq; both return their done.json.
 nlohmann::json run_pretrain(const WorkflowOptions& o);
+// Stage 1 from o.pretrained instead: a pfq checkpoint as is, plain weights imported into
+// <o.out>/pretrain/imported.safetensors (o.pretrained_weights; input size from the data), then
+// evaluated once on the test split (o.limit_test) so the report has the float accuracy.
+nlohmann::json run_pretrained(const WorkflowOptions& o);
 nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain);
 
 // Runs the stages that are not done yet; returns the final results table as JSON.
