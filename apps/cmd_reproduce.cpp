@@ -80,6 +80,7 @@ void add_reproduce_command(CLI::App& app) {
       opts = read_config(o->out + "/config.json");
     nlohmann::json given = *o, merged = opts;  // flags given on the command line override the file
     override_with_given_flags(*cmd, given, merged, {{"only_bits", "bits"}});
+    if (o->pretrained_weights.any()) merged["pretrained_weights"] = o->pretrained_weights;  // --pretrained-arch ...: one key
     from_json(merged, opts);
     for (const auto& b : *extra_bits)
       if (std::find(opts.bits.begin(), opts.bits.end(), b) == opts.bits.end()) opts.bits.push_back(b);

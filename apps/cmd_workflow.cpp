@@ -23,6 +23,9 @@ void add_workflow_command(CLI::App& app) {
   add_stage_flags(cmd, *o, "");
   add_run_flags(cmd, *o, {.out = "output folder (stages, checkpoints, metrics, report)", .threads = "", .threads_default = false,
                           .device = "cpu | cuda | cuda:N: where pretraining and fine-tuning run", .quiet = nullptr});
+  cmd->add_option("--pretrained", o->pretrained, "float checkpoint or plain PyTorch weights to start from instead of pretraining")
+      ->check(CLI::ExistingFile);
+  add_weights_flags(cmd, o->pretrained_weights, "pretrained-");
   cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test, a few minutes)");
   cmd->add_option("--wbits", o->wbits)->check(CLI::Range(1, 8))->capture_default_str();
   cmd->add_option("--abits", o->abits)->check(CLI::Range(2, 8))->capture_default_str();
@@ -38,6 +41,7 @@ void add_workflow_command(CLI::App& app) {
     if (!config->empty()) opts = read_workflow_config(*config);
     nlohmann::json given = *o, merged = opts;  // flags given on the command line override the file
     override_with_given_flags(*cmd, given, merged);
+    if (o->pretrained_weights.any()) merged["pretrained_weights"] = o->pretrained_weights;  // --pretrained-arch ...: one key
     from_json(merged, opts);
     if (opts.quick) apply_quick(opts);
     std::fprintf(stderr, "pfq workflow: %s\n", with_backend(nlohmann::json(opts)).dump().c_str());

@@ -120,32 +120,9 @@ nlohmann::json read_json_file(const std::string& path) {
 nlohmann::json pretrain_stage(const ReproduceOptions& o, uint64_t seed, int threads, int workers) {
   WorkflowOptions w = stage_options(o, seed_root(o, seed), seed, threads, workers);
   if (o.pretrained.empty()) return run_pretrain(w);
-  nlohmann::json result;
-  if (stage_done(w, "pretrain", result)) return result;
-  std::filesystem::create_directories(stage_dir(w, "pretrain"));
-  if (threads > 0) omp_set_num_threads(threads);
-  auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), workers, seed, o.limit_test);
-  // Plain weights (PyTorch) become a pfq checkpoint in the stage folder, which later stages load.
-  std::string pretrained = std::filesystem::absolute(o.pretrained).string();
-  if (!is_pfq_checkpoint_file(o.pretrained)) {
-    WeightsOptions wo = o.pretrained_weights;
-    if (wo.input_size <= 0) wo.input_size = loader_image_size(*loader);
-    pretrained = std::filesystem::absolute(stage_dir(w, "pretrain") + "/imported.safetensors").string();
-    import_weights(o.pretrained, wo, pretrained);
-  } else {
-    PFQ_CHECK(!o.pretrained_weights.any(), "--pretrained ", o.pretrained, " is a pfq checkpoint, which records its architecture: ",
-              "the --pretrained-arch ... flags are for plain weights (drop them)");
-  }
-  Checkpoint ck = load_checkpoint(pretrained);
-  PFQ_CHECK(!is_qat_checkpoint(ck), "--pretrained ", o.pretrained,
-            " is a quantization-aware checkpoint; pass the float model");
-  ModulePtr model = model_from_checkpoint(ck);
-  check_checkpoint_fits(ck, "--pretrained " + o.pretrained, *loader, o.dataset);
-  EvalResult ev = evaluate(*model, *loader);
-  result = {{"checkpoint", pretrained}, {"imported", true},
-            {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};
-  mark_done(w, "pretrain", result);
-  return result;
+  w.pretrained = o.pretrained;
+  w.pretrained_weights = o.pretrained_weights;
+  return run_pretrained(w);
 }
 
 // Stage "<method>" of a root: none (the pretrained model as is), pfq (the workflow's PfQ

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <cmath>
 #include <fstream>
+#include <omp.h>
 
 #include "apps/checkpoint.h"
 #include "apps/config_file.h"
@@ -29,11 +30,19 @@ namespace pfq::app {
 void to_json(nlohmann::json& j, const WorkflowOptions& o) {
   PFQ_JSON_WRITE_FIELDS(j, o, PFQ_WORKFLOW_FIELDS);
   groups_to_json<StageOptions, RunOptions>(j, o);
+  // only when given: the config.json of a run that pretrains stays as it was
+  if (!o.pretrained.empty()) j["pretrained"] = o.pretrained;
+  if (o.pretrained_weights.any()) j["pretrained_weights"] = o.pretrained_weights;
 }
 void from_json(const nlohmann::json& j, WorkflowOptions& o) {
-  check_option_keys(j, o, "workflow config");
+  nlohmann::json known = o;
+  known["pretrained"] = o.pretrained;
+  known["pretrained_weights"] = o.pretrained_weights;
+  check_option_keys(j, known, "workflow config");
   groups_from_json<StageOptions, RunOptions>(j, o);
   PFQ_JSON_READ_FIELDS(j, o, PFQ_WORKFLOW_FIELDS, nullptr);
+  if (j.contains("pretrained")) o.pretrained = j.at("pretrained").get<std::string>();
+  if (j.contains("pretrained_weights")) o.pretrained_weights = j.at("pretrained_weights").get<WeightsOptions>();
 }
 
 WorkflowOptions read_workflow_config(const std::string& path) {
@@ -99,6 +108,33 @@ nlohmann::json run_pretrain(const WorkflowOptions& o) {
   PFQ_CHECK(!r.interrupted, "workflow interrupted during pretrain; run the same command again to resume");
   plot_curves(t.out, "pretrain");
   result = {{"checkpoint", r.last_checkpoint}, {"curves", t.out + "/curves.svg"}, {"top1", r.final_eval.top1}, {"top5", r.final_eval.top5}, {"loss", r.final_eval.loss}};
+  mark_done(o, "pretrain", result);
+  return result;
+}
+
+nlohmann::json run_pretrained(const WorkflowOptions& o) {
+  nlohmann::json result;
+  if (stage_done(o, "pretrain", result)) return result;
+  std::filesystem::create_directories(stage_dir(o, "pretrain"));
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), o.workers, o.seed, o.limit_test);
+  // Plain weights (PyTorch) become a pfq checkpoint in the stage folder, which later stages load.
+  std::string pretrained = std::filesystem::absolute(o.pretrained).string();
+  if (!is_pfq_checkpoint_file(o.pretrained)) {
+    WeightsOptions wo = o.pretrained_weights;
+    if (wo.input_size <= 0) wo.input_size = loader_image_size(*loader);
+    pretrained = std::filesystem::absolute(stage_dir(o, "pretrain") + "/imported.safetensors").string();
+    import_weights(o.pretrained, wo, pretrained);
+  } else {
+    PFQ_CHECK(!o.pretrained_weights.any(), "--pretrained ", o.pretrained, " is a pfq checkpoint, which records its architecture: ",
+              "the --pretrained-arch ... flags are for plain weights (drop them)");
+  }
+  Checkpoint ck = load_checkpoint(pretrained);
+  PFQ_CHECK(!is_qat_checkpoint(ck), "--pretrained ", o.pretrained, " is a quantization-aware checkpoint; pass the float model");
+  ModulePtr model = model_from_checkpoint(ck);
+  check_checkpoint_fits(ck, "--pretrained " + o.pretrained, *loader, o.dataset);
+  EvalResult ev = evaluate(*model, *loader);
+  result = {{"checkpoint", pretrained}, {"imported", true}, {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};
   mark_done(o, "pretrain", result);
   return result;
 }
@@ -325,7 +361,7 @@ nlohmann::json run_workflow(const WorkflowOptions& o) {
     io::write_file_atomic(cfg_path, cfg.dump(2) + "\n");
   }
   nlohmann::json table = nlohmann::json::object();
-  table["pretrain"] = run_pretrain(o);
+  table["pretrain"] = o.pretrained.empty() ? run_pretrain(o) : run_pretrained(o);
   table["pfq"] = run_pfq(o, table["pretrain"]);
   table["finetune"] = run_finetune(o, table["pfq"]);
   table["intcheck"] = run_intcheck_stage(o, table["finetune"]);

@@ -22,6 +22,10 @@ struct WorkflowOptions : StageOptions, RunOptions {
   // evaluate: the Python that runs ONNX Runtime's check of the exported model.onnx (needs onnx,
   // onnxruntime, numpy, safetensors; without them the report says how to run it later)
   std::string onnx_python = "python3";
+  // a float checkpoint or plain PyTorch weights to start from instead of pretraining (saved in
+  // config.json only when given), and the plain weights' architecture
+  std::string pretrained;
+  WeightsOptions pretrained_weights;
 };
 void to_json(nlohmann::json& j, const WorkflowOptions& o);
 void from_json(const nlohmann::json& j, WorkflowOptions& o);
@@ -41,6 +45,10 @@ void plot_curves(const std::string& dir, const std::string& title);
 // Stage 1 into <o.out>/pretrain and stage 2 (PfQ on pretrain["checkpoint"], with the float
 // accuracy before/after and pfq/weight_range.svg) into <o.out>/pfq; both return their done.json.
 nlohmann::json run_pretrain(const WorkflowOptions& o);
+// Stage 1 from o.pretrained instead: a pfq checkpoint as is, plain weights imported into
+// <o.out>/pretrain/imported.safetensors (o.pretrained_weights; input size from the data), then
+// evaluated once on the test split (o.limit_test) so the report has the float accuracy.
+nlohmann::json run_pretrained(const WorkflowOptions& o);
 nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain);
 
 // Runs the stages that are not done yet; returns the final results table as JSON.

@@ -1,5 +1,5 @@
 // experiment_cell.cpp — teaches the shape of an experiment binary: one cell of the reproduction
-// table (pfq-method.md section 5, docs/reproduction-fashion-mnist.md) run end to end with the
+// table (docs/method.md, docs/reproduction-fashion-mnist.md) run end to end with the
 // library: one float model pretrained (or loaded), then the same low-bit fine-tune without and
 // with PfQ from identical weights, same schedule and seed, printed as one table row. Copy it
 // and change one step (another pruner, quantizer or schedule) to test a new idea.

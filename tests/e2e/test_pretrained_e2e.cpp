@@ -13,6 +13,8 @@
 #include <fstream>
 
 #include "apps/plain_weights.h"
+#include "apps/reproduce.h"
+#include "apps/workflow.h"
 #include "apps/weight_names.h"
 #include "core/autograd.h"
 #include "core/io/safetensors.h"
@@ -157,4 +159,28 @@ TEST_CASE("pretrained: timm's MobileNetV1 names map onto pfq's blocks in order")
   CHECK(app::timm_mobilenetv1_to_pfq("classifier.weight") == "fc.weight");
   CHECK_FALSE(app::timm_mobilenetv1_to_pfq("blocks.4.2.conv_pw.weight"));  // stage 4 has two blocks
   CHECK_FALSE(app::timm_mobilenetv1_to_pfq("conv_head.weight"));
+}
+
+TEST_CASE("pretrained: workflow and reproduce configs carry --pretrained and its plain-weights flags, only when given") {
+  const nlohmann::json plain_w = app::WorkflowOptions{}, plain_r = app::ReproduceOptions{};
+  CHECK_FALSE(plain_w.contains("pretrained"));  // a run that pretrains keeps its config.json as before
+  CHECK_FALSE(plain_w.contains("pretrained_weights"));
+  CHECK_FALSE(plain_r.contains("pretrained_weights"));
+  app::WorkflowOptions w;
+  w.pretrained = "mobilenet_v2.safetensors";
+  w.pretrained_weights.variant = "imagenet";
+  w.pretrained_weights.num_classes = 10;
+  app::WorkflowOptions wb;
+  from_json(nlohmann::json(w), wb);
+  CHECK(wb.pretrained == w.pretrained);
+  CHECK(wb.pretrained_weights.variant == "imagenet");
+  CHECK(wb.pretrained_weights.num_classes == 10);
+  app::ReproduceOptions r;
+  r.pretrained = "x.safetensors";
+  r.pretrained_weights.arch = "resnet18";
+  app::ReproduceOptions rb;
+  from_json(nlohmann::json(r), rb);
+  CHECK(rb.pretrained_weights.arch == "resnet18");
+  CHECK_THROWS_WITH_AS(from_json(nlohmann::json{{"pretrained_weightz", 1}}, wb), doctest::Contains("unknown key 'pretrained_weightz'"),
+                       Error);
 }
