@@ -5,7 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "core/cpu/conv_backend.h"
+#include "core/cpu/conv_backend.h"  // conv_runs_nhwc
+#include "core/cpu/kernels.h"
 #include "core/cuda/kernels.h"
 #include "core/layout.h"
 #include "core/ops.h"
@@ -58,11 +59,8 @@ struct ShapeScope {
 // dx and dy channels-last when g.nhwc); CUDA: cuDNN or pfq's depthwise kernels (core/cuda/conv.cpp).
 void conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
   ShapeScope rows("fwd", g);
-  if (x.device().is_cuda()) return cuda::conv2d_forward(g, x, w, b, y);
-  PFQ_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
-    const scalar_t* pb = b.defined() ? b.data<scalar_t>() : nullptr;
-    cpu::conv_forward<scalar_t>(g, x.data<scalar_t>(), w.data<scalar_t>(), pb, y.data<scalar_t>());
-  });
+  if (x.device().is_cuda()) cuda::conv2d_forward(g, x, w, b, y);
+  else cpu::conv2d_forward(g, x, w, b, y);
 }
 
 // dx and/or dw (undefined: not wanted) from dy; x is needed only for dw, w only for dx.
@@ -78,12 +76,8 @@ void conv_backward(const ConvGeom& g, const Tensor& dy, const Tensor& x, const T
     }
     return;
   }
-  PFQ_DISPATCH_FLOAT(dy.dtype(), "conv2d_backward", [&] {
-    ShapeScope rows(dx.defined() && dw.defined() ? "dX+dW" : dx.defined() ? "dX" : "dW", g);
-    cpu::conv_backward<scalar_t>(g, dy.data<scalar_t>(), x.defined() ? x.data<scalar_t>() : nullptr,
-                                 w.defined() ? w.data<scalar_t>() : nullptr, dx.defined() ? dx.data<scalar_t>() : nullptr,
-                                 dw.defined() ? dw.data<scalar_t>() : nullptr);
-  });
+  ShapeScope rows(dx.defined() && dw.defined() ? "dX+dW" : dx.defined() ? "dX" : "dW", g);
+  cpu::conv2d_backward(g, dy, x, w, dx, dw);
 }
 
 // db [OC] = sum of dy over N, OH, OW.

@@ -1,6 +1,6 @@
 // linalg.cpp — matmul (2-D and batched) and linear, on the CPU GEMM of core/cpu/gemm.h or
 // cuBLAS (core/cuda/gemm.cpp) for CUDA tensors; one body and one backward closure for both.
-#include "core/cpu/gemm.h"
+#include "core/cpu/kernels.h"
 #include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/profiler.h"
@@ -14,21 +14,10 @@ namespace {
 // contiguous; M, N, K from the shapes.
 Tensor bmm_raw(const Tensor& a, bool ta, const Tensor& b, bool tb) {
   const int64_t batch = a.shape()[0];
-  const int64_t M = ta ? a.size(2) : a.size(1), K = ta ? a.size(1) : a.size(2), N = tb ? b.size(1) : b.size(2);
+  const int64_t M = ta ? a.size(2) : a.size(1), N = tb ? b.size(1) : b.size(2);
   Tensor out = Tensor::empty({batch, M, N}, a.dtype(), a.device());
-  if (a.device().is_cuda()) {  // one strided-batched cuBLAS call; a shared b has batch stride 0
-    cuda::bmm(a, ta, b, tb, out);
-    return out;
-  }
-  const bool shared_b = b.shape()[0] == 1;
-  PFQ_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
-    const scalar_t* pa = a.data<scalar_t>();
-    const scalar_t* pb = b.data<scalar_t>();
-    scalar_t* po = out.data<scalar_t>();
-    for (int64_t i = 0; i < batch; ++i)
-      cpu::gemm<scalar_t>(ta, tb, M, N, K, 1, pa + i * M * K, ta ? M : K, pb + (shared_b ? 0 : i * K * N), tb ? K : N, 0,
-                          po + i * M * N, N);
-  });
+  if (a.device().is_cuda()) cuda::bmm(a, ta, b, tb, out);  // one strided-batched cuBLAS call (shared b: stride 0)
+  else cpu::bmm(a, ta, b, tb, out);
   return out;
 }
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/backend_options.h"
-#include "core/cpu/norm_pool.h"
+#include "core/cpu/kernels.h"
 #include "core/cuda/kernels.h"
 #include "core/layout.h"
 #include "core/ops.h"
@@ -35,67 +35,6 @@ Tensor channel_param(const Tensor& p, double fill, int64_t C, DType dt, Device d
 // The kernels batch_norm runs: the CPU's (NCHW or channels-last), pfq's own CUDA kernels
 // (training; activation fused) or cuDNN's (eval, or PFQ_CUDA_BN=cudnn; the activation op follows).
 enum class BnPath { Cpu, CudaOwn, Cudnn };
-
-// The CPU forward pass: y, the statistics it normalised with (float64 [C]) and, in training, the
-// running-statistics update.
-void bn_forward_cpu(bool nhwc, bool training, int64_t N, int64_t C, int64_t S, const Tensor& xc, const Tensor& wc, const Tensor& bc,
-                    const Tensor& running_mean, const Tensor& running_var, double momentum, double eps, double lo, double hi,
-                    const Tensor& y, const Tensor& mean, const Tensor& invstd) {
-  const int64_t M = N * S;
-  double* pm = mean.data<double>();
-  double* pi = invstd.data<double>();
-  PFQ_DISPATCH_FLOAT(xc.dtype(), "batch_norm", [&] {
-    const scalar_t* pw = wc.defined() ? wc.data<scalar_t>() : nullptr;
-    const scalar_t* pb = bc.defined() ? bc.data<scalar_t>() : nullptr;
-    if (training) {
-      std::vector<double> var(C);
-      if (nhwc)
-        cpu::batch_norm_train_forward_nhwc<scalar_t>(M, C, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(),
-                                                     pm, pi, var.data());
-      else
-        cpu::batch_norm_train_forward<scalar_t>(N, C, S, xc.data<scalar_t>(), pw, pb, eps, scalar_t(lo), scalar_t(hi), y.data<scalar_t>(),
-                                                pm, pi, var.data());
-      if (running_mean.defined() && running_var.defined()) {
-        scalar_t* rm = running_mean.data<scalar_t>();
-        scalar_t* rv = running_var.data<scalar_t>();
-        const double unbias = static_cast<double>(N * S) / static_cast<double>(N * S - 1);
-        for (int64_t c = 0; c < C; ++c) {
-          rm[c] = static_cast<scalar_t>((1 - momentum) * rm[c] + momentum * pm[c]);
-          rv[c] = static_cast<scalar_t>((1 - momentum) * rv[c] + momentum * var[c] * unbias);
-        }
-      }
-    } else {
-      Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
-      for (int64_t c = 0; c < C; ++c) {
-        pm[c] = rm.data<scalar_t>()[c];
-        pi[c] = 1.0 / std::sqrt(static_cast<double>(rv.data<scalar_t>()[c]) + eps);
-      }
-      if (nhwc)
-        cpu::batch_norm_apply_nhwc<scalar_t>(M, C, xc.data<scalar_t>(), pm, pi, pw, pb, scalar_t(lo), scalar_t(hi), y.data<scalar_t>());
-      else
-        cpu::batch_norm_apply<scalar_t>(N, C, S, xc.data<scalar_t>(), pm, pi, pw, pb, scalar_t(lo), scalar_t(hi), y.data<scalar_t>());
-    }
-  });
-}
-
-// The CPU backward pass: dx, dgamma, dbeta where defined (training: through the batch statistics).
-void bn_backward_cpu(bool nhwc, bool training, int64_t N, int64_t C, int64_t S, const Tensor& xc, const Tensor& dy, const Tensor& yact,
-                     double lo, double hi, const Tensor& mean, const Tensor& invstd, const Tensor& wc, const Tensor& dx,
-                     const Tensor& dw, const Tensor& db) {
-  PFQ_DISPATCH_FLOAT(xc.dtype(), "batch_norm_backward", [&] {
-    const scalar_t* py = yact.defined() ? yact.data<scalar_t>() : nullptr;
-    const scalar_t* pg = wc.defined() ? wc.data<scalar_t>() : nullptr;
-    scalar_t* pdx = dx.defined() ? dx.data<scalar_t>() : nullptr;
-    scalar_t* pdw = dw.defined() ? dw.data<scalar_t>() : nullptr;
-    scalar_t* pdb = db.defined() ? db.data<scalar_t>() : nullptr;
-    if (nhwc)
-      cpu::batch_norm_backward_nhwc<scalar_t>(N * S, C, training, xc.data<scalar_t>(), dy.data<scalar_t>(), py, scalar_t(lo), scalar_t(hi),
-                                              mean.data<double>(), invstd.data<double>(), pg, pdx, pdw, pdb);
-    else
-      cpu::batch_norm_backward<scalar_t>(N, C, S, training, xc.data<scalar_t>(), dy.data<scalar_t>(), py, scalar_t(lo), scalar_t(hi),
-                                         mean.data<double>(), invstd.data<double>(), pg, pdx, pdw, pdb);
-  });
-}
 
 }  // namespace
 
@@ -146,7 +85,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (path == BnPath::Cpu) {
     mean = Tensor::empty({C}, DType::Float64);
     invstd = Tensor::empty({C}, DType::Float64);
-    bn_forward_cpu(nhwc, training, N, C, S, xc, wc, bc, running_mean, running_var, momentum, eps, lo, hi, y, mean, invstd);
+    cpu::batch_norm_act_forward(nhwc, training, xc, wc, bc, running_mean, running_var, momentum, eps, lo, hi, y, mean, invstd);
   } else if (training) {
     mean = Tensor::empty({C}, dt, dev);
     invstd = Tensor::empty({C}, dt, dev);
@@ -185,7 +124,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     Tensor dw = nw ? Tensor::empty({C}, dt, dev) : Tensor();
     Tensor db = nb ? Tensor::empty({C}, dt, dev) : Tensor();
     if (path == BnPath::Cpu) {
-      bn_backward_cpu(nhwc, training, N, C, S, xc, dy, yact, lo, hi, mean, invstd, wc, dx, dw, db);
+      cpu::batch_norm_act_backward(nhwc, training, xc, dy, yact, lo, hi, mean, invstd, wc, dx, dw, db);
     } else {
       cuda::batch_norm_act_train_backward(xc, dy, yact, lo, hi, wc, mean, invstd, dx, dw, db);
     }

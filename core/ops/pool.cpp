@@ -1,7 +1,7 @@
 // pool.cpp — max/avg/adaptive-avg pooling ops over [N, C, H, W] and their gradients, on the
-// CPU kernels (core/cpu/pool.cpp) or the CUDA kernels (core/cuda/pool.cu): one body per op,
+// CPU kernels (core/cpu/kernels.h) or the CUDA kernels (core/cuda/kernel_list.h): one body per op,
 // one backward closure that runs the backward kernel of the tensors' device.
-#include "core/cpu/norm_pool.h"
+#include "core/cpu/kernels.h"
 #include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/profiler.h"
@@ -33,12 +33,12 @@ Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
   Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, dt, dev);
   Tensor idx = Tensor::empty(y.shape(), DType::Int64, dev);  // argmax: flat h*W+w of each window's maximum
   if (dev.is_cuda()) cuda::max_pool_forward(g, xc, y, idx);
-  else PFQ_DISPATCH_FLOAT(dt, "max_pool2d", [&] { cpu::max_pool_forward<scalar_t>(g, xc.data<scalar_t>(), y.data<scalar_t>(), idx.data<int64_t>()); });
+  else cpu::max_pool_forward(g, xc, y, idx);
   return record("max_pool2d", y, {x}, [g, idx, xs = x.shape(), dt, dev](const Tensor& gy) {
     Tensor dy = gy.contiguous();
     Tensor dx = Tensor::empty(xs, dt, dev);
     if (dev.is_cuda()) cuda::max_pool_backward(g, dy, idx, dx);
-    else PFQ_DISPATCH_FLOAT(dt, "max_pool2d_backward", [&] { cpu::max_pool_backward<scalar_t>(g, dy.data<scalar_t>(), idx.data<int64_t>(), dx.data<scalar_t>()); });
+    else cpu::max_pool_backward(g, dy, idx, dx);
     return one(dx);
   });
 }
@@ -53,12 +53,12 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, dt, dev);
   if (dev.is_cuda()) cuda::avg_pool_forward(g, pad, xc, y);
-  else PFQ_DISPATCH_FLOAT(dt, "avg_pool2d", [&] { cpu::avg_pool_forward<scalar_t>(g, pad, xc.data<scalar_t>(), y.data<scalar_t>()); });
+  else cpu::avg_pool_forward(g, pad, xc, y);
   return record("avg_pool2d", y, {x}, [g, pad, xs = x.shape(), dt, dev](const Tensor& gy) {
     Tensor dy = gy.contiguous();
     Tensor dx = Tensor::empty(xs, dt, dev);
     if (dev.is_cuda()) cuda::avg_pool_backward(g, pad, dy, dx);
-    else PFQ_DISPATCH_FLOAT(dt, "avg_pool2d_backward", [&] { cpu::avg_pool_backward<scalar_t>(g, pad, dy.data<scalar_t>(), dx.data<scalar_t>()); });
+    else cpu::avg_pool_backward(g, pad, dy, dx);
     return one(dx);
   });
 }
@@ -67,23 +67,18 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> out) {
   PFQ_PROFILE("adaptive_avg_pool2d");
   PFQ_CHECK(x.dim() == 4, "adaptive_avg_pool2d: input must be [N, C, H, W], got ", shape_str(x.shape()));
   PFQ_CHECK(out[0] > 0 && out[1] > 0, "adaptive_avg_pool2d: output size must be positive");
-  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3), OH = out[0], OW = out[1];
+  const int64_t OH = out[0], OW = out[1];
   const DType dt = x.dtype();
   const Device dev = x.device();
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(1), OH, OW}, dt, dev);
   if (dev.is_cuda()) cuda::adaptive_avg_pool_forward(xc, y);
-  else PFQ_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d", [&] { cpu::adaptive_avg_pool_forward<scalar_t>(planes, H, W, OH, OW, xc.data<scalar_t>(), y.data<scalar_t>()); });
-  return record("adaptive_avg_pool2d", y, {x}, [=, xs = x.shape()](const Tensor& gy) {
+  else cpu::adaptive_avg_pool_forward(xc, y);
+  return record("adaptive_avg_pool2d", y, {x}, [dt, dev, xs = x.shape()](const Tensor& gy) {
     Tensor dy = gy.contiguous();
     Tensor dx = Tensor::empty(xs, dt, dev);
-    if (dev.is_cuda()) {
-      cuda::adaptive_avg_pool_backward(dy, dx);
-    } else {
-      PFQ_DISPATCH_FLOAT(dt, "adaptive_avg_pool2d_backward", [&] {
-        cpu::adaptive_avg_pool_backward<scalar_t>(planes, H, W, OH, OW, dy.data<scalar_t>(), dx.data<scalar_t>());
-      });
-    }
+    if (dev.is_cuda()) cuda::adaptive_avg_pool_backward(dy, dx);
+    else cpu::adaptive_avg_pool_backward(dy, dx);
     return one(dx);
   });
 }

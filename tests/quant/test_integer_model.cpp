@@ -257,7 +257,8 @@ TEST_CASE("integer max pool: padding never wins, windows match the float max poo
   Tensor q = Tensor::empty(codes.shape(), DType::Int8);
   const std::vector<float> cv = codes.contiguous().to_vector<float>();
   for (size_t i = 0; i < cv.size(); ++i) q.data<int8_t>()[i] = static_cast<int8_t>(cv[i]);
-  for (auto [k, s, p] : {std::array<int64_t, 3>{3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {5, 3, 2}}) {
+  for (const std::array<int64_t, 3>& ksp : {std::array<int64_t, 3>{3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {5, 3, 2}}) {
+    const int64_t k = ksp[0], s = ksp[1], p = ksp[2];  // not a structured binding: CAPTURE's lambda (clang 14)
     CAPTURE(k);
     CAPTURE(p);
     const int64_t OH = conv_out_size(7, k, s, p, 1), OW = conv_out_size(6, k, s, p, 1);

@@ -218,7 +218,8 @@ TEST_CASE("prepare_qat without folding keeps BN and quantizes conv weights only"
   for (auto& [path, m] : model->named_modules()) {
     auto* q = dynamic_cast<QatConv2d*>(m);
     if (!q) continue;
-    INFO(path);
+    const std::string where = path;  // a copy: clang 14 cannot capture a structured binding in INFO's lambda
+    INFO(where);
     CHECK_FALSE(q->folded());
     auto* wq = dynamic_cast<FakeQuantize*>(q->child("weight_quant").get());
     REQUIRE(wq);
@@ -242,7 +243,8 @@ TEST_CASE("prepare_qat without folding keeps BN and quantizes conv weights only"
     const std::string suffix = ".weight_quant";
     if (!fq || (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)) continue;
     if (path == r.first_conv + ".input_quant" || path == r.last_linear + ".input_quant") continue;  // 8 bits by design
-    INFO(path);
+    const std::string where = path;  // a copy: clang 14 cannot capture a structured binding in INFO's lambda
+    INFO(where);
     CHECK(fq->quantizer() == nullptr);
     CHECK(fq->forward(x).to_vector<float>() == x.to_vector<float>());
     ++acts;
