@@ -41,6 +41,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--weight-decay", o->weight_decay)->check(::pfq::app::NonNegative)->capture_default_str();
   add_data_flags(cmd, *o);
   add_run_flags(cmd, *o, {.out = "output directory (checkpoint, metrics)"});
+  add_parallel_flags(cmd, *o);
   cmd->add_option("--freeze-bn-epoch", o->freeze_bn_epoch, "freeze BN statistics from this epoch on (1-based; 0 = the last epoch of a run of 2 or more, never in a 1-epoch run)")
       ->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--bn-reestimate", o->bn_reestimate, "after training, re-estimate BN statistics from this many batches (0 = off)")

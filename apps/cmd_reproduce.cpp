@@ -9,6 +9,7 @@
 #include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/config_file.h"
+#include "apps/data_parallel.h"
 #include "apps/run_options.h"
 #include "apps/reproduce.h"
 
@@ -69,6 +70,7 @@ void add_reproduce_command(CLI::App& app) {
                 "and run nothing");
   cmd->add_option("--task", *task, "internal: run one task (pretrain:<seed> | run:<id>) of the reproduction in --out");
   cmd->callback([cmd, o, config, extra_bits, task, report_only] {
+    require_single_process("pfq reproduce");
     if (!task->empty()) {
       run_reproduce_task(o->out, *task, o->threads, o->workers, o->device);
       return;

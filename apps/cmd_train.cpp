@@ -32,6 +32,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup, "epochs of linear warmup")->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--label-smoothing", o->label_smoothing)->check(CLI::Range(0.0, 0.999))->capture_default_str();
   add_run_flags(cmd, *o, {.out = "output directory (checkpoints, metrics)"});
+  add_parallel_flags(cmd, *o);
   cmd->add_flag("--resume", o->resume, "continue from <out>/last.safetensors");
   cmd->add_flag("--skip-nonfinite", o->skip_nonfinite,
                 "skip steps whose loss or gradients are NaN/Inf (counted in metrics) instead of stopping");

@@ -7,6 +7,7 @@
 #include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/config_file.h"
+#include "apps/data_parallel.h"
 #include "apps/run_options.h"
 #include "apps/workflow.h"
 
@@ -37,6 +38,7 @@ void add_workflow_command(CLI::App& app) {
                   "Python with onnx, onnxruntime, numpy, safetensors that checks the exported model.onnx")
       ->capture_default_str();
   cmd->callback([cmd, o, config] {
+    require_single_process("pfq workflow");
     WorkflowOptions opts;
     if (!config->empty()) opts = read_workflow_config(*config);
     nlohmann::json given = *o, merged = opts;  // flags given on the command line override the file

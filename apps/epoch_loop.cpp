@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "apps/progress.h"
+#include "core/dist/communicator.h"
 #include "core/ops.h"
 #include "data/device_batches.h"
 
@@ -58,15 +59,35 @@ std::string first_nonfinite(const NamedTensors& named, bool grads) {
   return "";
 }
 
-void EpochStats::add(const Tensor& logits, const Tensor& labels, double loss) {
+namespace {
+// Images of the batch whose arg-max class is the label.
+int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   const int64_t n = logits.size(0);
   Tensor pred = argmax(logits.detach(), 1).to(Device::cpu());
   Tensor lab = labels.to(Device::cpu());
   const int64_t* pp = pred.data<int64_t>();
   const int64_t* pt = lab.data<int64_t>();
-  for (int64_t i = 0; i < n; ++i) correct += pp[i] == pt[i];
-  loss_sum += loss * n;
-  seen += n;
+  int64_t c = 0;
+  for (int64_t i = 0; i < n; ++i) c += pp[i] == pt[i];
+  return c;
+}
+
+// Sums `v` over the ranks (in float64: counts stay exact far beyond any dataset).
+void sum_over_ranks(std::vector<double>& v) {
+  Tensor t = Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
+  dist::world().all_reduce(t, dist::ReduceOp::Sum);
+  v = t.to_vector<double>();
+}
+}  // namespace
+
+void EpochStats::add(const Tensor& logits, const Tensor& labels, double loss) {
+  add_totals(loss * logits.size(0), logits.size(0), count_correct(logits, labels));
+}
+
+void EpochStats::add_totals(double loss_sum_, int64_t images, int64_t correct_) {
+  loss_sum += loss_sum_;
+  seen += images;
+  correct += correct_;
 }
 
 std::string EpochStats::status(double lr) const {
@@ -83,7 +104,7 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress,
   double loss_sum = 0;
   int64_t correct1 = 0, correct5 = 0;
   std::unique_ptr<ProgressBar> bar;
-  if (show_progress) bar = std::make_unique<ProgressBar>(label, loader.dataset().size());
+  if (show_progress && dist::is_main_rank()) bar = std::make_unique<ProgressBar>(label, loader.dataset().size());
   data::DeviceBatches batches(loader, model_device(model), data::async_uploads_enabled());
   batches.start_epoch(0);
   while (auto b = batches.next()) {
@@ -103,10 +124,18 @@ EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress,
       correct5 += rank < 5;
     }
     r.images += n;
-    if (bar) bar->update(n);
+    if (bar) bar->update(b->host.global_size);
   }
   if (bar) bar->finish();
   model.train(was_training);
+  if (loader.options().ranks > 1) {  // every rank's share of the test set
+    std::vector<double> totals = {loss_sum, static_cast<double>(correct1), static_cast<double>(correct5), static_cast<double>(r.images)};
+    sum_over_ranks(totals);
+    loss_sum = totals[0];
+    correct1 = static_cast<int64_t>(totals[1]);
+    correct5 = static_cast<int64_t>(totals[2]);
+    r.images = static_cast<int64_t>(totals[3]);
+  }
   PFQ_CHECK(r.images > 0, "evaluate: the evaluation set is empty");
   r.top1 = 100.0 * correct1 / r.images;
   r.top5 = 100.0 * correct5 / r.images;
@@ -126,12 +155,15 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
   const int64_t iters = train_loader.num_batches();
   model.train();
   data::DeviceBatches batches(train_loader, dev, data::async_uploads_enabled());
+  DataParallel* dp = o.parallel && o.parallel->ranks() > 1 ? o.parallel : nullptr;
+  PFQ_CHECK(!dp || train_loader.options().ranks == dp->ranks(), "run_epochs: ", dp ? dp->ranks() : 1,
+            " ranks but the training loader is split in ", train_loader.options().ranks, " (shard_loaders)");
   for (int64_t epoch = st.epoch; epoch < o.epochs && !res.diverged && !res.interrupted; ++epoch) {
     st.epoch = epoch;
     if (hooks.begin_epoch) hooks.begin_epoch(epoch);
     batches.start_epoch(epoch, st.batch);
     std::unique_ptr<ProgressBar> bar;
-    if (!o.quiet)
+    if (!o.quiet && dist::is_main_rank())
       bar = std::make_unique<ProgressBar>(o.label + " " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                                           (iters - st.batch) * o.batch_size);
     EpochReport r;
@@ -142,14 +174,31 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
       opt.set_lr(sched(optim::fractional_epoch(epoch, batch, iters)));
       Tensor logits = model.forward(b->images);
       Tensor loss = cross_entropy(logits, b->labels, o.label_smoothing, b->host.labels);
-      const double lv = loss.item();
-      NonFiniteStep bad;
+      double lv = loss.item();
+      const int64_t n = logits.size(0);
+      int64_t correct = -1;  // counted below for a data-parallel step, else by stats.add
+      bool stop = false;  // a data-parallel step's is every rank's flag at its start
       bool finite = std::isfinite(lv);
+      if (dp) {  // one small all-reduce: the global loss and accuracy, and the decisions all ranks share
+        correct = count_correct(logits, b->host.labels);
+        std::vector<double> step = {finite ? lv * n : 0.0, static_cast<double>(n), static_cast<double>(correct), finite ? 0.0 : 1.0,
+                                    stop_requested() ? 1.0 : 0.0};
+        sum_over_ranks(step);
+        finite = step[3] == 0;
+        stop = step[4] > 0;
+        lv = finite ? step[0] / step[1] : std::nan("");
+        correct = static_cast<int64_t>(step[2]);
+        // The gradient of the global batch's mean loss is the sum over ranks of each rank's mean
+        // loss weighted by its share of the batch.
+        if (finite) loss = mul(loss, static_cast<double>(n) / static_cast<double>(b->host.global_size));
+      }
+      NonFiniteStep bad;
       if (!finite) {
         bad.parameter = first_nonfinite(model.named_parameters(), false);
       } else {
         opt.zero_grad();
         loss.backward();
+        if (dp) dp->all_reduce_gradients();
         if (hooks.after_backward) hooks.after_backward();
         bad.gradient = first_nonfinite(model.named_parameters(), true);
         finite = bad.gradient.empty();
@@ -167,17 +216,19 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
         ++r.skipped;
       } else {
         opt.step();
-        r.stats.add(logits, b->host.labels, lv);
+        if (dp) r.stats.add_totals(lv * b->host.global_size, b->host.global_size, correct);
+        else r.stats.add(logits, b->host.labels, lv);
         st.global_step++;
       }
       st.batch = batch + 1;
-      if (bar) bar->update(logits.size(0), r.stats.status(opt.lr()));
+      if (bar) bar->update(b->host.global_size, r.stats.status(opt.lr()));
       if (finite && hooks.after_step && !hooks.after_step(epoch, batch)) {
         r.diverged = true;
         break;
       }
-      if (stop_requested()) {
+      if (dp ? stop : stop_requested()) {
         r.interrupted = true;
+        if (dp) dp->average_buffers();  // the state a stop saves is the same on every rank
         if (hooks.on_stop && !hooks.on_stop()) {
           if (bar) bar->finish("interrupted");
           res.interrupted = true;
@@ -188,7 +239,9 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (hooks.before_eval) hooks.before_eval(r);
+    if (dp) dp->average_buffers();
     r.eval = evaluate(model, test_loader);
+    if (dp) dp->check_replicas_agree("after epoch " + std::to_string(epoch + 1));
     if (bar) bar->finish(hooks.summary ? hooks.summary(r) : "");
     nlohmann::ordered_json row = {{"epoch", epoch + 1},
                                   {"lr", opt.lr()},

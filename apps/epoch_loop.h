@@ -3,7 +3,8 @@
 // backward, non-finite checks, optimizer step, progress bar and Ctrl-C, then evaluation and a
 // metrics row per epoch; what differs between the commands comes in as hooks. Also evaluate()
 // and the running statistics it shares with the loop. Left out: checkpoints and resume (the
-// caller's hooks), data parallelism (its gradient all-reduce belongs in after_backward).
+// caller's hooks) and the data-parallel plumbing itself (apps/data_parallel.h), which the loop
+// calls at fixed points when given one.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "apps/checkpoint.h"
+#include "apps/data_parallel.h"
 #include "apps/metrics.h"
 #include "core/optim/lr_schedule.h"
 #include "core/optim/optimizer.h"
@@ -24,7 +26,9 @@ struct EvalResult {
   int64_t images = 0;
 };
 
-// Evaluates `model` (switched to eval mode) over every batch of `loader`'s next epoch.
+// Evaluates `model` (switched to eval mode) over every batch of `loader`'s next epoch; with a
+// sharded loader (several ranks) the counts are summed over ranks: every rank gets the whole
+// test set's figures.
 EvalResult evaluate(Module& model, data::DataLoader& loader, bool show_progress = false, const std::string& label = "eval");
 
 // The device of a module's parameters (CPU for a module without parameters). evaluate() and
@@ -37,6 +41,8 @@ struct EpochStats {
   int64_t seen = 0, correct = 0;
   // logits [N, K], labels int64 [N], loss = the batch mean.
   void add(const Tensor& logits, const Tensor& labels, double loss);
+  // A step's totals (over every rank's share in a data-parallel run): loss summed over images.
+  void add_totals(double loss_sum_, int64_t images, int64_t correct_);
   double mean_loss() const { return seen ? loss_sum / seen : 0.0; }
   double accuracy() const { return seen ? 100.0 * correct / seen : 0.0; }
   std::string status(double lr) const;  // "loss 0.4123 acc 85.20% lr 0.05"
@@ -76,6 +82,12 @@ struct EpochLoopOptions {
   double label_smoothing = 0;
   std::string label = "epoch";  // progress bar: "<label> <epoch>/<epochs>"
   bool quiet = false;           // no progress bar
+  // Several ranks (null: one process): per step the loss is scaled by this rank's share of the
+  // global batch, the gradients summed over ranks after backward, and the decisions that must
+  // agree (a non-finite loss anywhere, a stop request anywhere) taken from all ranks' flags; BN
+  // statistics averaged before each evaluation and stop, the replicas compared after each epoch.
+  // Only rank 0 shows the progress bar (with the global loss and accuracy).
+  DataParallel* parallel = nullptr;
 };
 
 // Every hook may be empty.

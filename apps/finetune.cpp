@@ -23,7 +23,7 @@ void to_json(nlohmann::json& j, const FinetuneOptions& o) {
   j = {{"checkpoint", o.checkpoint}, {"qat", o.qat},           {"stages", o.stages},
        {"epochs", o.epochs},         {"lr", o.lr},             {"momentum", o.momentum},
        {"weight_decay", o.weight_decay}, {"freeze_bn_epoch", o.freeze_bn_epoch}, {"bn_reestimate", o.bn_reestimate}};
-  groups_to_json<DataOptions, RunOptions>(j, o);
+  groups_to_json<DataOptions, RunOptions, ParallelOptions>(j, o);
   if (o.weights.any()) j["weights"] = o.weights;
 }
 
@@ -37,7 +37,7 @@ void copy_finetune_schedule(const StageOptions& o, FinetuneOptions& f) {
 FinetuneResult finetune(const FinetuneOptions& o) {
   PFQ_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
   PFQ_CHECK(o.stages == "wa" || o.stages == "w,wa", "--stages '", o.stages, "': expected wa or w,wa");
-  if (o.threads > 0) omp_set_num_threads(o.threads);
+  if (const int threads = rank_threads(o.threads); threads > 0) omp_set_num_threads(threads);
   std::filesystem::create_directories(o.out);
   const std::string last_path = o.out + "/last.safetensors";
   io::write_file_atomic(o.out + "/finetune_config.json", with_backend(o).dump(2) + "\n");
@@ -50,6 +50,8 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   auto train_loader = make_train_loader(o, o.seed);
   auto test_loader = make_test_loader(o, o.seed);
   check_checkpoint_fits(ck, "checkpoint " + o.checkpoint, *train_loader, o.dataset);
+  shard_loaders(*train_loader, *test_loader);
+  check_same_configuration(with_data_sizes(with_backend(o), *train_loader, *test_loader), "pfq finetune's configuration");
   // EMA observers that never finish calibrating never quantize: with few steps (--quick, small
   // --limit-train) calibrate over at most a quarter of the activation-quantized steps.
   quant::QatConfig qcfg = o.qat;
@@ -62,21 +64,22 @@ FinetuneResult finetune(const FinetuneOptions& o) {
                    (long long)o.qat.calib_batches, (long long)act_steps, (long long)qcfg.calib_batches);
   }
   quant::QatReport rep = quant::prepare_qat(*model, qcfg);
-  const Device dev = o.device.resolve();
+  const Device dev = rank_device(o.device.resolve());
   model->to(dev);  // after prepare_qat: the quantizers' parameters and buffers move too
+  DataParallel parallel(*model, {.sync_bn = o.sync_bn});
   if (!o.quiet)
     std::fprintf(stderr, "prepare_qat: %lld folded conv+BN, %lld plain convs, %lld linears, %lld activation quantizers\n",
                  (long long)rep.folded_convs, (long long)rep.plain_convs, (long long)rep.linears, (long long)rep.act_quantizers);
 
   OptimizerOptions oo;
   oo.optimizer = "sgd";
-  oo.lr = o.lr;
+  oo.lr = scaled_lr(o, o.lr);
   oo.momentum = o.momentum;
   oo.nesterov = false;
   oo.weight_decay = o.weight_decay;
   auto opt = make_optimizer(oo, *model);
   optim::ScheduleOptions so;
-  so.base_lr = o.lr;
+  so.base_lr = scaled_lr(o, o.lr);
   so.total = static_cast<double>(o.epochs);
   optim::LrSchedule sched = optim::make_schedule("cosine", so);
   std::filesystem::remove(o.out + "/metrics.jsonl");
@@ -146,6 +149,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   lo.batch_size = o.batch_size;
   lo.label = "qat";
   lo.quiet = o.quiet;
+  lo.parallel = &parallel;
   const LoopResult loop = run_epochs(*model, *opt, sched, *train_loader, *test_loader, dev, st, metrics, lo, hooks);
   res.diverged = loop.diverged;
   const EvalResult& ev = loop.last_eval;

@@ -15,7 +15,7 @@
 namespace pfq::app {
 
 // `pfq finetune`: the shared data and run groups (apps/run_options.h) and the QAT schedule.
-struct FinetuneOptions : DataOptions, RunOptions {
+struct FinetuneOptions : DataOptions, RunOptions, ParallelOptions {
   FinetuneOptions() { out = "runs/finetune"; }
   std::string checkpoint;            // float checkpoint (pfq train / pfq prune output)
   quant::QatConfig qat;

@@ -6,7 +6,25 @@
 #include <iostream>
 
 #include "apps/commands.h"
+#include "core/dist/communicator.h"
 #include "core/error.h"
+#include "core/io/atomic_file.h"
+
+namespace {
+
+// A data-parallel run (mpirun / srun): errors carry the rank, and a rank that fails ends every
+// rank (MPI_Abort) instead of leaving them waiting in a collective.
+int fail(const char* what) {
+  pfq::dist::Communicator& w = pfq::dist::world();
+  if (w.size() == 1) {
+    std::fprintf(stderr, "pfq: error: %s\n", what);
+    return 1;
+  }
+  std::fprintf(stderr, "pfq: error on rank %d of %d: %s\n", w.rank(), w.size(), what);
+  w.abort(1);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"pfq — pretrain, prune (PfQ) and quantize CNNs on CPU and GPU"};
@@ -24,15 +42,20 @@ int main(int argc, char** argv) {
   pfq::app::add_intcheck_command(app);
   pfq::app::add_import_command(app);
   try {
+    pfq::dist::init_from_environment();
+    if (!pfq::dist::is_main_rank()) {  // rank 0 writes the run's files and prints its results; errors go to stderr from any rank
+      pfq::io::disable_writes_on_this_process();
+      if (!std::freopen("/dev/null", "w", stdout)) std::perror("pfq: /dev/null");
+    }
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const pfq::Error& e) {
-    std::fprintf(stderr, "pfq: error: %s\n", e.what());
-    return 1;
+    const int code = app.exit(e);
+    if (pfq::dist::world().size() > 1 && code != 0) pfq::dist::world().abort(code);
+    pfq::dist::finalize();
+    return code;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "pfq: error: %s\n", e.what());
-    return 1;
+    return fail(e.what());
   }
+  pfq::dist::finalize();
   return pfq::app::exit_code();
 }

@@ -5,6 +5,7 @@
 #include "apps/cli_checks.h"
 #include "core/backend_options.h"
 #include "core/device.h"
+#include "core/dist/communicator.h"
 #include "core/io/json_fields.h"
 #include "data/factory.h"
 #include "data/subset.h"
@@ -49,6 +50,7 @@ void from_json(const nlohmann::json& j, DeviceOption& o) { o = DeviceOption(j.ge
 #define PFQ_DATA_FIELDS(X) X(dataset) X(data_dir) X(limit_train) X(limit_test) X(batch_size) X(workers) X(eval_batch_size)
 #define PFQ_RUN_FIELDS(X) X(out) X(seed) X(threads) X(device)
 #define PFQ_OPTIMIZER_FIELDS(X) X(optimizer) X(lr) X(momentum) X(nesterov) X(weight_decay) X(no_decay_bn_bias)
+#define PFQ_PARALLEL_FIELDS(X) X(sync_bn) X(scale_lr)
 #define PFQ_STAGE_FIELDS(X) \
   X(quick) X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(criterion) X(border) X(finetune_epochs) X(finetune_lr)
 
@@ -60,6 +62,8 @@ void to_json(nlohmann::json& j, const RunOptions& o) { PFQ_JSON_WRITE_FIELDS(j, 
 void from_json(const nlohmann::json& j, RunOptions& o) { PFQ_JSON_READ_FIELDS(j, o, PFQ_RUN_FIELDS, nullptr); }
 void to_json(nlohmann::json& j, const OptimizerOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_OPTIMIZER_FIELDS); }
 void from_json(const nlohmann::json& j, OptimizerOptions& o) { PFQ_JSON_READ_FIELDS(j, o, PFQ_OPTIMIZER_FIELDS, nullptr); }
+void to_json(nlohmann::json& j, const ParallelOptions& o) { PFQ_JSON_WRITE_FIELDS(j, o, PFQ_PARALLEL_FIELDS); }
+void from_json(const nlohmann::json& j, ParallelOptions& o) { PFQ_JSON_READ_FIELDS(j, o, PFQ_PARALLEL_FIELDS, nullptr); }
 void to_json(nlohmann::json& j, const StageOptions& o) {
   PFQ_JSON_WRITE_FIELDS(j, o, PFQ_STAGE_FIELDS);
   groups_to_json<ModelOptions, DataOptions>(j, o);
@@ -151,7 +155,15 @@ void add_stage_flags(CLI::App* cmd, StageOptions& o, const char* workers_help) {
 
 nlohmann::json with_backend(nlohmann::json config) {
   config["backend"] = backend_options_json();
+  if (dist::world().size() > 1) config["ranks"] = {{"size", dist::world().size()}, {"communicator", dist::world().backend()}};
   return config;
+}
+
+double scaled_lr(const ParallelOptions& p, double lr) { return p.scale_lr ? lr * dist::world().size() : lr; }
+
+void add_parallel_flags(CLI::App* cmd, ParallelOptions& o) {
+  cmd->add_flag("--sync-bn", o.sync_bn, "data-parallel runs: BatchNorm statistics over all ranks' images (default: per rank, averaged at evaluation)");
+  cmd->add_flag("--scale-lr", o.scale_lr, "data-parallel runs: multiply the learning rate by the number of ranks (linear scaling rule)");
 }
 
 }  // namespace pfq::app

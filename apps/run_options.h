@@ -65,6 +65,17 @@ struct RunOptions {
   bool quiet = false;  // no progress bar (not saved: it changes no result)
 };
 
+// A data-parallel run (mpirun / srun; docs/distributed.md). --batch-size is the global batch:
+// the ranks split each batch, so N ranks train what one process with the same flags trains.
+struct ParallelOptions {
+  bool sync_bn = false;   // BatchNorm statistics over every rank's share of the batch
+  bool scale_lr = false;  // --lr (and the fine-tuning LR) times the number of ranks (the linear
+                          // scaling rule, for runs whose --batch-size grows with the ranks)
+};
+// The learning rate a run uses: lr, times the ranks with scale_lr.
+double scaled_lr(const ParallelOptions& p, double lr);
+void add_parallel_flags(CLI::App* cmd, ParallelOptions& o);
+
 // What make_optimizer builds (apps/trainer.h); the LR is set per iteration by the schedule.
 struct OptimizerOptions {
   std::string optimizer = "sgd";  // sgd | adam | adamw
@@ -108,6 +119,8 @@ void from_json(const nlohmann::json& j, RunOptions& o);
 void to_json(nlohmann::json& j, const OptimizerOptions& o);
 void from_json(const nlohmann::json& j, OptimizerOptions& o);
 void to_json(nlohmann::json& j, const StageOptions& o);
+void to_json(nlohmann::json& j, const ParallelOptions& o);
+void from_json(const nlohmann::json& j, ParallelOptions& o);
 void from_json(const nlohmann::json& j, StageOptions& o);
 
 // A command's struct O made of groups: json(o) merges the groups' objects into `j`; from_json

@@ -11,6 +11,7 @@
 #include "apps/metrics.h"
 #include "apps/model_loading.h"
 #include "core/device.h"
+#include "core/dist/communicator.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
 #include "core/optim/adam.h"
@@ -25,10 +26,10 @@ namespace pfq::app {
 
 void to_json(nlohmann::json& j, const TrainOptions& o) {
   PFQ_JSON_WRITE_FIELDS(j, o, PFQ_TRAIN_FIELDS);
-  groups_to_json<ModelOptions, DataOptions, RunOptions, OptimizerOptions>(j, o);
+  groups_to_json<ModelOptions, DataOptions, RunOptions, OptimizerOptions, ParallelOptions>(j, o);
 }
 void from_json(const nlohmann::json& j, TrainOptions& o) {
-  groups_from_json<ModelOptions, DataOptions, RunOptions, OptimizerOptions>(j, o);
+  groups_from_json<ModelOptions, DataOptions, RunOptions, OptimizerOptions, ParallelOptions>(j, o);
   PFQ_JSON_READ_FIELDS(j, o, PFQ_TRAIN_FIELDS, nullptr);
 }
 
@@ -65,16 +66,18 @@ EvalResult evaluate_checkpoint(const std::string& checkpoint, const DataOptions&
 }
 
 TrainResult train(const TrainOptions& o) {
-  const Device dev = o.device.resolve();
+  const Device dev = rank_device(o.device.resolve());
   PFQ_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
   PFQ_CHECK(o.batch_size > 0, "--batch-size must be positive, got ", o.batch_size);
-  if (o.threads > 0) omp_set_num_threads(o.threads);
+  if (const int threads = rank_threads(o.threads); threads > 0) omp_set_num_threads(threads);
   std::filesystem::create_directories(o.out);
   const std::string last_path = o.out + "/last.safetensors", best_path = o.out + "/best.safetensors";
   install_stop_handlers();
 
   auto train_loader = make_train_loader(o, o.seed);
   auto test_loader = make_test_loader(o, o.seed);
+  shard_loaders(*train_loader, *test_loader);
+  check_same_configuration(with_data_sizes(with_backend(o), *train_loader, *test_loader), "pfq train's configuration");
   // Through the transform: image folders have no fixed size until cropped (ImageNet: 224).
   auto info = data::data_info(train_loader->dataset(), train_loader->transform());
 
@@ -101,7 +104,8 @@ TrainResult train(const TrainOptions& o) {
     st.finished = st.epoch >= o.epochs;  // a finished run resumed with more epochs continues
     if (!st.generator_state.empty()) default_generator().set_state(st.generator_state);
     metrics.truncate_from("epoch", static_cast<double>(st.epoch) + 1);
-    std::fprintf(stderr, "resuming from %s at epoch %lld batch %lld\n", last_path.c_str(), (long long)st.epoch + 1, (long long)st.batch);
+    if (dist::is_main_rank())
+      std::fprintf(stderr, "resuming from %s at epoch %lld batch %lld\n", last_path.c_str(), (long long)st.epoch + 1, (long long)st.batch);
   } else {
     manual_seed(o.seed);
     model = models::build_model(cfg.arch, cfg);
@@ -111,9 +115,10 @@ TrainResult train(const TrainOptions& o) {
     std::filesystem::remove(o.out + "/metrics.csv");
   }
   io::write_file_atomic(o.out + "/train_config.json", with_backend(o).dump(2) + "\n");
+  DataParallel parallel(*model, {.sync_bn = o.sync_bn});
 
   optim::ScheduleOptions so;
-  so.base_lr = o.lr;
+  so.base_lr = scaled_lr(o, o.lr);
   so.total = static_cast<double>(o.epochs);
   so.warmup = o.warmup;
   so.step_size = std::max<double>(1, o.epochs / 3.0);
@@ -170,6 +175,7 @@ TrainResult train(const TrainOptions& o) {
   lo.batch_size = o.batch_size;
   lo.label_smoothing = o.label_smoothing;
   lo.quiet = o.quiet;
+  lo.parallel = &parallel;
   const LoopResult loop = run_epochs(*model, *opt, sched, *train_loader, *test_loader, dev, st, metrics, lo, hooks);
   if (loop.interrupted) {
     std::fprintf(stderr, "interrupted: state saved to %s; run the same command with --resume to continue\n", last_path.c_str());

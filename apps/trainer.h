@@ -18,7 +18,7 @@
 namespace pfq::app {
 
 // `pfq train`: the shared groups (apps/run_options.h) and train's own schedule.
-struct TrainOptions : ModelOptions, DataOptions, RunOptions, OptimizerOptions {
+struct TrainOptions : ModelOptions, DataOptions, RunOptions, OptimizerOptions, ParallelOptions {
   TrainOptions() { out = "runs/train"; }
   int64_t epochs = 10;
   std::string schedule = "cosine";  // constant | step | multistep | cosine

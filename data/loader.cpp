@@ -79,12 +79,31 @@ DataLoader::~DataLoader() { stop_workers(); }
 
 int64_t DataLoader::num_batches() const {
   const int64_t n = dataset_->size(), bs = options_.batch_size;
-  return options_.drop_last ? n / bs : (n + bs - 1) / bs;
+  if (options_.drop_last) return n / bs;
+  const int64_t full = n / bs, tail = n % bs;
+  return full + (tail > 0 && tail >= options_.ranks);
+}
+
+int64_t DataLoader::global_batch_size(int64_t b) const {
+  return std::min<int64_t>(options_.batch_size, dataset_->size() - b * options_.batch_size);
+}
+
+std::pair<int64_t, int64_t> DataLoader::shard_bounds(int64_t b, int rank) const {
+  const int64_t lo = b * options_.batch_size, n = global_batch_size(b);
+  return {lo + rank * n / options_.ranks, lo + (rank + 1) * n / options_.ranks};
+}
+
+void DataLoader::shard(int rank, int ranks) {
+  PFQ_CHECK(!started_, "DataLoader::shard: call it before the first start_epoch");
+  PFQ_CHECK(ranks >= 1 && rank >= 0 && rank < ranks, "DataLoader::shard: rank ", rank, " of ", ranks);
+  PFQ_CHECK(options_.batch_size >= ranks, "batch size ", options_.batch_size, " is smaller than the number of ranks (", ranks,
+            "): every rank needs at least one image of each batch");
+  options_.rank = rank;
+  options_.ranks = ranks;
 }
 
 std::vector<int64_t> DataLoader::batch_indices(int64_t b) const {
-  const int64_t lo = b * options_.batch_size;
-  const int64_t hi = std::min<int64_t>(lo + options_.batch_size, static_cast<int64_t>(order_.size()));
+  const auto [lo, hi] = shard_bounds(b, options_.rank);
   return std::vector<int64_t>(order_.begin() + lo, order_.begin() + hi);
 }
 
@@ -132,6 +151,7 @@ void DataLoader::worker_loop() {
     try {
       slot.batch = make_batch(*dataset_, transform_.get(), indices, options_.seed, epoch);
       slot.batch->index = b;
+      slot.batch->global_size = global_batch_size(b);
     } catch (...) {
       slot.error = std::current_exception();
     }
@@ -152,6 +172,7 @@ std::optional<Batch> DataLoader::next() {
     try {
       slot.batch = make_batch(*dataset_, transform_.get(), batch_indices(b), options_.seed, epoch_);
       slot.batch->index = b;
+      slot.batch->global_size = global_batch_size(b);
     } catch (...) {
       slot.error = std::current_exception();
     }

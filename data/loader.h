@@ -24,6 +24,7 @@ struct Batch {
   Tensor labels;  // int64 [N]
   int64_t epoch = 0;
   int64_t index = 0;  // batch index within the epoch
+  int64_t global_size = 0;  // images in the whole batch over every rank (= images' N with one rank)
 };
 
 struct LoaderOptions {
@@ -33,6 +34,9 @@ struct LoaderOptions {
   int workers = 2;        // 0: batches are built on the caller's thread inside next()
   int64_t prefetch = 0;   // batches ahead of the consumer (ready or in flight); 0: 2 * workers
   uint64_t seed = 0;
+  // Data parallelism: rank `rank` of `ranks` takes its share of every batch of the global order
+  // (DataLoader::shard_bounds), so the ranks' shards together are the one-process batch.
+  int rank = 0, ranks = 1;
 };
 
 // Seed of the Generator that augments sample `index` in `epoch` (splitmix64 mixing).
@@ -51,7 +55,15 @@ class DataLoader {
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
+  // Batches per epoch. With several ranks a last batch smaller than the number of ranks is left
+  // out (every rank needs an image); otherwise the last uneven batch is split as evenly as it goes.
   int64_t num_batches() const;
+  // Shares of batch b (global positions [lo, hi) in the epoch's order) for every rank: rank r
+  // takes [lo + r * n / ranks, lo + (r + 1) * n / ranks) of the n = hi - lo images.
+  std::pair<int64_t, int64_t> shard_bounds(int64_t b, int rank) const;
+  int64_t global_batch_size(int64_t b) const;
+  // Makes this loader rank `rank` of `ranks` (before the first start_epoch).
+  void shard(int rank, int ranks);
   const LoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
   const Transform* transform() const { return transform_.get(); }  // may be null

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/dist/sync_stats.h"
 #include "core/ops.h"
 
 namespace pfq {
@@ -69,7 +70,9 @@ Tensor BatchNorm2d::forward_act(const Tensor& x, BnAct act) {
             ", H, W], got ", shape_str(x.shape()));
   if (!track_running_stats) return batch_norm(x, weight(), bias(), Tensor(), Tensor(), true, 0.0, eps, act);
   if (!training_) return batch_norm(x, weight(), bias(), running_mean(), running_var(), false, 0.0, eps, act);
-  return batch_norm(x, weight(), bias(), running_mean(), running_var(), true, count_bn_batch(*this, momentum), eps, act);
+  const double factor = count_bn_batch(*this, momentum);
+  if (sync_stats) return dist::sync_batch_norm(x, weight(), bias(), running_mean(), running_var(), factor, eps, act);
+  return batch_norm(x, weight(), bias(), running_mean(), running_var(), true, factor, eps, act);
 }
 
 double count_bn_batch(Module& bn, const std::optional<double>& momentum) {

@@ -2,7 +2,8 @@
 // bias (beta) = 0, buffers running_mean = 0, running_var = 1 and num_batches_tracked (int64
 // 0-d). Training normalises with batch statistics and updates the buffers (unbiased variance);
 // eval uses the buffers; without track_running_stats batch statistics are used always.
-// Leaves out: sync BN, BatchNorm1d/3d (batch_norm itself also accepts [N, C]).
+// sync_stats (--sync-bn of a data-parallel run): training statistics of every rank's batch
+// together (core/dist/sync_stats.h). Leaves out: BatchNorm1d/3d (batch_norm itself also accepts [N, C]).
 #pragma once
 #include <optional>
 
@@ -49,6 +50,7 @@ class BatchNorm2d : public Module {
   double eps;
   std::optional<double> momentum;
   bool affine, track_running_stats;
+  bool sync_stats = false;  // a run property, not saved: the ranks' batches normalise together
 };
 
 // Training-step bookkeeping of a BN-like module: increments its "num_batches_tracked" buffer and

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <tuple>
 
+#include "core/dist/communicator.h"
+
 namespace pfq::quant {
 namespace {
 
@@ -35,19 +37,45 @@ void Quantizer::check_batch_range(const Tensor& lo, const Tensor& hi) const {
               dtype_name(spec_.dtype), " tensors, got ", t->defined() ? t->describe() : std::string("undefined"));
 }
 
+namespace {
+// A data-parallel run observes the global batch: the ranks' batch ranges combined (the least low,
+// the greatest high), what one process given every rank's images would observe.
+std::pair<Tensor, Tensor> combine_over_ranks(const Tensor& lo, const Tensor& hi) {
+  if (dist::world().size() == 1) return {lo, hi};
+  Tensor l = lo.detach().contiguous().clone(), h = hi.detach().contiguous().clone();
+  dist::world().all_reduce(l, dist::ReduceOp::Min);
+  dist::world().all_reduce(h, dist::ReduceOp::Max);
+  return {l, h};
+}
+}  // namespace
+
 // ---------------- minmax ----------------
-Tensor MinMaxQuantizer::forward(const Tensor& x, bool /*training*/) {
+Tensor MinMaxQuantizer::forward(const Tensor& x, bool training) {
   check_input(x);
+  if (training && dist::world().size() > 1) {  // the range of every rank's batch
+    const FakeQuantOptions opt = options();
+    std::pair<Tensor, Tensor> range;
+    {
+      NoGradGuard ng;
+      range = observe_range(x, opt);
+    }
+    range = combine_over_ranks(range.first, range.second);
+    FakeQuantResult r = fake_quantize_range(x, range.first, range.second, opt);
+    last_scale_ = r.scale;
+    last_zero_point_ = r.zero_point;
+    return r.out;
+  }
   FakeQuantResult r = fake_quantize(x, options());
   last_scale_ = r.scale;
   last_zero_point_ = r.zero_point;
   return r.out;
 }
 
-std::optional<std::pair<Tensor, Tensor>> MinMaxQuantizer::range_from_batch(const Tensor& lo, const Tensor& hi, bool) {
+std::optional<std::pair<Tensor, Tensor>> MinMaxQuantizer::range_from_batch(const Tensor& lo, const Tensor& hi, bool training) {
   check_batch_range(lo, hi);
-  std::tie(last_scale_, last_zero_point_) = range_qparams(lo, hi, options());
-  return std::pair{lo, hi};
+  const auto [l, h] = training ? combine_over_ranks(lo, hi) : std::pair{lo, hi};
+  std::tie(last_scale_, last_zero_point_) = range_qparams(l, h, options());
+  return std::pair{l, h};
 }
 
 // ---------------- ema ----------------
@@ -65,10 +93,11 @@ int64_t EmaQuantizer::num_batches() const { return static_cast<int64_t>(num_batc
 
 bool EmaQuantizer::calibrated() const { return num_batches() >= std::max<int64_t>(spec_.calib_batches, 1); }
 
-bool EmaQuantizer::observe(const Tensor& lo, const Tensor& hi, bool training) {
+bool EmaQuantizer::observe(const Tensor& batch_lo, const Tensor& batch_hi, bool training) {
   if (!training) return calibrated();
   const int64_t seen = num_batches();
   NoGradGuard ng;
+  const auto [lo, hi] = combine_over_ranks(batch_lo, batch_hi);
   if (seen == 0) {
     running_min_.copy_(lo);
     running_max_.copy_(hi);
@@ -127,7 +156,12 @@ Tensor LsqQuantizer::forward(const Tensor& x, bool /*training*/) {
   check_input(x);
   if (initialized_.item() == 0) {
     NoGradGuard ng;
-    step_.copy_(lsq_init_step(x, spec_.bits, spec_.symmetric, spec_.per_channel));
+    Tensor step = lsq_init_step(x, spec_.bits, spec_.symmetric, spec_.per_channel).contiguous();
+    if (const int ranks = dist::world().size(); ranks > 1) {  // the ranks' first batches: one step everywhere
+      dist::world().all_reduce(step, dist::ReduceOp::Sum);
+      step = mul(step, 1.0 / ranks);
+    }
+    step_.copy_(step);
     initialized_.fill_(1);
   }
   Tensor out = lsq_quantize(x, step_, spec_.bits, spec_.symmetric);

@@ -1,6 +1,8 @@
 // op_cases.cpp — the rows of the op-case table (op_cases.h).
 #include "tests/op_cases.h"
 
+#include "core/dist/sync_stats.h"
+
 #include "core/layout.h"
 
 namespace pfq::test {
@@ -77,6 +79,12 @@ const std::vector<OpCase>& op_cases() {
       {"depthwise dilation", {{1, 2, 7, 7}, {2, 1, 3, 3}}, [](auto& v) { return conv2d(v[0], v[1], Tensor(), copt(1, 2, 2, 2)); }},
       {"depth multiplier 2", {{1, 2, 5, 5}, {4, 1, 3, 3}}, [](auto& v) { return conv2d(v[0], v[1], Tensor(), copt(1, 1, 1, 2)); }},
       {"batch_norm train", {{4, 3, 2, 2}, {3}, {3}}, [](auto& v) { return batch_norm(v[0], v[1], v[2], Tensor(), Tensor(), true, 0.1, 1e-5); }},
+      // --sync-bn's batch norm and the all-reduce it is built on, in a group of one (the identity sum)
+      {"sync_batch_norm train (one rank)", {{4, 3, 2, 2}, {3}, {3}},
+       [](auto& v) { return dist::sync_batch_norm(v[0], v[1], v[2], Tensor(), Tensor(), 0.1, 1e-5); }},
+      {"sync_batch_norm train relu (one rank)", {{3, 2, 2, 3}, {2}, {2}},
+       [](auto& v) { return dist::sync_batch_norm(v[0], v[1], v[2], Tensor(), Tensor(), 0.1, 1e-5, BnAct::ReLU); }},
+      {"all_reduce_sum (one rank)", {{2, 3}}, [](auto& v) { return mul(dist::all_reduce_sum(v[0]), v[0]); }},
       {"batch_norm train 2d", {{5, 3}, {3}, {3}}, [](auto& v) { return batch_norm(v[0], v[1], v[2], Tensor(), Tensor(), true, 0.1, 1e-5); }},
       {"batch_norm train no affine", {{3, 2, 2, 3}}, [](auto& v) { return batch_norm(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5); }},
       {"batch_norm eval", {{2, 3, 2, 2}, {3}, {3}}, [](auto& v) {

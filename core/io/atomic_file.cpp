@@ -130,7 +130,15 @@ class TempFile {
 
 }  // namespace
 
+namespace {
+bool g_writes_enabled = true;
+}  // namespace
+
+void disable_writes_on_this_process() { g_writes_enabled = false; }
+bool writes_enabled() { return g_writes_enabled; }
+
 void write_file_atomic(const std::string& path, std::string_view bytes) {
+  if (!g_writes_enabled) return;
   TempFile tmp(path);
   tmp.write(bytes.data(), bytes.size());
   tmp.commit();
@@ -138,6 +146,7 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
 
 void write_file_atomic_streamed(const std::string& path,
                                 const std::function<void(const WriteBytes& write)>& producer) {
+  if (!g_writes_enabled) return;
   TempFile tmp(path);
   // Small writes are gathered so that a producer emitting many pieces costs few syscalls.
   constexpr size_t kBufferSize = size_t{1} << 20;

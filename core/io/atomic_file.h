@@ -24,4 +24,9 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 void write_file_atomic_streamed(const std::string& path,
                                 const std::function<void(const WriteBytes& write)>& producer);
 
+// A data-parallel run writes its files from rank 0 alone: the other ranks call this once at
+// start, and both writers above then return without writing (the producer is not called).
+void disable_writes_on_this_process();
+bool writes_enabled();
+
 }  // namespace pfq::io

@@ -1,0 +1,171 @@
+// data_parallel.cpp — gradient buckets, buffer averaging and the ranks' agreement checks
+// (apps/data_parallel.h).
+#include "apps/data_parallel.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "core/autograd.h"
+#include "core/device.h"
+#include "core/dist/communicator.h"
+#include "core/ops.h"
+#include "layers/batchnorm.h"
+
+namespace pfq::app {
+
+namespace {
+
+// Sums `tensors` (same dtype and device) over the ranks in place, through flat buffers of about
+// `bucket_bytes`: one all-reduce call per bucket instead of one per tensor.
+void all_reduce_in_buckets(const std::vector<Tensor>& tensors, int64_t bucket_bytes) {
+  size_t i = 0;
+  while (i < tensors.size()) {
+    std::vector<Tensor> bucket;
+    int64_t bytes = 0;
+    while (i < tensors.size() && (bucket.empty() || bytes + static_cast<int64_t>(tensors[i].numel() * dtype_size(tensors[i].dtype())) <= bucket_bytes)) {
+      bytes += static_cast<int64_t>(tensors[i].numel() * dtype_size(tensors[i].dtype()));
+      bucket.push_back(tensors[i++]);
+    }
+    std::vector<Tensor> flat;
+    for (const Tensor& t : bucket) flat.push_back(reshape(t.contiguous(), {-1}));
+    Tensor buf = flat.size() == 1 ? flat[0].clone() : concat(flat, 0);
+    dist::world().all_reduce(buf, dist::ReduceOp::Sum);
+    int64_t off = 0;
+    for (const Tensor& t : bucket) {
+      Tensor(t).copy_(reshape(slice(buf, 0, off, off + t.numel()), t.shape()));
+      off += t.numel();
+    }
+  }
+}
+
+// Two numbers per tensor that differ when its values do: the sum and a position-weighted sum.
+std::vector<double> checksums(const NamedTensors& named) {
+  std::vector<double> out;
+  for (const auto& [name, t] : named) {
+    const std::vector<double> v = t.detach().to(Device::cpu()).contiguous().to(DType::Float64).to_vector<double>();
+    double s = 0, w = 0;
+    for (size_t k = 0; k < v.size(); ++k) s += v[k], w += v[k] * static_cast<double>(k % 61 + 1);
+    out.push_back(s);
+    out.push_back(w);
+  }
+  return out;
+}
+
+}  // namespace
+
+DataParallel::DataParallel(Module& model, const DataParallelOptions& o) : model_(model), o_(o), ranks_(dist::world().size()) {
+  PFQ_CHECK(o.bucket_bytes > 0, "DataParallel: bucket_bytes must be positive");
+  if (o.sync_bn)
+    for (auto& [name, m] : model.named_modules())
+      if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) bn->sync_stats = true;
+  if (ranks_ == 1) return;
+  NoGradGuard ng;
+  for (const NamedTensors& group : {model.named_parameters(), model.named_buffers()})
+    for (const auto& [name, t] : group) {
+      Tensor c = t.contiguous();
+      dist::world().broadcast(c, 0);
+      if (!c.is_same(t)) Tensor(t).copy_(c);
+    }
+}
+
+void DataParallel::all_reduce_gradients() {
+  if (ranks_ == 1) return;
+  NoGradGuard ng;
+  std::vector<Tensor> grads;
+  for (const auto& [name, p] : model_.named_parameters()) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    PFQ_CHECK(g.is_contiguous(), "all_reduce_gradients: the gradient of '", name, "' is not contiguous");
+    if (!grads.empty() && (g.dtype() != grads.front().dtype() || g.device() != grads.front().device())) {
+      all_reduce_in_buckets(grads, o_.bucket_bytes);
+      grads.clear();
+    }
+    grads.push_back(g);
+  }
+  all_reduce_in_buckets(grads, o_.bucket_bytes);
+}
+
+void DataParallel::average_buffers() {
+  if (ranks_ == 1) return;
+  NoGradGuard ng;
+  std::vector<Tensor> stats;
+  for (auto& [name, m] : model_.named_modules()) {
+    auto* bn = dynamic_cast<BatchNorm2d*>(m);
+    if (!bn || !bn->track_running_stats || bn->sync_stats) continue;  // sync BN's are equal already
+    stats.push_back(bn->running_mean());
+    stats.push_back(bn->running_var());
+  }
+  if (stats.empty()) return;
+  all_reduce_in_buckets(stats, o_.bucket_bytes);
+  for (Tensor& t : stats) t.copy_(mul(t, 1.0 / ranks_));
+}
+
+void DataParallel::check_replicas_agree(const std::string& when) {
+  if (ranks_ == 1) return;
+  const NamedTensors named = model_.named_parameters();
+  const std::vector<double> mine = checksums(named);
+  Tensor lo = Tensor::from_vector(mine, {static_cast<int64_t>(mine.size())}), hi = lo.clone();
+  dist::world().all_reduce(lo, dist::ReduceOp::Min);
+  dist::world().all_reduce(hi, dist::ReduceOp::Max);
+  const std::vector<double> a = lo.to_vector<double>(), b = hi.to_vector<double>();
+  for (size_t k = 0; k < a.size(); ++k)
+    PFQ_CHECK(a[k] == b[k], when, ": parameter '", named[k / 2].first, "' differs between ranks (checksums ", a[k], " and ", b[k],
+              "): the ranks no longer train the same model");
+}
+
+void check_same_configuration(const nlohmann::json& config, const std::string& what) {
+  if (dist::world().size() == 1) return;
+  const std::vector<std::string> all = dist::world().all_gather(config.dump());
+  const nlohmann::json root = nlohmann::json::parse(all[0]);
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (all[r] == all[0]) continue;
+    const nlohmann::json other = nlohmann::json::parse(all[r]);
+    std::string key = "(the order of keys)";
+    for (const auto& [k, v] : root.items())
+      if (!other.contains(k) || other[k] != v) {
+        key = "'" + k + "': rank 0 has " + v.dump() + ", rank " + std::to_string(r) + " has " + (other.contains(k) ? other[k].dump() : "nothing");
+        break;
+      }
+    PFQ_FAIL(what, " differs between ranks: ", key, ". Every rank must run the same command on the same data");
+  }
+}
+
+nlohmann::json with_data_sizes(nlohmann::json config, const data::DataLoader& train, const data::DataLoader& test) {
+  config["train_images"] = train.dataset().size();
+  config["test_images"] = test.dataset().size();
+  return config;
+}
+
+void shard_loaders(data::DataLoader& train, data::DataLoader& test) {
+  const int rank = dist::world().rank(), ranks = dist::world().size();
+  if (ranks == 1) return;
+  train.shard(rank, ranks);
+  test.shard(rank, ranks);
+}
+
+Device rank_device(Device requested) {
+  const dist::Communicator& w = dist::world();
+  if (w.size() == 1 || requested.is_cpu()) return requested;
+  const int index = requested.index + w.local_rank(), count = cuda_device_count();
+  PFQ_CHECK(index < count, "rank ", w.rank(), " (local rank ", w.local_rank(), " of ", w.local_size(), ") needs GPU cuda:", index,
+            " but this machine has ", count, ": start at most as many ranks per machine as it has GPUs");
+  const Device d = Device::cuda(index);
+  require_device(d);
+  dist::enable_nccl(index);
+  return d;
+}
+
+void require_single_process(const std::string& command) {
+  const int ranks = dist::world().size();
+  PFQ_CHECK(ranks == 1, command, " runs in one process, not on ", ranks,
+            " ranks: its stages hand files to each other; run its training stages (pfq train, pfq finetune) under mpirun instead");
+}
+
+int rank_threads(int threads) {
+  const dist::Communicator& w = dist::world();
+  if (threads > 0 || w.size() == 1) return threads;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / w.local_size());
+}
+
+}  // namespace pfq::app

@@ -1,0 +1,68 @@
+// data_parallel.h — what a model needs to train on several ranks (apps/): the same starting
+// weights everywhere (rank 0's, broadcast), gradients summed over ranks in buckets after each
+// backward pass (every rank's loss scaled by its share of the global batch first, so the sum is
+// the gradient of the global batch's mean loss), BatchNorm's running statistics averaged before
+// every evaluation and checkpoint (or exact with --sync-bn), and checks that the ranks run the
+// same configuration and still hold the same weights. One rank: every call returns at once.
+// The launch, the communicator and the loader's shards: core/dist/communicator.h, data/loader.h.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/loader.h"
+#include "layers/module.h"
+
+namespace pfq::app {
+
+struct DataParallelOptions {
+  bool sync_bn = false;                // BatchNorm2d normalises with all ranks' batch statistics
+  int64_t bucket_bytes = 16 << 20;     // gradients per all-reduce call
+};
+
+class DataParallel {
+ public:
+  // Broadcasts rank 0's parameters and buffers (identical seeds make them equal already; this
+  // makes it so whatever the caller did) and, with sync_bn, switches every BatchNorm2d to it.
+  DataParallel(Module& model, const DataParallelOptions& o = {});
+  int ranks() const { return ranks_; }
+  // Sums every parameter's gradient over the ranks (parameters without a gradient on every rank
+  // are skipped on all: which have one is the same everywhere, the model being the same).
+  void all_reduce_gradients();
+  // Averages the floating-point buffers that each rank updates from its own batches (BN running
+  // mean / variance): after it every rank evaluates and saves the same model.
+  void average_buffers();
+  // Throws, on every rank, naming the first parameter whose value differs between ranks (a
+  // checksum per tensor, compared by min/max all-reduce).
+  void check_replicas_agree(const std::string& when);
+
+ private:
+  Module& model_;
+  DataParallelOptions o_;
+  int ranks_ = 1;
+};
+
+// Every rank's `config` (the command's options and the data it found) must equal rank 0's:
+// throws on every rank, naming the first rank and key that differ, before anything is trained.
+void check_same_configuration(const nlohmann::json& config, const std::string& what);
+
+// `config` with the sizes of the training and test sets the loaders found ("train_images",
+// "test_images"): a rank that sees other data is refused like one that got other flags.
+nlohmann::json with_data_sizes(nlohmann::json config, const data::DataLoader& train, const data::DataLoader& test);
+
+// Splits the loaders' batches over the ranks (DataLoader::shard) when there are several.
+void shard_loaders(data::DataLoader& train, data::DataLoader& test);
+
+// --device for this rank: cuda picks the local rank's GPU (cuda:N given: N + local rank), cpu is
+// itself; sets up NCCL for a CUDA run of several ranks. Refuses more ranks on a machine than GPUs.
+Device rank_device(Device requested);
+
+// Throws on every rank of a run of several: `command` runs in one process (its stages write and
+// read files between them); under mpirun, run its training stages (pfq train, pfq finetune).
+void require_single_process(const std::string& command);
+
+// OpenMP threads for this rank: `threads` when given, else the machine's cores split evenly
+// over the ranks on it (at least 1).
+int rank_threads(int threads);
+
+}  // namespace pfq::app

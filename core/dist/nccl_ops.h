@@ -1,0 +1,17 @@
+// nccl_ops.h — collectives on CUDA tensors for the MPI communicator (core/dist/, internal):
+// NCCL when the build has it and enable_nccl() set it up, else a clear error naming the flag.
+#pragma once
+#include <cstddef>
+
+#include "core/dist/communicator.h"
+
+namespace pfq::dist {
+
+bool nccl_enabled();
+void nccl_all_reduce(Tensor& t, ReduceOp op);
+void nccl_broadcast(Tensor& t, int root);
+void nccl_shutdown();
+// MPI_Bcast of raw bytes (mpi_communicator.cpp): how NCCL's unique id reaches every rank.
+void broadcast_bytes(void* data, size_t bytes, int root);
+
+}  // namespace pfq::dist
