@@ -1,7 +1,8 @@
 // test_image_folder_e2e.cpp — `pfq train` on an image folder as users have one: a corrupt
 // image and a stray non-image file stop the run naming the file, or with --skip-bad are
 // skipped, counted in metrics (skipped_files) and named in <out>/skipped_files.txt; the
-// --image-size / --resize-size options set the training and evaluation geometry.
+// --image-size / --resize-size options set the training and evaluation geometry; pfq bench
+// --modes index lists the folder, and the loader row reports per-worker rates and the decoder.
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
 
@@ -10,10 +11,12 @@
 #include <sstream>
 
 #include "../data/data_test_util.h"
+#include "apps/bench_loader.h"
 #include "apps/checkpoint.h"
 #include "apps/metrics.h"
 #include "apps/trainer.h"
 #include "core/random.h"
+#include "data/image_decode.h"
 
 using namespace pfq;
 namespace fs = std::filesystem;
@@ -71,4 +74,31 @@ TEST_CASE("e2e: train on an image folder with bad files: stops naming the file, 
   // the geometry came from --image-size: a 16x16 model input
   const app::Checkpoint ck = app::load_checkpoint(r.last_checkpoint);
   CHECK(ck.model.input_size == 16);
+}
+
+TEST_CASE("e2e: pfq bench index lists an image folder; the loader row reports images/s per worker and the JPEG decoder") {
+  data::testing::TempDir tmp;
+  make_folder(tmp / "folder");
+  fs::remove(tmp / "folder/train/b/notes.txt");
+  fs::remove(tmp / "folder/train/b/broken.png");
+  const auto idx = app::bench_index(tmp / "folder");
+  CHECK(idx["files"].get<int64_t>() == 8);
+  CHECK(idx["classes"].get<int64_t>() == 2);
+  CHECK(idx["seconds"].get<double>() >= 0);
+  CHECK_THROWS_WITH_AS(app::bench_index(""), doctest::Contains("pass --data-dir"), Error);
+
+  app::LoaderBenchOptions lo;
+  lo.model = "mobilenetv1";
+  lo.width = 0.25;
+  lo.dataset = "imagefolder";
+  lo.data_dir = tmp / "folder";
+  lo.batch = 2;
+  lo.workers = 2;
+  lo.warmup = 0;
+  lo.steps = 1;
+  lo.loader_batches = 2;
+  const auto r = app::bench_loader(lo);
+  CHECK(r["input"] == nlohmann::json::array({3, 224, 224}));
+  CHECK(r["loader_images_per_s_per_worker"].get<double>() == doctest::Approx(r["loader_images_per_s"].get<double>() / 2));
+  CHECK(r["jpeg_decoder"].get<std::string>() == (data::turbojpeg_compiled() ? "libjpeg-turbo (TurboJPEG)" : "stb_image"));
 }
