@@ -8,11 +8,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "apps/bench_modes.h"
 #include "apps/trainer.h"
 #include "data/factory.h"
 #include "core/ops.h"
 #include "core/optim/sgd.h"
 #include "data/cifar.h"
+#include "data/image_decode.h"
 #include "layers/models/registry.h"
 
 namespace pfq::app {
@@ -52,6 +54,22 @@ data::Batch next_batch(data::DataLoader& loader, int64_t& epoch) {
   return std::move(*b);
 }
 }  // namespace
+
+nlohmann::ordered_json bench_index(const std::string& data_dir) {
+  PFQ_CHECK(!data_dir.empty(), "pfq bench --modes index: pass --data-dir (an image folder with train/<class>/<image>)");
+  const double rss0 = current_rss_mib();
+  const auto t0 = Clock::now();
+  auto ds = data::make_dataset("imagefolder", data_dir, "train");
+  const double secs = seconds_since(t0);
+  const double grew = current_rss_mib() - rss0;
+  return {{"mode", "index"},
+          {"source", data_dir + "/train"},
+          {"files", ds->size()},
+          {"classes", ds->num_classes()},
+          {"seconds", secs},
+          {"rss_growth_mib", grew},
+          {"bytes_per_file", grew * 1048576.0 / static_cast<double>(std::max<int64_t>(1, ds->size()))}};
+}
 
 void write_synthetic_cifar10(const std::string& dir, int64_t images, uint64_t seed) {
   PFQ_CHECK(images >= 5, "write_synthetic_cifar10: need at least 5 images, got ", images);
@@ -151,6 +169,8 @@ nlohmann::ordered_json bench_loader(const LoaderBenchOptions& o) {
           {"workers", o.workers},
           {"loader_batches", o.loader_batches},
           {"loader_images_per_s", loader_ips},
+          {"loader_images_per_s_per_worker", loader_ips / std::max(1, o.workers)},
+          {"jpeg_decoder", data::turbojpeg_compiled() ? "libjpeg-turbo (TurboJPEG)" : "stb_image"},
           {"train_images_per_s", train_ips},
           {"train_fed_images_per_s", fed_ips},
           {"loader_to_train_ratio", loader_ips / train_ips},

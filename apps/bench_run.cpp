@@ -32,10 +32,11 @@ void run_loader_mode(const BenchOptions& o, const std::string& model, const Devi
     auto r = bench_loader(lo);
     if (!o.json)
       std::printf("%-12s loader %s %s batch %lld, %d workers: loader %.0f img/s, train step %.0f img/s (fed by the loader %.0f img/s)"
-                  "  ratio loader/train %.1fx%s\n",
+                  "  ratio loader/train %.1fx%s; %.0f img/s per worker (JPEGs: %s)\n",
                   model.c_str(), ds.c_str(), r["input"].dump().c_str(), static_cast<long long>(o.batch), o.workers,
                   r["loader_images_per_s"].get<double>(), r["train_images_per_s"].get<double>(), r["train_fed_images_per_s"].get<double>(),
-                  r["loader_to_train_ratio"].get<double>(), r["loader_to_train_ratio"].get<double>() < 1 ? "  LOADER IS THE BOTTLENECK" : "");
+                  r["loader_to_train_ratio"].get<double>(), r["loader_to_train_ratio"].get<double>() < 1 ? "  LOADER IS THE BOTTLENECK" : "",
+                  r["loader_images_per_s_per_worker"].get<double>(), r["jpeg_decoder"].get<std::string>().c_str());
     out["results"].push_back(r);
   }
 }
@@ -115,6 +116,16 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
     for (const auto& mode : o.modes) {
       if (mode == "loader") {
         run_loader_mode(o, m, dev, out);
+        continue;
+      }
+      if (mode == "index") {
+        auto r = bench_index(o.data_dir);
+        if (!o.json)
+          std::printf("index %s: %lld files in %lld classes listed in %.2f s, resident memory +%.1f MiB (%.0f bytes per file)\n",
+                      r["source"].get<std::string>().c_str(), static_cast<long long>(r["files"].get<int64_t>()),
+                      static_cast<long long>(r["classes"].get<int64_t>()), r["seconds"].get<double>(), r["rss_growth_mib"].get<double>(),
+                      r["bytes_per_file"].get<double>());
+        out["results"].push_back(r);
         continue;
       }
       auto r = bench_model_mode(o, m, mode, peak);

@@ -20,8 +20,9 @@ void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   cmd->add_option("--models", o->models, "models to time")->check(CLI::IsMember(models::model_names()))->capture_default_str();
   cmd->add_option("--modes", o->modes,
-                  "train, infer, qat (QAT training step, BN folded) and/or loader (data loader images/s against the training step)")
-      ->check(CLI::IsMember({"train", "infer", "qat", "loader"}))
+                  "train, infer, qat (QAT training step, BN folded), loader (data loader images/s against the training step) "
+                  "and/or index (start-up listing of the image folder --data-dir/train: time and memory)")
+      ->check(CLI::IsMember({"train", "infer", "qat", "loader", "index"}))
       ->capture_default_str();
   cmd->add_option("--wbits", o->wbits, "qat mode: weight bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
   cmd->add_option("--abits", o->abits, "qat mode: activation bits (32 = float)")->check(CLI::Range(1, 32))->capture_default_str();
@@ -34,7 +35,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--loader-datasets", o->loader_datasets, "loader mode: datasets (cifar10 without --data-dir: synthetic files)")
       ->check(CLI::IsMember(data::dataset_names()))
       ->capture_default_str();
-  cmd->add_option("--data-dir", o->data_dir, "loader mode: dataset folder (default: the dataset's standard location)");
+  cmd->add_option("--data-dir", o->data_dir, "loader and index modes: dataset folder (default: the dataset's standard location)");
   cmd->add_option("--workers", o->workers, "loader mode: data loader threads")->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--loader-batches", o->loader_batches, "loader mode: batches timed for the loader alone")
       ->check(::pfq::app::Positive)

@@ -77,7 +77,7 @@ IntCheckResult run_intcheck(const IntCheckOptions& o) {
   if (o.trace_layers)
     for (const auto& [path, m] : fq->named_modules())
       if (m->type_name() == "FakeQuantize") fq_names[m] = path;
-  auto loader = make_loader(o.dataset, o.data_dir, false, o.batch_size, o.workers, 0, o.limit_test);
+  auto loader = make_loader(o.dataset, o.data_dir, false, o.batch_size, o.workers, 0, o.limit_test, o);
   loader->start_epoch(0);
   IntCheckResult r;
   int64_t correct = 0, correct_fq = 0, agree = 0, correct_fq64 = 0, agree_int64 = 0, agree_3264 = 0;

@@ -153,7 +153,7 @@ nlohmann::json prune_stage(const ReproduceOptions& o, const std::string& method,
   } else {
     prune::PruneReport rep = prune::baseline_prune(*model, ck.model, {prune::parse_baseline(method), target});
     const ModelSummary after = summarize(*model, in);
-    auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), workers, seed, o.limit_test);
+    auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), workers, seed, o.limit_test, o);
     EvalResult ev = evaluate(*model, *loader);
     const std::string path = stage_dir(w, method) + "/model.safetensors";
     save_checkpoint(path, *model, rep.config, ck.train, nullptr);

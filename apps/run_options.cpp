@@ -47,7 +47,8 @@ void to_json(nlohmann::json& j, const DeviceOption& o) { j = o.str(); }
 void from_json(const nlohmann::json& j, DeviceOption& o) { o = DeviceOption(j.get<std::string>()); }
 
 #define PFQ_MODEL_FIELDS(X) X(model) X(width)
-#define PFQ_DATA_FIELDS(X) X(dataset) X(data_dir) X(limit_train) X(limit_test) X(batch_size) X(workers) X(eval_batch_size)
+#define PFQ_DATA_FIELDS(X) \
+  X(dataset) X(data_dir) X(limit_train) X(limit_test) X(batch_size) X(workers) X(eval_batch_size) X(skip_bad) X(image_size) X(resize_size)
 #define PFQ_RUN_FIELDS(X) X(out) X(seed) X(threads) X(device)
 #define PFQ_OPTIMIZER_FIELDS(X) X(optimizer) X(lr) X(momentum) X(nesterov) X(weight_decay) X(no_decay_bn_bias)
 #define PFQ_PARALLEL_FIELDS(X) X(sync_bn) X(scale_lr)
@@ -79,9 +80,12 @@ void check_option_keys(const nlohmann::json& j, const nlohmann::json& known, con
 }
 
 std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const std::string& data_dir, bool train,
-                                              int64_t batch_size, int workers, uint64_t seed, int64_t limit) {
+                                              int64_t batch_size, int workers, uint64_t seed, int64_t limit,
+                                              const DataOptions& images) {
   const std::string dir = data_dir.empty() ? data::default_data_dir(dataset) : data_dir;
-  std::shared_ptr<const data::Dataset> ds = data::make_dataset(dataset, dir, train ? "train" : "test");
+  data::DatasetOptions dso;
+  dso.skip_bad = images.skip_bad;
+  std::shared_ptr<const data::Dataset> ds = data::make_dataset(dataset, dir, train ? "train" : "test", dso);
   if (limit > 0 && limit < ds->size()) ds = std::make_shared<data::SubsetDataset>(ds, limit);
   data::LoaderOptions lo;
   lo.batch_size = batch_size;
@@ -89,11 +93,14 @@ std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const 
   lo.drop_last = train;
   lo.workers = workers;
   lo.seed = seed;
-  return std::make_unique<data::DataLoader>(ds, data::default_transform(dataset, train), lo);
+  data::TransformOptions to;
+  to.image_size = images.image_size;
+  to.resize_size = images.resize_size;
+  return std::make_unique<data::DataLoader>(ds, data::default_transform(dataset, train, to), lo);
 }
 
 std::unique_ptr<data::DataLoader> make_train_loader(const DataOptions& d, uint64_t seed) {
-  return make_loader(d.dataset, d.data_dir, true, d.batch_size, d.workers, seed, d.limit_train);
+  return make_loader(d.dataset, d.data_dir, true, d.batch_size, d.workers, seed, d.limit_train, d);
 }
 
 int64_t eval_batch_size(const DataOptions& d) {
@@ -102,7 +109,7 @@ int64_t eval_batch_size(const DataOptions& d) {
 }
 
 std::unique_ptr<data::DataLoader> make_test_loader(const DataOptions& d, uint64_t seed) {
-  return make_loader(d.dataset, d.data_dir, false, eval_batch_size(d), d.workers, seed, d.limit_test);
+  return make_loader(d.dataset, d.data_dir, false, eval_batch_size(d), d.workers, seed, d.limit_test, d);
 }
 
 void add_model_flags(CLI::App* cmd, ModelOptions& o, const ModelFlagsHelp& help) {
@@ -125,6 +132,13 @@ void add_data_flags(CLI::App* cmd, DataOptions& o, const DataFlagsHelp& help) {
     auto* w = cmd->add_option("--workers", o.workers, help.workers)->check(::pfq::app::NonNegative);
     if (help.workers_default) w->capture_default_str();
   }
+  cmd->add_flag("--skip-bad", o.skip_bad,
+                "image folders: skip undecodable and non-image files (counted in metrics, named in skipped_files.txt) "
+                "instead of stopping at the first with its name");
+  cmd->add_option("--image-size", o.image_size, "image folders: crop size of training and evaluation")
+      ->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--resize-size", o.resize_size, "image folders: shorter side evaluation resizes to before the center crop")
+      ->check(::pfq::app::Positive)->capture_default_str();
 }
 
 CLI::Option* add_device_flag(CLI::App* cmd, DeviceOption& d, const std::string& help) {

@@ -51,6 +51,11 @@ struct DataOptions {
   int64_t batch_size = 128;  // of the training batches
   int workers = 2;           // loader threads
   int64_t eval_batch_size = 0;  // of the test batches; 0 = eval_batch_size(d)'s default
+  // image folders: skip (count, name) undecodable and non-image files instead of stopping; the
+  // training crop and evaluation center-crop size, and the shorter side evaluation resizes to
+  bool skip_bad = false;
+  int64_t image_size = 224;
+  int64_t resize_size = 256;
 };
 // The test batches' size: d.eval_batch_size, or by default 256 for the small-image datasets and
 // the training batch size for image folders (ImageNet-size inputs), so that evaluating needs no
@@ -138,8 +143,10 @@ void groups_from_json(const nlohmann::json& j, O& o) {
 void check_option_keys(const nlohmann::json& j, const nlohmann::json& known, const char* what);
 
 // Loader over `dataset` split with the default transforms; `limit` > 0 keeps the first N.
+// `images`: --skip-bad, --image-size and --resize-size (image folders; the defaults otherwise).
 std::unique_ptr<data::DataLoader> make_loader(const std::string& dataset, const std::string& data_dir, bool train,
-                                              int64_t batch_size, int workers, uint64_t seed, int64_t limit);
+                                              int64_t batch_size, int workers, uint64_t seed, int64_t limit,
+                                              const DataOptions& images = {});
 // d's training split (batch_size, limit_train) and test split (eval_batch_size(d), limit_test).
 std::unique_ptr<data::DataLoader> make_train_loader(const DataOptions& d, uint64_t seed);
 // `config` with "backend": the process's kernel choices (core/backend_options.h), as every

@@ -161,12 +161,27 @@ TrainResult train(const TrainOptions& o) {
                   r.stats.accuracy(), r.eval.top1, r.eval.top5, r.eval.loss);
     return std::string(s);
   };
-  hooks.metrics_columns = [](const EpochReport& r, nlohmann::ordered_json& row) {
+  // --skip-bad: the files left out so far (training and test sets), counted in each metrics row
+  // and named in <out>/skipped_files.txt
+  auto skipped_files = [&] {
+    std::vector<std::string> f = train_loader->dataset().skipped_files();
+    for (auto& t : test_loader->dataset().skipped_files()) f.push_back(std::move(t));
+    return f;
+  };
+  hooks.metrics_columns = [&](const EpochReport& r, nlohmann::ordered_json& row) {
     row["skipped_nonfinite"] = r.skipped;
     row["epoch_seconds"] = r.seconds;
     row["images_per_second"] = r.seconds > 0 ? r.stats.seen / r.seconds : 0.0;
+    if (o.skip_bad) row["skipped_files"] = skipped_files().size();
   };
   hooks.end_epoch = [&](const EpochReport& r) {
+    if (const auto files = skipped_files(); o.skip_bad && !files.empty()) {
+      std::string text;
+      for (const auto& f : files) text += f + "\n";
+      io::write_file_atomic(o.out + "/skipped_files.txt", text);
+      std::fprintf(stderr, "\n--skip-bad: %zu files skipped so far (first: %s), listed in %s/skipped_files.txt\n", files.size(),
+                   files.front().c_str(), o.out.c_str());
+    }
     save_last();
     if (r.improved) save_checkpoint(best_path, *model, cfg, st, nullptr);
   };

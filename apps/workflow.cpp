@@ -117,7 +117,7 @@ nlohmann::json run_pretrained(const WorkflowOptions& o) {
   if (stage_done(o, "pretrain", result)) return result;
   std::filesystem::create_directories(stage_dir(o, "pretrain"));
   if (o.threads > 0) omp_set_num_threads(o.threads);
-  auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), o.workers, o.seed, o.limit_test);
+  auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), o.workers, o.seed, o.limit_test, o);
   // Plain weights (PyTorch) become a pfq checkpoint in the stage folder, which later stages load.
   std::string pretrained = std::filesystem::absolute(o.pretrained).string();
   if (!is_pfq_checkpoint_file(o.pretrained)) {

@@ -3,6 +3,8 @@
 #include "data/dataset.h"
 
 #include "core/error.h"
+#include "core/random.h"
+#include "data/transforms.h"
 
 namespace pfq::data {
 
@@ -12,6 +14,12 @@ Image::Image(int64_t c, int64_t h, int64_t w, float fill) : channels(c), height(
 }
 
 std::string Image::dims_str() const { return detail::cat(channels, "x", height, "x", width); }
+
+Sample Dataset::get_transformed(int64_t index, const Transform* transform, Generator& gen) const {
+  Sample s = get(index);
+  if (transform) s.image = transform->apply(std::move(s.image), gen);
+  return s;
+}
 
 InMemoryDataset::InMemoryDataset(std::vector<uint8_t> pixels, int64_t n, int64_t c, int64_t h, int64_t w,
                                  std::vector<int64_t> labels, int64_t num_classes, std::string description)

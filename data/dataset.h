@@ -8,7 +8,13 @@
 #include <string>
 #include <vector>
 
+namespace pfq {
+class Generator;
+}
+
 namespace pfq::data {
+
+class Transform;
 
 // A float image in CHW layout: data[(c * height + y) * width + x].
 struct Image {
@@ -22,6 +28,13 @@ struct Image {
   std::string dims_str() const;  // "3x32x32"
 };
 
+// An 8-bit RGB image as decoders write it: hwc[(y * width + x) * 3 + c] (image folders hand it
+// to Transform::apply_u8, which converts only what it keeps).
+struct ImageU8 {
+  int64_t height = 0, width = 0;
+  std::vector<uint8_t> hwc;
+};
+
 struct Sample {
   Image image;    // float CHW; values in [0, 1] for uint8 sources (pixel / 255)
   int64_t label;  // in [0, num_classes)
@@ -33,12 +46,19 @@ class Dataset {
   virtual ~Dataset() = default;
   virtual int64_t size() const = 0;
   virtual Sample get(int64_t index) const = 0;  // requires 0 <= index < size()
+  // get(index) with `transform` (may be null) applied, drawing from `gen`: what the loader calls.
+  // Datasets that decode files override it to decode at the reduced scale the transform allows
+  // (Transform::source_scale); the default decodes in full.
+  virtual Sample get_transformed(int64_t index, const Transform* transform, Generator& gen) const;
   virtual int64_t num_classes() const = 0;
   // Shape of get()'s image; height/width are 0 when images differ in size (image folders).
   virtual int64_t channels() const = 0;
   virtual int64_t height() const = 0;
   virtual int64_t width() const = 0;
   virtual std::string description() const = 0;  // e.g. "fashion-mnist test: 10000 images 1x28x28"
+  // Files left out so far because they were not images or could not be decoded (datasets read
+  // with skip_bad set; image_folder.h), in the order met; empty for the others.
+  virtual std::vector<std::string> skipped_files() const { return {}; }
 };
 
 // Images stored contiguously as [N, C, H, W], either uint8 (converted to x/255 by get()) or

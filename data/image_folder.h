@@ -1,6 +1,6 @@
 // image_folder.h — ImageNet-style folders root/<class>/<image> (torchvision ImageFolder):
 // classes are the sorted sub-folder names, files are listed at construction and decoded
-// lazily in get() with stb_image (JPEG and PNG only; other formats are left out).
+// lazily in get() (image_decode.h: JPEG and PNG only; other formats are left out).
 #pragma once
 #include <atomic>
 #include <memory>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/image_decode.h"
 
 namespace pfq::data {
 
@@ -24,20 +25,14 @@ struct ImageFolderOptions {
   int64_t max_file_bytes = int64_t{1} << 28;
 };
 
-// Decodes a JPEG or PNG file into 3-channel float CHW in [0, 1] (grey is replicated, alpha is
-// dropped). Throws pfq::Error naming the file and the decoder's reason.
-Image decode_image_file(const std::string& path, int64_t max_pixels = int64_t{1} << 26,
-                        int64_t max_file_bytes = int64_t{1} << 28);
-
-// True for the extensions listed as images: .jpg .jpeg .png (any case).
-bool has_image_extension(const std::string& path);
-
 class ImageFolderDataset : public Dataset {
  public:
   explicit ImageFolderDataset(const std::string& root, ImageFolderOptions options = {});
 
   int64_t size() const override { return static_cast<int64_t>(files_.size()); }
   Sample get(int64_t index) const override;
+  // Decodes at the scale the transform allows (Transform::source_scale), then applies it.
+  Sample get_transformed(int64_t index, const Transform* transform, Generator& gen) const override;
   int64_t num_classes() const override { return static_cast<int64_t>(classes_.size()); }
   int64_t channels() const override { return 3; }
   int64_t height() const override { return 0; }  // varies per image
@@ -48,7 +43,8 @@ class ImageFolderDataset : public Dataset {
   const std::string& path(int64_t index) const;
   int64_t label(int64_t index) const;
   // Files skipped so far: non-image files found at listing + distinct undecodable images met by get().
-  int64_t skipped() const { return skipped_listing_ + skipped_decode_.load(); }
+  int64_t skipped() const { return static_cast<int64_t>(skipped_listing_.size()) + skipped_decode_.load(); }
+  std::vector<std::string> skipped_files() const override;
 
  private:
   std::string root_;
@@ -56,11 +52,15 @@ class ImageFolderDataset : public Dataset {
   std::vector<std::string> classes_;
   std::vector<std::string> files_;
   std::vector<int64_t> labels_;
-  int64_t skipped_listing_ = 0;
+  std::vector<std::string> skipped_listing_;  // non-image files, in listing order
   // Appends the image files under `dir` (recursively, following links) to `found`.
   void list_class(const std::filesystem::path& dir, std::vector<std::string>& found);
   mutable std::mutex bad_mu_;
   mutable std::vector<bool> bad_;  // images known to be undecodable (skip_bad only)
+  mutable std::vector<int64_t> bad_order_;  // their indices, in the order found
+  // skip_bad's walk: the first decodable image from `index` on (wrapping), decoded by `decode`.
+  template <typename Decode>
+  Sample first_decodable(int64_t index, const Decode& decode) const;
   mutable std::atomic<int64_t> skipped_decode_{0};
 };
 

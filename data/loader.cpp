@@ -45,13 +45,10 @@ Batch make_batch(const Dataset& dataset, const Transform* transform, const std::
   Dims dims{0, 0, 0};
   for (int64_t i = 0; i < n; ++i) {
     const int64_t idx = indices[static_cast<size_t>(i)];
-    Sample s = dataset.get(idx);
+    Generator g(sample_seed(seed, epoch, idx));
+    Sample s = dataset.get_transformed(idx, transform, g);
     PFQ_CHECK(s.label >= 0 && s.label < dataset.num_classes(), dataset.description(), ": sample ", idx, " has label ",
               s.label, " outside [0, ", dataset.num_classes(), ")");
-    if (transform) {
-      Generator g(sample_seed(seed, epoch, idx));
-      s.image = transform->apply(std::move(s.image), g);
-    }
     const Dims d{s.image.channels, s.image.height, s.image.width};
     if (i == 0) {
       dims = d;

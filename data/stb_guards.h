@@ -1,5 +1,5 @@
 // stb_guards.h — checks run on a JPEG or PNG file's bytes before stb_image parses them
-// (data/image_folder.cpp): each refuses, with pfq::Error naming the file and the byte offset, a
+// (data/image_decode.cpp): each refuses, with pfq::Error naming the file and the byte offset, a
 // structure that makes Debian 12's stb_image (v2.27, git 2022-09-08) corrupt memory, read
 // uninitialised memory or allocate what the file cannot justify. Inputs that showed each defect
 // are kept in fuzz/regressions/image/. Files of other formats pass unchecked.

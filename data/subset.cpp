@@ -14,6 +14,13 @@ Sample SubsetDataset::get(int64_t index) const {
   return base_->get(index);
 }
 
+Sample SubsetDataset::get_transformed(int64_t index, const Transform* transform, Generator& gen) const {
+  PFQ_CHECK(index >= 0 && index < n_, "subset: index ", index, " outside [0, ", n_, ")");
+  return base_->get_transformed(index, transform, gen);
+}
+
+std::vector<std::string> SubsetDataset::skipped_files() const { return base_->skipped_files(); }
+
 std::string SubsetDataset::description() const {
   return base_->description() + " (first " + std::to_string(n_) + ")";
 }

@@ -79,10 +79,30 @@ Taps bilinear_taps(int64_t in, int64_t out) {
   return t;
 }
 
+// The vertical pass of resize_window: mid (C x h x out_w, the horizontal pass's output) to out_h
+// rows, a whole row at a time (vectorised over x).
+Image resize_vertical(const Image& mid, const Taps& ty, int64_t out_h) {
+  const int64_t out_w = mid.width;
+  Image out(mid.channels, out_h, out_w);
+  for (int64_t c = 0; c < mid.channels; ++c)
+    for (int64_t y = 0; y < out_h; ++y) {
+      const float* wy = ty.w.data() + ty.first[static_cast<size_t>(y)];
+      const int64_t s = ty.start[static_cast<size_t>(y)], n = ty.count[static_cast<size_t>(y)];
+      float* o = &out.at(c, y, 0);
+      std::fill(o, o + out_w, 0.0f);
+      for (int64_t k = 0; k < n; ++k) {
+        const float wk = wy[k];
+        const float* m = mid.data.data() + (c * mid.height + s + k) * out_w;
+#pragma omp simd
+        for (int64_t x = 0; x < out_w; ++x) o[x] += wk * m[x];
+      }
+    }
+  return out;
+}
+
 // The window [top, top+h) x [left, left+w) of img (inside it) resized to out_h x out_w: the
-// horizontal pass first, as PIL does, then the vertical one a whole row at a time (vectorised
-// over x). Each output sums its taps in index order, the same order as one tap loop per pixel.
-// A window already of the output size is copied as it is.
+// horizontal pass first, as PIL does, then the vertical one. Each output sums its taps in index
+// order, the same order as one tap loop per pixel. A window already of the output size is copied.
 Image resize_window(const Image& img, int64_t top, int64_t left, int64_t h, int64_t w, int64_t out_h, int64_t out_w) {
   if (out_h == h && out_w == w) return crop(img, top, left, h, w);
   const Taps tx = bilinear_taps(w, out_w), ty = bilinear_taps(h, out_h);
@@ -100,21 +120,47 @@ Image resize_window(const Image& img, int64_t top, int64_t left, int64_t h, int6
         dst[x] = acc;
       }
     }
-  Image out(img.channels, out_h, out_w);
-  for (int64_t c = 0; c < img.channels; ++c)
-    for (int64_t y = 0; y < out_h; ++y) {
-      const float* wy = ty.w.data() + ty.first[static_cast<size_t>(y)];
-      const int64_t s = ty.start[static_cast<size_t>(y)], n = ty.count[static_cast<size_t>(y)];
-      float* o = &out.at(c, y, 0);
-      std::fill(o, o + out_w, 0.0f);
+  return resize_vertical(mid, ty, out_h);
+}
+
+// v / 255.0f for every byte: what to_float() stores, so the uint8 paths give the float path's bits.
+const float* u8_to_unit() {
+  static const auto table = [] {
+    std::array<float, 256> t{};
+    for (int v = 0; v < 256; ++v) t[static_cast<size_t>(v)] = static_cast<float>(v) / 255.0f;
+    return t;
+  }();
+  return table.data();
+}
+
+// resize_window reading an 8-bit HWC image: the same taps, values and summation order as
+// resize_window(to_float(img), ...), without the float copy of the whole image.
+Image resize_window_u8(const ImageU8& img, int64_t top, int64_t left, int64_t h, int64_t w, int64_t out_h, int64_t out_w) {
+  if (out_h == h && out_w == w) return to_float(img, top, left, h, w);
+  const Taps tx = bilinear_taps(w, out_w), ty = bilinear_taps(h, out_h);
+  const float* unit = u8_to_unit();
+  Image mid(3, h, out_w);
+  for (int64_t y = 0; y < h; ++y) {
+    const uint8_t* row = img.hwc.data() + ((top + y) * img.width + left) * 3;
+    float* d0 = &mid.at(0, y, 0);
+    float* d1 = &mid.at(1, y, 0);
+    float* d2 = &mid.at(2, y, 0);
+    for (int64_t x = 0; x < out_w; ++x) {
+      const float* wx = tx.w.data() + tx.first[static_cast<size_t>(x)];
+      const uint8_t* s = row + tx.start[static_cast<size_t>(x)] * 3;
+      const int64_t n = tx.count[static_cast<size_t>(x)];
+      float a0 = 0, a1 = 0, a2 = 0;
       for (int64_t k = 0; k < n; ++k) {
-        const float wk = wy[k];
-        const float* m = &mid.at(c, s + k, 0);
-#pragma omp simd
-        for (int64_t x = 0; x < out_w; ++x) o[x] += wk * m[x];
+        a0 += wx[k] * unit[s[3 * k]];
+        a1 += wx[k] * unit[s[3 * k + 1]];
+        a2 += wx[k] * unit[s[3 * k + 2]];
       }
+      d0[x] = a0;
+      d1[x] = a1;
+      d2[x] = a2;
     }
-  return out;
+  }
+  return resize_vertical(mid, ty, out_h);
 }
 
 }  // namespace
@@ -152,11 +198,43 @@ CropBox random_resized_crop_box(int64_t h, int64_t w, Generator& gen, std::array
   return {(h - ch) / 2, (w - cw) / 2, ch, cw};
 }
 
+Image to_float(const ImageU8& img, int64_t top, int64_t left, int64_t h, int64_t w) {
+  PFQ_CHECK(top >= 0 && left >= 0 && h >= 0 && w >= 0 && top + h <= img.height && left + w <= img.width,
+            "to_float: window ", h, "x", w, " at (", top, ", ", left, ") outside the ", img.height, "x", img.width, " image");
+  const float* unit = u8_to_unit();
+  Image out(3, h, w);
+  for (int64_t y = 0; y < h; ++y) {
+    const uint8_t* row = img.hwc.data() + ((top + y) * img.width + left) * 3;
+    for (int64_t c = 0; c < 3; ++c) {
+      float* d = &out.at(c, y, 0);
+      for (int64_t x = 0; x < w; ++x) d[x] = unit[row[3 * x + c]];
+    }
+  }
+  return out;
+}
+
+Image to_float(const ImageU8& img) { return to_float(img, 0, 0, img.height, img.width); }
+
 // ---- transforms ----
+
+Image Transform::apply_u8(ImageU8 img, Generator& gen) const { return apply(to_float(img), gen); }
+
+double Transform::source_scale(int64_t, int64_t, const Generator&) const { return 1.0; }
+
+double Compose::source_scale(int64_t h, int64_t w, const Generator& gen) const {
+  return steps_.empty() ? 1.0 : steps_.front()->source_scale(h, w, gen);
+}
 
 Image Compose::apply(Image img, Generator& gen) const {
   for (const auto& s : steps_) img = s->apply(std::move(img), gen);
   return img;
+}
+
+Image Compose::apply_u8(ImageU8 img, Generator& gen) const {
+  if (steps_.empty()) return to_float(img);
+  Image out = steps_.front()->apply_u8(std::move(img), gen);
+  for (size_t i = 1; i < steps_.size(); ++i) out = steps_[i]->apply(std::move(out), gen);
+  return out;
 }
 
 Dims Compose::output_dims(Dims in) const {
@@ -236,6 +314,18 @@ Image RandomResizedCrop::apply(Image img, Generator& gen) const {
   const CropBox b = random_resized_crop_box(img.height, img.width, gen, scale_, ratio_);
   // the box lies inside the image: resize that window in place of a crop's copy
   return resize_window(img, b.top, b.left, b.height, b.width, size_, size_);
+}
+
+double RandomResizedCrop::source_scale(int64_t h, int64_t w, const Generator& gen) const {
+  Generator g = gen;
+  const CropBox b = random_resized_crop_box(h, w, g, scale_, ratio_);
+  const double need = static_cast<double>(size_) / static_cast<double>(std::min(b.height, b.width));
+  return std::min(1.0, need);
+}
+
+Image RandomResizedCrop::apply_u8(ImageU8 img, Generator& gen) const {
+  const CropBox b = random_resized_crop_box(img.height, img.width, gen, scale_, ratio_);
+  return resize_window_u8(img, b.top, b.left, b.height, b.width, size_, size_);
 }
 
 std::string RandomResizedCrop::describe() const {

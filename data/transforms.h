@@ -21,10 +21,21 @@ class Transform {
   virtual Image apply(Image img, Generator& gen) const = 0;
   virtual Dims output_dims(Dims in) const { return in; }
   virtual std::string describe() const = 0;
+  // The smallest factor 0 < f <= 1 by which an h x w source may be shrunk before apply() without
+  // the output losing resolution (the JPEG decoder then decodes at a DCT scale >= f, as PIL's
+  // draft mode); `gen` is apply()'s generator, read through a copy so that apply() makes the same
+  // draws. 1 (the default): apply() needs the image at full size.
+  virtual double source_scale(int64_t h, int64_t w, const Generator& gen) const;
+  // apply() to an 8-bit image as decoded (image folders): the default converts it to float
+  // (to_float) first; RandomResizedCrop reads the bytes of its window only. Same result either way.
+  virtual Image apply_u8(ImageU8 img, Generator& gen) const;
 };
 using TransformPtr = std::shared_ptr<const Transform>;
 
 // ---- deterministic building blocks ----
+// An 8-bit image's window [top, top+h) x [left, left+w) (inside it) as float CHW, values v / 255.
+Image to_float(const ImageU8& img, int64_t top, int64_t left, int64_t h, int64_t w);
+Image to_float(const ImageU8& img);
 // Window [top, top+h) x [left, left+w) of img; pixels outside img are 0 (zero padding).
 Image crop(const Image& img, int64_t top, int64_t left, int64_t h, int64_t w);
 Image hflip(const Image& img);
@@ -47,6 +58,8 @@ class Compose : public Transform {
   Image apply(Image img, Generator& gen) const override;
   Dims output_dims(Dims in) const override;
   std::string describe() const override;
+  double source_scale(int64_t h, int64_t w, const Generator& gen) const override;  // the first step's
+  Image apply_u8(ImageU8 img, Generator& gen) const override;  // the first step's apply_u8, then apply()
   const std::vector<TransformPtr>& steps() const { return steps_; }
 
  private:
@@ -93,6 +106,10 @@ class RandomResizedCrop : public Transform {
   Image apply(Image img, Generator& gen) const override;
   Dims output_dims(Dims in) const override { return {in[0], size_, size_}; }
   std::string describe() const override;
+  // The box apply() will draw, shrunk until its shorter side is `size` (never enlarged). The box
+  // apply() then draws on the shrunk image is the same one scaled, up to rounding.
+  double source_scale(int64_t h, int64_t w, const Generator& gen) const override;
+  Image apply_u8(ImageU8 img, Generator& gen) const override;
 
  private:
   int64_t size_;
@@ -100,6 +117,9 @@ class RandomResizedCrop : public Transform {
 };
 
 // Scales so the shorter side becomes `size` (the longer side is truncated, as torchvision does).
+// It needs its source at full size (source_scale 1): torchvision's evaluation protocol decodes in
+// full and resizes with PIL's antialiased bilinear filter, and a DCT-downscaled decode differs
+// from that by more than 1/255 (docs/pretrained.md, tests/data/test_eval_protocol.cpp).
 class Resize : public Transform {
  public:
   explicit Resize(int64_t size);

@@ -9,6 +9,8 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/random.h"
+#include "data/transforms.h"
 #include "data/factory.h"
 #include "data/image_folder.h"
 #include "data_test_util.h"
@@ -118,6 +120,18 @@ TEST_CASE("image folder: corrupt and truncated images fail in get(), naming the 
   CHECK(tolerant.skipped() == 2);
   tolerant.get(6);
   CHECK(tolerant.skipped() == 2);  // counted once per file
+  CHECK(tolerant.skipped_files() == std::vector<std::string>{dir / "root/dog/c.png", dir / "root/dog/d.png"});
+
+  // the loader's path (decode to 8 bits, then the transform) stops or skips alike
+  const auto t = std::make_shared<RandomResizedCrop>(4);
+  pfq::Generator g(0);
+  CHECK_THROWS_WITH_AS(ds.get_transformed(6, t.get(), g), doctest::Contains((dir / "root/dog/d.png" + ": cannot decode image").c_str()),
+                       pfq::Error);
+  ImageFolderDataset tolerant2(dir / "root", skip);
+  Sample w = tolerant2.get_transformed(6, t.get(), g);  // d.png is bad: wraps around to the first image
+  CHECK(w.label == 0);
+  CHECK(w.image.dims_str() == "3x4x4");
+  CHECK(tolerant2.skipped_files() == std::vector<std::string>{dir / "root/dog/d.png"});
 }
 
 TEST_CASE("image folder: non-image files, empty classes, missing folders") {
@@ -132,6 +146,7 @@ TEST_CASE("image folder: non-image files, empty classes, missing folders") {
   ImageFolderDataset tolerant(dir / "root", skip);
   CHECK(tolerant.size() == 5);
   CHECK(tolerant.skipped() == 1);
+  CHECK(tolerant.skipped_files() == std::vector<std::string>{dir / "root/cat/notes.txt"});
 
   std::filesystem::create_directories(dir / "root/empty");
   CHECK_THROWS_WITH_AS(ImageFolderDataset(dir / "root", skip), doctest::Contains("class folder 'empty' contains no images"),

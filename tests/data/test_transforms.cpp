@@ -3,6 +3,7 @@
 // rules, determinism for a seed, and the per-dataset default pipelines.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -212,6 +213,41 @@ TEST_CASE("transforms: random resized crop follows torchvision's rules") {
   Generator replay(9);
   CropBox box = random_resized_crop_box(40, 50, replay, {0.08, 1.0}, {3.0 / 4.0, 4.0 / 3.0});
   CHECK(out.data == resize_bilinear(crop(img, box.top, box.left, box.height, box.width), 16, 16).data);
+}
+
+TEST_CASE("transforms: 8-bit input (apply_u8) gives apply(to_float)'s bits; source_scale follows the crop box") {
+  Generator noise(3);
+  ImageU8 u8;
+  u8.height = 61;
+  u8.width = 83;
+  for (int64_t i = 0; i < 61 * 83 * 3; ++i) u8.hwc.push_back(static_cast<uint8_t>(noise.randint(256)));
+  const Image f = to_float(u8);
+  CHECK(f.at(2, 5, 7) == static_cast<float>(u8.hwc[(5 * 83 + 7) * 3 + 2]) / 255.0f);
+  CHECK(to_float(u8, 4, 9, 3, 2).at(1, 2, 1) == f.at(1, 6, 10));
+  CHECK_THROWS_AS(to_float(u8, 60, 0, 2, 1), pfq::Error);
+  const auto pipeline = default_transform("imagefolder", true, {24, 32});  // RandomResizedCrop(24), flip, normalize
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    Generator a(seed), b(seed);
+    CAPTURE(seed);
+    const Image via_u8 = pipeline->apply_u8(u8, a);
+    const Image via_float = pipeline->apply(f, b);
+    REQUIRE(via_u8.dims_str() == "3x24x24");
+    CHECK(via_u8.data == via_float.data);
+    CHECK(a.next_u64() == b.next_u64());  // the same draws
+  }
+  // source_scale: RandomResizedCrop's box (drawn from a copy: the generator does not move) shrunk
+  // to its output size; Resize and the rest need the full image
+  RandomResizedCrop rrc(16);
+  Generator g(7), g_copy(7);
+  const double s = rrc.source_scale(400, 300, g);
+  CHECK(g.next_u64() == g_copy.next_u64());
+  Generator box_gen(7);
+  const CropBox box = random_resized_crop_box(400, 300, box_gen, {0.08, 1.0}, {3.0 / 4.0, 4.0 / 3.0});
+  CHECK(s == doctest::Approx(16.0 / static_cast<double>(std::min(box.height, box.width))));
+  CHECK(RandomResizedCrop(1000).source_scale(400, 300, g) == 1.0);  // never above 1
+  CHECK(Resize(16).source_scale(400, 300, g) == 1.0);
+  Generator g7(7);
+  CHECK(Compose({std::make_shared<RandomResizedCrop>(16), std::make_shared<RandomHorizontalFlip>()}).source_scale(400, 300, g7) == s);
 }
 
 TEST_CASE("transforms: resize shorter side, center crop rounding and padding") {
