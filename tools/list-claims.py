@@ -3,10 +3,12 @@
 the command that produced it (inline code that runs something: pfq, build/..., tools/...,
 python3, time), the day (YYYY-MM-DD) and the commit (a hash git knows) named in the same block.
 A block is a paragraph, a list item or a table row; the headings above it (and, for a table
-row, the paragraph just above the table: its caption) date it too. A measured number is a percentage, a time (s, ms, min, h), a rate (GFLOP/s, images/s,
-img/s, it/s), a size (KiB, MiB, GiB, KB, MB, GB) or a ratio (1.6x). Blocks with measured numbers
-but neither a day nor a commit are flagged UNDATED, so that stale ones are visible; a block can
-say where its date is with "(dated: <where>)". Each block also shows the commit and day its text
+row, the paragraph just above the table: its caption) date it too. A measured number is a
+percentage, a time (s, ms, min, h), a rate (GFLOP/s, images/s, img/s, it/s), a size (KiB, MiB,
+GiB, KB, MB, GB) or a ratio (1.6x, no space: "3 x 224" is a shape); limits and settings in
+these units count too, so a flagged block may hold no measurement. Blocks with such numbers but
+neither a day nor a commit are flagged UNDATED, so that stale ones are visible; a block can say
+where its date is with "(dated: <where>)". Each block also shows the commit and day its text
 last changed (git blame): a number older than the code it describes is stale.
 Usage: tools/list-claims.py [--undated] [--summary] [FILE...]   (run from anywhere in the repository)
 Exit status 0; the last line says how many blocks hold numbers and how many are undated.
@@ -23,7 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 NUMBER = re.compile(
     r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?\s?"
-    r"(?:%|ms\b|s\b|min\b|h\b|GFLOP/s|TFLOP/s|images/s|img/s|it/s|KiB\b|MiB\b|GiB\b|KB\b|MB\b|GB\b|x\b)")
+    r"(?:%|ms\b|s\b|min\b|h\b|GFLOP/s|TFLOP/s|images/s|img/s|it/s|KiB\b|MiB\b|GiB\b|KB\b|MB\b|GB\b)"
+    r"|(?<![\w.])\d+(?:\.\d+)?x\b")  # a ratio is written 1.6x; "3 x 224" is a shape
 DAY = re.compile(r"\b20\d\d-\d\d-\d\d\b")
 HASH = re.compile(r"(?<![\w/.-])[0-9a-f]{7,40}(?![\w/.-])")
 CODE = re.compile(r"`([^`]+)`")
