@@ -80,7 +80,13 @@ double measure_fma_peak(int threads) {
       for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1.0f + i);
       for (int64_t it = 0; it < kIters / 16; ++it)
         for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
-      for (int i = 0; i < 12; ++i) sink += _mm512_reduce_add_ps(a[i]);
+      // lanes through memory, not _mm512_reduce_add_ps: GCC 12's version of that intrinsic reads
+      // an uninitialised register (-Wuninitialized in its own header, GCC bug 105593)
+      alignas(64) float lanes[16];
+      for (int i = 0; i < 12; ++i) {
+        _mm512_store_ps(lanes, a[i]);
+        for (float v : lanes) sink += v;
+      }
 #elif defined(__AVX2__) && defined(__FMA__)
       __m256 a[12];
       const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);

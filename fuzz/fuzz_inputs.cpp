@@ -18,6 +18,7 @@
 #include "data/cifar.h"
 #include "data/idx.h"
 #include "data/image_folder.h"
+#include "quant/integer/model.h"
 
 namespace pfq::fuzz {
 
@@ -123,6 +124,23 @@ void workflow_config(const uint8_t* data, size_t size) {
   run([&] {
     app::WorkflowOptions o = app::read_workflow_config(path);
     app::apply_quick(o);
+  });
+}
+
+void pfqint(const uint8_t* data, size_t size) {
+  const std::string path = write_temp(data, size, "model.pfqint");
+  run([&] {
+    const quant::IntModel m = quant::load_integer_model(path);
+    int64_t numel = 1;
+    for (int64_t d : m.input_shape) numel *= d;
+    if (numel > 4096) return;  // loads are the target; big forwards only slow the fuzzer down
+    for (const quant::IntNode& n : m.nodes)
+      if (n.padding[0] > n.kernel[0] || n.padding[1] > n.kernel[1]) return;
+    Shape shape{1};
+    shape.insert(shape.end(), m.input_shape.begin(), m.input_shape.end());
+    std::vector<float> x(static_cast<size_t>(numel));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 17) / 8.0f - 1.0f;
+    (void)m.forward(Tensor::from_vector(x, shape));
   });
 }
 

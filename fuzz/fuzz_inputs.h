@@ -27,5 +27,9 @@ void image(const uint8_t* data, size_t size);
 void safetensors(const uint8_t* data, size_t size);
 // The bytes are a `pfq workflow --config` file: read_workflow_config + apply_quick.
 void workflow_config(const uint8_t* data, size_t size);
+// The bytes are an integer model (.pfqint): load_integer_model, then, when the model is small
+// (an input of at most 4096 values, no padding wider than its kernel), one forward pass of a
+// ramp image through the integer runtime.
+void pfqint(const uint8_t* data, size_t size);
 
 }  // namespace pfq::fuzz

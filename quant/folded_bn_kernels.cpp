@@ -11,6 +11,16 @@
 
 #include "core/cpu/channel_rows.h"
 
+// The min/max reductions below are `omp simd` for GCC, which vectorises them; clang 14 cannot
+// (a float select without -ffast-math) and says so with -Wpass-failed, one warning per
+// instantiation. It runs them in order either way, so for clang they carry no pragma.
+#if defined(__clang__)
+#define PFQ_OMP_SIMD_MINMAX(clauses)
+#else
+#define PFQ_OMP_SIMD_PRAGMA(x) _Pragma(#x)
+#define PFQ_OMP_SIMD_MINMAX(clauses) PFQ_OMP_SIMD_PRAGMA(omp simd clauses)
+#endif
+
 namespace pfq::quant::fbn {
 
 namespace {
@@ -81,7 +91,7 @@ void stats_nchw(const Geometry& g, const Ptrs<T>& in, double eps, Saved& sv, std
 #pragma omp simd reduction(+ : sum)
         for (int64_t p = 0; p < S; ++p) sum += zs * static_cast<double>(zr[p]) + static_cast<double>(b[p]);
       } else if (ext_in_sum) {
-#pragma omp simd reduction(+ : sum) reduction(min : lo) reduction(max : hi)
+PFQ_OMP_SIMD_MINMAX(reduction(+ : sum) reduction(min : lo) reduction(max : hi))
         for (int64_t p = 0; p < S; ++p) {
           const T v = zr[p];
           sum += v;
@@ -114,7 +124,7 @@ void stats_nchw(const Geometry& g, const Ptrs<T>& in, double eps, Saved& sv, std
     if (ymin && !ext_in_sum)
       for (int64_t n = 0; n < N; ++n) {
         const T* yr = in.y + (n * C + c) * S;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
+PFQ_OMP_SIMD_MINMAX(reduction(min : lo) reduction(max : hi))
         for (int64_t p = 0; p < S; ++p) {
           lo = yr[p] < lo ? yr[p] : lo;
           hi = yr[p] > hi ? yr[p] : hi;
@@ -252,3 +262,8 @@ PFQ_FBN_INSTANTIATE(double)
 #undef PFQ_FBN_INSTANTIATE
 
 }  // namespace pfq::quant::fbn
+
+#undef PFQ_OMP_SIMD_MINMAX
+#ifdef PFQ_OMP_SIMD_PRAGMA
+#undef PFQ_OMP_SIMD_PRAGMA
+#endif

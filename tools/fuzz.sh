@@ -12,7 +12,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${1:-30}
 shift $(( $# > 0 ? 1 : 0 ))
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(cifar idx image safetensors workflow_config)
+[ ${#targets[@]} -eq 0 ] && targets=(cifar idx image safetensors workflow_config pfqint)
 builddir=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 nice_level=${FUZZ_NICE:-10}
 
@@ -39,9 +39,11 @@ for t in "${targets[@]}"; do
   log="$work/fuzz.log"
   seeds=("$root/fuzz/corpus/$t")
   [ -d "$root/fuzz/regressions/$t" ] && seeds+=("$root/fuzz/regressions/$t")
+  max_len=16384
+  [ "$t" = pfqint ] && max_len=65536  # a small integer model's graph JSON alone is 20 KB
   echo "== fuzz_$t for ${seconds}s (log $log)"
   nice -n "$nice_level" "$builddir/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -malloc_limit_mb=1024 -max_len=16384 -print_final_stats=1 -artifact_prefix="$work/" \
+    -malloc_limit_mb=1024 -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$work/" \
     "$work/corpus" "${seeds[@]}" >"$log" 2>&1  # one process, one job (no -jobs: CPU is scarce)
   rc=$?
   execs=$(grep -E '^stat::number_of_executed_units' "$log" | tail -n 1 | awk '{print $2}')

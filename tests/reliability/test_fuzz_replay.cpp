@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "data/image_folder.h"
 #include "fuzz/fuzz_inputs.h"
+#include "quant/integer/model.h"
 
 namespace fs = std::filesystem;
 
@@ -54,6 +55,10 @@ TEST_CASE("fuzz replay: workflow --config reader corpus and regressions") {
   CHECK(replay("workflow_config", pfq::fuzz::workflow_config) > 0);
 }
 
+TEST_CASE("fuzz replay: integer model (.pfqint) reader and runtime corpus and regressions") {
+  CHECK(replay("pfqint", pfq::fuzz::pfqint) > 0);
+}
+
 TEST_CASE("fuzz regressions: every input is refused with the message expected for it") {
   // fuzz/regressions/<target>/<file> -> a part of the pfq::Error it must raise. A new regression
   // file needs its line here (the case fails on a file it does not list).
@@ -71,10 +76,23 @@ TEST_CASE("fuzz regressions: every input is refused with the message expected fo
        "corrupt PNG): the chunk at byte offset 33 claims 1711276052 bytes but the file ends 44 bytes later"},
       {"image/stb-undefined-huffman-table-1.jpg",
        "corrupt JPEG): the scan at byte offset 594 uses AC Huffman table 0, which no DHT segment before it defines"},
+      // the corpus's ResNet-20 (width 0.0625, W4/A4) edited past each bound the .pfqint loader
+      // enforces (quant/integer/io.cpp): each must be refused naming the node or tensor
+      {"pfqint/conv-padding-4096.pfqint",
+       "node 'layer3.2.conv2': output [4, 8197, 8197] has more than 67108864 values per image, more than an integer model may ask for"},
+      {"pfqint/frac-bits-31.pfqint", "node 'relu.1': frac_bits 31 must be in 0..30"},
+      {"pfqint/input-shape-100000.pfqint",
+       "header: input_shape [1, 100000, 28] does not match the architecture record's in_channels/input_size [1, 28, 28]"},
+      {"pfqint/multiplier-not-q31.pfqint",
+       "node 'layer1.0.relu.1': tensor 'layer1.0.relu.1.term0.multiplier' [0] = 5: a multiplier must be 0 or have |m| in [2^30, 2^31)"},
+      {"pfqint/shift-63.pfqint", "node 'layer1.0.relu.1': term 0 shift out of 0..62"},
+      {"pfqint/truncated.pfqint", "data_offsets [2055, 2095] of tensor 'fc.weight_scale' are out of the data buffer (2075 bytes)"},
+      {"pfqint/weight-outside-bit-range.pfqint", "node 'layer1.0.conv1': weight 3 = 100 is outside the 4-bit range"},
   };
   // The readers as fuzz/fuzz_inputs.cpp calls them, without its "any pfq::Error is fine".
   const std::map<std::string, void (*)(const std::string&)> readers = {
       {"image", [](const std::string& path) { (void)pfq::data::decode_image_file(path, int64_t{1} << 20, int64_t{1} << 20); }},
+      {"pfqint", [](const std::string& path) { (void)pfq::quant::load_integer_model(path); }},
   };
   int checked = 0;
   const fs::path root = fs::path(PFQ_SOURCE_ROOT) / "fuzz" / "regressions";
