@@ -9,7 +9,8 @@
 # then `pfq workflow --quick` on CUDA and CPU (same seed; both top-1s reported; Fashion-MNIST
 # from third_party/fashion-mnist or FMNIST_DIR), a two-run `pfq reproduce --quick --device cuda --jobs 2`, one training epoch each with
 # synchronous and with pinned asynchronous batch uploads (twice, alternated), and with
-# GPU_CHECK_FULL_WORKFLOW=1 the full default workflow on CUDA. GPU_CHECK_PACK=1 ends by packing
+# GPU_CHECK_FULL_WORKFLOW=1 the full default workflow on CUDA; on a machine with 2+ GPUs and
+# mpirun, 2 data-parallel ranks through NCCL against one process. GPU_CHECK_PACK=1 ends by packing
 # everything but summary.txt and bench.md into $OUT/all.tar.gz (for transfers limited in files).
 set -u
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -251,6 +252,24 @@ print(f"UPLOADS  {sys.argv[2]:5s} epoch {r['epoch_seconds']:.2f} s, {r['images_p
 PY
     done
   done
+  # Data parallelism on GPUs (docs/distributed.md): the cuda suite's NCCL case runs NCCL on one
+  # GPU without MPI; with 2+ GPUs and mpirun, 2 ranks with --sync-bn against one process, one
+  # step each, compared tensor by tensor (the CPU ranks' e2e test, on GPUs through NCCL).
+  ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
+  if [ "$ngpu" -ge 2 ] && command -v mpirun > /dev/null; then
+    dp="train --model resnet20 --epochs 1 --lr 0.05 --schedule constant --sync-bn --limit-train 64 --limit-test 128 --batch-size 64 --workers 2 --quiet --seed 3 --device cuda --data-dir $fmnist"
+    step "train 1 step cuda, 1 process" 60 "$OUT/nccl.log" "$pfq" $dp --out "$wf/dp-one"
+    step "train 1 step cuda, 2 ranks (NCCL)" 90 "$OUT/nccl.log" mpirun --allow-run-as-root -np 2 "$pfq" $dp --out "$wf/dp-two"
+    python3 - "$wf/dp-one/last.safetensors" "$wf/dp-two/last.safetensors" <<'PY' 2>>"$OUT/steps.log" | tee -a "$OUT/summary.txt" >&2
+import sys
+from safetensors.numpy import load_file
+a, b = load_file(sys.argv[1]), load_file(sys.argv[2])
+worst = max((abs(a[k] - b[k]).max() / max(abs(a[k]).max(), 1e-3), k) for k in a if a[k].dtype.kind == "f")
+print(f"NCCL     2 ranks vs 1 process after one step: largest difference {worst[0]:.2e} of a tensor's largest value ({worst[1]}); {'ok' if worst[0] <= 2e-4 else 'DIFFER'}")
+PY
+  else
+    echo "SKIP     2-GPU NCCL run ($ngpu GPU(s); mpirun $(command -v mpirun > /dev/null && echo found || echo missing))" | tee -a "$OUT/summary.txt"
+  fi
   if [ "${GPU_CHECK_FULL_WORKFLOW:-0}" = 1 ]; then
     step "workflow (default) cuda" 400 "$OUT/workflow-cuda.log" "$pfq" workflow --device cuda --threads 4 \
          --data-dir "$fmnist" --out "$wf/full-cuda"

@@ -65,6 +65,22 @@ void nccl_broadcast(Tensor& t, int root) {
              "ncclBroadcast");
 }
 
+void nccl_single_rank_check(Tensor& t, int device_index) {
+  PFQ_CHECK(t.device().is_cuda() && t.device().index == device_index && t.is_contiguous(), "nccl_single_rank_check: expected a contiguous tensor on cuda:",
+            device_index, ", got ", t.describe());
+  ncclComm_t comm = nullptr;
+  check_nccl(ncclCommInitAll(&comm, 1, &device_index), "ncclCommInitAll");
+  for (const ncclRedOp_t op : {ncclSum, ncclMin, ncclMax}) {
+    const ncclResult_t rc = ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), op, comm, cudaStreamLegacy);
+    if (rc != ncclSuccess) {
+      ncclCommDestroy(comm);
+      check_nccl(rc, "ncclAllReduce");
+    }
+  }
+  PFQ_CUDA_CHECK(cudaStreamSynchronize(cudaStreamLegacy));
+  ncclCommDestroy(comm);
+}
+
 void nccl_shutdown() {
   if (!g_comm) return;
   ncclCommDestroy(g_comm);

@@ -15,3 +15,10 @@ void nccl_shutdown();
 void broadcast_bytes(void* data, size_t bytes, int root);
 
 }  // namespace pfq::dist
+
+namespace pfq::dist {
+// NCCL on this GPU without MPI (the GPU check of a machine with one GPU and no MPI): a one-rank
+// communicator (ncclCommInitAll), an in-place all-reduce of t (CUDA, on `device_index`) with
+// each op, and the communicator destroyed. Throws where the build has no NCCL.
+void nccl_single_rank_check(Tensor& t, int device_index);
+}  // namespace pfq::dist

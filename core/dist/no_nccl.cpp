@@ -15,5 +15,6 @@ void enable_nccl(int) {
 void nccl_all_reduce(Tensor&, ReduceOp) { PFQ_FAIL("all_reduce of a CUDA tensor across ranks needs NCCL: this pfq was built without it"); }
 void nccl_broadcast(Tensor&, int) { PFQ_FAIL("broadcast of a CUDA tensor across ranks needs NCCL: this pfq was built without it"); }
 void nccl_shutdown() {}
+void nccl_single_rank_check(Tensor&, int) { PFQ_FAIL("this pfq was built without NCCL (meson option nccl; needs the CUDA backend)"); }
 
 }  // namespace pfq::dist
