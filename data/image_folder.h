@@ -1,6 +1,7 @@
-// image_folder.h — ImageNet-style folders root/<class>/<image> (torchvision ImageFolder):
-// classes are the sorted sub-folder names, files are listed at construction and decoded
-// lazily in get() with stb_image (JPEG and PNG only; other formats are left out).
+/// \file
+/// image_folder.h — ImageNet-style folders root/\<class\>/\<image\> (torchvision ImageFolder):
+/// classes are the sorted sub-folder names, files are listed at construction and decoded
+/// lazily in get() with stb_image (JPEG and PNG only; other formats are left out).
 #pragma once
 #include <atomic>
 #include <memory>
@@ -13,27 +14,30 @@
 
 namespace pfq::data {
 
+/// Options of ImageFolderDataset.
 struct ImageFolderOptions {
-  // false: a non-image file or an undecodable image is an error naming the file.
-  // true: such files are skipped and counted (skipped()); get() of an undecodable image returns
-  // the next decodable one in listing order, so every index still yields a sample.
+  /// false: a non-image file or an undecodable image is an error naming the file.
+  /// true: such files are skipped and counted (skipped()); get() of an undecodable image returns
+  /// the next decodable one in listing order, so every index still yields a sample.
   bool skip_bad = false;
-  // Images whose header claims more pixels are rejected before decoding (memory bound).
+  /// Images whose header claims more pixels are rejected before decoding (memory bound).
   int64_t max_pixels = int64_t{1} << 26;
-  // Files larger than this are rejected before being read.
+  /// Files larger than this are rejected before being read.
   int64_t max_file_bytes = int64_t{1} << 28;
 };
 
-// Decodes a JPEG or PNG file into 3-channel float CHW in [0, 1] (grey is replicated, alpha is
-// dropped). Throws pfq::Error naming the file and the decoder's reason.
+/// Decodes a JPEG or PNG file into 3-channel float CHW in [0, 1] (grey is replicated, alpha is
+/// dropped). Throws pfq::Error naming the file and the decoder's reason.
 Image decode_image_file(const std::string& path, int64_t max_pixels = int64_t{1} << 26,
                         int64_t max_file_bytes = int64_t{1} << 28);
 
-// True for the extensions listed as images: .jpg .jpeg .png (any case).
+/// True for the extensions listed as images: .jpg .jpeg .png (any case).
 bool has_image_extension(const std::string& path);
 
+/// An ImageNet-style folder of class sub-folders, decoded lazily (see the file comment).
 class ImageFolderDataset : public Dataset {
  public:
+  /// Lists the images under `root` (one sub-folder per class); throws when there are none.
   explicit ImageFolderDataset(const std::string& root, ImageFolderOptions options = {});
 
   int64_t size() const override { return static_cast<int64_t>(files_.size()); }
@@ -44,10 +48,13 @@ class ImageFolderDataset : public Dataset {
   int64_t width() const override { return 0; }
   std::string description() const override;
 
+  /// Class names (sorted sub-folder names); label i is classes()[i].
   const std::vector<std::string>& classes() const { return classes_; }
+  /// File of sample `index`.
   const std::string& path(int64_t index) const;
+  /// Label of sample `index`, without decoding it.
   int64_t label(int64_t index) const;
-  // Files skipped so far: non-image files found at listing + distinct undecodable images met by get().
+  /// Files skipped so far: non-image files found at listing + distinct undecodable images met by get().
   int64_t skipped() const { return skipped_listing_ + skipped_decode_.load(); }
 
  private:
@@ -57,10 +64,10 @@ class ImageFolderDataset : public Dataset {
   std::vector<std::string> files_;
   std::vector<int64_t> labels_;
   int64_t skipped_listing_ = 0;
-  // Appends the image files under `dir` (recursively, following links) to `found`.
+  /// Appends the image files under `dir` (recursively, following links) to `found`.
   void list_class(const std::filesystem::path& dir, std::vector<std::string>& found);
   mutable std::mutex bad_mu_;
-  mutable std::vector<bool> bad_;  // images known to be undecodable (skip_bad only)
+  mutable std::vector<bool> bad_;  ///< images known to be undecodable (skip_bad only)
   mutable std::atomic<int64_t> skipped_decode_{0};
 };
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # setup-debian.sh — installs, as root on Debian 12, every Debian package pfq needs to build and
 # test (compiler, Meson, header-only libraries, doctest, oneDNN for CPU convolutions, protobuf
-# and ONNX's schema for ONNX export, the Fashion-MNIST data). Idempotent:
+# and ONNX's schema for ONNX export, the Fashion-MNIST data, Doxygen for the API reference). Idempotent:
 # installs only what is missing. CUDA (nvcc, cuDNN) is not a Debian package: see build-notes.
 # Usage: sudo tools/setup-debian.sh [--with-clang]   (--with-clang: clang + its sanitizer runtimes)
 set -euo pipefail
 
 pkgs=(meson ninja-build g++ pkg-config libeigen3-dev doctest-dev libstb-dev libcli11-dev
       nlohmann-json3-dev zlib1g-dev libdnnl-dev libprotobuf-dev protobuf-compiler libonnx-dev
-      python3-venv dataset-fashion-mnist)
+      python3-venv dataset-fashion-mnist doxygen)
 for arg in "$@"; do
   case "$arg" in
     --with-clang) pkgs+=(clang libclang-rt-14-dev) ;;
