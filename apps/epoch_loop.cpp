@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <vector>
 
 #include "apps/progress.h"
 #include "core/ops.h"
@@ -126,6 +127,12 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
   const int64_t iters = train_loader.num_batches();
   model.train();
   data::DeviceBatches batches(train_loader, dev, data::async_uploads_enabled());
+  // Each step's loss and batch accuracy in steps.jsonl/.csv beside the metrics, so a short run's
+  // plot has more than one point; written once per epoch (and at a stop). Rows past the state's
+  // position (resumed from an earlier checkpoint, or a fresh run in an old folder) go first.
+  MetricsLog steps = metrics.sibling("steps");
+  steps.truncate_from("step", static_cast<double>(st.epoch * iters + st.batch) + 1);
+  std::vector<nlohmann::ordered_json> step_rows;
   for (int64_t epoch = st.epoch; epoch < o.epochs && !res.diverged && !res.interrupted; ++epoch) {
     st.epoch = epoch;
     if (hooks.begin_epoch) hooks.begin_epoch(epoch);
@@ -167,8 +174,14 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
         ++r.skipped;
       } else {
         opt.step();
+        const int64_t seen = r.stats.seen, correct = r.stats.correct;
         r.stats.add(logits, b->host.labels, lv);
         st.global_step++;
+        step_rows.push_back({{"step", epoch * iters + batch + 1},
+                             {"epoch", epoch + static_cast<double>(batch + 1) / iters},  // fractional, as the metrics' x
+                             {"lr", opt.lr()},
+                             {"loss", lv},
+                             {"acc", 100.0 * static_cast<double>(r.stats.correct - correct) / static_cast<double>(r.stats.seen - seen)}});
       }
       st.batch = batch + 1;
       if (bar) bar->update(logits.size(0), r.stats.status(opt.lr()));
@@ -179,6 +192,7 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
       if (stop_requested()) {
         r.interrupted = true;
         if (hooks.on_stop && !hooks.on_stop()) {
+          steps.append_rows(step_rows);
           if (bar) bar->finish("interrupted");
           res.interrupted = true;
           return res;
@@ -187,6 +201,8 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
       }
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    steps.append_rows(step_rows);
+    step_rows.clear();
     if (hooks.before_eval) hooks.before_eval(r);
     r.eval = evaluate(model, test_loader);
     if (bar) bar->finish(hooks.summary ? hooks.summary(r) : "");
