@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <vector>
 
 #include "apps/progress.h"
 #include "core/dist/communicator.h"
@@ -158,6 +159,12 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
   DataParallel* dp = o.parallel && o.parallel->ranks() > 1 ? o.parallel : nullptr;
   PFQ_CHECK(!dp || train_loader.options().ranks == dp->ranks(), "run_epochs: ", dp ? dp->ranks() : 1,
             " ranks but the training loader is split in ", train_loader.options().ranks, " (shard_loaders)");
+  // Each step's loss and batch accuracy in steps.jsonl/.csv beside the metrics, so a short run's
+  // plot has more than one point; written once per epoch (and at a stop). Rows past the state's
+  // position (resumed from an earlier checkpoint, or a fresh run in an old folder) go first.
+  MetricsLog steps = metrics.sibling("steps");
+  steps.truncate_from("step", static_cast<double>(st.epoch * iters + st.batch) + 1);
+  std::vector<nlohmann::ordered_json> step_rows;
   for (int64_t epoch = st.epoch; epoch < o.epochs && !res.diverged && !res.interrupted; ++epoch) {
     st.epoch = epoch;
     if (hooks.begin_epoch) hooks.begin_epoch(epoch);
@@ -216,9 +223,15 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
         ++r.skipped;
       } else {
         opt.step();
+        const int64_t seen_before = r.stats.seen, correct_before = r.stats.correct;
         if (dp) r.stats.add_totals(lv * b->host.global_size, b->host.global_size, correct);
         else r.stats.add(logits, b->host.labels, lv);
         st.global_step++;
+        step_rows.push_back({{"step", epoch * iters + batch + 1},
+                             {"epoch", epoch + static_cast<double>(batch + 1) / iters},  // fractional, as the metrics' x
+                             {"lr", opt.lr()},
+                             {"loss", lv},
+                             {"acc", 100.0 * static_cast<double>(r.stats.correct - correct_before) / static_cast<double>(r.stats.seen - seen_before)}});
       }
       st.batch = batch + 1;
       if (bar) bar->update(b->host.global_size, r.stats.status(opt.lr()));
@@ -230,6 +243,7 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
         r.interrupted = true;
         if (dp) dp->average_buffers();  // the state a stop saves is the same on every rank
         if (hooks.on_stop && !hooks.on_stop()) {
+          steps.append_rows(step_rows);
           if (bar) bar->finish("interrupted");
           res.interrupted = true;
           return res;
@@ -238,6 +252,8 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
       }
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    steps.append_rows(step_rows);
+    step_rows.clear();
     if (hooks.before_eval) hooks.before_eval(r);
     if (dp) dp->average_buffers();
     r.eval = evaluate(model, test_loader);

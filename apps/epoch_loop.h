@@ -1,7 +1,7 @@
 // epoch_loop.h — the one training loop of `pfq train` and `pfq finetune` (apps/): epochs of
 // seeded batches on the model's device with the LR set per iteration, forward, cross-entropy,
 // backward, non-finite checks, optimizer step, progress bar and Ctrl-C, then evaluation and a
-// metrics row per epoch; what differs between the commands comes in as hooks. Also evaluate()
+// metrics row per epoch (each step's loss in steps.jsonl beside it); what differs between the commands comes in as hooks. Also evaluate()
 // and the running statistics it shares with the loop. Left out: checkpoints and resume (the
 // caller's hooks) and the data-parallel plumbing itself (apps/data_parallel.h), which the loop
 // calls at fixed points when given one.
@@ -126,7 +126,9 @@ struct LoopResult {
 // Trains `model` on `dev` from st.epoch / st.batch to o.epochs: per epoch, st.epoch = epoch and
 // the train loader's batches from st.batch; per step, st.batch and st.global_step advance; after
 // an evaluated epoch st.epoch = epoch + 1, st.batch = 0, st.best_top1 and st.finished (the last
-// epoch, or diverged) are updated. Stops after a diverged epoch or at a stop request.
+// epoch, or diverged) are updated. Stops after a diverged epoch or at a stop request. Each
+// optimizer step's row (step, fractional epoch, lr, loss, batch top-1 %) goes to the log
+// metrics.sibling("steps"), whose rows past st's position are dropped first.
 LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSchedule& sched, data::DataLoader& train_loader,
                       data::DataLoader& test_loader, Device dev, TrainState& st, MetricsLog& metrics,
                       const EpochLoopOptions& o, const EpochHooks& hooks);

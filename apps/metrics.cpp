@@ -11,7 +11,7 @@
 namespace pfq::app {
 
 MetricsLog::MetricsLog(const std::string& dir, const std::string& stem)
-    : jsonl_(dir + "/" + stem + ".jsonl"), csv_(dir + "/" + stem + ".csv") {}
+    : dir_(dir), jsonl_(dir + "/" + stem + ".jsonl"), csv_(dir + "/" + stem + ".csv") {}
 
 namespace {
 std::string csv_cell(const nlohmann::ordered_json& v) {
@@ -69,8 +69,13 @@ void MetricsLog::rewrite(const std::vector<nlohmann::ordered_json>& rows) {
 }
 
 void MetricsLog::append(const nlohmann::ordered_json& row) {
+  append_rows({row});
+}
+
+void MetricsLog::append_rows(const std::vector<nlohmann::ordered_json>& more) {
+  if (more.empty()) return;
   auto all = rows();
-  all.push_back(row);
+  all.insert(all.end(), more.begin(), more.end());
   rewrite(all);
 }
 

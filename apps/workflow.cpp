@@ -12,16 +12,14 @@
 #include "apps/finetune.h"
 #include "apps/export_onnx.h"
 #include "apps/intcheck.h"
-#include "apps/metrics.h"
 #include "apps/model_loading.h"
 #include "apps/ort_check.h"
 #include "apps/pfq_plots.h"
-#include "apps/plot/svg_plot.h"
+#include "apps/workflow_report.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
 #include "layers/summary.h"
 #include "prune/pfq.h"
-#include "quant/model_size.h"
 
 namespace pfq::app {
 
@@ -67,25 +65,6 @@ bool stage_done(const WorkflowOptions& o, const std::string& stage, nlohmann::js
 
 void mark_done(const WorkflowOptions& o, const std::string& stage, const nlohmann::json& result) {
   io::write_file_atomic(stage_dir(o, stage) + "/done.json", result.dump(2) + "\n");
-}
-
-// Loss and accuracy per epoch from a stage's metrics.jsonl, side by side, as <dir>/curves.svg.
-void plot_curves(const std::string& dir, const std::string& title) {
-  auto rows = MetricsLog(dir, "metrics").rows();
-  if (rows.empty()) return;
-  auto column = [&](const char* key) {
-    std::vector<double> v;
-    for (auto& r : rows) v.push_back(MetricsLog::number(r, key));  // null (diverged) -> a gap
-    return v;
-  };
-  std::vector<double> epochs = column("epoch");
-  plot::Axes loss{title + ": loss", "epoch", "cross-entropy"};
-  plot::Axes acc{title + ": accuracy", "epoch", "top-1 (%)"};
-  std::string a = plot::line_chart_svg(loss, {{"train", epochs, column("train_loss"), "line+markers"},
-                                              {"test", epochs, column("test_loss"), "line+markers"}});
-  std::string b = plot::line_chart_svg(acc, {{"train", epochs, column("train_acc"), "line+markers"},
-                                             {"test", epochs, column("test_top1"), "line+markers"}});
-  io::write_file_atomic(dir + "/curves.svg", plot::grid_svg({a, b}, 2));
 }
 
 nlohmann::json run_pretrain(const WorkflowOptions& o) {
@@ -182,14 +161,17 @@ nlohmann::json run_pfq(const WorkflowOptions& o, const nlohmann::json& pretrain)
 namespace {
 
 // Stage 3 (docs/method.md section 4.3): quantization-aware fine-tuning of the PfQ model with
-// BN folded, W/A bits as configured (first conv and last linear at 8 bits).
-nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_stage) {
+// BN folded, W/A bits as configured (first conv and last linear at 8 bits). The same fine-tune of
+// the pretrained model without PfQ (stage finetune-nopfq, run last) is the report's comparison:
+// same schedule, seed and quantizer, only PfQ differs.
+nlohmann::json run_finetune(const WorkflowOptions& o, const std::string& stage, const std::string& checkpoint, const std::string& title) {
   nlohmann::json result;
-  if (stage_done(o, "finetune", result)) return result;
-  std::fprintf(stderr, "workflow: stage finetune (W%d/A%d, %lld epochs)\n", o.wbits, o.abits, static_cast<long long>(o.finetune_epochs));
+  if (stage_done(o, stage, result)) return result;
+  std::fprintf(stderr, "workflow: stage %s (W%d/A%d, %lld epochs)\n", stage.c_str(), o.wbits, o.abits,
+               static_cast<long long>(o.finetune_epochs));
   FinetuneOptions f;
-  f.checkpoint = pfq_stage.at("checkpoint").get<std::string>();
-  f.out = stage_dir(o, "finetune");
+  f.checkpoint = checkpoint;
+  f.out = stage_dir(o, stage);
   f.qat.wbits = o.wbits;
   f.qat.abits = o.abits;
   copy_finetune_schedule(o, f);
@@ -197,13 +179,13 @@ nlohmann::json run_finetune(const WorkflowOptions& o, const nlohmann::json& pfq_
   f.threads = o.threads;
   f.device = o.device;
   FinetuneResult r = finetune(f);
-  if (r.collapsed) std::fprintf(stderr, "workflow: finetune %s\n", r.collapse.c_str());
+  if (r.collapsed) std::fprintf(stderr, "workflow: %s %s\n", stage.c_str(), r.collapse.c_str());
   // finetune() returns early on Ctrl-C; such a stage is not done (it restarts next time).
-  PFQ_CHECK(!stop_requested(), "workflow interrupted during finetune; run the same command again to redo that stage");
-  plot_curves(f.out, "quantized fine-tune");
+  PFQ_CHECK(!stop_requested(), "workflow interrupted during ", stage, "; run the same command again to redo that stage");
+  plot_curves(f.out, title);
   result = {{"checkpoint", r.checkpoint}, {"curves", f.out + "/curves.svg"}, {"top1", r.top1}, {"top5", r.top5},
-            {"diverged", r.diverged}, {"epochs", r.epochs}, {"wbits", o.wbits}, {"abits", o.abits}};
-  mark_done(o, "finetune", result);
+            {"diverged", r.diverged}, {"collapsed", r.collapsed}, {"epochs", r.epochs}, {"wbits", o.wbits}, {"abits", o.abits}};
+  mark_done(o, stage, result);
   return result;
 }
 
@@ -271,73 +253,6 @@ nlohmann::json onnx_stage(const WorkflowOptions& o, const std::string& qat_check
   return j;
 }
 
-// One report row for the ONNX export: its size and what ONNX Runtime found.
-std::string onnx_row(const WorkflowOptions& o, const nlohmann::json& ic) {
-  const std::string name = "| W" + std::to_string(o.wbits) + "/A" + std::to_string(o.abits) + " ONNX (QDQ) | - | | | ";
-  if (!ic.contains("onnx")) return "";
-  const nlohmann::json& x = ic["onnx"];
-  if (x.contains("error")) return name + "| not exported: " + x["error"].get<std::string>().substr(0, 300) + " |\n";
-  char kib[32];
-  std::snprintf(kib, sizeof kib, "%.2f", x["bytes"].get<double>() / 1024.0);
-  std::string notes = "intcheck/model.onnx; ";
-  const nlohmann::json& c = x["check"];
-  if (!c["ran"].get<bool>()) {
-    notes += "ONNX Runtime check not run: " + c["why"].get<std::string>();
-  } else if (c.contains("error") || !c.contains("models") || c["models"].empty()) {
-    notes += "ONNX Runtime check failed: " + c.value("error", std::string("no result")) + ", see intcheck/onnx_check.log";
-  } else {
-    const nlohmann::json& m = c["models"][0];
-    char t[400];
-    auto pct = [&](const char* level, const char* key) { return m.contains(level) ? 100.0 * m[level].value(key, 0.0) : -1.0; };
-    std::snprintf(t, sizeof t, "ONNX Runtime %s %s: top-1 agrees with the fake-quantized model on %.2f%% of %lld images at "
-                  "the default optimisation level, %.2f%% at ORT_DISABLE_ALL",
-                  c.value("onnxruntime", std::string("?")).c_str(), c["ok"].get<bool>() ? "passed" : "FAILED",
-                  pct("ort-default", "agree_fq"), m.value("images", 0LL), pct("ort-noopt", "agree_fq"));
-    notes += t;
-  }
-  return name + kib + " (file) | " + notes + " |\n";
-}
-
-// quant::model_size of a checkpoint's model (float, or fake-quantized for a QAT checkpoint).
-double checkpoint_kib(const nlohmann::json& stage) {
-  return quant::model_size(*model_from_any_checkpoint(load_checkpoint(stage.at("checkpoint").get<std::string>()))).kib();
-}
-
-// The final table, as Markdown next to results.json.
-void write_report(const WorkflowOptions& o, const nlohmann::json& t) {
-  const nlohmann::json& ic = t["intcheck"];
-  char introw[512];
-  if (ic.contains("error"))
-    std::snprintf(introw, sizeof introw, "| W%d/A%d integer (int8, CPU) | - | | | | not converted: %s |\n", o.wbits, o.abits,
-                  ic["error"].get<std::string>().substr(0, 300).c_str());
-  else
-    std::snprintf(introw, sizeof introw, "| W%d/A%d integer (int8, CPU) | %.2f | %lld | %lld | %.2f | predictions agree with the "
-                  "fake-quantized model on %.2f%% of %lld images |\n", o.wbits, o.abits, ic["int_top1"].get<double>(),
-                  t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(), t["finetune"]["size_kib"].get<double>(),
-                  ic["agreement"].get<double>(), ic["images"].get<long long>());
-  const std::string onnxrow = onnx_row(o, ic);
-  char buf[6144];
-  std::snprintf(buf, sizeof buf,
-                "# pfq workflow report\n\n%s %s (width %.2f) on %s, seed %llu.\n\n"
-                "| stage | top-1 (%%) | parameters | multiply-adds | size_kib | notes |\n|---|---|---|---|---|---|\n"
-                "| float, pretrained | %.2f | %lld | %lld | %.2f | |\n"
-                "| float, after PfQ | %.2f | %lld | %lld | %.2f | %lld channels removed (%s, border %s) |\n"
-                "| W%d/A%d fake-quantized, fine-tuned | %.2f | %lld | %lld | %.2f | %s |\n%s%s\n"
-                "size_kib: bits of every stored tensor (quantized weights at their bit width; scales, biases, BN "
-                "statistics, activation ranges and float layers at 32 bits), in KiB.\n\n"
-                "![training curves](pretrain/curves.svg)\n\n![weight range before/after PfQ](pfq/weight_range.svg)\n\n"
-                "![fine-tuning curves](finetune/curves.svg)\n",
-                o.model.c_str(), "", o.width, o.dataset.c_str(), static_cast<unsigned long long>(o.seed),
-                t["pretrain"]["top1"].get<double>(), t["pfq"]["params_before"].get<long long>(), t["pfq"]["macs_before"].get<long long>(),
-                t["pretrain"]["size_kib"].get<double>(),
-                t["pfq"]["top1_after"].get<double>(), t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(),
-                t["pfq"]["size_kib"].get<double>(),
-                t["pfq"]["removed_channels"].get<long long>(), o.criterion.c_str(), o.border.c_str(), o.wbits, o.abits,
-                t["finetune"]["top1"].get<double>(), t["pfq"]["params_after"].get<long long>(), t["pfq"]["macs_after"].get<long long>(),
-                t["finetune"]["size_kib"].get<double>(), t["finetune"]["diverged"].get<bool>() ? "diverged" : "", introw, onnxrow.c_str());
-  io::write_file_atomic(o.out + "/report.md", buf);
-}
-
 }  // namespace
 
 nlohmann::json run_workflow(const WorkflowOptions& o) {
@@ -363,10 +278,12 @@ nlohmann::json run_workflow(const WorkflowOptions& o) {
   nlohmann::json table = nlohmann::json::object();
   table["pretrain"] = o.pretrained.empty() ? run_pretrain(o) : run_pretrained(o);
   table["pfq"] = run_pfq(o, table["pretrain"]);
-  table["finetune"] = run_finetune(o, table["pfq"]);
+  table["finetune"] = run_finetune(o, "finetune", table["pfq"].at("checkpoint").get<std::string>(), "quantized fine-tune after PfQ");
   table["intcheck"] = run_intcheck_stage(o, table["finetune"]);
-  for (const char* stage : {"pretrain", "pfq", "finetune"}) table[stage]["size_kib"] = checkpoint_kib(table[stage]);
-  write_report(o, table);
+  table["finetune-nopfq"] = run_finetune(o, "finetune-nopfq", table["pretrain"].at("checkpoint").get<std::string>(),
+                                         "quantized fine-tune without PfQ");
+  for (const char* stage : {"pretrain", "pfq", "finetune", "finetune-nopfq"}) table[stage]["size_kib"] = checkpoint_kib(table[stage]);
+  write_workflow_report(o, table);
   io::write_file_atomic(o.out + "/results.json", table.dump(2) + "\n");
   return table;
 }

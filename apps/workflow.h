@@ -1,11 +1,13 @@
 // workflow.h — `pfq workflow`: the paper's workflow as resumable stages in one output
-// directory: pretrain -> PfQ -> quantized fine-tune -> evaluate + report. A finished stage
+// directory: pretrain -> PfQ -> quantized fine-tune -> evaluate, then the same fine-tune without
+// PfQ (stage finetune-nopfq, the report's comparison) -> report. A finished stage
 // writes <out>/<stage>/done.json and is never redone; an interrupted stage resumes from its
 // own checkpoint. The resolved configuration is saved as <out>/config.json.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "apps/curves.h"  // plot_curves, which the stages draw
 #include "apps/trainer.h"
 
 namespace pfq::app {
@@ -40,8 +42,6 @@ WorkflowOptions read_workflow_config(const std::string& path);
 std::string stage_dir(const WorkflowOptions& o, const std::string& stage);
 bool stage_done(const WorkflowOptions& o, const std::string& stage, nlohmann::json& result);
 void mark_done(const WorkflowOptions& o, const std::string& stage, const nlohmann::json& result);
-// Loss and accuracy per epoch from <dir>/metrics.jsonl, side by side, as <dir>/curves.svg.
-void plot_curves(const std::string& dir, const std::string& title);
 // Stage 1 into <o.out>/pretrain and stage 2 (PfQ on pretrain["checkpoint"], with the float
 // accuracy before/after and pfq/weight_range.svg) into <o.out>/pfq; both return their done.json.
 nlohmann::json run_pretrain(const WorkflowOptions& o);

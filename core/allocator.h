@@ -1,7 +1,8 @@
-// allocator.h — memory for tensor storage on CPU and CUDA.
-// CPU memory comes from a caching allocator: on these VMs first-touch page faults make fresh
-// allocations ~20x slower to write than reused ones, so freed blocks are kept in size buckets
-// and handed out again on the next training step. CUDA memory goes through core/cuda's cache.
+/// \file
+/// allocator.h — memory for tensor storage on CPU and CUDA.
+/// CPU memory comes from a caching allocator: on these VMs first-touch page faults make fresh
+/// allocations ~20x slower to write than reused ones, so freed blocks are kept in size buckets
+/// and handed out again on the next training step. CUDA memory goes through core/cuda's cache.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -10,15 +11,19 @@
 
 namespace pfq {
 
-// A block of raw bytes on one device. Returned to its allocator's cache on destruction.
+/// A block of raw bytes on one device. Returned to its allocator's cache on destruction.
 class Storage {
  public:
+  /// Takes `nbytes` from the device's caching allocator.
   Storage(size_t nbytes, Device device);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
+  /// Start of the block.
   void* data() const { return data_; }
+  /// Size in bytes.
   size_t nbytes() const { return nbytes_; }
+  /// Where the block lives.
   Device device() const { return device_; }
 
  private:
@@ -27,16 +32,20 @@ class Storage {
   Device device_;
 };
 
+/// Counters of the CPU caching allocator.
 struct AllocatorStats {
-  size_t bytes_in_use = 0;     // held by live storages
-  size_t bytes_cached = 0;     // freed, kept for reuse
+  size_t bytes_in_use = 0;     ///< held by live storages
+  size_t bytes_cached = 0;     ///< freed, kept for reuse
+  /// Largest bytes_in_use seen.
   size_t peak_bytes_in_use = 0;
-  size_t allocations = 0;      // requests served
+  size_t allocations = 0;      ///< requests served
+  /// Requests served from the cache.
   size_t cache_hits = 0;
 };
 
+/// The CPU allocator's counters now.
 AllocatorStats cpu_allocator_stats();
-// Returns every cached CPU block to the system (e.g. between benchmark phases).
+/// Returns every cached CPU block to the system (e.g. between benchmark phases).
 void cpu_allocator_release_cache();
 
 }  // namespace pfq

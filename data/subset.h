@@ -1,4 +1,5 @@
-// subset.h — a view of the first N samples of another dataset (smoke tests, --limit-*).
+/// \file
+/// subset.h — a view of the first N samples of another dataset (smoke tests, --limit-*).
 #pragma once
 #include <memory>
 
@@ -6,8 +7,10 @@
 
 namespace pfq::data {
 
+/// The first n samples of another dataset (--limit-train, --limit-test).
 class SubsetDataset : public Dataset {
  public:
+  /// The first `n` samples of `base` (n <= base->size()).
   SubsetDataset(std::shared_ptr<const Dataset> base, int64_t n);
   int64_t size() const override { return n_; }
   Sample get(int64_t index) const override;

@@ -1,7 +1,8 @@
 // test_plot.cpp — apps/plot: tick placement and labels (1-2-5 linear, log decades), XML escaping,
 // and the SVG charts: well-formed (checked by a small stack parser below), escaped title/labels/
 // legend, NaN gaps as separate path segments, log-axis handling of non-positive values, bars from
-// the log floor, grid composition and file writing. Leaves out pixel checks (rendered by hand).
+// the log floor, grid composition and file writing; run curves (apps/curves.h): per-step
+// training lines, smoothing. Leaves out pixel checks (rendered by hand).
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -387,6 +388,7 @@ TEST_CASE("plot: grid composes panels and files are written") {
   std::filesystem::remove_all(dir);
 }
 
+#include "apps/curves.h"
 #include "apps/metrics.h"
 #include "apps/workflow.h"
 
@@ -408,5 +410,55 @@ TEST_CASE("plot: curves of a diverged run (non-finite loss written as null) are 
   CHECK(pfq::app::MetricsLog::number(rows[0], "train_loss") == 0.5);
   pfq::app::plot_curves(dir.string(), "diverged");
   CHECK(fs::file_size(dir / "curves.svg") > 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("plot: smoothing is a bias-corrected trailing average that skips NaN") {
+  const std::vector<double> y{1, kNaN, 3, 3};
+  CHECK(pfq::app::smooth(y, 1).size() == 4);
+  CHECK(pfq::app::smooth(y, 1)[2] == 3);  // window <= 1: unchanged
+  const std::vector<double> s = pfq::app::smooth(y, 2);  // weight 1/2 per step back
+  CHECK(s[0] == 1);
+  CHECK(std::isnan(s[1]));
+  CHECK(s[2] == doctest::Approx((0.5 * 1 + 3) / 1.5));
+  CHECK(s[3] == doctest::Approx((0.25 * 1 + 0.5 * 3 + 3) / 1.75));
+  CHECK(pfq::app::smoothing_window(10) == 1);
+  CHECK(pfq::app::smoothing_window(400) == 20);
+  CHECK(pfq::app::smoothing_window(1000000) == 50);
+}
+
+TEST_CASE("plot: a one-epoch run's curves draw every training step (smoothed) with the test point") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("pfq-plot-steps-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  pfq::app::MetricsLog(dir.string(), "metrics")
+      .append({{"epoch", 1}, {"train_loss", 1.2}, {"train_acc", 60.0}, {"test_loss", 0.9}, {"test_top1", 70.0}});
+  std::vector<nlohmann::ordered_json> steps;
+  for (int i = 0; i < 40; ++i)
+    steps.push_back({{"step", i + 1}, {"epoch", (i + 1) / 40.0}, {"lr", 0.01}, {"loss", 2.0 - i * 0.04}, {"acc", 20.0 + i}});
+  pfq::app::MetricsLog(dir.string(), "steps").append_rows(steps);
+  pfq::app::plot_curves(dir.string(), "one epoch");
+  std::ifstream in(dir / "curves.svg");
+  const std::string svg{std::istreambuf_iterator<char>(in), {}};
+  CHECK(xml_error(svg) == "");
+  // Loss panel then accuracy panel, each: the training line through the 40 steps ("M x,y Lx,y x,y
+  // ..."), then the test series, a single point drawn as a marker (no path).
+  const std::vector<std::string> paths = series_paths(svg);
+  REQUIRE(paths.size() == 2);
+  for (const auto& p : paths) {
+    CHECK(count(p, "M") == 1);
+    CHECK(count(p, ",") == 40);
+  }
+  CHECK(svg.find("train (per step, smoothed)") != std::string::npos);
+  CHECK(svg.find("test (per epoch)") != std::string::npos);
+  // Two runs overlaid (the workflow's comparison): each run's name in the legend, four lines.
+  const pfq::app::RunCurves c = pfq::app::read_run_curves(dir.string());
+  REQUIRE(c.step_x.size() == 40);
+  const std::string both = pfq::app::curves_svg("fine-tune", {{"without PfQ", c}, {"with PfQ", c}});
+  CHECK(xml_error(both) == "");
+  CHECK(series_paths(both).size() == 4);
+  CHECK(both.find("without PfQ: train (per step, smoothed)") != std::string::npos);
+  CHECK(both.find("with PfQ: test (per epoch)") != std::string::npos);
   fs::remove_all(dir);
 }

@@ -2,7 +2,8 @@
 // --data-dir <dir>` (through the real command-line parser) on generated data of its dataset's
 // format (CIFAR-10 / CIFAR-100 binary files, an ImageNet-style train/ and val/ tree of PNG and
 // JPEG files), cut to one training step per stage and a few test images, so recipes cannot rot:
-// all stages finish and the saved configuration keeps the recipe's values. ImageNet recipes
+// all stages finish (the fine-tune without PfQ too, redone alone when its done.json is gone) and
+// the saved configuration keeps the recipe's values. ImageNet recipes
 // run at their real 224x224 input with batch 2.
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
@@ -100,6 +101,34 @@ TEST_CASE("e2e: every recipe in configs/ runs as pfq workflow --config on genera
     // The fine-tuned model is also left as ONNX (QDQ) beside the integer model, in the report.
     const std::string report{std::istreambuf_iterator<char>(std::ifstream(out + "/report.md").rdbuf()), {}};
     CHECK(report.find("ONNX (QDQ)") != std::string::npos);
+    // The same fine-tune without PfQ, from the pretrained model, beside the one after PfQ.
+    CHECK(std::isfinite(results.at("finetune-nopfq").at("top1").get<double>()));
+    CHECK(fs::exists(out + "/finetune-nopfq/done.json"));
+    CHECK(report.find("fine-tuned without PfQ") != std::string::npos);
+    CHECK(report.find("![fine-tuning curves without and with PfQ](compare_curves.svg)") != std::string::npos);
+    CHECK(fs::exists(out + "/compare_curves.svg"));
+    CHECK(fs::exists(out + "/compare_weight_range.svg"));
+    // It fine-tunes the pretrained checkpoint (the other one PfQ's), with the same schedule and seed.
+    const nlohmann::json ft_nopfq = nlohmann::json::parse(std::ifstream(out + "/finetune-nopfq/finetune_config.json"));
+    const nlohmann::json ft_pfq = nlohmann::json::parse(std::ifstream(out + "/finetune/finetune_config.json"));
+    CHECK(ft_nopfq.at("checkpoint") == results.at("pretrain").at("checkpoint"));
+    CHECK(ft_pfq.at("checkpoint") == results.at("pfq").at("checkpoint"));
+    for (const char* k : {"epochs", "lr", "seed", "batch_size", "limit_train", "qat"}) CHECK(ft_nopfq.at(k) == ft_pfq.at(k));
+    if (recipe == recipes.front()) {
+      // Resume: a finished folder is skipped stage by stage; with the no-PfQ stage's done.json gone
+      // only that stage runs again, to the same result (same seed and schedule).
+      const auto stamp = [&](const char* stage) { return fs::last_write_time(out + "/" + stage + "/done.json"); };
+      const auto ft_time = stamp("finetune");
+      fs::remove(out + "/finetune-nopfq/done.json");
+      CLI::App again{"pfq"};
+      app::add_workflow_command(again);
+      again.parse(args);
+      const nlohmann::json redo = nlohmann::json::parse(std::ifstream(out + "/results.json"));
+      CHECK(stamp("finetune") == ft_time);
+      CHECK(fs::exists(out + "/finetune-nopfq/done.json"));
+      CHECK(redo.at("finetune-nopfq").at("top1") == results.at("finetune-nopfq").at("top1"));
+      CHECK(redo.at("finetune") == results.at("finetune"));
+    }
     if (onnx_export::available()) {
       const nlohmann::json& ox = results.at("intcheck").at("onnx");
       CHECK_MESSAGE(ox.contains("model"), ox.dump());

@@ -55,6 +55,17 @@ TEST_CASE("e2e: training overfits a tiny Fashion-MNIST subset and writes metrics
   CHECK(rows.back()["train_loss"].get<double>() < rows.front()["train_loss"].get<double>() * 0.7);
   CHECK(rows.back()["train_acc"].get<double>() > 50.0);  // chance is 10%
   CHECK(std::filesystem::exists(o.out + "/metrics.csv"));
+  // Every step's loss in steps.jsonl (16 batches of 16 per epoch); an epoch's steps average to its train_loss.
+  auto steps = app::MetricsLog(o.out, "steps").rows();
+  REQUIRE(steps.size() == 5 * 16);
+  CHECK(std::filesystem::exists(o.out + "/steps.csv"));
+  for (size_t i = 0; i < steps.size(); ++i) REQUIRE(steps[i]["step"].get<int64_t>() == static_cast<int64_t>(i) + 1);
+  CHECK(steps.back()["epoch"].get<double>() == doctest::Approx(5.0));
+  for (size_t e = 0; e < 5; ++e) {
+    double sum = 0;
+    for (size_t i = 0; i < 16; ++i) sum += steps[e * 16 + i]["loss"].get<double>();
+    CHECK(sum / 16 == doctest::Approx(rows[e]["train_loss"].get<double>()).epsilon(1e-9));
+  }
   // best checkpoint reloads and evaluates to the recorded accuracy
   app::Checkpoint ck = app::load_checkpoint(r.best_checkpoint);
   CHECK(ck.model.arch == "resnet20");
@@ -83,6 +94,8 @@ void check_resume_identical(app::TrainOptions o, const std::string& name) {
   first.epochs = 2;
   first.schedule = "constant";
   app::train(first);
+  // A step row past the checkpoint (written before a crash that lost the state) must go at resume.
+  app::MetricsLog(part.out, "steps").append({{"step", 9999}, {"epoch", 2.5}, {"lr", 0.0}, {"loss", 0.0}, {"acc", 0.0}});
   part.resume = true;
   app::train(part);
   auto a = app::load_checkpoint(full.out + "/last.safetensors");
@@ -98,6 +111,10 @@ void check_resume_identical(app::TrainOptions o, const std::string& name) {
   CHECK(a.train.generator_state == b.train.generator_state);
   CHECK(a.train.module_generators == b.train.module_generators);
   CHECK(b.train.epoch == 3);
+  // The per-step log continues across the resume: the same rows as the uninterrupted run's.
+  const auto sa = app::MetricsLog(full.out, "steps").rows(), sb = app::MetricsLog(part.out, "steps").rows();
+  CHECK(sa.size() == static_cast<size_t>(a.train.global_step));
+  CHECK(sa == sb);
   std::filesystem::remove_all(full.out);
   std::filesystem::remove_all(part.out);
 }
