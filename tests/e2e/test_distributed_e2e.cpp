@@ -89,7 +89,8 @@ void check_states_agree(const std::string& a_path, const std::string& b_path, do
   double worst = 0;
   std::string worst_name;
   for (size_t i = 0; i < sa.size(); ++i) {
-    const auto& [name, ta] = sa[i];
+    const std::string name = sa[i].first;  // a plain variable: clang 14 cannot capture bindings in CHECK_MESSAGE
+    const Tensor& ta = sa[i].second;
     const Tensor& tb = sb[i].second;
     REQUIRE(name == sb[i].first);
     REQUIRE(ta.shape() == tb.shape());
