@@ -18,12 +18,13 @@ namespace {
 // Sums `tensors` (same dtype and device) over the ranks in place, through flat buffers of about
 // `bucket_bytes`: one all-reduce call per bucket instead of one per tensor.
 void all_reduce_in_buckets(const std::vector<Tensor>& tensors, int64_t bucket_bytes) {
+  const auto nbytes = [](const Tensor& t) { return t.numel() * static_cast<int64_t>(dtype_size(t.dtype())); };
   size_t i = 0;
   while (i < tensors.size()) {
     std::vector<Tensor> bucket;
     int64_t bytes = 0;
-    while (i < tensors.size() && (bucket.empty() || bytes + static_cast<int64_t>(tensors[i].numel() * dtype_size(tensors[i].dtype())) <= bucket_bytes)) {
-      bytes += static_cast<int64_t>(tensors[i].numel() * dtype_size(tensors[i].dtype()));
+    while (i < tensors.size() && (bucket.empty() || bytes + nbytes(tensors[i]) <= bucket_bytes)) {
+      bytes += nbytes(tensors[i]);
       bucket.push_back(tensors[i++]);
     }
     std::vector<Tensor> flat;
