@@ -9,7 +9,7 @@
 #include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/config_file.h"
-#include "apps/data_parallel.h"
+#include "core/dist/communicator.h"
 #include "apps/run_options.h"
 #include "apps/reproduce.h"
 
@@ -70,8 +70,9 @@ void add_reproduce_command(CLI::App& app) {
                 "and run nothing");
   cmd->add_option("--task", *task, "internal: run one task (pretrain:<seed> | run:<id>) of the reproduction in --out");
   cmd->callback([cmd, o, config, extra_bits, task, report_only] {
-    require_single_process("pfq reproduce");
     if (!task->empty()) {
+      PFQ_CHECK(pfq::dist::world().size() == 1, "reproduce --task runs one task of a reproduction in one process (it is how "
+                "--jobs starts its children); under mpirun, run pfq reproduce itself");
       run_reproduce_task(o->out, *task, o->threads, o->workers, o->device);
       return;
     }
@@ -87,7 +88,7 @@ void add_reproduce_command(CLI::App& app) {
     for (const auto& b : *extra_bits)
       if (std::find(opts.bits.begin(), opts.bits.end(), b) == opts.bits.end()) opts.bits.push_back(b);
     if (opts.quick) apply_quick(opts);
-    std::fprintf(stderr, "pfq reproduce: %s\n", with_backend(nlohmann::json(opts)).dump().c_str());
+    note("pfq reproduce: %s\n", with_backend(nlohmann::json(opts)).dump().c_str());
     std::error_code ec;
     const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
     nlohmann::json r = *report_only ? reproduce_report_only(opts) : run_reproduce(opts, ec ? "" : exe);

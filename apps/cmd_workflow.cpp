@@ -7,7 +7,6 @@
 #include "apps/cli_checks.h"
 #include "apps/commands.h"
 #include "apps/config_file.h"
-#include "apps/data_parallel.h"
 #include "apps/run_options.h"
 #include "apps/workflow.h"
 
@@ -27,6 +26,7 @@ void add_workflow_command(CLI::App& app) {
   cmd->add_option("--pretrained", o->pretrained, "float checkpoint or plain PyTorch weights to start from instead of pretraining")
       ->check(CLI::ExistingFile);
   add_weights_flags(cmd, o->pretrained_weights, "pretrained-");
+  add_parallel_flags(cmd, *o);
   cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test, a few minutes)");
   cmd->add_option("--wbits", o->wbits)->check(CLI::Range(1, 8))->capture_default_str();
   cmd->add_option("--abits", o->abits)->check(CLI::Range(2, 8))->capture_default_str();
@@ -38,7 +38,6 @@ void add_workflow_command(CLI::App& app) {
                   "Python with onnx, onnxruntime, numpy, safetensors that checks the exported model.onnx")
       ->capture_default_str();
   cmd->callback([cmd, o, config] {
-    require_single_process("pfq workflow");
     WorkflowOptions opts;
     if (!config->empty()) opts = read_workflow_config(*config);
     nlohmann::json given = *o, merged = opts;  // flags given on the command line override the file
@@ -46,7 +45,7 @@ void add_workflow_command(CLI::App& app) {
     if (o->pretrained_weights.any()) merged["pretrained_weights"] = o->pretrained_weights;  // --pretrained-arch ...: one key
     from_json(merged, opts);
     if (opts.quick) apply_quick(opts);
-    std::fprintf(stderr, "pfq workflow: %s\n", with_backend(nlohmann::json(opts)).dump().c_str());
+    note("pfq workflow: %s\n", with_backend(nlohmann::json(opts)).dump().c_str());
     nlohmann::json table = run_workflow(opts);
     std::printf("%s\n", table.dump(2).c_str());
   });

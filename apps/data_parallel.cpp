@@ -3,6 +3,7 @@
 #include "apps/data_parallel.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <thread>
 
 #include "core/autograd.h"
@@ -10,6 +11,7 @@
 #include "core/dist/communicator.h"
 #include "core/ops.h"
 #include "layers/batchnorm.h"
+#include "quant/qat.h"
 
 namespace pfq::app {
 
@@ -52,13 +54,28 @@ std::vector<double> checksums(const NamedTensors& named) {
   return out;
 }
 
+// The BN statistics a rank updates from its batch: BatchNorm2d's, or those of a BN folded into a
+// QAT convolution; `sync` is the module's --sync-bn switch. Null for other modules.
+struct BnStatistics {
+  bool* sync;
+  Tensor mean, var;
+};
+std::optional<BnStatistics> bn_statistics(Module* m) {
+  if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) {
+    if (!bn->track_running_stats) return BnStatistics{&bn->sync_stats, Tensor(), Tensor()};
+    return BnStatistics{&bn->sync_stats, bn->running_mean(), bn->running_var()};
+  }
+  if (auto* bn = dynamic_cast<quant::FoldedBatchNorm2d*>(m)) return BnStatistics{&bn->sync_stats, bn->buffer("running_mean"), bn->buffer("running_var")};
+  return std::nullopt;
+}
+
 }  // namespace
 
 DataParallel::DataParallel(Module& model, const DataParallelOptions& o) : model_(model), o_(o), ranks_(dist::world().size()) {
   PFQ_CHECK(o.bucket_bytes > 0, "DataParallel: bucket_bytes must be positive");
   if (o.sync_bn)
     for (auto& [name, m] : model.named_modules())
-      if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) bn->sync_stats = true;
+      if (auto s = bn_statistics(m)) *s->sync = true;
   if (ranks_ == 1) return;
   NoGradGuard ng;
   for (const NamedTensors& group : {model.named_parameters(), model.named_buffers()})
@@ -91,10 +108,10 @@ void DataParallel::average_buffers() {
   NoGradGuard ng;
   std::vector<Tensor> stats;
   for (auto& [name, m] : model_.named_modules()) {
-    auto* bn = dynamic_cast<BatchNorm2d*>(m);
-    if (!bn || !bn->track_running_stats || bn->sync_stats) continue;  // sync BN's are equal already
-    stats.push_back(bn->running_mean());
-    stats.push_back(bn->running_var());
+    const auto s = bn_statistics(m);
+    if (!s || !s->mean.defined() || *s->sync) continue;  // sync BN's are equal already
+    stats.push_back(s->mean);
+    stats.push_back(s->var);
   }
   if (stats.empty()) return;
   all_reduce_in_buckets(stats, o_.bucket_bytes);
@@ -156,10 +173,21 @@ Device rank_device(Device requested) {
   return d;
 }
 
-void require_single_process(const std::string& command) {
-  const int ranks = dist::world().size();
-  PFQ_CHECK(ranks == 1, command, " runs in one process, not on ", ranks,
-            " ranks: its stages hand files to each other; run its training stages (pfq train, pfq finetune) under mpirun instead");
+nlohmann::json on_main_rank(const std::function<nlohmann::json()>& step) {
+  if (dist::world().size() == 1) return step();
+  std::string result;
+  if (dist::is_main_rank()) {
+    dist::SoloScope alone;
+    result = step().dump();
+  }
+  return nlohmann::json::parse(dist::world().all_gather(result).front());
+}
+
+void require_shared_file(const std::string& path, const std::string& what) {
+  if (dist::world().size() == 1) return;
+  PFQ_CHECK(std::filesystem::exists(path), "rank ", dist::world().rank(), " cannot see ", what, " ", path,
+            " that rank 0 wrote: the ranks hand a workflow's stages to each other through --out, which must be a folder "
+            "every rank shares (one machine, or a network filesystem across machines)");
 }
 
 int rank_threads(int threads) {

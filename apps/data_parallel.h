@@ -7,6 +7,7 @@
 // The launch, the communicator and the loader's shards: core/dist/communicator.h, data/loader.h.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -57,9 +58,16 @@ void shard_loaders(data::DataLoader& train, data::DataLoader& test);
 // itself; sets up NCCL for a CUDA run of several ranks. Refuses more ranks on a machine than GPUs.
 Device rank_device(Device requested);
 
-// Throws on every rank of a run of several: `command` runs in one process (its stages write and
-// read files between them); under mpirun, run its training stages (pfq train, pfq finetune).
-void require_single_process(const std::string& command);
+// A step of a multi-stage command that trains nothing and writes files (the workflow's import,
+// PfQ, integer and ONNX checks; reproduce's pruning): rank 0 runs `step` as a group of one
+// (dist::SoloScope) while the others wait, and every rank returns rank 0's result. An error on
+// rank 0 ends every rank (main's abort), so none waits forever. One rank: `step()`.
+nlohmann::json on_main_rank(const std::function<nlohmann::json()>& step);
+
+// Throws, naming the rank and `path`, when a file that rank 0 wrote (a stage's checkpoint) cannot
+// be seen here: the ranks of a multi-stage command hand files to each other through --out, which
+// must be on a filesystem they share (one machine, or NFS / Lustre across machines).
+void require_shared_file(const std::string& path, const std::string& what);
 
 // OpenMP threads for this rank: `threads` when given, else the machine's cores split evenly
 // over the ranks on it (at least 1).

@@ -12,6 +12,7 @@
 #include "apps/metrics.h"
 #include "apps/model_loading.h"
 #include "apps/trainer.h"
+#include "core/dist/communicator.h"
 #include "core/io/atomic_file.h"
 #include "core/optim/lr_schedule.h"
 #include "data/factory.h"
@@ -38,6 +39,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   PFQ_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
   PFQ_CHECK(o.stages == "wa" || o.stages == "w,wa", "--stages '", o.stages, "': expected wa or w,wa");
   if (const int threads = rank_threads(o.threads); threads > 0) omp_set_num_threads(threads);
+  const bool say = !o.quiet && dist::is_main_rank();  // a data-parallel run's notes come from rank 0
   std::filesystem::create_directories(o.out);
   const std::string last_path = o.out + "/last.safetensors";
   io::write_file_atomic(o.out + "/finetune_config.json", with_backend(o).dump(2) + "\n");
@@ -59,7 +61,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   const int64_t act_steps = train_loader->num_batches() * (o.epochs - w_only_epochs);
   if (qcfg.calib_batches > std::max<int64_t>(act_steps / 4, 1)) {
     qcfg.calib_batches = std::max<int64_t>(act_steps / 4, 1);
-    if (!o.quiet)
+    if (say)
       std::fprintf(stderr, "finetune: --calib-batches %lld is more than a quarter of the %lld activation-quantized steps; using %lld\n",
                    (long long)o.qat.calib_batches, (long long)act_steps, (long long)qcfg.calib_batches);
   }
@@ -67,7 +69,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   const Device dev = rank_device(o.device.resolve());
   model->to(dev);  // after prepare_qat: the quantizers' parameters and buffers move too
   DataParallel parallel(*model, {.sync_bn = o.sync_bn});
-  if (!o.quiet)
+  if (say)
     std::fprintf(stderr, "prepare_qat: %lld folded conv+BN, %lld plain convs, %lld linears, %lld activation quantizers\n",
                  (long long)rep.folded_convs, (long long)rep.plain_convs, (long long)rep.linears, (long long)rep.act_quantizers);
 
@@ -125,7 +127,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
       train_loader->start_epoch(o.epochs);  // a fresh seeded order, not the epoch just seen
       const int64_t used = quant::reestimate_bn_stats(
           *model, [&] { auto b = train_loader->next(); return b ? b->images.to(dev) : Tensor(); }, o.bn_reestimate);
-      if (!o.quiet) std::fprintf(stderr, "finetune: BN statistics re-estimated from %lld batches\n", static_cast<long long>(used));
+      if (say) std::fprintf(stderr, "finetune: BN statistics re-estimated from %lld batches\n", static_cast<long long>(used));
     }
   };
   hooks.summary = [](const EpochReport& r) {
@@ -159,7 +161,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   const quant::ModelSize size = quant::model_size(*model);
   res.size_kib = size.kib();
   io::write_file_atomic(o.out + "/model_size.json", size.to_json().dump(2) + "\n");
-  if (!o.quiet) std::fprintf(stderr, "%s", size.str().c_str());
+  if (say) std::fprintf(stderr, "%s", size.str().c_str());
   if (at_chance(res.top1, ck.model.num_classes)) {  // after everything above: reads the model only
     model->to(Device::cpu());
     res.collapsed = true;

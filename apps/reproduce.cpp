@@ -22,11 +22,13 @@
 #include <thread>
 
 #include "apps/checkpoint.h"
+#include "apps/data_parallel.h"
 #include "apps/export_onnx.h"
 #include "apps/finetune.h"
 #include "apps/model_loading.h"
 #include "apps/quantizer_presets.h"
 #include "apps/trainer.h"
+#include "core/dist/communicator.h"
 #include "core/io/atomic_file.h"
 #include "core/io/json_fields.h"
 #include "data/factory.h"
@@ -133,36 +135,38 @@ nlohmann::json prune_stage(const ReproduceOptions& o, const std::string& method,
   WorkflowOptions w = stage_options(o, root, seed, threads, workers);
   nlohmann::json pretrain = read_json_file(stage_dir(w, "pretrain") + "/done.json");
   if (method == "pfq") return run_pfq(w, pretrain);
-  nlohmann::json result;
-  if (stage_done(w, method, result)) return result;
-  int64_t target = 0;
-  if (method != "none") target = prune_stage(o, "pfq", seed, threads, workers).at("removed_channels").get<int64_t>();
-  std::fprintf(stderr, "reproduce: stage %s/%s (%lld channels)\n", root.c_str(), method.c_str(), static_cast<long long>(target));
-  std::filesystem::create_directories(stage_dir(w, method));
-  if (threads > 0) omp_set_num_threads(threads);
-  Checkpoint ck = load_checkpoint(pretrain.at("checkpoint").get<std::string>());
-  ModulePtr model = model_from_checkpoint(ck);
-  model->eval();
-  const Shape in = {1, ck.model.in_channels, ck.model.input_size, ck.model.input_size};
-  const ModelSummary before = summarize(*model, in);
-  result = {{"method", method}, {"target", target}, {"params_before", before.total_params}, {"macs_before", before.total_macs},
-            {"top1_before", pretrain.at("top1")}};
-  if (method == "none") {
-    result.update({{"checkpoint", pretrain.at("checkpoint")}, {"removed_channels", 0}, {"params_after", before.total_params},
-                   {"macs_after", before.total_macs}, {"top1_after", pretrain.at("top1")}});
-  } else {
-    prune::PruneReport rep = prune::baseline_prune(*model, ck.model, {prune::parse_baseline(method), target});
-    const ModelSummary after = summarize(*model, in);
-    auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), workers, seed, o.limit_test, o);
-    EvalResult ev = evaluate(*model, *loader);
-    const std::string path = stage_dir(w, method) + "/model.safetensors";
-    save_checkpoint(path, *model, rep.config, ck.train, nullptr);
-    io::write_file_atomic(stage_dir(w, method) + "/report.json", rep.to_json().dump(2) + "\n");
-    result.update({{"checkpoint", path}, {"removed_channels", rep.removed_total}, {"params_after", after.total_params},
-                   {"macs_after", after.total_macs}, {"top1_after", ev.top1}});
-  }
-  mark_done(w, method, result);
-  return result;
+  return on_main_rank([&] {  // a baseline's choice of channels, taken once
+    nlohmann::json result;
+    if (stage_done(w, method, result)) return result;
+    int64_t target = 0;
+    if (method != "none") target = prune_stage(o, "pfq", seed, threads, workers).at("removed_channels").get<int64_t>();
+    note("reproduce: stage %s/%s (%lld channels)\n", root.c_str(), method.c_str(), static_cast<long long>(target));
+    std::filesystem::create_directories(stage_dir(w, method));
+    if (threads > 0) omp_set_num_threads(threads);
+    Checkpoint ck = load_checkpoint(pretrain.at("checkpoint").get<std::string>());
+    ModulePtr model = model_from_checkpoint(ck);
+    model->eval();
+    const Shape in = {1, ck.model.in_channels, ck.model.input_size, ck.model.input_size};
+    const ModelSummary before = summarize(*model, in);
+    result = {{"method", method}, {"target", target}, {"params_before", before.total_params}, {"macs_before", before.total_macs},
+              {"top1_before", pretrain.at("top1")}};
+    if (method == "none") {
+      result.update({{"checkpoint", pretrain.at("checkpoint")}, {"removed_channels", 0}, {"params_after", before.total_params},
+                     {"macs_after", before.total_macs}, {"top1_after", pretrain.at("top1")}});
+    } else {
+      prune::PruneReport rep = prune::baseline_prune(*model, ck.model, {prune::parse_baseline(method), target});
+      const ModelSummary after = summarize(*model, in);
+      auto loader = make_loader(o.dataset, o.data_dir, false, eval_batch_size(o), workers, seed, o.limit_test, o);
+      EvalResult ev = evaluate(*model, *loader);
+      const std::string path = stage_dir(w, method) + "/model.safetensors";
+      save_checkpoint(path, *model, rep.config, ck.train, nullptr);
+      io::write_file_atomic(stage_dir(w, method) + "/report.json", rep.to_json().dump(2) + "\n");
+      result.update({{"checkpoint", path}, {"removed_channels", rep.removed_total}, {"params_after", after.total_params},
+                     {"macs_after", after.total_macs}, {"top1_after", ev.top1}});
+    }
+    mark_done(w, method, result);
+    return result;
+  });
 }
 
 const ReproduceRun& find_run(const std::vector<ReproduceRun>& runs, const std::string& id) {
@@ -197,7 +201,7 @@ nlohmann::json finetune_run(const ReproduceOptions& o, const ReproduceRun& r, in
   nlohmann::json result;
   if (stage_done(w, stage, result)) return result;
   const nlohmann::json pr = read_json_file(seed_root(o, r.seed) + "/" + r.pruning + "/done.json");
-  std::fprintf(stderr, "reproduce: run %s\n", r.id.c_str());
+  note("reproduce: run %s\n", r.id.c_str());
   FinetuneOptions f;
   f.checkpoint = pr.at("checkpoint").get<std::string>();
   f.out = stage_dir(w, stage);
@@ -211,16 +215,19 @@ nlohmann::json finetune_run(const ReproduceOptions& o, const ReproduceRun& r, in
   f.workers = workers;
   f.device = parse_devices(o.device).front();
   f.quiet = quiet;
-  FinetuneResult fr = finetune(f);
+  require_shared_file(f.checkpoint, "the checkpoint");
+  FinetuneResult fr = finetune(f);  // on every rank of a data-parallel run
   PFQ_CHECK(!stop_requested(), "reproduce interrupted during run ", r.id, "; run the same command again to redo it");
-  plot_curves(f.out, r.id);
-  result = {{"id", r.id}, {"bits", r.bits}, {"wbits", r.wbits}, {"abits", r.abits}, {"quantizer", r.quantizer},
-            {"pruning", r.pruning}, {"seed", r.seed}, {"checkpoint", fr.checkpoint}, {"top1", fr.top1}, {"top5", fr.top5},
-            {"diverged", fr.diverged}, {"epochs", fr.epochs}, {"size_kib", fr.size_kib},
-            {"removed_channels", pr.at("removed_channels")}, {"params", pr.at("params_after")}, {"macs", pr.at("macs_after")},
-            {"qat", f.qat}};
-  mark_done(w, stage, result);
-  return result;
+  return on_main_rank([&] {
+    plot_curves(f.out, r.id);
+    result = {{"id", r.id}, {"bits", r.bits}, {"wbits", r.wbits}, {"abits", r.abits}, {"quantizer", r.quantizer},
+              {"pruning", r.pruning}, {"seed", r.seed}, {"checkpoint", fr.checkpoint}, {"top1", fr.top1}, {"top5", fr.top5},
+              {"diverged", fr.diverged}, {"epochs", fr.epochs}, {"size_kib", fr.size_kib},
+              {"removed_channels", pr.at("removed_channels")}, {"params", pr.at("params_after")}, {"macs", pr.at("macs_after")},
+              {"qat", f.qat}};
+    mark_done(w, stage, result);
+    return result;
+  });
 }
 
 void run_task(const ReproduceOptions& o, const std::string& task, int threads, int workers, bool quiet) {
@@ -381,14 +388,24 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) 
   // grid that fails run by run.
   const std::vector<std::string> devices = parse_devices(o.device);
   for (const auto& d : devices) DeviceOption(d).resolve();
-  check_config(o, true);
-  const int total = o.threads > 0 ? o.threads : omp_get_max_threads();
+  // Under mpirun every rank runs every task in turn (jobs 1): fine-tuning data-parallel, the
+  // pruning, exports and the report on rank 0 alone (on_main_rank), files handed over in --out.
+  const int ranks = dist::world().size();
+  PFQ_CHECK(ranks == 1 || o.jobs == 1, "reproduce: --jobs ", o.jobs, " under ", ranks,
+            " ranks; a data-parallel reproduction runs its tasks one after another, each on every rank (--jobs 1)");
+  check_same_configuration(with_backend(o), "pfq reproduce's configuration");
+  on_main_rank([&] {
+    check_config(o, true);
+    return nlohmann::json();
+  });
+  int total = rank_threads(o.threads);  // a data-parallel run's ranks split the cores
+  if (total <= 0) total = omp_get_max_threads();
   const int jobs = std::max(1, std::min(o.jobs, total));
   const int per_job = std::max(1, total / jobs);
   if (static_cast<int>(devices.size()) > jobs)
-    std::fprintf(stderr, "reproduce: --device lists %zu devices but only %d run%s at a time (--jobs %d, %d threads): %d of them used\n",
+    note("reproduce: --device lists %zu devices but only %d run%s at a time (--jobs %d, %d threads): %d of them used\n",
                  devices.size(), jobs, jobs == 1 ? "" : "s", o.jobs, total, jobs);
-  std::fprintf(stderr, "reproduce: %zu fine-tuning runs, %d at once with %d threads each\n", runs.size(), jobs, per_job);
+  note("reproduce: %zu fine-tuning runs, %d at once with %d threads each\n", runs.size(), jobs, per_job);
 
   std::vector<uint64_t> pretrain_seeds = o.pretrain_per_seed ? o.seeds : std::vector<uint64_t>{o.seeds.front()};
   std::vector<std::string> tasks;
@@ -409,16 +426,18 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) 
   for (const auto& r : runs)
     if (!std::filesystem::exists(o.out + "/runs/" + r.id + "/done.json")) tasks.push_back("run:" + r.id);
   failed = run_tasks(o, tasks, exe, jobs, per_job);
-  if (o.export_onnx) {  // every finished run of the grid, including those done by earlier calls
-    const WorkflowOptions w = stage_options(o, o.out, o.seeds.front(), total, o.workers);
-    for (const auto& r : runs) {
-      const std::string stage = "runs/" + r.id;
-      if (!std::filesystem::exists(stage_dir(w, stage) + "/done.json")) continue;
-      nlohmann::json result = read_json_file(stage_dir(w, stage) + "/done.json");
-      export_run_onnx(w, stage, result);
+  nlohmann::json report = on_main_rank([&] {
+    if (o.export_onnx) {  // every finished run of the grid, including those done by earlier calls
+      const WorkflowOptions w = stage_options(o, o.out, o.seeds.front(), total, o.workers);
+      for (const auto& r : runs) {
+        const std::string stage = "runs/" + r.id;
+        if (!std::filesystem::exists(stage_dir(w, stage) + "/done.json")) continue;
+        nlohmann::json result = read_json_file(stage_dir(w, stage) + "/done.json");
+        export_run_onnx(w, stage, result);
+      }
     }
-  }
-  nlohmann::json report = write_reproduce_report(o);
+    return write_reproduce_report(o);
+  });
   report["executed"] = static_cast<int64_t>(tasks.size() - failed.size());
   if (!failed.empty()) {
     std::string list;
@@ -431,8 +450,10 @@ nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) 
 
 nlohmann::json reproduce_report_only(const ReproduceOptions& o) {
   plan_runs(o);
-  check_config(o, false);
-  return write_reproduce_report(o);
+  return on_main_rank([&] {
+    check_config(o, false);
+    return write_reproduce_report(o);
+  });
 }
 
 void run_reproduce_task(const std::string& out, const std::string& task, int threads, int workers, const std::string& device) {

@@ -14,8 +14,8 @@ namespace pfq::app {
 
 // `pfq workflow`: the stage schedule (model, data, pretrain, PfQ, fine-tuning; shared with
 // `pfq reproduce`), the run group (pretrain and fine-tune run on --device; PfQ on the CPU) and
-// the workflow's own bits and integer check.
-struct WorkflowOptions : StageOptions, RunOptions {
+// the workflow's own bits and integer check; under mpirun, how the ranks share BN and the LR.
+struct WorkflowOptions : StageOptions, RunOptions, ParallelOptions {
   WorkflowOptions() { out = "runs/workflow"; }
   // quantized fine-tuning (section 4.3)
   int wbits = 4, abits = 4;
@@ -40,6 +40,8 @@ WorkflowOptions read_workflow_config(const std::string& path);
 // <o.out>/<stage> (stage may hold '/'); it is done when its done.json exists, and stage_done
 // then reads that file's result into `result`. mark_done writes it (atomically) last.
 std::string stage_dir(const WorkflowOptions& o, const std::string& stage);
+// Progress notes on stderr, from rank 0 alone in a data-parallel run (printf's format).
+void note(const char* format, ...) __attribute__((format(printf, 1, 2)));
 bool stage_done(const WorkflowOptions& o, const std::string& stage, nlohmann::json& result);
 void mark_done(const WorkflowOptions& o, const std::string& stage, const nlohmann::json& result);
 // Stage 1 into <o.out>/pretrain and stage 2 (PfQ on pretrain["checkpoint"], with the float

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "core/autograd.h"
+#include "core/dist/communicator.h"
+#include "core/dist/sync_stats.h"
 #include "core/layout.h"
 #include "core/ops.h"
 #include "core/ops/op_util.h"
@@ -53,12 +55,22 @@ Tensor folded_bn_train_reference(const FoldedBnArgs& a) {
   const fbn::Geometry g = check_args(a);
   const Shape cs{g.C, 1, 1};
   Tensor z = add(a.zscale.defined() ? mul(a.z0, reshape(a.zscale, cs)) : a.z0, a.bmap);
-  Tensor mu_b = mean(z, {0, 2, 3});         // [C]
-  Tensor var_b = var(z, {0, 2, 3}, false);  // [C], biased (normalisation)
+  double n = static_cast<double>(g.N * g.S);  // values per channel in the batch (all ranks' with sync_stats)
+  Tensor mu_b, var_b;                          // [C]; the variance biased (normalisation)
+  if (a.sync_stats) {  // two passes, as dist::sync_batch_norm: the global mean, then the centred second moment
+    Tensor count = Tensor::from_vector(std::vector<double>{n}, {1});
+    dist::world().all_reduce(count, dist::ReduceOp::Sum);
+    n = count.to_vector<double>()[0];
+    mu_b = mul(dist::all_reduce_sum(sum(z, {0, 2, 3})), 1.0 / n);
+    Tensor d = sub(z, reshape(mu_b, cs));
+    var_b = mul(dist::all_reduce_sum(sum(mul(d, d), {0, 2, 3})), 1.0 / n);
+  } else {
+    mu_b = mean(z, {0, 2, 3});
+    var_b = var(z, {0, 2, 3}, false);
+  }
   Tensor sigma_b = sqrt(add(var_b, a.eps));
   if (a.running_mean.defined()) {
     NoGradGuard ng;
-    const double n = static_cast<double>(g.N * g.S);
     Tensor rm = a.running_mean, rv = a.running_var;
     rm.copy_(add(mul(rm, 1 - a.momentum), mul(mu_b.detach(), a.momentum)));
     rv.copy_(add(mul(rv, 1 - a.momentum), mul(var_b.detach(), a.momentum * n / (n - 1))));
@@ -136,7 +148,8 @@ Tensor folded_bn_train(const FoldedBnArgs& a, const FoldedBnTail& tail) {
               "with 2..8 bits, got bits ", tail.qopt.bits, tail.qopt.per_channel ? ", per channel" : "");
     if (tail.range) check_fake_quant_options(tail.qopt, "folded_bn_train");
   }
-  if (a.y.device().is_cuda()) return has_tail ? folded_bn_train_tail_reference(a, tail) : folded_bn_train_reference(a);
+  // CUDA, and the statistics of several ranks' batches: the composed formula
+  if (a.y.device().is_cuda() || a.sync_stats) return has_tail ? folded_bn_train_tail_reference(a, tail) : folded_bn_train_reference(a);
   const fbn::Geometry g = check_args(a);
   // fused: ReLU / ReLU6 with a per-channel bias
   if (has_tail && (g.per_position || tail.act == BnAct::None)) return folded_bn_train_tail_reference(a, tail);

@@ -40,6 +40,10 @@ struct FoldedBnArgs {
   ///@{
   double momentum = 0.1, eps = 1e-5;
   ///@}
+  /// --sync-bn of a data-parallel run: mu_b and var_b of every rank's batch together
+  /// (core/dist/sync_stats.h's all_reduce_sum, gradients summed over the ranks too), through
+  /// the composed reference; in a group of one the same formula as without.
+  bool sync_stats = false;
 };
 
 /// What follows the folded BN in a QAT model, fused into the op: out = fq(act(bn)).

@@ -161,7 +161,8 @@ Tensor QatConv2d::run(const Tensor& x_in, const FoldedBnTail& tail) {
   // convolution per step; a channel with s == 0 (gamma == 0) has y == 0 and divides by 1 instead
   // (its output is beta either way).
   FoldedBnArgs a{.y = y, .z0 = y, .zscale = Tensor(), .bmap = bias_map, .gamma = gamma, .beta = beta, .sigma_r = sigma_r,
-                 .running_mean = rmean, .running_var = rvar, .momentum = count_bn_batch(*bn_, bn_->momentum), .eps = eps};
+                 .running_mean = rmean, .running_var = rvar, .momentum = count_bn_batch(*bn_, bn_->momentum), .eps = eps,
+                 .sync_stats = bn_->sync_stats};
   if (bn_stats_ == BnStats::Float) {
     a.z0 = conv2d(x, w, Tensor(), opt);
   } else {

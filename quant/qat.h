@@ -105,6 +105,9 @@ class FoldedBatchNorm2d : public Module {
   std::optional<double> momentum;
   /// Whether gamma/beta exist.
   bool affine;
+  /// A run property, not saved (--sync-bn of a data-parallel run): the training statistics are
+  /// those of every rank's batch together (FoldedBnArgs::sync_stats).
+  bool sync_stats = false;
 };
 
 /// Conv2d with a fake-quantized weight, optionally with the following BN folded in (bn != null).

@@ -88,7 +88,16 @@ void init_from_environment() {
   set_world(make_mpi_communicator(l));
 }
 
-Communicator& world() { return *world_slot(); }
+// The group of one that a SoloScope puts in front of the run's group.
+Communicator*& solo_override() {
+  static Communicator* c = nullptr;
+  return c;
+}
+
+SoloScope::SoloScope() : solo_(make_single_communicator()), outer_(solo_override()) { solo_override() = solo_.get(); }
+SoloScope::~SoloScope() { solo_override() = outer_; }
+
+Communicator& world() { return solo_override() ? *solo_override() : *world_slot(); }
 void set_world(std::unique_ptr<Communicator> c) { world_slot() = std::move(c); }
 void finalize() { world_slot() = make_single_communicator(); }
 

@@ -59,6 +59,21 @@ bool nccl_compiled();  // meson option nccl (needs the CUDA backend)
 Communicator& world();
 inline bool is_main_rank() { return world().rank() == 0; }
 
+// While alive, world() on this process is a group of one: work that one rank does alone (the
+// workflow's import, PfQ and integer checks, on rank 0 while the others wait) then cannot enter a
+// collective that the other ranks never join. Scopes nest; the run's group comes back at the end.
+class SoloScope {
+ public:
+  SoloScope();
+  ~SoloScope();
+  SoloScope(const SoloScope&) = delete;
+  SoloScope& operator=(const SoloScope&) = delete;
+
+ private:
+  std::unique_ptr<Communicator> solo_;
+  Communicator* outer_;
+};
+
 // Ranks' collectives on CUDA tensors go through NCCL, set up by this call (the unique id
 // broadcast over MPI; each rank on `device`). Throws when the build has no NCCL and size() > 1.
 void enable_nccl(int device_index);

@@ -10,7 +10,8 @@
 // weights after 4 steps of MobileNetV1; the loop is the same every step, so one step and the
 // ranks' per-epoch replica check cover the rest. Also: per-rank BN keeps the replicas identical
 // and learns, ranks given different flags are refused before training, and a rank killed
-// mid-run ends the whole run within seconds with nothing half-written. Skipped without MPI in the
+// mid-run ends the whole run within seconds with nothing half-written; `pfq workflow` runs on 2
+// ranks, and a run trained on 2 ranks resumes in one process. Skipped without MPI in the
 // build, without mpirun, or without Fashion-MNIST.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 #include <string>
 
 #include "apps/checkpoint.h"
+#include "apps/config_file.h"
 #include "apps/metrics.h"
 #include "core/dist/communicator.h"
 #include "data/factory.h"
@@ -197,5 +199,57 @@ TEST_CASE("distributed: a rank killed mid-run ends every rank within seconds, le
   if (std::filesystem::exists(out))
     for (const auto& e : std::filesystem::directory_iterator(out))
       CHECK_MESSAGE(e.path().filename().string().find(".tmp.") == std::string::npos, e.path());
+  std::filesystem::remove_all(out);
+}
+
+TEST_CASE("distributed: pfq workflow on 2 ranks runs every stage, rank 0 alone writes, and the results follow one process's") {
+  if (const std::string why = cannot_run(); !why.empty()) PFQ_SKIP(why);
+  const std::string one = temp_dir("wf-one"), two = temp_dir("wf-two");
+  // pretrain and fine-tunes data-parallel (--sync-bn: BN and QAT's folded BN over both ranks'
+  // images), PfQ and the integer / ONNX checks on rank 0 alone, handing checkpoints over in --out
+  const std::string args = " workflow --pretrain-epochs 1 --finetune-epochs 1 --intcheck-images 64 --sync-bn --onnx-python /nonexistent"
+                           " --dataset fashion-mnist --limit-train 256 --limit-test 128 --batch-size 32 --workers 1 --threads 1 --seed 3";
+  REQUIRE(shell(pfq_exe() + args + " --out " + one).rc == 0);
+  Run r = shell(mpirun(2) + pfq_exe() + args + " --out " + two);
+  REQUIRE(r.rc == 0);
+  CHECK(r.out.find("stage pfq") == r.out.rfind("stage pfq"));  // notes from rank 0 only
+  const nlohmann::json a = app::read_json_object(one + "/results.json"), b = app::read_json_object(two + "/results.json");
+  for (const char* stage : {"pretrain", "pfq", "finetune", "intcheck", "finetune-nopfq"}) CHECK_MESSAGE(b.contains(stage), stage);
+  CHECK(std::filesystem::exists(two + "/report.md"));
+  // The same PfQ decisions; the float32 sums run in another order, so the losses agree to about
+  // what one process's thread count changes (1 vs 2 threads: 0.1% here) and accuracies to a
+  // few of the 128 test images (docs/distributed.md).
+  CHECK(a["pfq"]["removed_channels"] == b["pfq"]["removed_channels"]);
+  const double la = a["pretrain"]["loss"].get<double>(), lb = b["pretrain"]["loss"].get<double>();
+  CHECK(std::abs(la - lb) < 0.01 * la);
+  for (const char* stage : {"pretrain", "finetune", "finetune-nopfq"}) {
+    CAPTURE(stage);
+    CHECK(std::abs(a[stage]["top1"].get<double>() - b[stage]["top1"].get<double>()) <= 8 * 100.0 / 128 + 1e-9);
+  }
+  CHECK(b["intcheck"]["agreement"].get<double>() >= 95.0);
+  app::MetricsLog m(two + "/finetune", "metrics");
+  CHECK(m.rows().size() == 1);  // one row: rank 1 appended none
+  for (const auto& e : std::filesystem::recursive_directory_iterator(two))
+    CHECK_MESSAGE(e.path().filename().string().find(".tmp.") == std::string::npos, e.path());
+  std::filesystem::remove_all(one);
+  std::filesystem::remove_all(two);
+}
+
+TEST_CASE("distributed: a run trained on 2 ranks resumes in one process, and that one on 2 ranks again") {
+  if (const std::string why = cannot_run(); !why.empty()) PFQ_SKIP(why);
+  // The checkpoint holds no per-rank state (BN statistics averaged, the global batch position).
+  const std::string out = temp_dir("resume");
+  const std::string args = " train --model resnet20 --lr 0.05 --schedule constant" + kEightSteps + " --out " + out;
+  REQUIRE(shell(mpirun(2) + pfq_exe() + args + " --epochs 1").rc == 0);
+  Run r = shell(pfq_exe() + args + " --epochs 2 --resume");
+  REQUIRE(r.rc == 0);
+  CHECK(r.out.find("resuming from " + out + "/last.safetensors at epoch 2") != std::string::npos);
+  r = shell(mpirun(2) + pfq_exe() + args + " --epochs 3 --resume");
+  REQUIRE(r.rc == 0);
+  CHECK(r.out.find("resuming from " + out + "/last.safetensors at epoch 3") != std::string::npos);
+  app::MetricsLog m(out, "metrics");
+  REQUIRE(m.rows().size() == 3);
+  for (int e = 0; e < 3; ++e) CHECK(m.rows()[e]["epoch"].get<double>() == e + 1);
+  CHECK(app::load_checkpoint(out + "/last.safetensors").train.epoch == 3);
   std::filesystem::remove_all(out);
 }

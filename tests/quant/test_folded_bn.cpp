@@ -99,6 +99,37 @@ TEST_CASE("folded_bn_train: fused CPU kernels equal the composed reference (valu
         }
 }
 
+TEST_CASE("folded_bn_train: sync_stats (--sync-bn) in a group of one is the reference formula, gradients and running stats included") {
+  // Several ranks: tests/e2e/test_distributed_e2e.cpp compares 2 ranks with one process.
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (bool quantized : {false, true}) {
+      CAPTURE(dtype_name(dt));
+      CAPTURE(quantized);
+      const double tol = dt == DType::Float32 ? 2e-5 : 1e-12;
+      Args a = make_args(dt, false, quantized, 11), b = clone_leaves(a);
+      FoldedBnArgs fa = a.op();
+      fa.sync_stats = true;
+      Tensor out = folded_bn_train(fa);
+      Tensor ref = folded_bn_train_reference(b.op());
+      CHECK(test::max_abs_diff(out, ref) < tol);
+      CHECK(test::max_abs_diff(a.rm, b.rm) < tol);
+      CHECK(test::max_abs_diff(a.rv, b.rv) < tol);
+      Generator g(12);
+      Tensor w = Tensor::randn(out.shape(), g).to(dt);
+      sum(mul(out, w)).backward();
+      sum(mul(ref, w)).backward();
+      const char* names[] = {"y", "z0", "bmap", "gamma", "beta", "zscale"};
+      Tensor* ta[] = {&a.y, &a.z0, &a.bmap, &a.gamma, &a.beta, &a.zscale};
+      Tensor* tb[] = {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta, &b.zscale};
+      for (int i = 0; i < 6; ++i) {
+        CAPTURE(names[i]);
+        if ((i == 1 && quantized) || (i == 5 && !quantized)) continue;
+        REQUIRE(ta[i]->grad().defined());
+        CHECK(test::max_abs_diff(ta[i]->grad(), tb[i]->grad()) < tol * 10);
+      }
+    }
+}
+
 TEST_CASE("folded_bn_train: bad arguments are refused with the shapes") {
   Args a = make_args(DType::Float32, false, false, 9);
   FoldedBnArgs bad = a.op();
