@@ -147,6 +147,22 @@ TEST_CASE("distributed: a W4/A4 fine-tune on 2 ranks equals one process, quantiz
   std::filesystem::remove_all(two);
 }
 
+TEST_CASE("distributed: a W4/A4 fine-tune with --sync-bn on 2 ranks equals one process while BN still learns (folded BN synchronised)") {
+  if (const std::string why = cannot_run(); !why.empty()) PFQ_SKIP(why);
+  const std::string base = temp_dir("ftsync-base"), one = temp_dir("ftsync-one"), two = temp_dir("ftsync-two");
+  REQUIRE(shell(pfq_exe() + " train --model resnet20 --epochs 1 --lr 0.05 --schedule constant" + kEightSteps + " --out " + base).rc == 0);
+  // A one-epoch fine-tune never freezes BN: the folded convolutions normalise with the batch's
+  // statistics, the global batch's with --sync-bn (without it, per rank, the last layer's input range
+  // differs by 22% of its value here; with it 3.9e-7, 2026-12-06)
+  const std::string args = " finetune " + base + "/last.safetensors --epochs 1 --calib-batches 0 --lr 0.01 --sync-bn" + kOneStep;
+  REQUIRE(shell(pfq_exe() + args + " --out " + one).rc == 0);
+  REQUIRE(shell(mpirun(2) + pfq_exe() + args + " --out " + two).rc == 0);
+  check_states_agree(one + "/last.safetensors", two + "/last.safetensors", 2e-4);
+  std::filesystem::remove_all(base);
+  std::filesystem::remove_all(one);
+  std::filesystem::remove_all(two);
+}
+
 TEST_CASE("distributed: per-rank BatchNorm keeps the replicas identical (checked every epoch) and learns") {
   if (const std::string why = cannot_run(); !why.empty()) PFQ_SKIP(why);
   const std::string out = temp_dir("perrank");
@@ -251,5 +267,25 @@ TEST_CASE("distributed: a run trained on 2 ranks resumes in one process, and tha
   REQUIRE(m.rows().size() == 3);
   for (int e = 0; e < 3; ++e) CHECK(m.rows()[e]["epoch"].get<double>() == e + 1);
   CHECK(app::load_checkpoint(out + "/last.safetensors").train.epoch == 3);
+  std::filesystem::remove_all(out);
+}
+
+TEST_CASE("distributed: pfq reproduce on 2 ranks runs its grid, pruning on rank 0, and writes one report") {
+  if (const std::string why = cannot_run(); !why.empty()) PFQ_SKIP(why);
+  const std::string out = temp_dir("reproduce");
+  const std::string args = " reproduce --only-bits 4/4 --quantizers minmax --pruning pfq,l1 --seeds 0 --pretrain-epochs 1 "
+                           "--finetune-epochs 1 --dataset fashion-mnist --limit-train 256 --limit-test 128 --batch-size 32 "
+                           "--workers 1 --threads 1 --out " + out;
+  Run r = shell(mpirun(2) + pfq_exe() + args + " --jobs 2");
+  CHECK(r.rc != 0);  // runs one after another on every rank
+  CHECK(r.out.find("--jobs 1") != std::string::npos);
+  r = shell(mpirun(2) + pfq_exe() + args);
+  REQUIRE(r.rc == 0);
+  CHECK(r.out.find("stage " + out + "/l1") == r.out.rfind("stage " + out + "/l1"));  // pruned once, by rank 0
+  for (const char* run : {"w4a4-minmax-pfq-s0", "w4a4-minmax-l1-s0"})
+    CHECK_MESSAGE(std::filesystem::exists(out + "/runs/" + run + "/done.json"), run);
+  CHECK(std::filesystem::exists(out + "/report.md"));
+  for (const auto& e : std::filesystem::recursive_directory_iterator(out))
+    CHECK_MESSAGE(e.path().filename().string().find(".tmp.") == std::string::npos, e.path());
   std::filesystem::remove_all(out);
 }
