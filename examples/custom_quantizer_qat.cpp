@@ -8,14 +8,11 @@
 //   custom_quantizer_qat [--data-dir DIR] [--train N] [--test N]
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "core/ops.h"
 #include "core/optim/sgd.h"
-#include "data/factory.h"
-#include "data/loader.h"
-#include "data/subset.h"
+#include "fashion_mnist.h"  // flags, loaders, top-1 (shared by the Fashion-MNIST examples)
 #include "layers/layers.h"
 #include "quant/qat.h"
 #include "quant/quantizer.h"
@@ -54,58 +51,27 @@ ModulePtr small_cnn(Generator& gen) {
   return net;
 }
 
-// One pass over `loader`: trains (when `opt` is given) or evaluates; returns top-1 in percent.
-double run_epoch(Module& model, data::DataLoader& loader, int64_t epoch, optim::Optimizer* opt) {
-  model.train(opt != nullptr);
-  std::optional<NoGradGuard> no_grad;
-  if (!opt) no_grad.emplace();
-  int64_t correct = 0, seen = 0;
-  loader.start_epoch(epoch);
-  while (auto b = loader.next()) {
-    Tensor logits = model(b->images);
-    if (opt) {
-      opt->zero_grad();
-      cross_entropy(logits, b->labels).backward();
-      opt->step();
-    }
-    std::vector<int64_t> pred = argmax(logits, 1).to_vector<int64_t>(), label = b->labels.to_vector<int64_t>();
-    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == label[i];
-    seen += int64_t(pred.size());
-  }
-  return 100.0 * double(correct) / double(seen);
-}
-
-double train_epoch(Module& model, data::DataLoader& loader, int64_t epoch, double lr) {
+// One epoch of SGD over `loader` at a fixed learning rate.
+void train_epoch(Module& model, data::DataLoader& loader, int64_t epoch, double lr) {
   std::vector<optim::ParamRef> params;  // after prepare_qat this includes learnable quantizer ranges
   for (auto& [name, p] : model.named_parameters()) params.push_back({name, p});
   optim::Sgd sgd(params, {.lr = lr, .momentum = 0.9, .weight_decay = 5e-4, .exclude_bn_bias = true});
-  return run_epoch(model, loader, epoch, &sgd);
+  model.train();
+  loader.start_epoch(epoch);
+  while (auto b = loader.next()) {
+    sgd.zero_grad();
+    cross_entropy(model(b->images), b->labels).backward();
+    sgd.step();
+  }
 }
 
 int main(int argc, char** argv) {
   std::string data_dir = data::default_data_dir("fashion-mnist");
   int64_t n_train = 4096, n_test = 1000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--data-dir") data_dir = value;
-    else if (flag == "--train") n_train = std::atoll(value.c_str());
-    else if (flag == "--test") n_test = std::atoll(value.c_str());
-    else return std::fprintf(stderr, "unknown flag %s (see the comment at the top of this file)\n", flag.c_str()), 2;
-  }
-  if (argc % 2 == 0) return std::fprintf(stderr, "flag %s needs a value\n", argv[argc - 1]), 2;
-  std::shared_ptr<data::Dataset> train_set, test_set;
-  try {
-    train_set = data::make_dataset("fashion-mnist", data_dir, "train");
-    test_set = data::make_dataset("fashion-mnist", data_dir, "test");
-  } catch (const Error& e) {
-    std::fprintf(stderr, "Fashion-MNIST data expected at %s (Debian: apt-get install dataset-fashion-mnist, or "
-                 "pass --data-dir)\n  %s\n", data_dir.c_str(), e.what());
-    return 2;
-  }
-  data::DataLoader train(std::make_shared<data::SubsetDataset>(train_set, std::min(n_train, train_set->size())),
-                         data::default_transform("fashion-mnist", true), {.batch_size = 128, .seed = 0});
-  data::DataLoader test(std::make_shared<data::SubsetDataset>(test_set, std::min(n_test, test_set->size())),
-                        data::default_transform("fashion-mnist", false), {.batch_size = 256, .shuffle = false});
+  if (!example::parse_flags(argc, argv, {{"--data-dir", &data_dir}, {"--train", &n_train}, {"--test", &n_test}})) return 2;
+  example::Loaders data = example::fashion_mnist(data_dir, n_train, n_test);
+  if (!data.train) return 2;
+  data::DataLoader &train = *data.train, &test = *data.test;
 
   // 1. The new quantizer gets a name; from now on make_quantizer("pow2", spec) builds it.
   quant::register_quantizer("pow2", [](const quant::QuantSpec& spec) {
@@ -118,7 +84,7 @@ int main(int argc, char** argv) {
   Generator gen(0);
   ModulePtr model = small_cnn(gen);
   train_epoch(*model, train, 0, 0.05);
-  std::printf("float: test top1 %.2f%%\n", run_epoch(*model, test, 0, nullptr));
+  std::printf("float: test top1 %.2f%%\n", example::top1(*model, test));
 
   // 3. QAT: every conv (BN folded in) and linear gets the new quantizer on its weights;
   //    activations keep the library's ema observer. Then fine-tune with the quantizers active.
@@ -127,7 +93,7 @@ int main(int argc, char** argv) {
   std::printf("prepare_qat: %lld folded conv+BN, %lld linears, %lld activation quantizers\n",
               (long long)rep.folded_convs, (long long)rep.linears, (long long)rep.act_quantizers);
   train_epoch(*model, train, 1, 0.01);
-  std::printf("W4/A8 pow2: test top1 %.2f%%\n", run_epoch(*model, test, 0, nullptr));
+  std::printf("W4/A8 pow2: test top1 %.2f%%\n", example::top1(*model, test));
 
   // 4. The quantizers in the model are ours: every weight step is a power of two.
   int64_t pow2_quantizers = 0, not_pow2 = 0;

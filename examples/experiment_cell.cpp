@@ -13,16 +13,13 @@
 // checkpoint of a trained float model (pfq train writes them) instead of the pretraining here.
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "apps/checkpoint.h"
 #include "core/ops.h"
 #include "core/optim/lr_schedule.h"
 #include "core/optim/sgd.h"
-#include "data/factory.h"
-#include "data/loader.h"
-#include "data/subset.h"
+#include "fashion_mnist.h"  // flags, loaders, top-1 (shared by the Fashion-MNIST examples)
 #include "layers/models/registry.h"
 #include "prune/pfq.h"
 #include "quant/qat.h"
@@ -50,47 +47,16 @@ bool train(Module& model, data::DataLoader& loader, int64_t epochs, double lr) {
   return true;
 }
 
-double top1(Module& model, data::DataLoader& loader) {  // percent
-  NoGradGuard no_grad;
-  model.eval();
-  int64_t correct = 0, seen = 0;
-  loader.start_epoch(0);
-  while (auto b = loader.next()) {
-    std::vector<int64_t> pred = argmax(model(b->images), 1).to_vector<int64_t>(), label = b->labels.to_vector<int64_t>();
-    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == label[i];
-    seen += int64_t(pred.size());
-  }
-  return 100.0 * double(correct) / double(seen);
-}
-
 int main(int argc, char** argv) {
   std::string data_dir = data::default_data_dir("fashion-mnist"), pretrained;
   int64_t bits = 4, n_train = 2048, n_test = 1000, pretrain_epochs = 2, finetune_epochs = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], v = argv[i + 1];
-    if (flag == "--data-dir") data_dir = v;
-    else if (flag == "--bits") bits = std::atoll(v.c_str());
-    else if (flag == "--train") n_train = std::atoll(v.c_str());
-    else if (flag == "--test") n_test = std::atoll(v.c_str());
-    else if (flag == "--pretrain-epochs") pretrain_epochs = std::atoll(v.c_str());
-    else if (flag == "--finetune-epochs") finetune_epochs = std::atoll(v.c_str());
-    else if (flag == "--pretrained") pretrained = v;
-    else return std::fprintf(stderr, "unknown flag %s (see the comment at the top of this file)\n", flag.c_str()), 2;
-  }
-  if (argc % 2 == 0) return std::fprintf(stderr, "flag %s needs a value\n", argv[argc - 1]), 2;
-  std::shared_ptr<data::Dataset> train_set, test_set;
-  try {
-    train_set = data::make_dataset("fashion-mnist", data_dir, "train");
-    test_set = data::make_dataset("fashion-mnist", data_dir, "test");
-  } catch (const Error& e) {
-    std::fprintf(stderr, "Fashion-MNIST data expected at %s (Debian: apt-get install dataset-fashion-mnist, or "
-                 "pass --data-dir)\n  %s\n", data_dir.c_str(), e.what());
+  if (!example::parse_flags(argc, argv, {{"--data-dir", &data_dir}, {"--bits", &bits}, {"--train", &n_train}, {"--test", &n_test},
+                                          {"--pretrain-epochs", &pretrain_epochs}, {"--finetune-epochs", &finetune_epochs},
+                                          {"--pretrained", &pretrained}}))
     return 2;
-  }
-  data::DataLoader train_loader(std::make_shared<data::SubsetDataset>(train_set, std::min(n_train, train_set->size())),
-                                data::default_transform("fashion-mnist", true), {.batch_size = 128, .seed = 0});
-  data::DataLoader test_loader(std::make_shared<data::SubsetDataset>(test_set, std::min(n_test, test_set->size())),
-                               data::default_transform("fashion-mnist", false), {.batch_size = 256, .shuffle = false});
+  example::Loaders data = example::fashion_mnist(data_dir, n_train, n_test);
+  if (!data.train) return 2;
+  data::DataLoader &train_loader = *data.train, &test_loader = *data.test;
 
   // 1. The float model: loaded, or pretrained here; both arms start from this checkpoint.
   app::Checkpoint ckpt;
@@ -108,7 +74,7 @@ int main(int argc, char** argv) {
     ckpt.model_state = m->state_dict();
   }
   ModulePtr float_model = app::model_from_checkpoint(ckpt);
-  const double float_top1 = top1(*float_model, test_loader);
+  const double float_top1 = example::top1(*float_model, test_loader);
 
   // 2. The two arms: identical weights, fine-tune schedule and loader seed; only PfQ differs.
   double arm_top1[2];
@@ -120,7 +86,7 @@ int main(int argc, char** argv) {
                        .calib_batches = std::max<int64_t>(1, train_loader.num_batches() / 4)};
     quant::prepare_qat(*m, q);
     const bool finite = train(*m, train_loader, finetune_epochs, 0.01);
-    arm_top1[with_pfq] = finite ? top1(*m, test_loader) : NAN;  // NAN: diverged
+    arm_top1[with_pfq] = finite ? example::top1(*m, test_loader) : NAN;  // NAN: diverged
     std::printf("%s PfQ: W%lld/A%lld top1 %.2f%%%s\n", with_pfq ? "with" : "without", (long long)bits, (long long)bits,
                 arm_top1[with_pfq], finite ? "" : " (diverged)");
   }

@@ -1,8 +1,9 @@
 // train_fashion_mnist.cpp — teaches the C++ training API end to end: a small CNN assembled from
 // layers (Sequential of Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Linear), Fashion-MNIST
-// read by make_dataset and batched by a DataLoader, SGD with momentum under a cosine learning-
-// rate schedule, and the loop itself (forward, cross_entropy, backward, step), then evaluation
-// in eval mode under NoGradGuard and a safetensors checkpoint of the trained weights.
+// read by make_dataset and batched by a DataLoader (fashion_mnist.h), SGD with momentum under a
+// cosine learning-rate schedule, and the loop itself (forward, cross_entropy, backward, step),
+// then evaluation in eval mode under NoGradGuard (fashion_mnist.h's top1) and a safetensors
+// checkpoint of the trained weights.
 //
 //   train_fashion_mnist [--data-dir DIR] [--train N] [--test N] [--epochs E] [--out FILE]
 //
@@ -10,16 +11,13 @@
 // The defaults (8192 training images, 2 epochs) take about a minute on 2 cores and reach ~79%.
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "core/io/safetensors.h"
 #include "core/ops.h"
 #include "core/optim/lr_schedule.h"
 #include "core/optim/sgd.h"
-#include "data/factory.h"
-#include "data/loader.h"
-#include "data/subset.h"
+#include "fashion_mnist.h"  // flags, loaders, top-1 (shared by the Fashion-MNIST examples)
 #include "layers/layers.h"
 
 using namespace pfq;
@@ -38,50 +36,16 @@ std::shared_ptr<Sequential> small_cnn(Generator& gen) {
   return net;
 }
 
-// Top-1 accuracy in percent over one pass of `loader`.
-double evaluate(Module& model, data::DataLoader& loader) {
-  NoGradGuard no_grad;  // no tape: evaluation only reads
-  model.eval();         // BN uses its running statistics
-  int64_t correct = 0, seen = 0;
-  loader.start_epoch(0);
-  while (auto batch = loader.next()) {
-    std::vector<int64_t> pred = argmax(model(batch->images), 1).to_vector<int64_t>();
-    std::vector<int64_t> label = batch->labels.to_vector<int64_t>();
-    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == label[i];
-    seen += int64_t(pred.size());
-  }
-  return 100.0 * double(correct) / double(seen);
-}
-
 int main(int argc, char** argv) {
   std::string data_dir = data::default_data_dir("fashion-mnist"), out = "fashion_cnn.safetensors";
   int64_t n_train = 8192, n_test = 2000, epochs = 2;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--data-dir") data_dir = value;
-    else if (flag == "--train") n_train = std::atoll(value.c_str());
-    else if (flag == "--test") n_test = std::atoll(value.c_str());
-    else if (flag == "--epochs") epochs = std::atoll(value.c_str());
-    else if (flag == "--out") out = value;
-    else return std::fprintf(stderr, "unknown flag %s (see the comment at the top of this file)\n", flag.c_str()), 2;
-  }
-  if (argc % 2 == 0) return std::fprintf(stderr, "flag %s needs a value\n", argv[argc - 1]), 2;
-
-  std::shared_ptr<data::Dataset> train_set, test_set;
-  try {
-    train_set = data::make_dataset("fashion-mnist", data_dir, "train");
-    test_set = data::make_dataset("fashion-mnist", data_dir, "test");
-  } catch (const Error& e) {
-    std::fprintf(stderr,
-                 "Fashion-MNIST data expected at %s (the four IDX files, .gz or not; Debian: apt-get install "
-                 "dataset-fashion-mnist, or pass --data-dir)\n  %s\n", data_dir.c_str(), e.what());
+  if (!example::parse_flags(argc, argv, {{"--data-dir", &data_dir}, {"--train", &n_train}, {"--test", &n_test},
+                                          {"--epochs", &epochs}, {"--out", &out}}))
     return 2;
-  }
   // First N images of each split; the dataset's own augmentation + normalisation for training.
-  data::DataLoader train_loader(std::make_shared<data::SubsetDataset>(train_set, std::min(n_train, train_set->size())),
-                                data::default_transform("fashion-mnist", true), {.batch_size = 128, .seed = 0});
-  data::DataLoader test_loader(std::make_shared<data::SubsetDataset>(test_set, std::min(n_test, test_set->size())),
-                               data::default_transform("fashion-mnist", false), {.batch_size = 256, .shuffle = false});
+  example::Loaders data = example::fashion_mnist(data_dir, n_train, n_test);
+  if (!data.train) return 2;
+  data::DataLoader& train_loader = *data.train;
 
   Generator gen(0);  // every initialisation draws from it: the same seed, the same run
   std::shared_ptr<Sequential> model = small_cnn(gen);
@@ -109,7 +73,7 @@ int main(int argc, char** argv) {
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("epoch %lld/%lld  loss %.4f  test top1 %.2f%%  (%.0f s)\n", (long long)epoch + 1, (long long)epochs,
-                loss_sum / batches, evaluate(*model, test_loader), secs);
+                loss_sum / batches, example::top1(*model, *data.test), secs);
   }
   // The state dict under PyTorch's names, readable by any safetensors tool.
   io::save_safetensors(out, model->state_dict(), {{"format", "pt"}});

@@ -70,6 +70,7 @@ echo 'int main() { return 0; }' >>"$tmp/outside/all_headers.cpp"
 check all-headers-compile $cxx -std=c++20 -fsyntax-only $(pkg-config --cflags pfq) "$tmp/outside/all_headers.cpp"
 
 # 2. The examples, built outside the tree with pkg-config against the shared library.
+cp "$root"/examples/*.h "$tmp/outside/"  # what the examples share (fashion_mnist.h)
 for src in "$root"/examples/*.cpp; do
   name=$(basename "$src" .cpp)
   cp "$src" "$tmp/outside/"

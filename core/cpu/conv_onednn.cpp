@@ -119,42 +119,47 @@ struct Plan {
                       // backward weights: src, diff_dst, diff_weights
 };
 
-Plan build_plan(Kind kind, const Dims& d) {
+// The primitive descriptor of a backward convolution (B: convolution_backward_data or
+// convolution_backward_weights), with the forward's as its hint, as oneDNN requires.
+template <typename B>
+typename B::primitive_desc backward_pd(const Dims& d) {
+  return typename B::primitive_desc(
+      typename B::desc(dnnl::algorithm::convolution_direct, d.any_src, d.any_weights, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r),
+      engine(), forward_pd(d, false));
+}
+
+// A plan that runs primitive P of descriptor pd: inputs a and b reordered from pfq's layouts
+// into pd's, the output from pd's layout back into pfq's.
+template <typename P>
+Plan plan_of(const typename P::primitive_desc& pd, const memory::desc& a_user, const memory::desc& a_pd, const memory::desc& b_user,
+             const memory::desc& b_pd, const memory::desc& out_pd, const memory::desc& out_user) {
   Plan p;
+  p.prim = std::make_unique<P>(pd);
+  p.a = Reorder::make(a_user, a_pd);
+  p.b = Reorder::make(b_user, b_pd);
+  p.out = Reorder::make(out_pd, out_user);
+  return p;
+}
+
+Plan build_plan(Kind kind, const Dims& d) {
+  using Data = dnnl::convolution_backward_data;
+  using Weights = dnnl::convolution_backward_weights;
   switch (kind) {
     case Kind::Forward:
     case Kind::ForwardBias: {
       auto pd = forward_pd(d, kind == Kind::ForwardBias);
-      p.prim = std::make_unique<dnnl::convolution_forward>(pd);
-      p.a = Reorder::make(d.src, pd.src_desc());
-      p.b = Reorder::make(d.weights, pd.weights_desc());
-      p.out = Reorder::make(pd.dst_desc(), d.dst);
-      break;
+      return plan_of<dnnl::convolution_forward>(pd, d.src, pd.src_desc(), d.weights, pd.weights_desc(), pd.dst_desc(), d.dst);
     }
     case Kind::BackwardData: {
-      using B = dnnl::convolution_backward_data;
-      auto pd = B::primitive_desc(
-          B::desc(dnnl::algorithm::convolution_direct, d.any_src, d.any_weights, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r),
-          engine(), forward_pd(d, false));
-      p.prim = std::make_unique<B>(pd);
-      p.a = Reorder::make(d.dst, pd.diff_dst_desc());
-      p.b = Reorder::make(d.weights, pd.weights_desc());
-      p.out = Reorder::make(pd.diff_src_desc(), d.src);
-      break;
+      auto pd = backward_pd<Data>(d);
+      return plan_of<Data>(pd, d.dst, pd.diff_dst_desc(), d.weights, pd.weights_desc(), pd.diff_src_desc(), d.src);
     }
     case Kind::BackwardWeights: {
-      using B = dnnl::convolution_backward_weights;
-      auto pd = B::primitive_desc(
-          B::desc(dnnl::algorithm::convolution_direct, d.any_src, d.any_weights, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r),
-          engine(), forward_pd(d, false));
-      p.prim = std::make_unique<B>(pd);
-      p.a = Reorder::make(d.src, pd.src_desc());
-      p.b = Reorder::make(d.dst, pd.diff_dst_desc());
-      p.out = Reorder::make(pd.diff_weights_desc(), d.weights);
-      break;
+      auto pd = backward_pd<Weights>(d);
+      return plan_of<Weights>(pd, d.src, pd.src_desc(), d.dst, pd.diff_dst_desc(), pd.diff_weights_desc(), d.weights);
     }
   }
-  return p;
+  return {};
 }
 
 // The cached plan for (geometry, kind); nullptr when oneDNN cannot run it.

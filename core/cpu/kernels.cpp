@@ -8,6 +8,7 @@
 #include "core/cpu/conv_backend.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/norm_pool.h"
+#include "core/cpu/reduce.h"
 #include "core/dtype.h"
 
 namespace pfq::cpu {
@@ -135,6 +136,41 @@ void adaptive_avg_pool_backward(const Tensor& dy, const Tensor& dx) {
   PFQ_DISPATCH_FLOAT(dy.dtype(), "adaptive_avg_pool2d_backward", [&] {
     adaptive_avg_pool_backward<scalar_t>(dx.size(0) * dx.size(1), dx.size(2), dx.size(3), dy.size(2), dy.size(3), dy.data<scalar_t>(),
                                          dx.data<scalar_t>());
+  });
+}
+
+void sum_rows(const Tensor& x, const Tensor& out, int64_t outer, int64_t inner) {
+  PFQ_DISPATCH_FLOAT(x.dtype(), "sum", [&] { sum_rows<scalar_t>(x.data<scalar_t>(), out.data<scalar_t>(), outer, inner); });
+}
+
+void extreme_rows(const Tensor& x, int64_t outer, int64_t inner, bool is_max, const Tensor& values, const Tensor& indices) {
+  PFQ_DISPATCH_FLOAT(x.dtype(), is_max ? "max" : "min", [&] {
+    extreme_rows<scalar_t>(x.data<scalar_t>(), outer, inner, is_max, out_or_null<scalar_t>(values), indices.data<int64_t>());
+  });
+}
+
+void scatter_rows(const Tensor& g, const Tensor& index, const Tensor& flat, int64_t outer, int64_t inner) {
+  PFQ_DISPATCH_FLOAT(flat.dtype(), "max_backward", [&] {
+    scatter_rows<scalar_t>(g.data<scalar_t>(), index.data<int64_t>(), flat.data<scalar_t>(), outer, inner);
+  });
+}
+
+void log_softmax_rows(const Tensor& x, const Tensor& out, int64_t R, int64_t K) {
+  PFQ_DISPATCH_FLOAT(x.dtype(), "log_softmax", [&] { log_softmax_rows<scalar_t>(x.data<scalar_t>(), out.data<scalar_t>(), R, K); });
+}
+
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, double smoothing, const Tensor& logp, const Tensor& loss) {
+  PFQ_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
+    cross_entropy_forward<scalar_t>(logits.data<scalar_t>(), targets.data<int64_t>(), logits.size(0), logits.size(1), smoothing,
+                                    logp.data<scalar_t>(), loss.data<scalar_t>());
+  });
+}
+
+void cross_entropy_backward(const Tensor& logp, const Tensor& targets, double smoothing, const Tensor& g, const Tensor& dx) {
+  const double scale = g.item() / static_cast<double>(logp.size(0));
+  PFQ_DISPATCH_FLOAT(logp.dtype(), "cross_entropy_backward", [&] {
+    cross_entropy_backward<scalar_t>(logp.data<scalar_t>(), targets.data<int64_t>(), logp.size(0), logp.size(1), smoothing, scale,
+                                     dx.data<scalar_t>());
   });
 }
 

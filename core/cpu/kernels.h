@@ -4,7 +4,7 @@
 // KH, KW, OH, OW as in core/geometry.h), contiguous unless stated, outputs written in place. Where
 // both backends compute the same thing the name and arguments are the CUDA kernel's, so an op's
 // body reads `dev.is_cuda() ? cuda::f(args) : cpu::f(args)`. Behind them: the templated pointer
-// kernels (conv.h, conv_backend.h, gemm.h, norm_pool.h) that the kernel tests compare with the
+// kernels (conv.h, conv_backend.h, gemm.h, norm_pool.h, reduce.h) that the kernel tests compare with the
 // naive references. Where the CPU does it differently (batch norm's statistics in float64 with
 // the activation fused in both passes; one pass for dx and dw of a convolution) the entry says so.
 #pragma once
@@ -63,5 +63,27 @@ void avg_pool_backward(const PoolGeom& g, bool count_include_pad, const Tensor& 
                        const Tensor& dx /* [N, C, H, W], overwritten */);
 void adaptive_avg_pool_forward(const Tensor& x /* [N, C, H, W] */, const Tensor& y /* [N, C, OH, OW], overwritten */);
 void adaptive_avg_pool_backward(const Tensor& dy /* [N, C, OH, OW] */, const Tensor& dx /* [N, C, H, W], overwritten */);
+
+// ---- reductions over rows, contiguous (reduce.cpp); as the cuda:: kernels of the same names --
+// Sums accumulate in double in a fixed order (independent of the thread count).
+void sum_rows(const Tensor& x /* [outer, inner] */, const Tensor& out /* [outer], overwritten */, int64_t outer, int64_t inner);
+// Row maximum (is_max) or minimum and the index of its first occurrence (inner > 0); a NaN is
+// never chosen over an earlier element (the CUDA kernel propagates the first NaN).
+void extreme_rows(const Tensor& x /* [outer, inner] */, int64_t outer, int64_t inner, bool is_max,
+                  const Tensor& values /* [outer] of x's dtype or undefined, overwritten */,
+                  const Tensor& indices /* int64 [outer], overwritten */);
+// flat[o * inner + index[o]] = g[o] (max/min backward).
+void scatter_rows(const Tensor& g /* [outer] */, const Tensor& index /* int64 [outer] */,
+                  const Tensor& flat /* [outer * inner], pre-zeroed */, int64_t outer, int64_t inner);
+
+// ---- softmax family: rows of the last axis, contiguous (loss.cpp); as the cuda:: kernels ------
+// out = x - max - log(sum exp(x - max)) per row (sum in double).
+void log_softmax_rows(const Tensor& x /* [R, K] */, const Tensor& out /* [R, K], overwritten */, int64_t R, int64_t K);
+// Targets validated by the caller: logp and loss = mean_i (-(1 - s) logp[i, t_i] - s/K sum_k logp[i, k]).
+void cross_entropy_forward(const Tensor& logits /* [N, K] */, const Tensor& targets /* int64 [N] */, double smoothing,
+                           const Tensor& logp /* [N, K], overwritten */, const Tensor& loss /* [], overwritten */);
+// dx = g / N * (exp(logp) - ((k == t_i) (1 - s) + s / K)).
+void cross_entropy_backward(const Tensor& logp /* [N, K] */, const Tensor& targets /* int64 [N] */, double smoothing,
+                            const Tensor& g /* [], the upstream gradient */, const Tensor& dx /* [N, K], overwritten */);
 
 }  // namespace pfq::cpu

@@ -1,7 +1,8 @@
 // loss.cu — log-softmax rows and the fused softmax cross-entropy (label smoothing) of
 // core/ops/loss.cpp on CUDA (kernels.h). One warp per row: max, then sum of exp(x - max) in
 // double (numerically stable), then the row written out; the batch mean of the row losses is a
-// deterministic reduce_rows pass. Formulas and precisions follow the CPU loops exactly.
+// deterministic reduce_rows pass. Formulas and precisions follow the CPU kernels
+// (core/cpu/loss.cpp).
 #include "core/cuda/elementwise.cuh"
 #include "core/cuda/kernels.h"
 #include "core/cuda/reduce.cuh"
@@ -64,6 +65,17 @@ void check_contig(const Tensor& t, const Tensor& like, int64_t n, DType dt, cons
             like.device().str(), ", got ", t.describe());
 }
 
+// rows [N, K] (logits or logp), targets int64 [N] and out [N, K] (of rows' dtype): contiguous, on
+// rows' CUDA device.
+void check_rows_targets(const char* op, const Tensor& rows, const char* rows_name, const Tensor& targets, const Tensor& out,
+                        const char* out_name) {
+  PFQ_CHECK(rows.dim() == 2, op, ": ", rows_name, " must be [N, K], got ", rows.describe());
+  const int64_t N = rows.size(0), K = rows.size(1);
+  check_contig(rows, rows, N * K, rows.dtype(), op, rows_name);
+  check_contig(targets, rows, N, DType::Int64, op, "targets");
+  check_contig(out, rows, N * K, rows.dtype(), op, out_name);
+}
+
 }  // namespace
 
 void log_softmax_rows(const Tensor& x, const Tensor& out, int64_t R, int64_t K) {
@@ -76,12 +88,9 @@ void log_softmax_rows(const Tensor& x, const Tensor& out, int64_t R, int64_t K) 
 
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, double smoothing, const Tensor& logp,
                            const Tensor& loss) {
-  PFQ_CHECK(logits.dim() == 2, "cuda::cross_entropy_forward: logits must be [N, K], got ", logits.describe());
-  const int64_t N = logits.size(0), K = logits.size(1);
   const char* op = "cuda::cross_entropy_forward";
-  check_contig(logits, logits, N * K, logits.dtype(), op, "logits");
-  check_contig(targets, logits, N, DType::Int64, op, "targets");
-  check_contig(logp, logits, N * K, logits.dtype(), op, "logp");
+  check_rows_targets(op, logits, "logits", targets, logp, "logp");
+  const int64_t N = logits.size(0), K = logits.size(1);
   check_contig(loss, logits, 1, logits.dtype(), op, "loss");
   PFQ_CHECK(N > 0 && K > 0, op, ": empty logits ", logits.describe());
   const int device = logits.device().index;
@@ -101,12 +110,9 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& targets, double s
 
 void cross_entropy_backward(const Tensor& logp, const Tensor& targets, double smoothing, const Tensor& g,
                             const Tensor& dx) {
-  PFQ_CHECK(logp.dim() == 2, "cuda::cross_entropy_backward: logp must be [N, K], got ", logp.describe());
-  const int64_t N = logp.size(0), K = logp.size(1);
   const char* op = "cuda::cross_entropy_backward";
-  check_contig(logp, logp, N * K, logp.dtype(), op, "logp");
-  check_contig(targets, logp, N, DType::Int64, op, "targets");
-  check_contig(dx, logp, N * K, logp.dtype(), op, "dx");
+  check_rows_targets(op, logp, "logp", targets, dx, "dx");
+  const int64_t N = logp.size(0), K = logp.size(1);
   PFQ_CHECK(g.numel() == 1 && g.dtype() == logp.dtype() && g.device() == logp.device(), op,
             ": upstream gradient must be one ", dtype_name(logp.dtype()), " element on ", logp.device().str(), ", got ",
             g.describe());

@@ -1,9 +1,10 @@
 // loss.cpp — softmax, log-softmax, the fused softmax cross-entropy (with label smoothing)
-// and dropout. Softmax-family kernels work on rows of the last axis (other axes permuted);
-// on CUDA the same rows go to core/cuda/kernels.h. Dropout draws its mask on the CPU generator
-// on every device, so a seed gives the same mask on CPU and CUDA.
-#include <cmath>
+// and dropout. Softmax-family kernels work on rows of the last axis (other axes permuted): the
+// row kernels of core/cpu/kernels.h or core/cuda/kernel_list.h. Dropout draws its mask on the
+// CPU generator on every device, so a seed gives the same mask on CPU and CUDA.
+#include <algorithm>
 
+#include "core/cpu/kernels.h"
 #include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/profiler.h"
@@ -11,21 +12,6 @@
 
 namespace pfq {
 namespace {
-
-// Row-wise log-softmax of a contiguous [R, K] buffer.
-template <typename T>
-void log_softmax_rows(const T* x, T* out, int64_t R, int64_t K) {
-#pragma omp parallel for schedule(static) if (R * K > 65536)
-  for (int64_t r = 0; r < R; ++r) {
-    const T* p = x + r * K;
-    T m = p[0];
-    for (int64_t k = 1; k < K; ++k) m = std::max(m, p[k]);
-    double s = 0;
-    for (int64_t k = 0; k < K; ++k) s += std::exp(double(p[k] - m));
-    const T lse = static_cast<T>(m + std::log(s));
-    for (int64_t k = 0; k < K; ++k) out[r * K + k] = p[k] - lse;
-  }
-}
 
 // Moves `dim` last and returns a contiguous copy; `inv` restores the order.
 Tensor dim_last(const Tensor& x, int64_t dim, std::vector<int64_t>& perm) {
@@ -57,7 +43,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) cuda::log_softmax_rows(xc, y, R, K);
-  else PFQ_DISPATCH_FLOAT(x.dtype(), "log_softmax", [&] { log_softmax_rows<scalar_t>(xc.data<scalar_t>(), y.data<scalar_t>(), R, K); });
+  else cpu::log_softmax_rows(xc, y, R, K);
   Tensor yd = y.detach();
   return record("log_softmax", y, {x}, [yd](const Tensor& g) {
     // dx = g - softmax * sum(g)
@@ -102,43 +88,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double smoothi
   Tensor xc = logits.detach().contiguous();
   Tensor logp = Tensor::empty({N, K}, dt, dev);
   Tensor loss = Tensor::empty({}, dt, dev);
-  if (dev.is_cuda()) {
-    cuda::cross_entropy_forward(xc, t_dev, smoothing, logp, loss);
-  } else {
-    PFQ_DISPATCH_FLOAT(dt, "cross_entropy", [&] {
-      const int64_t* t = t_dev.data<int64_t>();
-      scalar_t* lp = logp.data<scalar_t>();
-      log_softmax_rows<scalar_t>(xc.data<scalar_t>(), lp, N, K);
-      double total = 0;
-      for (int64_t i = 0; i < N; ++i) {
-        double row = -(1 - smoothing) * lp[i * K + t[i]];
-        if (smoothing > 0) {
-          double s = 0;
-          for (int64_t k = 0; k < K; ++k) s += lp[i * K + k];
-          row -= smoothing / K * s;
-        }
-        total += row;
-      }
-      *loss.data<scalar_t>() = static_cast<scalar_t>(total / N);
-    });
-  }
+  if (dev.is_cuda()) cuda::cross_entropy_forward(xc, t_dev, smoothing, logp, loss);
+  else cpu::cross_entropy_forward(xc, t_dev, smoothing, logp, loss);
   return record("cross_entropy", loss, {logits, targets}, [=](const Tensor& g) {
+    // g stays on the logits' device: the CUDA kernel reads it there (no host round trip).
+    Tensor gd = g.to(dev).contiguous();
     Tensor dx = Tensor::empty({N, K}, dt, dev);
-    if (dev.is_cuda()) {  // g read by the kernel from device memory: no host round trip
-      cuda::cross_entropy_backward(logp, t_dev, smoothing, g.to(dev).contiguous(), dx);
-      return std::vector<Tensor>{dx, Tensor()};
-    }
-    const double scale = g.item() / N;
-    PFQ_DISPATCH_FLOAT(dt, "cross_entropy_backward", [&] {
-      const int64_t* t = t_dev.data<int64_t>();
-      const scalar_t* lp = logp.data<scalar_t>();
-      scalar_t* o = dx.data<scalar_t>();
-      for (int64_t i = 0; i < N; ++i)
-        for (int64_t k = 0; k < K; ++k) {
-          const double target = (k == t[i] ? 1 - smoothing : 0) + smoothing / K;
-          o[i * K + k] = static_cast<scalar_t>(scale * (std::exp(double(lp[i * K + k])) - target));
-        }
-    });
+    if (dev.is_cuda()) cuda::cross_entropy_backward(logp, t_dev, smoothing, gd, dx);
+    else cpu::cross_entropy_backward(logp, t_dev, smoothing, gd, dx);
     return std::vector<Tensor>{dx, Tensor()};
   });
 }

@@ -1,10 +1,8 @@
 // reduce.cpp — sum/mean/max/min/var over axes, sum_to (un-broadcasting) and argmax.
-// Reductions permute the reduced axes last and copy once, so the kernel is a plain
-// [outer, inner] loop with a fixed summation order (deterministic for any thread count); on
-// CUDA the same [outer, inner] buffer goes to the row kernels of core/cuda/kernels.h.
-#include <algorithm>
-#include <numeric>
-
+// Reductions permute the reduced axes last and copy once, so the kernels see a contiguous
+// [outer, inner] buffer: the row kernels of core/cpu/kernels.h or core/cuda/kernel_list.h, both
+// with a fixed summation order (deterministic for any thread count).
+#include "core/cpu/kernels.h"
 #include "core/cuda/kernels.h"
 #include "core/ops.h"
 #include "core/profiler.h"
@@ -73,40 +71,11 @@ Tensor unpermute(const Tensor& flat, const Tensor& like, const ReducePlan& p) {
   return make_view(v, ish, ist, v.offset()).clone();
 }
 
-// Sums each row of a contiguous [outer, inner] buffer in double, in a fixed order.
-template <typename T>
-void sum_rows(const T* px, T* po, int64_t outer, int64_t inner) {
-  if (outer == 1) {
-    // One long sum: fixed chunks summed in order.
-    constexpr int64_t kChunk = 4096;
-    const int64_t nchunks = (inner + kChunk - 1) / kChunk;
-    std::vector<double> part(std::max<int64_t>(nchunks, 1), 0.0);
-#pragma omp parallel for schedule(static) if (inner > 65536)
-    for (int64_t c = 0; c < nchunks; ++c) {
-      double s = 0;
-      for (int64_t i = c * kChunk, e = std::min(inner, (c + 1) * kChunk); i < e; ++i) s += px[i];
-      part[c] = s;
-    }
-    po[0] = static_cast<T>(std::accumulate(part.begin(), part.end(), 0.0));
-    return;
-  }
-#pragma omp parallel for schedule(static) if (outer * inner > 65536)
-  for (int64_t o = 0; o < outer; ++o) {
-    double s = 0;
-    const T* q = px + o * inner;
-    for (int64_t i = 0; i < inner; ++i) s += q[i];
-    po[o] = static_cast<T>(s);
-  }
-}
-
 Tensor sum_forward(const Tensor& x, const ReducePlan& p) {
   Tensor xc = permuted_copy(x, p);
   Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
-  if (x.device().is_cuda()) {
-    cuda::sum_rows(xc, out, p.outer, p.inner);
-    return out;
-  }
-  PFQ_DISPATCH_FLOAT(x.dtype(), "sum", [&] { sum_rows<scalar_t>(xc.data<scalar_t>(), out.data<scalar_t>(), p.outer, p.inner); });
+  if (x.device().is_cuda()) cuda::sum_rows(xc, out, p.outer, p.inner);
+  else cpu::sum_rows(xc, out, p.outer, p.inner);
   return out;
 }
 
@@ -123,38 +92,15 @@ Tensor extreme(const Tensor& x, std::vector<int64_t> axes, bool keepdim, bool is
   Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
   // Index of the first extreme of each row, on x's device.
   Tensor idx = Tensor::empty({p.outer}, DType::Int64, x.device());
-  if (x.device().is_cuda()) {
-    // NaN handling differs from the loop below: the CUDA kernel propagates the first NaN.
-    cuda::extreme_rows(xc, p.outer, p.inner, is_max, out, idx);
-  } else {
-    PFQ_DISPATCH_FLOAT(x.dtype(), op, [&] {
-      const scalar_t* px = xc.data<scalar_t>();
-      scalar_t* po = out.data<scalar_t>();
-      int64_t* pi = idx.data<int64_t>();
-      for (int64_t o = 0; o < p.outer; ++o) {
-        const scalar_t* q = px + o * p.inner;
-        int64_t best = 0;
-        for (int64_t i = 1; i < p.inner; ++i)
-          if (is_max ? q[i] > q[best] : q[i] < q[best]) best = i;
-        pi[o] = best;
-        po[o] = q[best];
-      }
-    });
-  }
+  // NaN handling differs between the devices: the CUDA kernel propagates the first NaN.
+  if (x.device().is_cuda()) cuda::extreme_rows(xc, p.outer, p.inner, is_max, out, idx);
+  else cpu::extreme_rows(xc, p.outer, p.inner, is_max, out, idx);
   Tensor xd = x.detach();
   return record(op, out, {x}, [p, idx, xd](const Tensor& g) {
     Tensor flat = Tensor::zeros({p.outer * p.inner}, g.dtype(), g.device());
     Tensor gc = g.contiguous();
-    if (g.device().is_cuda()) {
-      cuda::scatter_rows(gc, idx, flat, p.outer, p.inner);
-      return std::vector<Tensor>{unpermute(flat, xd, p)};
-    }
-    PFQ_DISPATCH_FLOAT(g.dtype(), "max_backward", [&] {
-      scalar_t* pf = flat.data<scalar_t>();
-      const scalar_t* pg = gc.data<scalar_t>();
-      const int64_t* pi = idx.data<int64_t>();
-      for (int64_t o = 0; o < p.outer; ++o) pf[o * p.inner + pi[o]] = pg[o];
-    });
+    if (g.device().is_cuda()) cuda::scatter_rows(gc, idx, flat, p.outer, p.inner);
+    else cpu::scatter_rows(gc, idx, flat, p.outer, p.inner);
     return std::vector<Tensor>{unpermute(flat, xd, p)};
   });
 }
@@ -205,21 +151,11 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 Tensor argmax(const Tensor& x, int64_t axis) {
   ReducePlan p = make_plan(x, {axis}, false, "argmax");
+  PFQ_CHECK(p.inner > 0, "argmax: reduction over an empty axis of ", shape_str(x.shape()));
   Tensor xc = permuted_copy(x, p);
   Tensor out = Tensor::empty(p.out_shape, DType::Int64, x.device());
-  if (x.device().is_cuda()) {
-    PFQ_CHECK(p.inner > 0, "argmax: reduction over an empty axis of ", shape_str(x.shape()));
-    cuda::extreme_rows(xc, p.outer, p.inner, true, Tensor(), out);
-    return out;
-  }
-  PFQ_DISPATCH_FLOAT(x.dtype(), "argmax", [&] {
-    const scalar_t* px = xc.data<scalar_t>();
-    int64_t* po = out.data<int64_t>();
-    for (int64_t o = 0; o < p.outer; ++o) {
-      const scalar_t* q = px + o * p.inner;
-      po[o] = std::max_element(q, q + p.inner) - q;
-    }
-  });
+  if (x.device().is_cuda()) cuda::extreme_rows(xc, p.outer, p.inner, true, Tensor(), out);
+  else cpu::extreme_rows(xc, p.outer, p.inner, true, Tensor(), out);
   return out;
 }
 

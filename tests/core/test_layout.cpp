@@ -225,12 +225,7 @@ TEST_CASE("layout: ResNet-20, MobileNetV1 and V2 train the same SGD steps with n
     std::vector<NamedTensors> states;
     for (cpu::CpuLayout l : {cpu::CpuLayout::Nchw, cpu::CpuLayout::Nhwc}) {
       LayoutScope scope(l);
-      models::ModelConfig cfg;
-      cfg.arch = arch;
-      cfg.input_size = 16;
-      cfg.num_classes = 10;
-      cfg.width = 0.5;
-      cfg.seed = 3;
+      models::ModelConfig cfg{.input_size = 16, .num_classes = 10, .width = 0.5, .seed = 3, .arch = arch};
       ModulePtr m = models::build_model(arch, cfg);
       std::vector<optim::ParamRef> refs;
       for (auto& [n, t] : m->named_parameters()) refs.push_back({n, t});

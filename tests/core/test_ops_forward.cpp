@@ -36,6 +36,8 @@ TEST_CASE("reductions") {
   CHECK(var(Tensor::from_vector<float>({1, 2, 3, 4}, {4})).item() == doctest::Approx(5.0 / 3));
   CHECK(var(Tensor::from_vector<float>({1, 2, 3, 4}, {4}), {}, false).item() == doctest::Approx(1.25));
   CHECK(argmax(Tensor::from_vector<float>({1, 5, 2, 7, 0, 3}, {2, 3}), 1).to_vector<int64_t>() == std::vector<int64_t>{1, 0});
+  CHECK(argmax(Tensor::from_vector<float>({3, 7, 7}, {3}), 0).item() == 1);  // the first of equal maxima, on every device
+  CHECK_THROWS_WITH_AS(argmax(Tensor::zeros({2, 0}), 1), doctest::Contains("argmax: reduction over an empty axis"), Error);
   CHECK(sum_to(Tensor::ones({2, 3, 4}), {3, 1}).to_vector<float>() == V{8, 8, 8});
   // long sums are exact for integers in float (double accumulation)
   CHECK(sum(Tensor::ones({300000})).item() == 300000);

@@ -1,5 +1,6 @@
-// cuda_test_util.h — helpers of the cuda suite: skipping without a GPU (a SKIP line, skip.h), moving
-// tensors for comparison, and the CUDA-against-CPU closeness check with a readable report.
+// cuda_test_util.h — helpers of the cuda suite: skipping without a GPU (a SKIP line, skip.h),
+// seeded random inputs, moving tensors for comparison, and the CUDA-against-CPU closeness check
+// with a readable report.
 #pragma once
 #include <doctest/doctest.h>
 
@@ -25,6 +26,12 @@ inline bool skip_without_gpu() {
 }
 
 inline Device gpu() { return Device::cuda(0); }
+
+// A float32 CPU tensor of shape s, uniform in [lo, hi) from Generator(seed).
+inline Tensor rnd(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
+  Generator g(seed);
+  return Tensor::rand(s, g, lo, hi, DType::Float32);
+}
 
 // A CPU float64 copy (no autograd) of any float tensor on any device.
 inline Tensor cpu64(const Tensor& t) { return t.detach().to(Device::cpu()).to(DType::Float64).contiguous(); }

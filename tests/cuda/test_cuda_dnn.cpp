@@ -24,11 +24,6 @@ using namespace pfq::test;
 
 namespace {
 
-Tensor rnd(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  Generator g(seed);
-  return Tensor::rand(s, g, lo, hi, DType::Float32);
-}
-
 // f on CPU and on CUDA from the same float32 inputs; compares outputs and input gradients
 // (backpropagating a fixed random weighting).
 void check_same(const char* name, const std::vector<Tensor>& inputs, const OpFn& f, double atol = 2e-5, double rtol = 2e-4) {

@@ -21,19 +21,8 @@ using namespace pfq::test;
 
 namespace {
 
-Tensor rnd(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  Generator g(seed);
-  return Tensor::rand(s, g, lo, hi, DType::Float32);
-}
-
 ModulePtr tiny_model(const std::string& arch) {
-  models::ModelConfig cfg;
-  cfg.arch = arch;
-  cfg.in_channels = 3;
-  cfg.input_size = 8;
-  cfg.num_classes = 10;
-  cfg.width = 0.25;
-  cfg.seed = 5;
+  models::ModelConfig cfg{.in_channels = 3, .input_size = 8, .num_classes = 10, .width = 0.25, .seed = 5, .arch = arch};
   return models::build_model(arch, cfg);
 }
 

@@ -14,10 +14,8 @@
 // ranks, and a run trained on 2 ranks resumes in one process. Skipped without MPI in the
 // build, without mpirun, or without Fashion-MNIST.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -28,32 +26,15 @@
 #include "apps/metrics.h"
 #include "core/dist/communicator.h"
 #include "data/factory.h"
+#include "tests/e2e/shell_run.h"
 #include "tests/skip.h"
 
 using namespace pfq;
 
 namespace {
 
-struct Run {
-  int rc = -1;
-  std::string out;  // stdout and stderr
-  double seconds = 0;
-};
-
-Run shell(const std::string& cmd) {
-  Run r;
-  const auto t0 = std::chrono::steady_clock::now();
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  MESSAGE(cmd, " -> exit ", r.rc, " in ", r.seconds, " s\n", r.out);
-  return r;
-}
+using Run = test::ShellRun;
+using test::shell;
 
 std::string pfq_exe() { return std::string(PFQ_BUILD_ROOT) + "/apps/pfq"; }
 // Root may run ranks (CI's containers run as root); more ranks than cores are allowed.

@@ -5,37 +5,24 @@
 // checkpoint is an error saying where it was expected. The examples are built by
 // examples/meson.build (tools/run-tests.sh builds them with the e2e suite).
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <regex>
 #include <string>
 
 #include "data/factory.h"
+#include "tests/e2e/shell_run.h"
 
 namespace {
 
-struct Run {
-  int rc = -1;
-  std::string out;  // stdout and stderr
-};
+using Run = pfq::test::ShellRun;
 
 // Runs examples/<name> with `args` (a shell word list); `env`: "VAR=value ..." set for it.
 Run run_example(const std::string& name, const std::string& args, const std::string& env = "") {
   const std::string exe = std::string(PFQ_BUILD_ROOT) + "/examples/" + name;
   REQUIRE_MESSAGE(std::filesystem::exists(exe), exe, " not built (ninja -C <build> pfq-examples)");
-  Run r;
-  FILE* p = ::popen((env + " " + exe + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  MESSAGE(name, " ", args, " -> exit ", r.rc, "\n", r.out);
-  return r;
+  return pfq::test::shell(env + " " + exe + " " + args);
 }
 
 // The first number captured by `pattern` in `text` (fails the test case when absent).

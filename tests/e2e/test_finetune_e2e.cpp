@@ -29,12 +29,7 @@ TEST_CASE("e2e: QAT fine-tuning of a float checkpoint runs and reloads") {
   const auto base = std::filesystem::temp_directory_path() / ("pfq-e2e-finetune-" + std::to_string(::getpid()));
   std::filesystem::remove_all(base);
   // a float checkpoint as `pfq train` writes it (fresh weights: training it would only cost time)
-  models::ModelConfig cfg;
-  cfg.arch = "mobilenetv1";
-  cfg.in_channels = 1;
-  cfg.input_size = 28;
-  cfg.width = 0.25;
-  cfg.seed = 1;
+  models::ModelConfig cfg{.in_channels = 1, .input_size = 28, .width = 0.25, .seed = 1, .arch = "mobilenetv1"};
   std::filesystem::create_directories(base);
   const std::string float_ckpt = (base / "float.safetensors").string();
   app::save_checkpoint(float_ckpt, *models::build_model(cfg), cfg, app::TrainState{}, nullptr);

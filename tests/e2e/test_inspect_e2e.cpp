@@ -31,11 +31,7 @@ std::string temp_dir(const std::string& name) {
 }
 
 models::ModelConfig mnv1() {
-  models::ModelConfig c;
-  c.arch = "mobilenetv1";
-  c.in_channels = 1;
-  c.input_size = 16;
-  c.width = 0.25;
+  models::ModelConfig c{.in_channels = 1, .input_size = 16, .width = 0.25, .arch = "mobilenetv1"};
   return c;
 }
 

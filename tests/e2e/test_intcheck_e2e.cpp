@@ -110,12 +110,7 @@ TEST_CASE("e2e: pfq export + pfq intcheck on a tiny QAT run") {
   const auto base = std::filesystem::temp_directory_path() / ("pfq-e2e-intcheck-" + std::to_string(::getpid()));
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
-  models::ModelConfig cfg;
-  cfg.arch = "mobilenetv1";
-  cfg.in_channels = 1;
-  cfg.input_size = 28;
-  cfg.width = 0.25;
-  cfg.seed = 3;
+  models::ModelConfig cfg{.in_channels = 1, .input_size = 28, .width = 0.25, .seed = 3, .arch = "mobilenetv1"};
   const std::string float_ckpt = (base / "float.safetensors").string();
   app::save_checkpoint(float_ckpt, *models::build_model(cfg), cfg, app::TrainState{}, nullptr);
 

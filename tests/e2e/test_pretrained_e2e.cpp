@@ -7,8 +7,6 @@
 // is wrong and write nothing.
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -16,9 +14,9 @@
 #include "apps/reproduce.h"
 #include "apps/workflow.h"
 #include "apps/weight_names.h"
-#include "core/autograd.h"
 #include "core/io/safetensors.h"
 #include "layers/models/registry.h"
+#include "tests/e2e/torch_logits.h"
 
 using namespace pfq;
 
@@ -34,20 +32,8 @@ std::string tmp_path(const std::string& name) {
 // max |pfq - torch| / max |torch| over the stored input's logits.
 double relative_error(ModulePtr m, const std::string& name) {
   io::SafetensorsFile io = io::load_safetensors(kFixtures + "pretrained_io.safetensors");
-  m->eval();
-  Tensor got;
-  {
-    NoGradGuard ng;
-    got = m->forward(io.at("input"));
-  }
-  const Tensor& want = io.at("logits." + name);
-  REQUIRE(got.shape() == want.shape());
-  const std::vector<float> g = got.contiguous().to_vector<float>(), w = want.contiguous().to_vector<float>();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<double>(g[i]) - w[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(w[i])));
-  }
+  const std::pair<double, double> r = test::logits_vs_torch(*m, io.at("input"), io.at("logits." + name));
+  const double diff = r.first, scale = r.second;
   MESSAGE(name, ": max |pfq - torch| = ", diff, ", logits up to ", scale);
   CHECK(scale > 0.3);  // not a degenerate fixture
   return diff / scale;

@@ -26,11 +26,7 @@ std::string temp_dir(const std::string& name) {
 }
 
 models::ModelConfig mnv1(int64_t in_channels, int64_t size) {
-  models::ModelConfig c;
-  c.arch = "mobilenetv1";
-  c.in_channels = in_channels;
-  c.input_size = size;
-  c.width = 0.25;
+  models::ModelConfig c{.in_channels = in_channels, .input_size = size, .width = 0.25, .arch = "mobilenetv1"};
   return c;
 }
 

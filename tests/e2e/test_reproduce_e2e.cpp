@@ -42,13 +42,7 @@ void write_cifar10(const std::string& dir, int n_train, int n_test, uint64_t see
 // MobileNetV1 w0.25 for CIFAR with depthwise channels 0 and 1 of block 2 constant (zero filter,
 // running variance ~ 0, beta <= 0: ReLU outputs 0), saved as a float checkpoint.
 std::string write_pretrained(const std::string& path) {
-  models::ModelConfig cfg;
-  cfg.arch = "mobilenetv1";
-  cfg.in_channels = 3;
-  cfg.input_size = 32;
-  cfg.num_classes = 10;
-  cfg.width = 0.25;
-  cfg.seed = 3;
+  models::ModelConfig cfg{.in_channels = 3, .input_size = 32, .num_classes = 10, .width = 0.25, .seed = 3, .arch = "mobilenetv1"};
   ModulePtr m = models::build_model(cfg);
   test::randomize_bn(*m, 7);
   for (int64_t c : {0, 1}) test::make_constant(test::conv_at(*m, "features.2.dw.0"), test::bn_at(*m, "features.2.dw.1"), c, -0.1f);

@@ -4,13 +4,12 @@
 // files are refused as checkpoints, and a wrong architecture fails naming the file and keys.
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <cmath>
+#include <utility>
 
 #include "apps/checkpoint.h"
-#include "core/autograd.h"
 #include "core/io/safetensors.h"
 #include "layers/models/registry.h"
+#include "tests/e2e/torch_logits.h"
 
 using namespace pfq;
 
@@ -18,36 +17,15 @@ namespace {
 const std::string kFixtures = std::string(PFQ_SOURCE_ROOT) + "/tests/fixtures/";
 
 models::ModelConfig fmnist_cfg(const std::string& arch, double width) {
-  models::ModelConfig c;
-  c.arch = arch;
-  c.in_channels = 1;
-  c.input_size = 28;
-  c.num_classes = 10;
-  c.width = width;
-  return c;
+  return {.in_channels = 1, .input_size = 28, .num_classes = 10, .width = width, .arch = arch};
 }
 
 // max |pfq - torch| over the stored input's logits, and the largest |torch logit|.
 std::pair<double, double> compare(const std::string& name, const models::ModelConfig& cfg) {
   app::Checkpoint ck = app::load_weights_as_checkpoint(kFixtures + "torch_" + name + ".safetensors", cfg);
   ModulePtr m = app::model_from_checkpoint(ck);
-  m->eval();
   io::SafetensorsFile io = io::load_safetensors(kFixtures + "torch_" + name + ".io.safetensors");
-  const Tensor& x = io.at("input");
-  const Tensor& want = io.at("logits");
-  Tensor got;
-  {
-    NoGradGuard ng;
-    got = m->forward(x);
-  }
-  REQUIRE(got.shape() == want.shape());
-  const std::vector<float> g = got.contiguous().to_vector<float>(), w = want.contiguous().to_vector<float>();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<double>(g[i]) - w[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(w[i])));
-  }
-  return {diff, scale};
+  return test::logits_vs_torch(*m, io.at("input"), io.at("logits"));
 }
 }  // namespace
 

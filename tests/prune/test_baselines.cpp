@@ -15,10 +15,7 @@ using test::conv_at;
 
 namespace {
 models::ModelConfig resnet_cfg() {
-  models::ModelConfig c;
-  c.arch = "resnet20";
-  c.input_size = 8;
-  c.width = 0.5;
+  models::ModelConfig c{.input_size = 8, .width = 0.5, .arch = "resnet20"};
   return c;
 }
 std::set<std::pair<std::string, int64_t>> removed_of(const PruneReport& r) {

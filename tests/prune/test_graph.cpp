@@ -10,11 +10,7 @@ using namespace pfq::prune;
 
 namespace {
 models::ModelConfig small(const std::string& arch, double width = 0.25) {
-  models::ModelConfig c;
-  c.arch = arch;
-  c.input_size = 16;
-  c.width = width;
-  c.num_classes = 10;
+  models::ModelConfig c{.input_size = 16, .num_classes = 10, .width = width, .arch = arch};
   return c;
 }
 const Producer& at(const ChannelGraph& g, const std::string& name) {

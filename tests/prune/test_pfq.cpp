@@ -44,10 +44,7 @@ PruneReport prune_twin(const std::function<ModulePtr()>& make, const std::functi
 // the report and the max output change; checks that the report's record rebuilds the pruned
 // model exactly.
 PruneReport prune_model(const std::string& arch, double width, int64_t size, const std::function<void(Module&)>& edit, double& diff) {
-  models::ModelConfig cfg;
-  cfg.arch = arch;
-  cfg.input_size = size;
-  cfg.width = width;
+  models::ModelConfig cfg{.input_size = size, .width = width, .arch = arch};
   auto make = [cfg] { return models::build_model(cfg); };
   ModulePtr pruned;
   const Shape in{arch == "mobilenetv2" ? 1 : 2, 3, size, size};

@@ -2,6 +2,9 @@
 // round-half-even, the uniform fake-quantizer written as plain loops, and small helpers.
 // Deliberately shares no code with quant/fake_quant_kernel.h.
 #pragma once
+#include <doctest/doctest.h>
+
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <vector>
@@ -9,6 +12,15 @@
 #include "core/ops.h"
 
 namespace pfq::quant::test {
+
+// max |a - b| / (1 + |b|) over two float32 tensors of one size (REQUIREd).
+inline double max_rel_diff(const Tensor& a, const Tensor& b) {
+  auto va = a.contiguous().to_vector<float>(), vb = b.contiguous().to_vector<float>();
+  REQUIRE(va.size() == vb.size());
+  double m = 0;
+  for (size_t i = 0; i < va.size(); ++i) m = std::max(m, std::fabs(double(va[i]) - vb[i]) / (1.0 + std::fabs(double(vb[i]))));
+  return m;
+}
 
 // Round half to even written from floor (not nearbyint, which the kernels use).
 template <typename T>

@@ -6,9 +6,11 @@
 #include <cmath>
 
 #include "quant/bn_fold.h"
+#include "tests/quant/quant_test_util.h"
 
 using namespace pfq;
 using namespace pfq::quant;
+using pfq::quant::test::max_rel_diff;
 
 namespace {
 
@@ -20,15 +22,6 @@ void set_bn_stats(BatchNorm2d& bn, Generator& g) {
   bn.running_var().copy_(Tensor::rand({c}, g, 0.2, 2.0));
   bn.running_var().data<float>()[0] = 1e-30f;  // dead channel: s = gamma / sqrt(eps)
   bn.weight().data<float>()[1] = 0.0f;         // gamma = 0: the channel outputs beta
-}
-
-// max |a - b| / (1 + |b|)
-double max_rel_diff(const Tensor& a, const Tensor& b) {
-  auto va = a.contiguous().to_vector<float>(), vb = b.contiguous().to_vector<float>();
-  REQUIRE(va.size() == vb.size());
-  double m = 0;
-  for (size_t i = 0; i < va.size(); ++i) m = std::max(m, std::fabs(double(va[i]) - vb[i]) / (1.0 + std::fabs(double(vb[i]))));
-  return m;
 }
 
 void check_fold(int64_t in, int64_t out, int64_t groups, bool bias, bool correction) {

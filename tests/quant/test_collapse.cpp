@@ -20,10 +20,7 @@ TEST_CASE("collapse: chance accuracy is at most a fifth above 100 / classes") {
 }
 
 TEST_CASE("collapse: the layer with one near-constant BN channel has the widest step relative to its weights") {
-  models::ModelConfig cfg;
-  cfg.in_channels = 1;
-  cfg.input_size = 16;
-  cfg.num_classes = 10;
+  models::ModelConfig cfg{.in_channels = 1, .input_size = 16, .num_classes = 10};
   auto model = models::build_model("resnet20", cfg);
   // layer2.0's first BN: channel 0's running variance 0, so its folded filter is gamma / sqrt(eps)
   // (316x) wider than the others and sets the layer's per-tensor step

@@ -27,10 +27,7 @@ struct Graph {
   int terms = 1;
 };
 std::string write_graph(const TempDir& dir, const std::string& name, const Graph& g) {
-  models::ModelConfig mc;
-  mc.arch = "handmade";
-  mc.in_channels = 1;
-  mc.input_size = g.side;
+  models::ModelConfig mc{.in_channels = 1, .input_size = g.side, .arch = "handmade"};
   const int64_t k = g.k ? g.k : g.side, out = g.side - k + 1;
   std::vector<std::pair<std::string, Tensor>> t;
   t.emplace_back("c.weight", Tensor::from_vector(std::vector<int8_t>(k * k, g.w), {1, 1, k, k}));

@@ -99,14 +99,14 @@ struct Built {
 };
 
 Built tiny_qat(const std::string& arch, double width, QatConfig qc, uint64_t seed, int64_t input = 8, const std::string& variant = "") {
-  models::ModelConfig cfg;
-  cfg.arch = arch;
-  cfg.in_channels = 3;
-  cfg.input_size = input;
-  cfg.variant = variant;
-  cfg.num_classes = 10;
-  cfg.width = width;
-  cfg.seed = seed;
+  models::ModelConfig cfg{
+      .in_channels = 3,
+      .input_size = input,
+      .num_classes = 10,
+      .width = width,
+      .variant = variant,
+      .seed = seed,
+      .arch = arch};
   ModulePtr m = models::build_model(cfg);
   qc.calib_batches = 1;
   prepare_qat(*m, qc);

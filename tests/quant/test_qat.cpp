@@ -16,19 +16,13 @@
 #include "layers/models/registry.h"
 #include "quant/bn_fold.h"
 #include "quant/qat.h"
+#include "tests/quant/quant_test_util.h"
 
 using namespace pfq;
 using namespace pfq::quant;
+using pfq::quant::test::max_rel_diff;
 
 namespace {
-
-double max_rel_diff(const Tensor& a, const Tensor& b) {
-  auto va = a.contiguous().to_vector<float>(), vb = b.contiguous().to_vector<float>();
-  REQUIRE(va.size() == vb.size());
-  double m = 0;
-  for (size_t i = 0; i < va.size(); ++i) m = std::max(m, std::fabs(double(va[i]) - vb[i]) / (1.0 + std::fabs(double(vb[i]))));
-  return m;
-}
 
 struct Pair {
   std::shared_ptr<Conv2d> conv;
@@ -152,10 +146,7 @@ TEST_CASE("QatConv2d (4-bit) gradients reach w, gamma and beta, in training and 
 
 namespace {
 void check_prepare(const std::string& arch, double width) {
-  models::ModelConfig cfg;
-  cfg.in_channels = 1;
-  cfg.input_size = 16;
-  cfg.width = width;
+  models::ModelConfig cfg{.in_channels = 1, .input_size = 16, .width = width};
   auto model = models::build_model(arch, cfg);
   auto before = count_types(*model);
   std::set<std::string> float_names;
@@ -199,9 +190,7 @@ TEST_CASE("prepare_qat wraps mobilenetv1 (width 0.25)") { check_prepare("mobilen
 TEST_CASE("prepare_qat wraps mobilenetv2 (width 0.25)") { check_prepare("mobilenetv2", 0.25); }
 
 TEST_CASE("prepare_qat without folding keeps BN and quantizes conv weights only") {
-  models::ModelConfig cfg;
-  cfg.in_channels = 1;
-  cfg.input_size = 16;
+  models::ModelConfig cfg{.in_channels = 1, .input_size = 16};
   auto model = models::build_model("resnet20", cfg);
   const int64_t bns = count_types(*model)["BatchNorm2d"], convs = count_types(*model)["Conv2d"];
   QatConfig qc;
@@ -407,10 +396,7 @@ TEST_CASE("QAT with the activation + quantizer fused into the folded BN trains l
       CAPTURE(arch);
       CAPTURE(stats);
       auto run = [&](bool fused, std::vector<double>& losses, std::set<std::string>& ops) {
-        models::ModelConfig cfg;
-        cfg.in_channels = 1;
-        cfg.input_size = 16;
-        cfg.width = arch == "resnet20" ? 1.0 : 0.25;
+        models::ModelConfig cfg{.in_channels = 1, .input_size = 16, .width = arch == "resnet20" ? 1.0 : 0.25};
         auto model = models::build_model(arch, cfg);
         QatConfig qc;
         qc.calib_batches = 1;

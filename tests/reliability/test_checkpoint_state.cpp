@@ -18,13 +18,7 @@ using pfq::data::testing::TempDir;
 namespace {
 
 models::ModelConfig mobilenetv2_cfg() {
-  models::ModelConfig cfg;
-  cfg.arch = "mobilenetv2";
-  cfg.width = 0.25;
-  cfg.in_channels = 1;
-  cfg.input_size = 28;
-  cfg.num_classes = 10;
-  cfg.seed = 5;
+  models::ModelConfig cfg{.in_channels = 1, .input_size = 28, .num_classes = 10, .width = 0.25, .seed = 5, .arch = "mobilenetv2"};
   return cfg;
 }
 
