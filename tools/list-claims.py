@@ -7,8 +7,8 @@ row, the paragraph just above the table: its caption) date it too. A measured nu
 percentage, a time (s, ms, min, h), a rate (GFLOP/s, images/s, img/s, it/s), a size (KiB, MiB,
 GiB, KB, MB, GB) or a ratio (1.6x, no space: "3 x 224" is a shape). A number written as a
 limit or setting is not a measurement and is skipped: right after a comparison (<=, >=, <, >),
-"default", "past" or "at most", or within the few words after "limit"/"limits", "budget of" or
-"steps of" in the same clause (e.g. "> 2 GB RSS", "default 450 s", "limits 2^20 pixels / 1 MiB");
+"default", "past" or "at most", or within the few words after "limit"/"limits", "budget of",
+"steps of" or "tolerance" in the same clause (e.g. "> 2 GB RSS", "default 450 s", "limits 2^20 pixels / 1 MiB");
 `--self-test` checks that such settings are skipped and measurements next to them are not.
 Blocks with measured numbers but
 neither a day nor a commit are flagged UNDATED, so that stale ones are visible; a block can say
@@ -34,7 +34,7 @@ NUMBER = re.compile(
 # A setting: the number follows a comparison or one of these words directly, or a "limit"-like word
 # earlier in its clause (no sentence or clause break, at most 30 characters before it).
 SETTING_RIGHT_BEFORE = re.compile(r"(?:<=|>=|<|(?<![-=])>|\bdefault|\bpast|\bat most)\s*$")
-SETTING_IN_CLAUSE = re.compile(r"(?:\blimits?\b|\bbudget of\b|\bsteps of\b)[^.;:()]*$")
+SETTING_IN_CLAUSE = re.compile(r"(?:\blimits?\b|\bbudget of\b|\bsteps of\b|\btolerance\b)[^.;:()]*$")
 DAY = re.compile(r"\b20\d\d-\d\d-\d\d\b")
 HASH = re.compile(r"(?<![\w/.-])[0-9a-f]{7,40}(?![\w/.-])")
 CODE = re.compile(r"`([^`]+)`")
@@ -64,6 +64,7 @@ SELF_TEST = [  # (text, measured numbers expected)
     ("file size <= 256 MiB before reading; the run took 12 s", ["12 s"]),
     ("the step took 227.5 ms, 1.8x faster, 99.2% agreement, peak 255 MiB", ["227.5 ms", "1.8x", "99.2%", "255 MiB"]),
     ("the limit is 1 GB. The run took 40 s and used 3.6 GB", ["40 s", "3.6 GB"]),
+    ("(the tolerance is 2% of the largest logit): 99.80% agree", ["99.80%"]),
     ("compile time 77 s -> 58 s, top-1 93.63% -> 93.63%", ["77 s", "58 s", "93.63%", "93.63%"]),
     ("more than 5 min at the default level; 69.40% top-1", ["5 min", "69.40%"]),
 ]
