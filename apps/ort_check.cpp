@@ -54,7 +54,8 @@ nlohmann::json run_ort_check(const std::string& dir, const std::string& python, 
   std::remove(log.c_str());
   std::remove(json_path.c_str());
   const std::string a = std::to_string(agree);
-  const int rc = run_process({python, script, dir, "--agree", a, "--agree-optimized", a, "--json", json_path}, log);
+  const int rc = run_process({python, script, dir, "--agree", a, "--agree-optimized", a, "--tie-tol", std::to_string(kOrtTieTol),
+                                "--json", json_path}, log);
   nlohmann::json r;
   std::ifstream in(json_path);
   if (in) r = nlohmann::json::parse(in, nullptr, false);

@@ -10,6 +10,12 @@
 
 namespace pfq::app {
 
+/// Near-tie tolerance of the check (tools/onnx_check.py --tie-tol): a top-1 disagreement counts
+/// only where ONNX Runtime's class scores more than this times the reference's largest |logit|
+/// below the reference's top-1 (a float QDQ graph may round an activation tie the other way and
+/// flip a near-tie); the rest are reported as near-tie flips, at most 1% of the images.
+inline constexpr double kOrtTieTol = 0.02;
+
 // Checks every <name>.onnx with its <name>.ref.safetensors in `dir`. Returns
 //   {"ran": false, "why": "..."} when `python` cannot import the packages (with the command to
 //     run the check later), or

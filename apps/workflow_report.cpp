@@ -10,6 +10,7 @@
 #include "apps/checkpoint.h"
 #include "apps/curves.h"
 #include "apps/model_loading.h"
+#include "apps/ort_check.h"
 #include "apps/plot/svg_plot.h"
 #include "core/error.h"
 #include "core/io/atomic_file.h"
@@ -64,13 +65,21 @@ std::string onnx_row(const WorkflowOptions& o, const nlohmann::json& ic) {
     notes += "ONNX Runtime check failed: " + c.value("error", std::string("no result")) + ", see intcheck/onnx_check.log";
   } else {
     const nlohmann::json& m = c["models"][0];
-    char t[400];
+    char t[600];
     auto pct = [&](const char* level, const char* key) { return m.contains(level) ? 100.0 * m[level].value(key, 0.0) : -1.0; };
     std::snprintf(t, sizeof t, "ONNX Runtime %s %s: top-1 agrees with the fake-quantized model on %.2f%% of %lld images at "
                   "the default optimisation level, %.2f%% at ORT_DISABLE_ALL",
                   c.value("onnxruntime", std::string("?")).c_str(), c["ok"].get<bool>() ? "passed" : "FAILED",
                   pct("ort-default", "agree_fq"), m.value("images", 0LL), pct("ort-noopt", "agree_fq"));
     notes += t;
+    // Near-tie flips (ort_check.h): ONNX Runtime's class is within kOrtTieTol of the largest logit
+    // below the fake-quantized model's top-1; they are allowed, clear disagreements are not.
+    const long long ties = m.contains("ort-default") ? m["ort-default"].value("near_ties_fq", 0LL) : 0;
+    if (ties > 0) {
+      std::snprintf(t, sizeof t, " (%lld near-tie flip%s, within %.0f%% of the largest logit; %.2f%% agree beyond that)",
+                    ties, ties == 1 ? "" : "s", 100 * kOrtTieTol, pct("ort-default", "agree_fq_clear"));
+      notes += t;
+    }
   }
   return name + kib + " (file) | " + notes + " |\n";
 }
