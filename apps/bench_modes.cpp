@@ -16,9 +16,11 @@
 #include <functional>
 #include <memory>
 
+#include "apps/data_parallel.h"
 #include "apps/quantizer_presets.h"
 #include "apps/trainer.h"
 #include "core/device.h"
+#include "core/dist/communicator.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "layers/models/registry.h"
@@ -150,6 +152,8 @@ struct ModeRun {
   quant::QatReport qrep;
   Tensor x, y, y_host;
   std::unique_ptr<optim::Optimizer> opt;
+  std::unique_ptr<DataParallel> parallel;  // under mpirun: this rank's share of the batch, gradients summed
+  double share = 1;                        // this rank's images / the global batch
   std::function<void()> enqueue;  // queues one step
   std::function<void()> step;     // one step, to completion (GPU: synchronised)
   double rss_before_model = 0;
@@ -179,11 +183,16 @@ std::unique_ptr<ModeRun> prepare_mode(const BenchOptions& o, const std::string& 
   }
   m.dev = o.device.resolve();
   m.model->to(m.dev);
+  // Under mpirun each rank takes its rows of the global batch (as the loader's shards do).
+  const int rank = dist::world().rank(), ranks = dist::world().size();
+  const int64_t lo = o.batch * rank / ranks, hi = o.batch * (rank + 1) / ranks;
+  PFQ_CHECK(hi > lo, "pfq bench: --batch-size ", o.batch, " gives rank ", rank, " of ", ranks, " no image");
+  m.share = static_cast<double>(hi - lo) / static_cast<double>(o.batch);
   Generator gen(1);
-  m.x = Tensor::randn({o.batch, o.channels, o.size, o.size}, gen).to(m.dev);
-  std::vector<int64_t> lab(o.batch);
-  for (int64_t i = 0; i < o.batch; ++i) lab[i] = i % o.classes;
-  m.y_host = Tensor::from_vector(lab, {o.batch});
+  m.x = slice(Tensor::randn({o.batch, o.channels, o.size, o.size}, gen), 0, lo, hi).contiguous().to(m.dev);
+  std::vector<int64_t> lab;
+  for (int64_t i = lo; i < hi; ++i) lab.push_back(i % o.classes);
+  m.y_host = Tensor::from_vector(lab, {hi - lo});
   m.y = m.y_host.to(m.dev);
   OptimizerOptions oo;  // finetune's optimizer; the float step uses the same (bench/torch_reference.py too)
   oo.optimizer = "sgd";
@@ -193,13 +202,16 @@ std::unique_ptr<ModeRun> prepare_mode(const BenchOptions& o, const std::string& 
   oo.weight_decay = 5e-4;
   m.opt = make_optimizer(oo, *m.model);
   m.model->train(m.train);
+  if (ranks > 1 && m.train) m.parallel = std::make_unique<DataParallel>(*m.model);
   if (m.qat) calibrate_quantizers(*m.model, m.x);
   ModeRun* p = &m;  // stable: the run lives on the heap
   m.enqueue = [p] {
     if (p->train) {
       Tensor loss = cross_entropy(p->model->forward(p->x), p->y, 0, p->y_host);  // host labels: no mid-step wait
+      if (p->parallel) loss = mul(loss, p->share);  // the global batch's mean loss, summed over the ranks
       p->opt->zero_grad();
       loss.backward();
+      if (p->parallel) p->parallel->all_reduce_gradients();
       p->opt->step();
     } else {
       NoGradGuard ng;

@@ -8,8 +8,10 @@
 
 #include "apps/bench_loader.h"
 #include "apps/bench_profile.h"
+#include "apps/data_parallel.h"
 #include "core/cpu/conv_backend.h"
 #include "core/device.h"
+#include "core/dist/communicator.h"
 
 namespace pfq::app {
 namespace {
@@ -87,14 +89,15 @@ void add_qat_over_float_train(const BenchOptions& o, nlohmann::ordered_json& res
 }  // namespace
 
 nlohmann::ordered_json run_bench(const BenchOptions& o) {
-  if (o.threads > 0) omp_set_num_threads(o.threads);
+  if (const int t = rank_threads(o.threads); t > 0) omp_set_num_threads(t);  // under mpirun: the cores split over the ranks
   if (!o.cpu_conv.empty()) cpu::set_conv_backend(cpu::parse_conv_backend(o.cpu_conv));
   if (!o.cpu_layout.empty()) cpu::set_cpu_layout(cpu::parse_cpu_layout(o.cpu_layout));
   const int threads = omp_get_max_threads();
-  const Device dev = o.device.resolve();  // clear error without CUDA or GPU, never a CPU fallback
+  const Device dev = rank_device(o.device.resolve());  // clear error without CUDA or GPU, never a CPU fallback
   // The CPU FMA peak is the yardstick of CPU runs only.
   const double peak = dev.is_cpu() ? measure_fma_peak(threads) : 0.0;
   nlohmann::ordered_json out = {{"threads", threads},
+                                {"ranks", dist::world().size()},
                                 {"cpu_conv", cpu::conv_backend_name(cpu::conv_backend())},
                                 {"cpu_layout", cpu::cpu_layout_name(cpu::cpu_layout())},
                                 {"device", dev.str()},
