@@ -113,7 +113,8 @@ nlohmann::json run_pretrained(const WorkflowOptions& o) {
   ModulePtr model = model_from_checkpoint(ck);
   check_checkpoint_fits(ck, "--pretrained " + o.pretrained, *loader, o.dataset);
   EvalResult ev = evaluate(*model, *loader);
-  result = {{"checkpoint", pretrained}, {"imported", true}, {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};
+  result = {{"checkpoint", pretrained}, {"imported", true}, {"source", std::filesystem::absolute(o.pretrained).string()},
+            {"arch", ck.model.arch}, {"width", ck.model.width}, {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};
   mark_done(o, "pretrain", result);
   return result;
 }
@@ -256,6 +257,10 @@ nlohmann::json onnx_stage(const WorkflowOptions& o, const std::string& qat_check
 }  // namespace
 
 nlohmann::json run_workflow(const WorkflowOptions& o) {
+  // A recipe's "pretrained" names a file the user downloads (docs/pretrained.md section 1).
+  PFQ_CHECK(o.pretrained.empty() || std::filesystem::exists(o.pretrained) || std::filesystem::exists(o.out + "/pretrain/done.json"),
+            "workflow: pretrained weights ", o.pretrained, " (--pretrained, or \"pretrained\" in the --config file) do not exist; ",
+            "save them as docs/pretrained.md section 1 shows, or give --pretrained <file>");
   std::filesystem::create_directories(o.out);
   const std::string cfg_path = o.out + "/config.json";
   nlohmann::json cfg = with_backend(o);
