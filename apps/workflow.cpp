@@ -207,6 +207,9 @@ nlohmann::json run_intcheck_stage(const WorkflowOptions& o, const nlohmann::json
   ic.qat_checkpoint = ft.at("checkpoint").get<std::string>();
   ic.dataset = o.dataset;
   ic.data_dir = o.data_dir;
+  ic.skip_bad = o.skip_bad;  // an image folder as the other stages read it (--image-size 64: the model's input)
+  ic.image_size = o.image_size;
+  ic.resize_size = o.resize_size;
   // The integer model runs pfq's reference integer kernels (plain loops): a sample of the test
   // set keeps this stage to a minute or two; `pfq intcheck` checks the whole set.
   ic.limit_test = o.intcheck_images == 0 ? o.limit_test
@@ -238,6 +241,8 @@ nlohmann::json onnx_stage(const WorkflowOptions& o, const std::string& qat_check
   r.reference_images = images > 0 ? std::min<int64_t>(images, 500) : 500;
   r.dataset = o.dataset;
   r.data_dir = o.data_dir;
+  r.image_size = o.image_size;  // an image folder's reference images at the run's input size
+  r.resize_size = o.resize_size;
   nlohmann::json j;
   try {
     const onnx_export::Result e = export_onnx_checkpoint(r);
