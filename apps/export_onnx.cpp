@@ -22,6 +22,8 @@ std::vector<std::pair<std::string, Tensor>> reference(const OnnxExportRequest& r
   d.dataset = r.dataset;
   d.data_dir = r.data_dir;
   d.limit_test = r.reference_images;
+  d.image_size = r.image_size;
+  d.resize_size = r.resize_size;
   auto loader = make_test_loader(d, 0);
   check_checkpoint_fits(ckpt, "checkpoint " + r.checkpoint, *loader, r.dataset);
   loader->start_epoch(0);

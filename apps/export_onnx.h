@@ -21,6 +21,7 @@ struct OnnxExportRequest {
   // tools/onnx_check.py.
   int64_t reference_images = 0;
   std::string dataset = "fashion-mnist", data_dir;
+  int64_t image_size = 224, resize_size = 256;  // image folders: the evaluation crop and resize (DataOptions)
   WeightsOptions weights;  // plain weights' architecture (apps/plain_weights.h)
 };
 

@@ -63,6 +63,8 @@ void apply_workflow_recipe(const WorkflowOptions& w, ReproduceOptions& o) {
   o.seeds = {w.seed};
   o.threads = w.threads;
   o.device = w.device.str();
+  o.pretrained = w.pretrained;  // a recipe that starts from pretrained weights (configs/*-pretrained.json)
+  o.pretrained_weights = w.pretrained_weights;
 }
 
 std::pair<int, int> parse_bits(const std::string& wa) {
@@ -382,7 +384,9 @@ std::vector<ReproduceRun> plan_runs(const ReproduceOptions& o) {
 nlohmann::json run_reproduce(const ReproduceOptions& o, const std::string& exe) {
   PFQ_CHECK(o.jobs >= 1, "reproduce: --jobs must be at least 1, got ", o.jobs);
   PFQ_CHECK(o.pretrained.empty() || !o.pretrain_per_seed, "reproduce: --pretrained and --pretrain-per-seed exclude each other");
-  PFQ_CHECK(o.pretrained.empty() || std::filesystem::exists(o.pretrained), "reproduce: --pretrained ", o.pretrained, " does not exist");
+  PFQ_CHECK(o.pretrained.empty() || std::filesystem::exists(o.pretrained), "reproduce: pretrained weights ", o.pretrained,
+            " (--pretrained, or \"pretrained\" in the --config file) do not exist; save them as docs/pretrained.md section 1 shows, "
+            "or give --pretrained <file>");
   const std::vector<ReproduceRun> runs = plan_runs(o);
   // Every device must be usable before anything is written: no silent CPU fallback, and no
   // grid that fails run by run.

@@ -205,12 +205,20 @@ nlohmann::json write_reproduce_report(const ReproduceOptions& o) {
 
   std::string seeds;
   for (uint64_t s : o.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
+  // Imported weights: the architecture they were read as (stage pretrain's done.json), not the
+  // (unused) model flags.
+  std::string model = o.model;
+  double width = o.width;
+  if (const std::string pre = o.out + "/" + rel0 + "pretrain/done.json"; !o.pretrained.empty() && std::filesystem::exists(pre)) {
+    const nlohmann::json d = read_done(pre);
+    if (d.contains("arch")) model = d["arch"].get<std::string>(), width = d["width"].get<double>();
+  }
   char head[4096];
   std::snprintf(head, sizeof head,
                 "# pfq reproduce report\n\n%s (width %.2f) on %s%s. Pretrained %s; fine-tuning seeds %s. Schedule: pretrain %lld "
                 "epochs (lr %g), QAT fine-tune %lld epochs (lr %g, stages %s), weight decay %g, batch %lld; training images %s, "
                 "test images %s. PfQ criterion %s, border %s; first conv and last linear at %d bits.\n\n",
-                o.model.c_str(), o.width, o.dataset.c_str(), o.quick ? " (--quick: a smoke run, not a result)" : "",
+                model.c_str(), width, o.dataset.c_str(), o.quick ? " (--quick: a smoke run, not a result)" : "",
                 o.pretrained.empty() ? (o.pretrain_per_seed ? "once per seed" : "once") : ("from " + o.pretrained).c_str(),
                 seeds.c_str(), static_cast<long long>(o.pretrain_epochs), o.pretrain_lr, static_cast<long long>(o.finetune_epochs),
                 o.finetune_lr, o.stages.c_str(), o.weight_decay, static_cast<long long>(o.batch_size),

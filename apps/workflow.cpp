@@ -133,7 +133,8 @@ nlohmann::json run_pretrained(const WorkflowOptions& o) {
     ModulePtr model = model_from_checkpoint(ck);
     check_checkpoint_fits(ck, "--pretrained " + o.pretrained, *loader, o.dataset);
     EvalResult ev = evaluate(*model, *loader);
-    result = {{"checkpoint", pretrained}, {"imported", true}, {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};
+    result = {{"checkpoint", pretrained}, {"imported", true}, {"source", std::filesystem::absolute(o.pretrained).string()},
+              {"arch", ck.model.arch}, {"width", ck.model.width}, {"top1", ev.top1}, {"top5", ev.top5}, {"loss", ev.loss}};
     mark_done(o, "pretrain", result);
     return result;
   });
@@ -236,6 +237,9 @@ nlohmann::json run_intcheck_stage(const WorkflowOptions& o, const nlohmann::json
     ic.qat_checkpoint = ft.at("checkpoint").get<std::string>();
     ic.dataset = o.dataset;
     ic.data_dir = o.data_dir;
+    ic.skip_bad = o.skip_bad;  // an image folder as the other stages read it (--image-size 64: the model's input)
+    ic.image_size = o.image_size;
+    ic.resize_size = o.resize_size;
     // The integer model runs pfq's reference integer kernels (plain loops): a sample of the test
     // set keeps this stage to a minute or two; `pfq intcheck` checks the whole set.
     ic.limit_test = o.intcheck_images == 0 ? o.limit_test
@@ -268,6 +272,8 @@ nlohmann::json onnx_stage(const WorkflowOptions& o, const std::string& qat_check
   r.reference_images = images > 0 ? std::min<int64_t>(images, 500) : 500;
   r.dataset = o.dataset;
   r.data_dir = o.data_dir;
+  r.image_size = o.image_size;  // an image folder's reference images at the run's input size
+  r.resize_size = o.resize_size;
   nlohmann::json j;
   try {
     const onnx_export::Result e = export_onnx_checkpoint(r);
@@ -314,6 +320,10 @@ void check_run_folder(const WorkflowOptions& o, nlohmann::json cfg) {
 }  // namespace
 
 nlohmann::json run_workflow(const WorkflowOptions& o) {
+  // A recipe's "pretrained" names a file the user downloads (docs/pretrained.md section 1).
+  PFQ_CHECK(o.pretrained.empty() || std::filesystem::exists(o.pretrained) || std::filesystem::exists(o.out + "/pretrain/done.json"),
+            "workflow: pretrained weights ", o.pretrained, " (--pretrained, or \"pretrained\" in the --config file) do not exist; ",
+            "save them as docs/pretrained.md section 1 shows, or give --pretrained <file>");
   // Under mpirun every rank runs every stage: the training stages data-parallel, the others on
   // rank 0 alone (on_main_rank), handing checkpoints over through --out.
   const nlohmann::json config = with_backend(o);

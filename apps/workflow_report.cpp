@@ -146,7 +146,11 @@ void write_workflow_report(const WorkflowOptions& o, const nlohmann::json& t) {
                   "fake-quantized model on %.2f%% of %lld images |\n", o.wbits, o.abits, ic["int_top1"].get<double>(),
                   pfq["params_after"].get<long long>(), pfq["macs_after"].get<long long>(), t["finetune"]["size_kib"].get<double>(),
                   ic["agreement"].get<double>(), ic["images"].get<long long>());
-  char head[2048];
+  // Imported weights: the architecture they were read as (the recipe's model/width are unused).
+  const nlohmann::json& pre = t["pretrain"];
+  const std::string model = pre.contains("arch") ? pre["arch"].get<std::string>() + " imported from " + pre["source"].get<std::string>() : o.model;
+  const double width = pre.contains("width") ? pre["width"].get<double>() : o.width;
+  char head[4096];
   std::snprintf(head, sizeof head,
                 "# pfq workflow report\n\n%s (width %.2f) on %s, seed %llu.\n\n"
                 "| stage | top-1 (%%) | parameters | multiply-adds | size_kib | notes |\n|---|---|---|---|---|---|\n"
@@ -154,7 +158,7 @@ void write_workflow_report(const WorkflowOptions& o, const nlohmann::json& t) {
                 "| float, after PfQ | %.2f | %lld | %lld | %.2f | %lld channels removed (%s, border %s) |\n"
                 "| W%d/A%d fake-quantized, fine-tuned without PfQ | %.2f | %lld | %lld | %.2f | %s |\n"
                 "| W%d/A%d fake-quantized, fine-tuned after PfQ | %.2f | %lld | %lld | %.2f | %s |\n",
-                o.model.c_str(), o.width, o.dataset.c_str(), static_cast<unsigned long long>(o.seed),
+                model.c_str(), width, o.dataset.c_str(), static_cast<unsigned long long>(o.seed),
                 t["pretrain"]["top1"].get<double>(), pfq["params_before"].get<long long>(), pfq["macs_before"].get<long long>(),
                 t["pretrain"]["size_kib"].get<double>(),
                 pfq["top1_after"].get<double>(), pfq["params_after"].get<long long>(), pfq["macs_after"].get<long long>(),

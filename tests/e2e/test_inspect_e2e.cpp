@@ -3,7 +3,8 @@
 // constant-channel counts under var-zero / var-below-eps / var-below=<t>, folded max |w'| and
 // the b-bit step against a direct computation, the "after PfQ" columns against an analysis of
 // the pruned model; then the command itself: JSON fields, the SVG charts, plain (PyTorch) weights
-// with --arch, and the error for plain weights without it.
+// with --arch, and the error for plain weights without it; and the doctor on torchvision's
+// mobilenet_v2 weights with constant and dead channels put in.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
+#include "core/io/safetensors.h"
 #include "prune/analysis.h"
 #include "prune/pfq.h"
 #include "tests/prune/prune_test_util.h"
@@ -221,4 +223,41 @@ TEST_CASE("e2e inspect: plain PyTorch weights load with --arch or as recognised;
   CHECK_THROWS_WITH_AS(run_inspect({f, "--arch", "resnet20"}), doctest::Contains("missing keys"), Error);
   CHECK_THROWS_WITH_AS(run_inspect({f, "--arch", "resnet20"}), doctest::Contains("unexpected keys"), Error);
   CHECK_THROWS_WITH_AS(run_inspect({f, "--width", "0.125"}), doctest::Contains("size/dtype mismatch"), Error);  // flags override
+}
+
+TEST_CASE("e2e inspect: on plain PyTorch weights it shows constant and dead channels, the folded range and 4-bit step before/after PfQ") {
+  // torchvision's mobilenet_v2 fixture (plain state dict, no pfq metadata) with one constant
+  // channel (BN variance 0) after the first expansion conv and one constant depthwise channel,
+  // whose input channel is then dead (rule 3.2): the paper's case of a range blown up by BN.
+  const std::string src = std::string(PFQ_SOURCE_ROOT) + "/tests/fixtures/pretrained_mobilenet_v2.safetensors";
+  io::SafetensorsFile f = io::load_safetensors(src);
+  for (auto& [name, t] : f.tensors) {
+    if (name == "features.2.conv.0.1.running_var") test::set_at(t, 5, 0.0f);
+    if (name == "features.2.conv.0.1.weight") test::set_at(t, 5, 1.0f);
+    if (name == "features.2.conv.1.1.running_var") test::set_at(t, 7, 0.0f);
+  }
+  const std::string dir = (std::filesystem::temp_directory_path() / ("pfq-inspect-plain-" + std::to_string(getpid()))).string();
+  std::filesystem::create_directories(dir);
+  const std::string plain = dir + "/mobilenet_v2.safetensors";
+  io::save_safetensors(plain, f.tensors, {{"format", "pt"}});
+  const nlohmann::json j = nlohmann::json::parse(run_inspect({plain, "--json"}));
+  CHECK(j["model"]["arch"] == "mobilenetv2");
+  const auto layer = [&](const std::string& name) {
+    for (const auto& l : j["analysis"]["layers"])
+      if (l["name"] == name) return l;
+    FAIL("no layer ", name, " in inspect's analysis");
+    return nlohmann::json{};
+  };
+  const nlohmann::json expand = layer("features.2.conv.0.0"), dw = layer("features.2.conv.1.0");
+  CHECK(expand["constant_var_zero"] == nlohmann::json::array({5}));
+  CHECK(expand["dead_via_depthwise"] == nlohmann::json::array({7}));
+  CHECK(dw["constant_var_zero"] == nlohmann::json::array({7}));
+  CHECK(expand["channels_after"] == 46);
+  // The constant channel's gamma / sqrt(eps) sets the range; PfQ brings it back to the others'.
+  CHECK(expand["max_w"].get<double>() > 30 * expand["max_w_after"].get<double>());
+  CHECK(expand["step4"].get<double>() == doctest::Approx(expand["max_w"].get<double>() / 7));
+  CHECK(expand["step_after"].get<double>() == doctest::Approx(expand["max_w_after"].get<double>() / 7));
+  CHECK(expand["max_w_after"].get<double>() == doctest::Approx(expand["max_w_without_constant"].get<double>()));
+  CHECK(j["pfq"]["removed_total"] == 4);
+  std::filesystem::remove_all(dir);
 }

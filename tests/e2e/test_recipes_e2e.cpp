@@ -3,8 +3,10 @@
 // format (CIFAR-10 / CIFAR-100 binary files, an ImageNet-style train/ and val/ tree of PNG and
 // JPEG files), cut to one training step per stage and a few test images, so recipes cannot rot:
 // all stages finish (the fine-tune without PfQ too, redone alone when its done.json is gone) and
-// the saved configuration keeps the recipe's values. ImageNet recipes
-// run at their real 224x224 input with batch 2.
+// the saved configuration keeps the recipe's values; `pfq reproduce` plans its grid from each.
+// ImageNet recipes run at their real 224x224 input with batch 2; the ones that start from
+// pretrained weights (configs/*-pretrained.json) import the committed fixture of their
+// architecture instead of pretraining.
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
 
@@ -17,6 +19,7 @@
 #include "../data/data_test_util.h"
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
+#include "apps/reproduce.h"
 #include "apps/workflow.h"
 #include "onnx/export.h"
 #include "core/random.h"
@@ -50,11 +53,13 @@ std::string make_data(const std::string& dataset, const std::string& dir) {
     data::testing::write_file(root + "/cifar-100-binary/train.bin", cifar_records(16, 2, 100, g));
     data::testing::write_file(root + "/cifar-100-binary/test.bin", cifar_records(8, 2, 100, g));
   } else if (dataset == "imagefolder") {
+    // 10 classes: the pretrained recipes run with the 10-class fixtures of tests/fixtures
     int k = 0;
     for (const char* split : {"train", "val"})
-      for (const char* cls : {"n01440764", "n01443537"})
-        for (int i = 0; i < 2; ++i, ++k) {
-          const int w = 40 + 8 * i, h = 36;
+      for (int c = 0; c < 10; ++c)
+        for (int i = 0; i < 1; ++i, ++k) {
+          const std::string cls = "n0144076" + std::to_string(c);
+          const int w = 40 + 8 * (c % 2), h = 36;
           std::vector<uint8_t> pix(static_cast<size_t>(w * h * 3));
           for (auto& p : pix) p = static_cast<uint8_t>(g.next_u64() & 0xff);
           const std::string base = root + "/" + split + "/" + cls + "/img" + std::to_string(i);
@@ -79,7 +84,7 @@ TEST_CASE("e2e: every recipe in configs/ runs as pfq workflow --config on genera
   for (const auto& e : fs::directory_iterator(std::string(PFQ_SOURCE_ROOT) + "/configs"))
     if (e.path().extension() == ".json") recipes.push_back(e.path());
   std::sort(recipes.begin(), recipes.end());
-  REQUIRE(recipes.size() >= 5);
+  REQUIRE(recipes.size() >= 7);
   for (const auto& recipe : recipes) {
     CAPTURE(recipe.string());
     const app::WorkflowOptions r = app::read_workflow_config(recipe.string());
@@ -87,7 +92,19 @@ TEST_CASE("e2e: every recipe in configs/ runs as pfq workflow --config on genera
     const bool imagenet = r.dataset == "imagefolder";
     const std::string batch = imagenet ? "2" : "4";
     const std::string out = tmp / ("run-" + recipe.stem().string());
+    // A recipe that starts from pretrained weights gets the committed fixture of its architecture.
+    std::string pretrained;
+    if (!r.pretrained.empty())
+      pretrained = std::string(PFQ_SOURCE_ROOT) + "/tests/fixtures/" +
+                   (recipe.stem().string().find("mobilenetv2") != std::string::npos ? "pretrained_mobilenet_v2.safetensors"
+                                                                                   : "pretrained_timm_mobilenetv1_100.safetensors");
+    // `pfq reproduce --config <recipe>` reads it too (its grid planned, the weights carried).
+    app::ReproduceOptions ro;
+    app::apply_workflow_recipe(r, ro);
+    CHECK(ro.pretrained == r.pretrained);
+    CHECK(app::plan_runs(ro).size() >= 3);
     const std::string args = "workflow --config " + recipe.string() + " --data-dir " + data_dir + " --out " + out +
+                             (pretrained.empty() ? "" : " --pretrained " + pretrained) +
                              " --pretrain-epochs 1 --finetune-epochs 1 --batch-size " + batch + " --limit-train " + batch +
                              " --limit-test " + batch + " --workers 1 --threads 1";
     CLI::App cli{"pfq"};
@@ -151,10 +168,19 @@ TEST_CASE("e2e: every recipe in configs/ runs as pfq workflow --config on genera
     expected["limit_test"] = std::stoll(batch);
     expected["workers"] = 1;
     expected["threads"] = 1;
+    if (!pretrained.empty()) expected["pretrained"] = pretrained;
     expected["backend"] = backend_options_json();  // the kernel choices the run used
     CHECK(saved.at("backend").at("cpu_layout") == "nhwc");
     CHECK(saved == expected);
     const nlohmann::json raw = nlohmann::json::parse(std::ifstream(recipe));
-    CHECK(raw.at("pretrain_epochs").get<int64_t>() > 1);  // a real schedule, cut only here
+    if (pretrained.empty()) {
+      CHECK(raw.at("pretrain_epochs").get<int64_t>() > 1);  // a real schedule, cut only here
+    } else {
+      // imported, not pretrained: no pretraining schedule in the recipe, the import recorded
+      CHECK_FALSE(raw.contains("pretrain_epochs"));
+      CHECK(results.at("pretrain").at("imported") == true);
+      CHECK_FALSE(fs::exists(out + "/pretrain/metrics.jsonl"));
+    }
+    CHECK(raw.at("finetune_epochs").get<int64_t>() > 1);
   }
 }
