@@ -170,7 +170,9 @@ nlohmann::ordered_json bench_loader(const LoaderBenchOptions& o) {
           {"loader_batches", o.loader_batches},
           {"loader_images_per_s", loader_ips},
           {"loader_images_per_s_per_worker", loader_ips / std::max(1, o.workers)},
-          {"jpeg_decoder", data::turbojpeg_compiled() ? "libjpeg-turbo (TurboJPEG)" : "stb_image"},
+          {"jpeg_decoder", !data::turbojpeg_compiled()    ? "stb_image"
+                           : data::jpeg_window_compiled() ? "libjpeg-turbo (TurboJPEG; crop windows: libjpeg)"
+                                                          : "libjpeg-turbo (TurboJPEG)"},
           {"train_images_per_s", train_ips},
           {"train_fed_images_per_s", fed_ips},
           {"loader_to_train_ratio", loader_ips / train_ips},
