@@ -142,33 +142,45 @@ const float* u8_to_unit() {
 }
 
 // resize_window reading an 8-bit HWC image: the same taps, values and summation order as
-// resize_window(to_float(img), ...), without the float copy of the whole image.
-// The window is in picture coordinates and lies inside img's stored pixels (check_stored).
+// resize_window(to_float(img), ...) (each output sums wx[k] * pixel over its taps in k order),
+// without the float copy of the whole image. The horizontal pass runs on blocks of kRows rows,
+// transposed (column-major) so that one output column of all the block's rows is one vector
+// operation per tap instead of a scalar loop per pixel. The window is in picture coordinates
+// and lies inside img's stored pixels (check_stored).
 Image resize_window_u8(const ImageU8& img, int64_t top, int64_t left, int64_t h, int64_t w, int64_t out_h, int64_t out_w) {
   if (out_h == h && out_w == w) return to_float(img, top, left, h, w);
   check_stored(img, top, left, h, w, "RandomResizedCrop");
+  constexpr int64_t kRows = 16;
   const Taps tx = bilinear_taps(w, out_w), ty = bilinear_taps(h, out_h);
   const float* unit = u8_to_unit();
   Image mid(3, h, out_w);
-  for (int64_t y = 0; y < h; ++y) {
-    const uint8_t* row = img.hwc.data() + ((top - img.top + y) * img.width + left - img.left) * 3;
-    float* d0 = &mid.at(0, y, 0);
-    float* d1 = &mid.at(1, y, 0);
-    float* d2 = &mid.at(2, y, 0);
-    for (int64_t x = 0; x < out_w; ++x) {
-      const float* wx = tx.w.data() + tx.first[static_cast<size_t>(x)];
-      const uint8_t* s = row + tx.start[static_cast<size_t>(x)] * 3;
-      const int64_t n = tx.count[static_cast<size_t>(x)];
-      float a0 = 0, a1 = 0, a2 = 0;
-      for (int64_t k = 0; k < n; ++k) {
-        a0 += wx[k] * unit[s[3 * k]];
-        a1 += wx[k] * unit[s[3 * k + 1]];
-        a2 += wx[k] * unit[s[3 * k + 2]];
-      }
-      d0[x] = a0;
-      d1[x] = a1;
-      d2[x] = a2;
+  // in[(c * w + x) * kRows + r]: pixel (y0 + r, x) of channel c; acc likewise per output column
+  std::vector<float> in(static_cast<size_t>(3 * w * kRows)), acc(static_cast<size_t>(3 * out_w * kRows));
+  for (int64_t y0 = 0; y0 < h; y0 += kRows) {
+    const int64_t rows = std::min(kRows, h - y0);  // a last, partial block computes stale rows too, unused
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* row = img.hwc.data() + ((top - img.top + y0 + r) * img.width + left - img.left) * 3;
+      for (int64_t x = 0; x < w; ++x)
+        for (int64_t c = 0; c < 3; ++c) in[static_cast<size_t>((c * w + x) * kRows + r)] = unit[row[3 * x + c]];
     }
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t x = 0; x < out_w; ++x) {
+        const float* wx = tx.w.data() + tx.first[static_cast<size_t>(x)];
+        const int64_t start = tx.start[static_cast<size_t>(x)], n = tx.count[static_cast<size_t>(x)];
+        float* o = acc.data() + (c * out_w + x) * kRows;
+        std::fill(o, o + kRows, 0.0f);
+        for (int64_t k = 0; k < n; ++k) {
+          const float wk = wx[k];
+          const float* src = in.data() + (c * w + start + k) * kRows;
+#pragma omp simd
+          for (int64_t r = 0; r < kRows; ++r) o[r] += wk * src[r];
+        }
+      }
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t r = 0; r < rows; ++r) {
+        float* d = &mid.at(c, y0 + r, 0);
+        for (int64_t x = 0; x < out_w; ++x) d[x] = acc[static_cast<size_t>((c * out_w + x) * kRows + r)];
+      }
   }
   return resize_vertical(mid, ty, out_h);
 }
