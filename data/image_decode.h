@@ -2,7 +2,8 @@
 /// image_decode.h — JPEG and PNG files to float CHW images (data/dataset.h's Image), for the image
 /// folders (image_folder.h). JPEGs go through libjpeg-turbo's TurboJPEG API when pfq is built with
 /// it (Meson feature `turbojpeg`), which can also decode at a reduced scale in the DCT domain (1/2,
-/// 1/4, 1/8, like PIL's draft mode); PNGs, and JPEGs in a build without it, through stb_image. Other formats
+/// 1/4, 1/8, like PIL's draft mode); training's crop windows alone through its libjpeg API
+/// (jpeg_decode_window_u8). PNGs, and JPEGs in a build without it, through stb_image. Other formats
 /// are refused. Colour handling matches PIL's convert("RGB"), torchvision's ImageFolder loader.
 #pragma once
 #include <cstdint>
