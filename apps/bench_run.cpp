@@ -34,11 +34,12 @@ void run_loader_mode(const BenchOptions& o, const std::string& model, const Devi
     auto r = bench_loader(lo);
     if (!o.json)
       std::printf("%-12s loader %s %s batch %lld, %d workers: loader %.0f img/s, train step %.0f img/s (fed by the loader %.0f img/s)"
-                  "  ratio loader/train %.1fx%s; %.0f img/s per worker (JPEGs: %s)\n",
+                  "  ratio loader/train %.1fx%s; %.0f img/s per worker, %.2f ms CPU per image (JPEGs: %s)\n",
                   model.c_str(), ds.c_str(), r["input"].dump().c_str(), static_cast<long long>(o.batch), o.workers,
                   r["loader_images_per_s"].get<double>(), r["train_images_per_s"].get<double>(), r["train_fed_images_per_s"].get<double>(),
                   r["loader_to_train_ratio"].get<double>(), r["loader_to_train_ratio"].get<double>() < 1 ? "  LOADER IS THE BOTTLENECK" : "",
-                  r["loader_images_per_s_per_worker"].get<double>(), r["jpeg_decoder"].get<std::string>().c_str());
+                  r["loader_images_per_s_per_worker"].get<double>(), r["loader_cpu_ms_per_image"].get<double>(),
+                  r["jpeg_decoder"].get<std::string>().c_str());
     out["results"].push_back(r);
   }
 }

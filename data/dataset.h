@@ -36,14 +36,34 @@ struct Image {
   std::string dims_str() const;  ///< "3x32x32"
 };
 
+/// A crop window: top-left corner and size.
+struct CropBox {
+  /// Top-left corner and size, in pixels.
+  ///@{
+  int64_t top, left, height, width;
+  ///@}
+};
+
 /// An 8-bit RGB image as decoders write it: hwc[(y * width + x) * 3 + c] (image folders hand it
 /// to Transform::apply_u8, which converts only what it keeps).
 struct ImageU8 {
-  /// Dimensions of the image.
+  /// Dimensions of the stored pixels (the whole picture unless a decoder stored only a window).
   ///@{
   int64_t height = 0, width = 0;
   ///@}
   std::vector<uint8_t> hwc;  ///< height * width * 3 bytes
+  /// Where the stored pixels lie in the decoded picture when a decoder was asked for a crop window
+  /// only (image_decode.h): their top-left corner and the picture's full size. The default, 0 for
+  /// all four, is a whole picture (full size = height x width).
+  ///@{
+  int64_t top = 0, left = 0, full_height = 0, full_width = 0;
+  ///@}
+  /// The decoded picture's height (what transforms draw their crops from).
+  int64_t picture_height() const { return full_height > 0 ? full_height : height; }
+  /// The decoded picture's width.
+  int64_t picture_width() const { return full_width > 0 ? full_width : width; }
+  /// Whether hwc holds the whole picture.
+  bool whole() const { return top == 0 && left == 0 && picture_height() == height && picture_width() == width; }
 };
 
 /// One labelled example of a dataset.

@@ -88,8 +88,16 @@ static ImageU8 decode_with_stb(const std::vector<uint8_t>& bytes, const std::str
   return img;
 }
 
+// Whether the bytes end with the EOI marker (FF D9). Only such files go through the window
+// decoder, which stops at the window's last row: a truncated file (no EOI; "Premature end of JPEG
+// file" from a whole decode) or one with bytes after its EOI decodes whole, refused or accepted
+// exactly as before.
+static bool ends_with_eoi(const std::vector<uint8_t>& b) {
+  return b.size() >= 4 && b[b.size() - 2] == 0xFF && b[b.size() - 1] == 0xD9;
+}
+
 ImageU8 decode_image_bytes_u8(const std::vector<uint8_t>& bytes, const std::string& path, const DecodeLimits& limits,
-                              const SourceScaleFn& source_scale) {
+                              const SourceScaleFn& source_scale, const SourceWindowFn& source_window) {
   // refuses what Debian's stb_image mishandles (stb_guards.h); for TurboJPEG too, so that a
   // corrupt file gets the same message whichever decoder the build has
   check_jpeg_for_stb(bytes, path);
@@ -98,7 +106,15 @@ ImageU8 decode_image_bytes_u8(const std::vector<uint8_t>& bytes, const std::stri
     const JpegHeader hd = turbojpeg_header(bytes, path);
     check_pixel_limit(hd.height, hd.width, limits, path);
     const double f = source_scale ? source_scale(hd.height, hd.width) : 1.0;
-    return turbojpeg_decode_u8(bytes, path, turbojpeg_scale(f));
+    const std::pair<int, int> scale = turbojpeg_scale(f);
+    if (source_window && jpeg_window_compiled() && ends_with_eoi(bytes)) {
+      // the picture's size at that scale (TJSCALED) and the window the transform will read of it
+      const int64_t h = (hd.height * scale.first + scale.second - 1) / scale.second;
+      const int64_t w = (hd.width * scale.first + scale.second - 1) / scale.second;
+      const CropBox box = source_window(h, w);
+      if (box.height < h || box.width < w) return jpeg_decode_window_u8(bytes, path, scale, box);
+    }
+    return turbojpeg_decode_u8(bytes, path, scale);
   }
   return decode_with_stb(bytes, path, limits);
 }

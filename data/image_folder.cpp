@@ -106,9 +106,11 @@ Sample ImageFolderDataset::get_transformed(int64_t index, const Transform* trans
   const DecodeLimits limits{options_.max_pixels, options_.max_file_bytes};
   // the transform's draws on a copy of gen: apply() below makes the same ones
   const SourceScaleFn scale = [&](int64_t h, int64_t w) { return transform->source_scale(h, w, gen); };
+  // training's crop: only the window apply_u8 will read is decoded (JPEGs, jpeg_window_compiled())
+  const SourceWindowFn window = [&](int64_t h, int64_t w) { return transform->source_window(h, w, gen); };
   ImageU8 decoded;
   const Sample first = first_decodable(index, [&](const std::string& file) {
-    decoded = decode_image_bytes_u8(read_image_file(file, limits.max_file_bytes), file, limits, scale);
+    decoded = decode_image_bytes_u8(read_image_file(file, limits.max_file_bytes), file, limits, scale, window);
     return Image();  // the 8-bit image goes to apply_u8 below, which converts only what it keeps
   });
   return Sample{transform->apply_u8(std::move(decoded), gen), first.label};

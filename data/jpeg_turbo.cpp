@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "data/image_decode.h"
+#include "data/jpeg_common.h"
 #include "data/transforms.h"
 
 #ifdef PFQ_WITH_TURBOJPEG
@@ -35,16 +36,9 @@ tjhandle thread_decompressor() {
   return handle.h;
 }
 
-// Whether TurboJPEG's last message is one of libjpeg's warnings (jerror.h's JWRN_*), after which
-// the image is whole, as PIL accepts it. TurboJPEG 2.1 reports TJERR_WARNING for a fatal error
-// too once any warning came before it, so the message itself decides. "Premature end of JPEG
-// file" (a truncated file: grey rows) is not accepted, as PIL refuses it.
-bool is_benign_warning(const std::string& m) {
-  for (const char* w : {"Corrupt JPEG data: ", "Warning: unknown JFIF revision", "Unknown Adobe color transform",
-                        "Inconsistent progression sequence", "Invalid SOS parameters for sequential JPEG"})
-    if (m.rfind(w, 0) == 0) return m.find("premature end") == std::string::npos;
-  return false;
-}
+// TurboJPEG's message is the first warning's (or a later fatal error's: TurboJPEG 2.1 reports
+// TJERR_WARNING for a fatal error too once any warning came before it, so the message decides).
+using jpeg_detail::is_benign_warning;
 
 struct TurboHeader {
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
@@ -58,17 +52,6 @@ TurboHeader read_turbo_header(tjhandle h, const std::vector<uint8_t>& bytes, con
     PFQ_CHECK(is_benign_warning(tjGetErrorStr2(h)) && t.width > 0 && t.height > 0, path,
               ": cannot decode image (corrupt JPEG header): ", tjGetErrorStr2(h));
   return t;
-}
-
-// PIL's cmyk2rgb (libImaging/Convert.c) on the inverted CMYK that Adobe JPEGs store and PIL reads
-// as "CMYK;I": with c, k the stored (inverted) values, r = k - (255 - c) * k / 255 rounded as
-// PIL's MULDIV255, i.e. c * k / 255.
-inline uint8_t cmyk_channel(uint8_t stored_c, uint8_t stored_k) {
-  const int nk = stored_k;              // 255 - K
-  const int c = 255 - stored_c;         // C
-  const int t = c * nk + 128;
-  const int v = nk - ((t + (t >> 8)) >> 8);
-  return static_cast<uint8_t>(v < 0 ? 0 : v);
 }
 
 }  // namespace
@@ -117,7 +100,7 @@ ImageU8 turbojpeg_decode_u8(const std::vector<uint8_t>& bytes, const std::string
   if (cmyk)
     for (size_t p = 0; p < hw; ++p) {
       const uint8_t* s = &cmyk_pix[p * 4];
-      for (int c = 0; c < 3; ++c) img.hwc[p * 3 + static_cast<size_t>(c)] = cmyk_channel(s[c], s[3]);
+      for (int c = 0; c < 3; ++c) img.hwc[p * 3 + static_cast<size_t>(c)] = jpeg_detail::cmyk_channel(s[c], s[3]);
     }
   return img;
 }

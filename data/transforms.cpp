@@ -123,6 +123,14 @@ Image resize_window(const Image& img, int64_t top, int64_t left, int64_t h, int6
   return resize_vertical(mid, ty, out_h);
 }
 
+// Throws unless the picture window [top, top+h) x [left, left+w) lies inside img's stored pixels.
+void check_stored(const ImageU8& img, int64_t top, int64_t left, int64_t h, int64_t w, const char* what) {
+  PFQ_CHECK(h >= 0 && w >= 0 && top >= img.top && left >= img.left && top + h <= img.top + img.height &&
+                left + w <= img.left + img.width,
+            what, ": window ", h, "x", w, " at (", top, ", ", left, ") outside the stored ", img.height, "x", img.width,
+            " pixels at (", img.top, ", ", img.left, ") of the ", img.picture_height(), "x", img.picture_width(), " image");
+}
+
 // v / 255.0f for every byte: what to_float() stores, so the uint8 paths give the float path's bits.
 const float* u8_to_unit() {
   static const auto table = [] {
@@ -134,31 +142,45 @@ const float* u8_to_unit() {
 }
 
 // resize_window reading an 8-bit HWC image: the same taps, values and summation order as
-// resize_window(to_float(img), ...), without the float copy of the whole image.
+// resize_window(to_float(img), ...) (each output sums wx[k] * pixel over its taps in k order),
+// without the float copy of the whole image. The horizontal pass runs on blocks of kRows rows,
+// transposed (column-major) so that one output column of all the block's rows is one vector
+// operation per tap instead of a scalar loop per pixel. The window is in picture coordinates
+// and lies inside img's stored pixels (check_stored).
 Image resize_window_u8(const ImageU8& img, int64_t top, int64_t left, int64_t h, int64_t w, int64_t out_h, int64_t out_w) {
   if (out_h == h && out_w == w) return to_float(img, top, left, h, w);
+  check_stored(img, top, left, h, w, "RandomResizedCrop");
+  constexpr int64_t kRows = 16;
   const Taps tx = bilinear_taps(w, out_w), ty = bilinear_taps(h, out_h);
   const float* unit = u8_to_unit();
   Image mid(3, h, out_w);
-  for (int64_t y = 0; y < h; ++y) {
-    const uint8_t* row = img.hwc.data() + ((top + y) * img.width + left) * 3;
-    float* d0 = &mid.at(0, y, 0);
-    float* d1 = &mid.at(1, y, 0);
-    float* d2 = &mid.at(2, y, 0);
-    for (int64_t x = 0; x < out_w; ++x) {
-      const float* wx = tx.w.data() + tx.first[static_cast<size_t>(x)];
-      const uint8_t* s = row + tx.start[static_cast<size_t>(x)] * 3;
-      const int64_t n = tx.count[static_cast<size_t>(x)];
-      float a0 = 0, a1 = 0, a2 = 0;
-      for (int64_t k = 0; k < n; ++k) {
-        a0 += wx[k] * unit[s[3 * k]];
-        a1 += wx[k] * unit[s[3 * k + 1]];
-        a2 += wx[k] * unit[s[3 * k + 2]];
-      }
-      d0[x] = a0;
-      d1[x] = a1;
-      d2[x] = a2;
+  // in[(c * w + x) * kRows + r]: pixel (y0 + r, x) of channel c; acc likewise per output column
+  std::vector<float> in(static_cast<size_t>(3 * w * kRows)), acc(static_cast<size_t>(3 * out_w * kRows));
+  for (int64_t y0 = 0; y0 < h; y0 += kRows) {
+    const int64_t rows = std::min(kRows, h - y0);  // a last, partial block computes stale rows too, unused
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* row = img.hwc.data() + ((top - img.top + y0 + r) * img.width + left - img.left) * 3;
+      for (int64_t x = 0; x < w; ++x)
+        for (int64_t c = 0; c < 3; ++c) in[static_cast<size_t>((c * w + x) * kRows + r)] = unit[row[3 * x + c]];
     }
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t x = 0; x < out_w; ++x) {
+        const float* wx = tx.w.data() + tx.first[static_cast<size_t>(x)];
+        const int64_t start = tx.start[static_cast<size_t>(x)], n = tx.count[static_cast<size_t>(x)];
+        float* o = acc.data() + (c * out_w + x) * kRows;
+        std::fill(o, o + kRows, 0.0f);
+        for (int64_t k = 0; k < n; ++k) {
+          const float wk = wx[k];
+          const float* src = in.data() + (c * w + start + k) * kRows;
+#pragma omp simd
+          for (int64_t r = 0; r < kRows; ++r) o[r] += wk * src[r];
+        }
+      }
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t r = 0; r < rows; ++r) {
+        float* d = &mid.at(c, y0 + r, 0);
+        for (int64_t x = 0; x < out_w; ++x) d[x] = acc[static_cast<size_t>((c * out_w + x) * kRows + r)];
+      }
   }
   return resize_vertical(mid, ty, out_h);
 }
@@ -199,12 +221,11 @@ CropBox random_resized_crop_box(int64_t h, int64_t w, Generator& gen, std::array
 }
 
 Image to_float(const ImageU8& img, int64_t top, int64_t left, int64_t h, int64_t w) {
-  PFQ_CHECK(top >= 0 && left >= 0 && h >= 0 && w >= 0 && top + h <= img.height && left + w <= img.width,
-            "to_float: window ", h, "x", w, " at (", top, ", ", left, ") outside the ", img.height, "x", img.width, " image");
+  check_stored(img, top, left, h, w, "to_float");
   const float* unit = u8_to_unit();
   Image out(3, h, w);
   for (int64_t y = 0; y < h; ++y) {
-    const uint8_t* row = img.hwc.data() + ((top + y) * img.width + left) * 3;
+    const uint8_t* row = img.hwc.data() + ((top - img.top + y) * img.width + left - img.left) * 3;
     for (int64_t c = 0; c < 3; ++c) {
       float* d = &out.at(c, y, 0);
       for (int64_t x = 0; x < w; ++x) d[x] = unit[row[3 * x + c]];
@@ -213,13 +234,19 @@ Image to_float(const ImageU8& img, int64_t top, int64_t left, int64_t h, int64_t
   return out;
 }
 
-Image to_float(const ImageU8& img) { return to_float(img, 0, 0, img.height, img.width); }
+Image to_float(const ImageU8& img) { return to_float(img, 0, 0, img.picture_height(), img.picture_width()); }
 
 // ---- transforms ----
 
 Image Transform::apply_u8(ImageU8 img, Generator& gen) const { return apply(to_float(img), gen); }
 
 double Transform::source_scale(int64_t, int64_t, const Generator&) const { return 1.0; }
+
+CropBox Transform::source_window(int64_t h, int64_t w, const Generator&) const { return {0, 0, h, w}; }
+
+CropBox Compose::source_window(int64_t h, int64_t w, const Generator& gen) const {
+  return steps_.empty() ? CropBox{0, 0, h, w} : steps_.front()->source_window(h, w, gen);
+}
 
 double Compose::source_scale(int64_t h, int64_t w, const Generator& gen) const {
   return steps_.empty() ? 1.0 : steps_.front()->source_scale(h, w, gen);
@@ -323,8 +350,13 @@ double RandomResizedCrop::source_scale(int64_t h, int64_t w, const Generator& ge
   return std::min(1.0, need);
 }
 
+CropBox RandomResizedCrop::source_window(int64_t h, int64_t w, const Generator& gen) const {
+  Generator g = gen;
+  return random_resized_crop_box(h, w, g, scale_, ratio_);
+}
+
 Image RandomResizedCrop::apply_u8(ImageU8 img, Generator& gen) const {
-  const CropBox b = random_resized_crop_box(img.height, img.width, gen, scale_, ratio_);
+  const CropBox b = random_resized_crop_box(img.picture_height(), img.picture_width(), gen, scale_, ratio_);
   return resize_window_u8(img, b.top, b.left, b.height, b.width, size_, size_);
 }
 

@@ -34,14 +34,19 @@ class Transform {
   /// apply() to an 8-bit image as decoded (image folders): the default converts it to float
   /// (to_float) first; RandomResizedCrop reads the bytes of its window only. Same result either way.
   virtual Image apply_u8(ImageU8 img, Generator& gen) const;
+  /// The window of an h x w picture (as decoded, after source_scale's shrinking) that apply_u8
+  /// reads, so that the decoder may decode only it (image_decode.h); `gen` is read through a copy
+  /// as in source_scale. The default, the whole picture: apply_u8 needs every pixel.
+  virtual CropBox source_window(int64_t h, int64_t w, const Generator& gen) const;
 };
 /// A shared, immutable transform.
 using TransformPtr = std::shared_ptr<const Transform>;
 
 // ---- deterministic building blocks ----
-/// An 8-bit image's window [top, top+h) x [left, left+w) (inside it) as float CHW, values v / 255.
+/// An 8-bit picture's window [top, top+h) x [left, left+w) (inside its stored pixels: picture
+/// coordinates, ImageU8's top / left) as float CHW, values v / 255.
 Image to_float(const ImageU8& img, int64_t top, int64_t left, int64_t h, int64_t w);
-/// The whole 8-bit image as float CHW, values v / 255.
+/// The whole 8-bit picture as float CHW, values v / 255 (it must hold the whole picture).
 Image to_float(const ImageU8& img);
 /// Window [top, top+h) x [left, left+w) of img; pixels outside img are 0 (zero padding).
 Image crop(const Image& img, int64_t top, int64_t left, int64_t h, int64_t w);
@@ -51,13 +56,6 @@ Image hflip(const Image& img);
 /// source footprint (antialiasing as PIL and torchvision's antialias=True do).
 Image resize_bilinear(const Image& img, int64_t out_h, int64_t out_w);
 
-/// A crop window: top-left corner and size.
-struct CropBox {
-  /// Top-left corner and size, in pixels.
-  ///@{
-  int64_t top, left, height, width;
-  ///@}
-};
 /// torchvision RandomResizedCrop.get_params: up to 10 tries of area fraction ~ U(scale) and
 /// log-aspect ~ U(log ratio); then the central crop clamped to the ratio range.
 CropBox random_resized_crop_box(int64_t h, int64_t w, Generator& gen, std::array<double, 2> scale,
@@ -74,6 +72,7 @@ class Compose : public Transform {
   std::string describe() const override;
   double source_scale(int64_t h, int64_t w, const Generator& gen) const override;  ///< the first step's
   Image apply_u8(ImageU8 img, Generator& gen) const override;  ///< the first step's apply_u8, then apply()
+  CropBox source_window(int64_t h, int64_t w, const Generator& gen) const override;  ///< the first step's
   /// The transforms, first to last.
   const std::vector<TransformPtr>& steps() const { return steps_; }
 
@@ -130,8 +129,11 @@ class RandomResizedCrop : public Transform {
   /// The box apply() will draw, shrunk until its shorter side is `size` (never enlarged). The box
   /// apply() then draws on the shrunk image is the same one scaled, up to rounding.
   double source_scale(int64_t h, int64_t w, const Generator& gen) const override;
-  /// Crops the 8-bit window first and converts only it to float.
+  /// Crops the 8-bit window first and converts only it to float; `img` may hold only that window
+  /// (source_window) of the picture.
   Image apply_u8(ImageU8 img, Generator& gen) const override;
+  /// The box apply_u8 will draw on an h x w picture.
+  CropBox source_window(int64_t h, int64_t w, const Generator& gen) const override;
 
  private:
   int64_t size_;

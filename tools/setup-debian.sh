@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # setup-debian.sh — installs, as root on Debian 12, every Debian package pfq needs to build and
-# test (compiler, Meson, header-only libraries, doctest, oneDNN for CPU convolutions, TurboJPEG
-# for JPEG decoding, protobuf and ONNX's schema for ONNX export, Open MPI for data-parallel ranks
+# test (compiler, Meson, header-only libraries, doctest, oneDNN for CPU convolutions, libjpeg-turbo
+# (TurboJPEG and libjpeg APIs) for JPEG decoding, protobuf and ONNX's schema for ONNX export, Open MPI for data-parallel ranks
 # (procps: the kill test's pgrep), the Fashion-MNIST data, Doxygen for the API reference).
 # Idempotent: installs only what is missing. CUDA (nvcc, cuDNN) is not a Debian package: see build-notes.
 # Usage: sudo tools/setup-debian.sh [--with-clang]   (--with-clang: clang + its sanitizer runtimes)
 set -euo pipefail
 
 pkgs=(meson ninja-build g++ pkg-config libeigen3-dev doctest-dev libstb-dev libcli11-dev
-      nlohmann-json3-dev zlib1g-dev libdnnl-dev libturbojpeg0-dev libprotobuf-dev protobuf-compiler libonnx-dev
+      nlohmann-json3-dev zlib1g-dev libdnnl-dev libturbojpeg0-dev libjpeg62-turbo-dev libprotobuf-dev protobuf-compiler libonnx-dev
       libopenmpi-dev openmpi-bin procps python3-venv dataset-fashion-mnist doxygen)
 for arg in "$@"; do
   case "$arg" in
