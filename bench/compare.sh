@@ -11,6 +11,8 @@
 #
 #   bench/compare.sh                                   # the full comparison (long: minutes per model)
 #   bench/compare.sh --models resnet20 --modes train,infer --batch 8 --steps 2 --rounds 1
+#   bench/compare.sh --size 224 --classes 1000 --models resnet18,mobilenetv1,mobilenetv2 --batch 32 \
+#     --modes train,infer --steps 3 --warmup 1 --rounds 2    # ImageNet variants vs torchvision's models
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +20,7 @@ torch_python=/usr/bin/python3  # Debian's python3-torch; `python3` on PATH may l
 models="resnet20,mobilenetv1,mobilenetv2"
 modes="train,infer,qat"
 threads=2 batch=128 rounds=3 steps=10 warmup=3
+size=32 classes=100  # > 64 px: both sides build the "imagenet" variants (torchvision's models for PyTorch)
 bn_stats=""  # qat: pfq bench's default (pfq finetune's)
 out=runs/bench-compare
 pfq=build/apps/pfq
@@ -29,6 +32,8 @@ usage: bench/compare.sh [options]
   --modes LIST    comma-separated, of train, infer, qat (default $modes)
   --threads N     threads of both frameworks (default $threads)
   --batch N       batch size (default $batch)
+  --size N        input height and width; above 64 the ImageNet variants (default $size)
+  --classes N     classifier outputs (default $classes)
   --rounds N      pfq / torch NCHW / torch channels-last alternations per model and mode (default $rounds)
   --steps N       timed steps per process (default $steps)
   --warmup N      untimed steps per process (default $warmup)
@@ -47,6 +52,8 @@ while [[ $# -gt 0 ]]; do
     --modes) need_value "$@"; modes=$2; shift 2 ;;
     --threads) need_value "$@"; threads=$2; shift 2 ;;
     --batch) need_value "$@"; batch=$2; shift 2 ;;
+    --size) need_value "$@"; size=$2; shift 2 ;;
+    --classes) need_value "$@"; classes=$2; shift 2 ;;
     --rounds) need_value "$@"; rounds=$2; shift 2 ;;
     --steps) need_value "$@"; steps=$2; shift 2 ;;
     --warmup) need_value "$@"; warmup=$2; shift 2 ;;
@@ -58,7 +65,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-for n in threads batch rounds steps; do
+for n in threads batch size classes rounds steps; do
   [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --$n must be a positive integer, got '${!n}'" >&2; exit 2; }
 done
 [[ $warmup =~ ^[0-9]+$ ]] || { echo "compare.sh: --warmup must be a non-negative integer, got '$warmup'" >&2; exit 2; }
@@ -77,7 +84,7 @@ rm -f "$out"/raw/*.json
 export OMP_NUM_THREADS=$threads
 
 $table settings --out "$out" --pfq "$pfq" --models "${model_list[@]}" --modes "${mode_list[@]}" --threads "$threads" \
-  --batch "$batch" --rounds "$rounds" --steps "$steps" --warmup "$warmup"
+  --batch "$batch" --size "$size" --classes "$classes" --rounds "$rounds" --steps "$steps" --warmup "$warmup"
 
 # run NAME CMD...: one process, its JSON document on stdout into raw/NAME.json.
 run() {
@@ -92,7 +99,7 @@ run() {
   mv "$out/raw/$name.json.tmp" "$out/raw/$name.json"
 }
 
-common=(--threads "$threads" --steps "$steps" --warmup "$warmup")
+common=(--threads "$threads" --steps "$steps" --warmup "$warmup" --size "$size" --classes "$classes")
 for model in "${model_list[@]}"; do
   for mode in "${mode_list[@]}"; do
     for ((r = 1; r <= rounds; r++)); do

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """torch_reference.py — PyTorch's time for what `pfq bench` times, on the same machine: one SGD
 training step (forward + cross-entropy + backward + SGD with momentum and weight decay) and
-inference, for pfq's CIFAR models built identically in PyTorch (ResNet-20/32/56 and MobileNetV1
-from tools/torch_pfq_models.py, MobileNetV2 here; same module names and channel arithmetic, so
-parameter counts match pfq's). Synthetic data, median/min/max after warm-up, JSON output.
+inference. Inputs <= 64 px (pfq's "cifar" variant): pfq's CIFAR models built identically in
+PyTorch (ResNet-20/32/56 and MobileNetV1 from tools/torch_pfq_models.py, MobileNetV2 here; same
+module names and channel arithmetic, so parameter counts match pfq's). Larger inputs (pfq's
+"imagenet" variant): torchvision's own definitions (resnet18, resnet50, mobilenet_v2) and a
+MobileNetV1 from torchvision's Conv2dNormActivation blocks at ImageNet strides; compare.sh
+checks their parameter counts against pfq's. Synthetic data, median/min/max after warm-up, JSON.
 
     python3 bench/torch_reference.py --device cuda --channels-last --json out.json
     python3 bench/torch_reference.py --device cpu --threads 2 --steps 3     # CPU issue (#7)
@@ -88,7 +91,39 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.flatten(self.avgpool(self.features(x))))
 
 
-def build(arch, in_channels, num_classes, width):
+def imagenet_mobilenet_v1(in_channels, num_classes, width):
+    """MobileNetV1 as torchvision would build it (torchvision has none): Conv2dNormActivation
+    (conv, BN, ReLU) blocks, stem 3x3 stride 2, the 13 depthwise-separable blocks at ImageNet
+    strides, global average pool, fc; pfq's mobilenet_v1 "imagenet" variant."""
+    from torchvision.ops.misc import Conv2dNormActivation as CNA
+
+    cin = pm.make_divisible(32 * width)
+    feats = [CNA(in_channels, cin, 3, 2)]
+    for c, stride in pm.MOBILENET_V1_BLOCKS:
+        cout = pm.make_divisible(c * width)
+        feats += [CNA(cin, cin, 3, stride, groups=cin), CNA(cin, cout, 1, 1)]
+        cin = cout
+    return nn.Sequential(*feats, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(cin, num_classes))
+
+
+def build(arch, in_channels, num_classes, width, size=32):
+    """pfq's model of that name at that input size: pfq resolves the variant from the size (<= 64:
+    cifar, else imagenet; layers/models/model_config.cpp), and so does this."""
+    if size > 64:
+        import torchvision
+
+        if in_channels != 3:
+            raise SystemExit(f"torch_reference.py: torchvision's {arch} takes 3 input channels, got {in_channels}")
+        if arch in ("resnet18", "resnet50"):
+            if width != 1.0:
+                raise SystemExit(f"torch_reference.py: torchvision's {arch} has no width multiplier (got {width})")
+            return getattr(torchvision.models, arch)(num_classes=num_classes)
+        if arch == "mobilenetv2":
+            return torchvision.models.mobilenet_v2(num_classes=num_classes, width_mult=width)
+        if arch == "mobilenetv1":
+            return imagenet_mobilenet_v1(in_channels, num_classes, width)
+        raise SystemExit(f"torch_reference.py: unknown arch '{arch}' at {size} px (expected resnet18, resnet50, "
+                         "mobilenetv1 or mobilenetv2)")
     if arch == "mobilenetv2":
         return MobileNetV2(in_channels, num_classes, width)
     return pm.build(arch, in_channels, num_classes, width)
@@ -162,7 +197,7 @@ def print_profile(args, arch, mode, device, step):
 def bench_one(args, arch, mode, device):
     rss_before_model = current_rss_mib()
     torch.manual_seed(1)
-    model = build(arch, args.channels, args.classes, args.width).to(device)
+    model = build(arch, args.channels, args.classes, args.width, args.size).to(device)
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     x = torch.randn(args.batch, args.channels, args.size, args.size, device=device).contiguous(memory_format=fmt)
@@ -194,7 +229,7 @@ def bench_one(args, arch, mode, device):
     med = statistics.median(times)
     if args.profile > 0:
         print_profile(args, arch, mode, device, step)
-    return {"model": arch, "mode": mode, "batch": args.batch, "median_ms": med, "min_ms": min(times), "max_ms": max(times),
+    return {"model": arch, "mode": mode, "batch": args.batch, "size": args.size, "classes": args.classes, "median_ms": med, "min_ms": min(times), "max_ms": max(times),
             "images_per_s": args.batch / (med * 1e-3), "params": sum(p.numel() for p in model.parameters()),
             "peak_rss_mib": peak_rss_mib(), "rss_before_model_mib": rss_before_model}
 

@@ -95,6 +95,9 @@ struct RDivScalar { /** The scalar. */ double s; /** Applies it to one element. 
 /// a + alpha * b: Tensor::add_ (gradient accumulation, EMA updates), as the CPU axpy loop.
 struct AddScaled { /** The scalar. */ double alpha; /** Applies it to one element. */ template <class T> PFQ_HD T operator()(T a, T b) const { return a + T(alpha) * b; } };
 
+/// relu(a + b) in one pass (the residual blocks' add and activation): Relu of Add's value, bit for bit.
+struct AddRelu { /** Applies it to one element. */ template <class T> PFQ_HD T operator()(T a, T b) const { return Relu{}(a + b); } };
+
 /// Backward helpers: (grad, saved) -> grad_in
 struct ReluGrad { /** Applies it to one element. */ template <class T> PFQ_HD T operator()(T g, T y) const { return y > T(0) ? g : T(0); } };
 /// g where 0 < y < 6 (y = relu6(x)), else 0.

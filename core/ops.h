@@ -66,6 +66,9 @@ Tensor pow(const Tensor& x, double exponent);
 Tensor abs(const Tensor& x);       ///< gradient sign(x), 0 at 0
 Tensor relu(const Tensor& x);      ///< gradient 1 where x > 0
 Tensor relu6(const Tensor& x);     ///< gradient 1 where 0 < x < 6
+/// relu(add(a, b)) with the values and gradients of the two ops, in one pass over memory (a
+/// residual block's tail). Requires a and b of one shape, float32 or float64.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 /// 1 / (1 + e^-x).
 Tensor sigmoid(const Tensor& x);
 /// Hyperbolic tangent.

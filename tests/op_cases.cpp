@@ -112,6 +112,10 @@ const std::vector<OpCase>& op_cases() {
          Tensor rv = like(Tensor::from_vector<double>({0.5, 1.5, 2.0}, {3}), v[0]);
          return batch_norm(to_channels_last(v[0]), v[1], v[2], rm, rv, false, 0.1, 1e-5, BnAct::ReLU);
        }},
+      {"add_relu", {{2, 3, 2, 3}, {2, 3, 2, 3}}, [](auto& v) { return add_relu(v[0], v[1]); }},
+      {"add_relu channels-last", {{2, 3, 2, 3}, {2, 3, 2, 3}}, [](auto& v) {
+         return add_relu(to_channels_last(v[0]), to_channels_last(v[1]));
+       }},
       {"add relu mul channels-last", {{2, 3, 2, 3}, {2, 3, 2, 3}}, [](auto& v) {
          Tensor a = to_channels_last(v[0]), b = to_channels_last(v[1]);
          return mul(relu(add(a, b)), relu6(mul(a, 4.0)));

@@ -101,15 +101,18 @@ void batch_norm_act_backward(bool nhwc, bool training, const Tensor& x, const Te
   });
 }
 
-void max_pool_forward(const PoolGeom& g, const Tensor& x, const Tensor& y, const Tensor& argmax) {
+void max_pool_forward(const PoolGeom& g, bool nhwc, const Tensor& x, const Tensor& y, const Tensor& argmax) {
+  int64_t* am = argmax.defined() ? argmax.data<int64_t>() : nullptr;
   PFQ_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&] {
-    max_pool_forward<scalar_t>(g, x.data<scalar_t>(), y.data<scalar_t>(), argmax.data<int64_t>());
+    if (nhwc) max_pool_forward_nhwc<scalar_t>(g, x.size(1), x.data<scalar_t>(), y.data<scalar_t>(), am);
+    else max_pool_forward<scalar_t>(g, x.data<scalar_t>(), y.data<scalar_t>(), am);
   });
 }
 
-void max_pool_backward(const PoolGeom& g, const Tensor& dy, const Tensor& argmax, const Tensor& dx) {
+void max_pool_backward(const PoolGeom& g, bool nhwc, const Tensor& dy, const Tensor& argmax, const Tensor& dx) {
   PFQ_DISPATCH_FLOAT(dy.dtype(), "max_pool2d_backward", [&] {
-    max_pool_backward<scalar_t>(g, dy.data<scalar_t>(), argmax.data<int64_t>(), dx.data<scalar_t>());
+    if (nhwc) max_pool_backward_nhwc<scalar_t>(g, dx.size(1), dy.data<scalar_t>(), argmax.data<int64_t>(), dx.data<scalar_t>());
+    else max_pool_backward<scalar_t>(g, dy.data<scalar_t>(), argmax.data<int64_t>(), dx.data<scalar_t>());
   });
 }
 

@@ -53,10 +53,13 @@ void batch_norm_act_backward(bool nhwc, bool training, const Tensor& x /* [N, C,
                              const Tensor& dbeta /* [C] or undefined, overwritten */);
 
 // ---- pooling (pool.cpp); as the cuda:: kernels of the same names -----------------------------
-void max_pool_forward(const PoolGeom& g, const Tensor& x /* [N, C, H, W] */, const Tensor& y /* [N, C, OH, OW], overwritten */,
-                      const Tensor& argmax /* int64 [N, C, OH, OW], overwritten */);
-void max_pool_backward(const PoolGeom& g, const Tensor& dy /* [N, C, OH, OW] */, const Tensor& argmax /* int64 [N, C, OH, OW] */,
-                       const Tensor& dx /* [N, C, H, W], overwritten */);
+// Max pooling; nhwc: every tensor channels-last (stored [N, H, W, C]), else all NCHW-contiguous.
+// argmax may be undefined in the forward (no gradient wanted).
+void max_pool_forward(const PoolGeom& g, bool nhwc, const Tensor& x /* [N, C, H, W] */,
+                      const Tensor& y /* [N, C, OH, OW], overwritten */,
+                      const Tensor& argmax /* int64 [N, C, OH, OW], overwritten, or undefined */);
+void max_pool_backward(const PoolGeom& g, bool nhwc, const Tensor& dy /* [N, C, OH, OW] */,
+                       const Tensor& argmax /* int64 [N, C, OH, OW] */, const Tensor& dx /* [N, C, H, W], overwritten */);
 void avg_pool_forward(const PoolGeom& g, bool count_include_pad, const Tensor& x /* [N, C, H, W] */,
                       const Tensor& y /* [N, C, OH, OW], overwritten */);
 void avg_pool_backward(const PoolGeom& g, bool count_include_pad, const Tensor& dy /* [N, C, OH, OW] */,

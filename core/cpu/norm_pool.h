@@ -54,8 +54,14 @@ inline T gated(T d, const T* y, int64_t i, T lo, T hi) {
 }
 }  // namespace detail
 
+// argmax: each maximum's h*W+w in its plane; null when no gradient is wanted (inference).
 template <typename T> void max_pool_forward(const PoolGeom& g, const T* x, T* y, int64_t* argmax);
 template <typename T> void max_pool_backward(const PoolGeom& g, const T* dy, const int64_t* argmax, T* dx);
+// The same on channels-last tensors: x [N, H, W, C] -> y and argmax [N, OH, OW, C] (g.planes =
+// N*C), the same maxima, argmax and NaN rule, vectorised over the channels; the backward adds
+// each (n, c)'s gradients in the same order as the NCHW kernel, so both give the same bits.
+template <typename T> void max_pool_forward_nhwc(const PoolGeom& g, int64_t C, const T* x, T* y, int64_t* argmax);
+template <typename T> void max_pool_backward_nhwc(const PoolGeom& g, int64_t C, const T* dy, const int64_t* argmax, T* dx);
 template <typename T> void avg_pool_forward(const PoolGeom& g, bool count_include_pad, const T* x, T* y);
 template <typename T> void avg_pool_backward(const PoolGeom& g, bool count_include_pad, const T* dy, T* dx);
 template <typename T> void adaptive_avg_pool_forward(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW, const T* x, T* y);

@@ -1,4 +1,5 @@
-// pool.cpp — max, average and adaptive-average pooling kernels, parallel over planes.
+// pool.cpp — max, average and adaptive-average pooling kernels, parallel over planes; max
+// pooling also on channels-last tensors (parallel over output rows, vectorised over channels).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -31,7 +32,7 @@ void max_pool_forward(const PoolGeom& g, const T* x, T* y, int64_t* argmax) {
         }
         const int64_t o = (p * g.OH + oh) * g.OW + ow;
         y[o] = best;
-        argmax[o] = bi;
+        if (argmax) argmax[o] = bi;
       }
   }
 }
@@ -44,6 +45,64 @@ void max_pool_backward(const PoolGeom& g, const T* dy, const int64_t* argmax, T*
     std::fill(dxp, dxp + g.H * g.W, T(0));
     for (int64_t o = p * g.OH * g.OW; o < (p + 1) * g.OH * g.OW; ++o)
       if (argmax[o] >= 0) dxp[argmax[o]] += dy[o];
+  }
+}
+
+template <typename T>
+void max_pool_forward_nhwc(const PoolGeom& g, int64_t C, const T* x, T* y, int64_t* argmax) {
+  const int64_t N = g.planes / C, rows = N * g.OH;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / g.OH, oh = r % g.OH;
+    const T* xn = x + n * g.H * g.W * C;
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      T* yo = y + (r * g.OW + ow) * C;
+      int64_t* ao = argmax ? argmax + (r * g.OW + ow) * C : nullptr;
+      bool first = true;  // the NCHW kernel's bi < 0: the window's first cell is taken as it is
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t ih = oh * g.sh - g.ph + i;
+        if (ih < 0 || ih >= g.H) continue;
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const int64_t iw = ow * g.sw - g.pw + j;
+          if (iw < 0 || iw >= g.W) continue;
+          const int64_t cell = ih * g.W + iw;
+          const T* xv = xn + cell * C;
+          if (first) {
+            std::copy_n(xv, C, yo);
+            if (ao) std::fill_n(ao, C, cell);
+            first = false;
+          } else if (ao) {
+            for (int64_t c = 0; c < C; ++c) {
+              const T v = xv[c];
+              const bool take = v > yo[c] || std::isnan(v);
+              yo[c] = take ? v : yo[c];
+              ao[c] = take ? cell : ao[c];
+            }
+          } else {
+            for (int64_t c = 0; c < C; ++c) {
+              const T v = xv[c];
+              yo[c] = v > yo[c] || std::isnan(v) ? v : yo[c];
+            }
+          }
+        }
+      }
+      if (first) {  // an empty window (not reachable with padding <= kernel / 2): as the NCHW kernel
+        std::fill_n(yo, C, -std::numeric_limits<T>::infinity());
+        if (ao) std::fill_n(ao, C, int64_t{-1});
+      }
+    }
+  }
+}
+
+template <typename T>
+void max_pool_backward_nhwc(const PoolGeom& g, int64_t C, const T* dy, const int64_t* argmax, T* dx) {
+  const int64_t N = g.planes / C, in = g.H * g.W * C, out = g.OH * g.OW * C;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    T* dxn = dx + n * in;
+    std::fill(dxn, dxn + in, T(0));
+    for (int64_t o = n * out; o < (n + 1) * out; ++o)
+      if (argmax[o] >= 0) dxn[argmax[o] * C + o % C] += dy[o];
   }
 }
 
@@ -138,6 +197,8 @@ void adaptive_avg_pool_backward(int64_t planes, int64_t H, int64_t W, int64_t OH
 #define PFQ_INST(T)                                                                                         \
   template void max_pool_forward<T>(const PoolGeom&, const T*, T*, int64_t*);                              \
   template void max_pool_backward<T>(const PoolGeom&, const T*, const int64_t*, T*);                       \
+  template void max_pool_forward_nhwc<T>(const PoolGeom&, int64_t, const T*, T*, int64_t*);                \
+  template void max_pool_backward_nhwc<T>(const PoolGeom&, int64_t, const T*, const int64_t*, T*);         \
   template void avg_pool_forward<T>(const PoolGeom&, bool, const T*, T*);                                  \
   template void avg_pool_backward<T>(const PoolGeom&, bool, const T*, T*);                                 \
   template void adaptive_avg_pool_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, const T*, T*);   \

@@ -23,7 +23,7 @@
 // Binary functors instantiated for every dtype (float32, float64, int64, uint8).
 #define PFQ_CUDA_BINARY_FUNCTORS(X) X(Add) X(Sub) X(Mul) X(Div) X(Max) X(Min) X(GeMask) X(LeMask)
 // Binary functors instantiated for float32/float64 only (gradients, in-place axpy).
-#define PFQ_CUDA_BINARY_FLOAT_FUNCTORS(X) X(ReluGrad) X(Relu6Grad) X(SigmoidGrad) X(TanhGrad) X(AddScaled)
+#define PFQ_CUDA_BINARY_FLOAT_FUNCTORS(X) X(AddRelu) X(ReluGrad) X(Relu6Grad) X(SigmoidGrad) X(TanhGrad) X(AddScaled)
 
 namespace pfq::cuda {
 

@@ -232,6 +232,16 @@ Tensor relu(const Tensor& x) {
   return record("relu", y, {x}, [yd](const Tensor& g) { return one(grad_from_output(g, yd, fn::ReluGrad{}, "relu")); });
 }
 
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  PFQ_CHECK(a.shape() == b.shape(), "add_relu: operands ", shape_str(a.shape()), " and ", shape_str(b.shape()), " differ in shape");
+  Tensor y = binary_forward(a, b, fn::AddRelu{}, "add_relu");
+  Tensor yd = y.detach();
+  return record("add_relu", y, {a, b}, [yd](const Tensor& g) {
+    Tensor d = grad_from_output(g, yd, fn::ReluGrad{}, "add_relu");
+    return pair(d, d);
+  });
+}
+
 Tensor relu6(const Tensor& x) {
   Tensor y = unary_forward(x, fn::Relu6{}, "relu6");
   Tensor yd = y.detach();

@@ -3,6 +3,7 @@
 // one backward closure that runs the backward kernel of the tensors' device.
 #include "core/cpu/kernels.h"
 #include "core/cuda/kernels.h"
+#include "core/layout.h"
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "core/ops/op_util.h"
@@ -29,16 +30,23 @@ Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
   const PoolGeom g = pool_geom(x, kernel, stride, padding, "max_pool2d");
   const DType dt = x.dtype();
   const Device dev = x.device();
-  Tensor xc = x.detach().contiguous();
-  Tensor y = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, dt, dev);
-  Tensor idx = Tensor::empty(y.shape(), DType::Int64, dev);  // argmax: flat h*W+w of each window's maximum
+  // channels-last in, channels-last out on the CPU (an NCHW copy each way cost more than the pool)
+  const bool nhwc = dev.is_cpu() && is_strictly_channels_last(x);
+  const Shape ys{x.size(0), x.size(1), g.OH, g.OW};
+  const auto empty = [&](const Shape& s, DType t) { return nhwc ? empty_channels_last(s, t, dev) : Tensor::empty(s, t, dev); };
+  Tensor xc = nhwc ? x.detach() : x.detach().contiguous();
+  Tensor y = empty(ys, dt);
+  // argmax (flat h*W+w of each window's maximum) only when a backward will read it; CUDA always writes it
+  const bool grad = any_requires_grad({x});
+  Tensor idx = grad || dev.is_cuda() ? empty(ys, DType::Int64) : Tensor();
   if (dev.is_cuda()) cuda::max_pool_forward(g, xc, y, idx);
-  else cpu::max_pool_forward(g, xc, y, idx);
-  return record("max_pool2d", y, {x}, [g, idx, xs = x.shape(), dt, dev](const Tensor& gy) {
-    Tensor dy = gy.contiguous();
-    Tensor dx = Tensor::empty(xs, dt, dev);
+  else cpu::max_pool_forward(g, nhwc, xc, y, idx);
+  if (!grad) return y;
+  return record("max_pool2d", y, {x}, [g, idx, nhwc, xs = x.shape(), dt, dev](const Tensor& gy) {
+    Tensor dy = nhwc ? channels_last_copy(gy) : gy.contiguous();
+    Tensor dx = nhwc ? empty_channels_last(xs, dt, dev) : Tensor::empty(xs, dt, dev);
     if (dev.is_cuda()) cuda::max_pool_backward(g, dy, idx, dx);
-    else cpu::max_pool_backward(g, dy, idx, dx);
+    else cpu::max_pool_backward(g, nhwc, dy, idx, dx);
     return one(dx);
   });
 }

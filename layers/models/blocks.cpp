@@ -88,6 +88,8 @@ Tensor BasicBlock::forward(const Tensor& x) {
   Tensor shortcut = has_downsample() ? child("downsample")->forward(x) : x;
   PFQ_CHECK(y.shape() == shortcut.shape(), "BasicBlock: residual branch ", shape_str(y.shape()), " and shortcut ",
             shape_str(shortcut.shape()), " differ (after pruning, conv2 and the shortcut must keep the same channels)");
+  // the plain ReLU the builder made: add and activation in one pass (a QAT wrapper gets the sum)
+  if (child("relu")->type_name() == "ReLU") return add_relu(y, shortcut);
   return (*child("relu"))(add(y, shortcut));
 }
 
@@ -122,6 +124,8 @@ Tensor Bottleneck::forward(const Tensor& x) {
   Tensor shortcut = has_downsample() ? child("downsample")->forward(x) : x;
   PFQ_CHECK(y.shape() == shortcut.shape(), "Bottleneck: residual branch ", shape_str(y.shape()), " and shortcut ",
             shape_str(shortcut.shape()), " differ (after pruning, conv3 and the shortcut must keep the same channels)");
+  // the plain ReLU the builder made: add and activation in one pass (a QAT wrapper gets the sum)
+  if (child("relu")->type_name() == "ReLU") return add_relu(y, shortcut);
   return (*child("relu"))(add(y, shortcut));
 }
 

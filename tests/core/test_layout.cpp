@@ -1,12 +1,14 @@
 // test_layout.cpp — channels-last activations (core/layout.h): the helpers and copies, layout
 // kept by the element-wise ops, gradient accumulation and batch norm, batch norm's [N*H*W, C]
 // kernels against the NCHW ones (and bit for bit across thread counts), conv2d in both layouts
-// and the NCHW fallback of an nhwc backward, and whole models trained a few SGD steps with
-// PFQ_CPU_LAYOUT's nchw and nhwc giving the same losses.
+// and the NCHW fallback of an nhwc backward, max pooling in both layouts, and whole models
+// trained a few SGD steps with PFQ_CPU_LAYOUT's nchw and nhwc giving the same losses.
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <array>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -282,4 +284,37 @@ TEST_CASE("layout: CPU layout and convolution backend names parse, bad ones name
                        Error);
   CHECK_THROWS_WITH_AS(cpu::parse_conv_backend("mkl", "environment variable PFQ_CPU_CONV: "),
                        doctest::Contains("environment variable PFQ_CPU_CONV: unknown CPU convolution backend 'mkl'"), Error);
+}
+
+TEST_CASE("layout: max_pool2d keeps channels-last inputs channels-last, with the NCHW values, ties and gradients bit for bit") {
+  // Values on a coarse grid, so windows hold ties (the first maximum in window order wins in both
+  // kernels), and one -inf.
+  Tensor x = rnd({2, 5, 9, 8}, 21);
+  std::vector<float> v = x.to_vector<float>();
+  for (float& e : v) e = std::round(e * 2) / 2;
+  v[7] = -std::numeric_limits<float>::infinity();
+  x = Tensor::from_vector(v, x.shape());
+  struct Case {
+    std::array<int64_t, 2> k, s, p;
+  };
+  for (const Case& c : {Case{{3, 3}, {2, 2}, {1, 1}}, Case{{2, 2}, {2, 2}, {0, 0}}, Case{{3, 2}, {1, 2}, {1, 1}}}) {
+    CAPTURE(c.k[0]);
+    CAPTURE(c.s[1]);
+    Tensor xn = x.clone().set_requires_grad(true);
+    Tensor xl = channels_last_copy(x);
+    xl.set_requires_grad(true);
+    REQUIRE(is_strictly_channels_last(xl));
+    Tensor yn = max_pool2d(xn, c.k, c.s, c.p), yl = max_pool2d(xl, c.k, c.s, c.p);
+    CHECK(is_strictly_channels_last(yl));
+    CHECK(yl.to_vector<float>() == yn.to_vector<float>());
+    Tensor dy = rnd(yn.shape(), 22);
+    yn.backward(dy);
+    yl.backward(dy);
+    CHECK(is_strictly_channels_last(xl.grad()));
+    CHECK(xl.grad().to_vector<float>() == xn.grad().to_vector<float>());
+    NoGradGuard ng;  // inference: no argmax kept, the same values
+    Tensor yi = max_pool2d(xl, c.k, c.s, c.p);
+    CHECK(is_strictly_channels_last(yi));
+    CHECK(yi.to_vector<float>() == yn.to_vector<float>());
+  }
 }

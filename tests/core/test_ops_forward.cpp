@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/cpu/gemm.h"
+#include "core/layout.h"
 #include "core/ops.h"
 #include "tests/gradcheck.h"
 
@@ -193,6 +194,25 @@ TEST_CASE("dropout: scaling, seeding, eval identity") {
   for (float v : a.to_vector<float>()) CHECK((v == 0.0f || v == 2.0f));
   CHECK(mean(a).item() == doctest::Approx(1).epsilon(0.15));
   CHECK(dropout(x, 0.5, false, g1).is_same(x));
+}
+
+TEST_CASE("add_relu gives relu(add(a, b))'s values and gradients bit for bit, in both layouts") {
+  Generator gen(5);
+  Tensor a0 = Tensor::randn({2, 4, 3, 5}, gen), b0 = Tensor::randn({2, 4, 3, 5}, gen), dy = Tensor::randn({2, 4, 3, 5}, gen);
+  for (bool cl : {false, true}) {
+    CAPTURE(cl);
+    Tensor a = a0.clone().set_requires_grad(true), b = b0.clone().set_requires_grad(true);
+    Tensor a2 = a0.clone().set_requires_grad(true), b2 = b0.clone().set_requires_grad(true);
+    Tensor fused = cl ? add_relu(to_channels_last(a), to_channels_last(b)) : add_relu(a, b);
+    Tensor plain = cl ? relu(add(to_channels_last(a2), to_channels_last(b2))) : relu(add(a2, b2));
+    CHECK(fused.to_vector<float>() == plain.to_vector<float>());
+    CHECK(fused.strides() == plain.strides());
+    fused.backward(dy);
+    plain.backward(dy);
+    CHECK(a.grad().to_vector<float>() == a2.grad().to_vector<float>());
+    CHECK(b.grad().to_vector<float>() == b2.grad().to_vector<float>());
+  }
+  CHECK_THROWS_WITH_AS(add_relu(a0, Tensor::zeros({4, 3, 5})), doctest::Contains("add_relu: operands"), Error);
 }
 
 TEST_CASE("element-wise unary values") {
