@@ -56,6 +56,28 @@ Args clone_leaves(const Args& a) {
   return b;
 }
 
+// out (from a's leaves) against ref (from b's copies): the values, the running statistics and
+// the gradients of sum(out * w) for a seeded random w.
+void check_matches_reference(const Args& a, const Args& b, const Tensor& out, const Tensor& ref, bool quantized, double tol,
+                             uint64_t seed) {
+  CHECK(test::max_abs_diff(out, ref) < tol);
+  CHECK(test::max_abs_diff(a.rm, b.rm) < tol);
+  CHECK(test::max_abs_diff(a.rv, b.rv) < tol);
+  Generator g(seed);
+  Tensor w = Tensor::randn(out.shape(), g).to(out.dtype());
+  sum(mul(out, w)).backward();
+  sum(mul(ref, w)).backward();
+  const char* names[] = {"y", "z0", "bmap", "gamma", "beta", "zscale"};
+  const Tensor* ta[] = {&a.y, &a.z0, &a.bmap, &a.gamma, &a.beta, &a.zscale};
+  const Tensor* tb[] = {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta, &b.zscale};
+  for (int i = 0; i < 6; ++i) {
+    CAPTURE(names[i]);
+    if ((i == 1 && quantized) || (i == 5 && !quantized)) continue;  // z0 is y / no zscale
+    REQUIRE(ta[i]->grad().defined());
+    CHECK(test::max_abs_diff(ta[i]->grad(), tb[i]->grad()) < tol * 10);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("folded_bn_train: fused CPU kernels equal the composed reference (values, gradients, running stats)") {
@@ -78,22 +100,7 @@ TEST_CASE("folded_bn_train: fused CPU kernels equal the composed reference (valu
           // the channels-last kernels (per-channel bias) keep the layout; a correction map goes NCHW
           CHECK(is_strictly_channels_last(out) == (channels_last && !per_position));
           Tensor ref = folded_bn_train_reference(b.op());
-          CHECK(test::max_abs_diff(out, ref) < tol);
-          CHECK(test::max_abs_diff(a.rm, b.rm) < tol);
-          CHECK(test::max_abs_diff(a.rv, b.rv) < tol);
-          Generator g(8);
-          Tensor w = Tensor::randn(out.shape(), g).to(dt);
-          sum(mul(out, w)).backward();
-          sum(mul(ref, w)).backward();
-          const char* names[] = {"y", "z0", "bmap", "gamma", "beta", "zscale"};
-          Tensor* ta[] = {&a.y, &a.z0, &a.bmap, &a.gamma, &a.beta, &a.zscale};
-          Tensor* tb[] = {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta, &b.zscale};
-          for (int i = 0; i < 6; ++i) {
-            CAPTURE(names[i]);
-            if ((i == 1 && quantized) || (i == 5 && !quantized)) continue;  // z0 is y / no zscale
-            REQUIRE(ta[i]->grad().defined());
-            CHECK(test::max_abs_diff(ta[i]->grad(), tb[i]->grad()) < tol * 10);
-          }
+          check_matches_reference(a, b, out, ref, quantized, tol, 8);
           // a per-channel constant shift is normalised away: its gradient vanishes
           if (!per_position) CHECK(test::max_abs_diff(a.bmap.grad(), Tensor::zeros({5, 1, 1}, dt)) < tol * 10);
         }
@@ -111,22 +118,7 @@ TEST_CASE("folded_bn_train: sync_stats (--sync-bn) in a group of one is the refe
       fa.sync_stats = true;
       Tensor out = folded_bn_train(fa);
       Tensor ref = folded_bn_train_reference(b.op());
-      CHECK(test::max_abs_diff(out, ref) < tol);
-      CHECK(test::max_abs_diff(a.rm, b.rm) < tol);
-      CHECK(test::max_abs_diff(a.rv, b.rv) < tol);
-      Generator g(12);
-      Tensor w = Tensor::randn(out.shape(), g).to(dt);
-      sum(mul(out, w)).backward();
-      sum(mul(ref, w)).backward();
-      const char* names[] = {"y", "z0", "bmap", "gamma", "beta", "zscale"};
-      Tensor* ta[] = {&a.y, &a.z0, &a.bmap, &a.gamma, &a.beta, &a.zscale};
-      Tensor* tb[] = {&b.y, &b.z0, &b.bmap, &b.gamma, &b.beta, &b.zscale};
-      for (int i = 0; i < 6; ++i) {
-        CAPTURE(names[i]);
-        if ((i == 1 && quantized) || (i == 5 && !quantized)) continue;
-        REQUIRE(ta[i]->grad().defined());
-        CHECK(test::max_abs_diff(ta[i]->grad(), tb[i]->grad()) < tol * 10);
-      }
+      check_matches_reference(a, b, out, ref, quantized, tol, 12);
     }
 }
 
