@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "core/autograd.h"
-#include "core/dist/communicator.h"
 #include "core/dist/sync_stats.h"
 #include "core/layout.h"
 #include "core/ops.h"
@@ -57,13 +56,11 @@ Tensor folded_bn_train_reference(const FoldedBnArgs& a) {
   Tensor z = add(a.zscale.defined() ? mul(a.z0, reshape(a.zscale, cs)) : a.z0, a.bmap);
   double n = static_cast<double>(g.N * g.S);  // values per channel in the batch (all ranks' with sync_stats)
   Tensor mu_b, var_b;                          // [C]; the variance biased (normalisation)
-  if (a.sync_stats) {  // two passes, as dist::sync_batch_norm: the global mean, then the centred second moment
-    Tensor count = Tensor::from_vector(std::vector<double>{n}, {1});
-    dist::world().all_reduce(count, dist::ReduceOp::Sum);
-    n = count.to_vector<double>()[0];
-    mu_b = mul(dist::all_reduce_sum(sum(z, {0, 2, 3})), 1.0 / n);
-    Tensor d = sub(z, reshape(mu_b, cs));
-    var_b = mul(dist::all_reduce_sum(sum(mul(d, d), {0, 2, 3})), 1.0 / n);
+  if (a.sync_stats) {
+    dist::GlobalMoments g_all = dist::global_batch_moments(z, "folded_bn_train");
+    mu_b = g_all.mean;
+    var_b = g_all.var;
+    n = g_all.count;
   } else {
     mu_b = mean(z, {0, 2, 3});
     var_b = var(z, {0, 2, 3}, false);

@@ -17,6 +17,21 @@ Tensor all_reduce_sum(const Tensor& x) {
   });
 }
 
+GlobalMoments global_batch_moments(const Tensor& x, const char* op) {
+  PFQ_CHECK(x.dim() >= 2, op, ": expected x [N, C, ...], got ", shape_str(x.shape()));
+  const int64_t c = x.size(1);
+  std::vector<int64_t> axes = {0};
+  Shape bshape = {1, c};
+  for (int64_t d = 2; d < x.dim(); ++d) axes.push_back(d), bshape.push_back(1);
+  Tensor count = Tensor::scalar(static_cast<double>(x.numel() / c), DType::Float64);
+  world().all_reduce(count, ReduceOp::Sum);
+  const double m = count.item();
+  PFQ_CHECK(m > 1, op, ": ", m, " values per channel over all ranks; batch statistics need at least 2");
+  Tensor mean = all_reduce_sum(sum(x, axes)) / m;
+  Tensor centred = x - reshape(mean, bshape);
+  return {mean, all_reduce_sum(sum(square(centred), axes)) / m, centred, m};
+}
+
 Tensor sync_batch_norm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, const Tensor& running_mean,
                        const Tensor& running_var, double momentum, double eps, BnAct act) {
   // In float64 throughout, as the fused kernels accumulate (core/cpu/batchnorm.cpp): a BN bias's
@@ -26,15 +41,8 @@ Tensor sync_batch_norm(const Tensor& x_in, const Tensor& weight_in, const Tensor
   const Tensor x = f64(x_in), weight = f64(weight_in), bias = f64(bias_in);
   PFQ_CHECK(x.dim() == 4 || x.dim() == 2, "sync_batch_norm: expected x [N, C, H, W] or [N, C], got ", shape_str(x.shape()));
   const int64_t c = x.size(1);
-  const std::vector<int64_t> axes = x.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
   const Shape bshape = x.dim() == 4 ? Shape{1, c, 1, 1} : Shape{1, c};
-  Tensor count = Tensor::scalar(static_cast<double>(x.numel() / c), DType::Float64);
-  world().all_reduce(count, ReduceOp::Sum);
-  const double m = count.item();
-  PFQ_CHECK(m > 1, "sync_batch_norm: ", m, " values per channel over all ranks; batch statistics need at least 2");
-  Tensor mean = all_reduce_sum(sum(x, axes)) / m;  // [C]
-  Tensor centred = x - reshape(mean, bshape);
-  Tensor var = all_reduce_sum(sum(square(centred), axes)) / m;  // biased, [C]
+  const auto [mean, var, centred, m] = global_batch_moments(x, "sync_batch_norm");
   Tensor scale = pow(var + eps, -0.5);
   if (weight.defined()) scale = scale * weight;
   Tensor y = centred * reshape(scale, bshape);

@@ -13,6 +13,17 @@ namespace pfq::dist {
 // order, with the same shape.
 Tensor all_reduce_sum(const Tensor& x);
 
+// The batch statistics of every rank's x together, per channel (x [N, C, ...], reduced over every
+// axis but 1): two passes, the global mean, then the centred second moment, each one
+// all_reduce_sum of [C] sums, in x's dtype; gradients flow through both. count: the values per
+// channel over all ranks (at least 2, or throws naming `op`).
+struct GlobalMoments {
+  Tensor mean, var;  // [C]; var biased (what normalises)
+  Tensor centred;    // x - mean, x's shape
+  double count = 0;
+};
+GlobalMoments global_batch_moments(const Tensor& x, const char* op);
+
 // Training-mode batch_norm (core/ops.h's semantics: biased variance normalises, the unbiased one
 // updates running_var) with the statistics of all ranks' x together: two passes (mean, then the
 // centred second moment), each one all_reduce_sum of [C] per-channel sums, in float64. x [N, C, H, W] or
