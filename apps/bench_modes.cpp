@@ -181,7 +181,7 @@ std::unique_ptr<ModeRun> prepare_mode(const BenchOptions& o, const std::string& 
     m.qcfg = bench_qat_config(o);
     m.qrep = quant::prepare_qat(*m.model, m.qcfg);  // on the CPU model, then moved (as finetune does)
   }
-  m.dev = o.device.resolve();
+  m.dev = rank_device(o.device.resolve());  // under mpirun: this rank's GPU, as run_bench's
   m.model->to(m.dev);
   // Under mpirun each rank takes its rows of the global batch (as the loader's shards do).
   const int rank = dist::world().rank(), ranks = dist::world().size();
