@@ -4,6 +4,7 @@
 #include "data/stb_guards.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.h"
 
@@ -39,7 +40,12 @@ class JpegWalk {
     ++i;
     while (i + 1 < b_.size()) {
       const uint8_t m = b_[i + 1];
-      if (b_[i] != 0xFF || m == 0xFF) {  // entropy-coded data or fill bytes
+      if (b_[i] != 0xFF) {  // entropy-coded data: on to the next 0xFF byte (or the last byte)
+        const void* ff = std::memchr(b_.data() + i + 1, 0xFF, b_.size() - i - 2);
+        i = ff ? static_cast<size_t>(static_cast<const uint8_t*>(ff) - b_.data()) : b_.size() - 1;
+        continue;
+      }
+      if (m == 0xFF) {  // fill bytes
         ++i;
         continue;
       }

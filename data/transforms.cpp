@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "data/pixel_columns.h"
 
 namespace pfq::data {
 
@@ -79,20 +80,19 @@ Taps bilinear_taps(int64_t in, int64_t out) {
   return t;
 }
 
-// The vertical pass of resize_window: mid (C x h x out_w, the horizontal pass's output) to out_h
-// rows, a whole row at a time (vectorised over x).
-Image resize_vertical(const Image& mid, const Taps& ty, int64_t out_h) {
-  const int64_t out_w = mid.width;
-  Image out(mid.channels, out_h, out_w);
-  for (int64_t c = 0; c < mid.channels; ++c)
+// The vertical pass of resize_window: mid (channels x mid_h x out_w floats, the horizontal pass's
+// output) to out_h rows, a whole row at a time (vectorised over x). The output starts at zero (the
+// Image constructor's fill) and each row adds its taps in index order.
+Image resize_vertical(const float* mid, int64_t channels, int64_t mid_h, int64_t out_w, const Taps& ty, int64_t out_h) {
+  Image out(channels, out_h, out_w);
+  for (int64_t c = 0; c < channels; ++c)
     for (int64_t y = 0; y < out_h; ++y) {
       const float* wy = ty.w.data() + ty.first[static_cast<size_t>(y)];
       const int64_t s = ty.start[static_cast<size_t>(y)], n = ty.count[static_cast<size_t>(y)];
       float* o = &out.at(c, y, 0);
-      std::fill(o, o + out_w, 0.0f);
       for (int64_t k = 0; k < n; ++k) {
         const float wk = wy[k];
-        const float* m = mid.data.data() + (c * mid.height + s + k) * out_w;
+        const float* m = mid + (c * mid_h + s + k) * out_w;
 #pragma omp simd
         for (int64_t x = 0; x < out_w; ++x) o[x] += wk * m[x];
       }
@@ -120,7 +120,7 @@ Image resize_window(const Image& img, int64_t top, int64_t left, int64_t h, int6
         dst[x] = acc;
       }
     }
-  return resize_vertical(mid, ty, out_h);
+  return resize_vertical(mid.data.data(), mid.channels, mid.height, mid.width, ty, out_h);
 }
 
 // Throws unless the picture window [top, top+h) x [left, left+w) lies inside img's stored pixels.
@@ -141,6 +141,11 @@ const float* u8_to_unit() {
   return table.data();
 }
 
+// Makes v hold at least n floats (new ones zero; existing ones are left as they are).
+void grow(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
 // resize_window reading an 8-bit HWC image: the same taps, values and summation order as
 // resize_window(to_float(img), ...) (each output sums wx[k] * pixel over its taps in k order),
 // without the float copy of the whole image. The horizontal pass runs on blocks of kRows rows,
@@ -152,17 +157,23 @@ Image resize_window_u8(const ImageU8& img, int64_t top, int64_t left, int64_t h,
   check_stored(img, top, left, h, w, "RandomResizedCrop");
   constexpr int64_t kRows = 16;
   const Taps tx = bilinear_taps(w, out_w), ty = bilinear_taps(h, out_h);
-  const float* unit = u8_to_unit();
-  Image mid(3, h, out_w);
-  // in[(c * w + x) * kRows + r]: pixel (y0 + r, x) of channel c; acc likewise per output column
-  std::vector<float> in(static_cast<size_t>(3 * w * kRows)), acc(static_cast<size_t>(3 * out_w * kRows));
+  static_assert(kRows == 16, "pixel_columns_16 fills blocks of 16 rows");
+  // scratch kept per loader thread (every value is written before it is read): a training image
+  // then costs no allocation, zero fill or page faults for these
+  thread_local std::vector<float> mid, in, acc;
+  // mid[(c * h + y) * out_w + x]: the horizontal pass's output; in[(c * w + x) * kRows + r]: pixel
+  // (y0 + r, x) of channel c; acc likewise per output column
+  grow(mid, 3 * h * out_w);
+  grow(in, 3 * w * kRows);
+  grow(acc, 3 * out_w * kRows);
   for (int64_t y0 = 0; y0 < h; y0 += kRows) {
-    const int64_t rows = std::min(kRows, h - y0);  // a last, partial block computes stale rows too, unused
-    for (int64_t r = 0; r < rows; ++r) {
-      const uint8_t* row = img.hwc.data() + ((top - img.top + y0 + r) * img.width + left - img.left) * 3;
-      for (int64_t x = 0; x < w; ++x)
-        for (int64_t c = 0; c < 3; ++c) in[static_cast<size_t>((c * w + x) * kRows + r)] = unit[row[3 * x + c]];
-    }
+    const int64_t rows = std::min(kRows, h - y0);  // a last, partial block computes repeated rows too, unused
+    // the block's rows (a partial block repeats its last row) as columns: each (channel, column)
+    // gets its kRows floats in one contiguous run
+    const uint8_t* rowp[kRows];
+    for (int64_t r = 0; r < kRows; ++r)
+      rowp[r] = img.hwc.data() + ((top - img.top + y0 + std::min(r, rows - 1)) * img.width + left - img.left) * 3;
+    pixel_columns_16(rowp, w, in.data());
     for (int64_t c = 0; c < 3; ++c)
       for (int64_t x = 0; x < out_w; ++x) {
         const float* wx = tx.w.data() + tx.first[static_cast<size_t>(x)];
@@ -178,11 +189,11 @@ Image resize_window_u8(const ImageU8& img, int64_t top, int64_t left, int64_t h,
       }
     for (int64_t c = 0; c < 3; ++c)
       for (int64_t r = 0; r < rows; ++r) {
-        float* d = &mid.at(c, y0 + r, 0);
+        float* d = mid.data() + (c * h + y0 + r) * out_w;
         for (int64_t x = 0; x < out_w; ++x) d[x] = acc[static_cast<size_t>((c * out_w + x) * kRows + r)];
       }
   }
-  return resize_vertical(mid, ty, out_h);
+  return resize_vertical(mid.data(), 3, h, out_w, ty, out_h);
 }
 
 }  // namespace

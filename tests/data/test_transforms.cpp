@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "data/factory.h"
+#include "data/pixel_columns.h"
 #include "data/transforms.h"
 
 using namespace pfq::data;
@@ -248,6 +249,26 @@ TEST_CASE("transforms: 8-bit input (apply_u8) gives apply(to_float)'s bits; sour
   CHECK(Resize(16).source_scale(400, 300, g) == 1.0);
   Generator g7(7);
   CHECK(Compose({std::make_shared<RandomResizedCrop>(16), std::make_shared<RandomHorizontalFlip>()}).source_scale(400, 300, g7) == s);
+}
+
+TEST_CASE("transforms: pixel_columns_16 (16 x 16 transposes) equals the one-value-at-a-time reference") {
+  Generator noise(11);
+  for (int64_t w : {1, 5, 6, 16, 21, 224, 301}) {
+    CAPTURE(w);
+    std::vector<std::vector<uint8_t>> rows(16, std::vector<uint8_t>(static_cast<size_t>(3 * w)));
+    const uint8_t* ptrs[16];
+    for (int r = 0; r < 16; ++r) {
+      // every byte value appears (the division by 255 of each), the rest random
+      for (int64_t j = 0; j < 3 * w; ++j)
+        rows[r][static_cast<size_t>(j)] = static_cast<uint8_t>(r * 16 + j < 256 ? r * 16 + j : noise.randint(256));
+      ptrs[r] = rows[r].data();
+    }
+    std::vector<float> fast(static_cast<size_t>(48 * w), -1.0f), slow(static_cast<size_t>(48 * w), -2.0f);
+    pixel_columns_16(ptrs, w, fast.data());
+    pixel_columns_16_scalar(ptrs, w, 0, slow.data());
+    CHECK(fast == slow);
+    CHECK(slow[static_cast<size_t>((2 * w + w - 1) * 16 + 15)] == static_cast<float>(rows[15][static_cast<size_t>(3 * w - 1)]) / 255.0f);
+  }
 }
 
 TEST_CASE("transforms: resize shorter side, center crop rounding and padding") {
