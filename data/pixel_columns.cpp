@@ -3,9 +3,11 @@
 
 #if defined(__AVX512F__)
 // GCC 12's AVX-512 headers start many intrinsics from _mm512_undefined_*(), which
-// -Wmaybe-uninitialized reports at every use (GCC bug 105593, fixed in GCC 13): not a bug here.
+// -Wmaybe-uninitialized / -Wuninitialized report at every use (GCC bug 105593, fixed in GCC 13):
+// not a bug here.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 #endif
@@ -19,13 +21,19 @@ void pixel_columns_16_scalar(const uint8_t* const rows[16], int64_t w, int64_t f
   }
 }
 
+void rows_of_columns_16_scalar(const float* cols, int64_t n, int64_t first_column, int64_t nrows, float* rows,
+                               int64_t row_stride) {
+  for (int64_t r = 0; r < nrows; ++r)
+    for (int64_t i = first_column; i < n; ++i) rows[r * row_stride + i] = cols[i * 16 + r];
+}
+
 #if defined(__AVX512F__)
 namespace {
 
 // v[i] (row i, 16 columns) becomes column i of the 16 rows. After the 32- and 64-bit interleaves
 // the 128-bit lane L of v[4 * i + k] holds rows 4i..4i+3 of column 4L + k; two lane shuffles then
 // gather each column's four lanes.
-void transpose_16x16(__m512 v[16]) {
+[[gnu::always_inline]] inline void transpose_16x16(__m512 v[16]) {
   __m512 t[16];
   for (int i = 0; i < 8; ++i) {
     t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
@@ -78,8 +86,21 @@ void pixel_columns_16(const uint8_t* const rows[16], int64_t w, float* cols) {
   }
   pixel_columns_16_scalar(rows, w, j0, cols);
 }
+void rows_of_columns_16(const float* cols, int64_t n, int64_t nrows, float* rows, int64_t row_stride) {
+  int64_t i0 = 0;
+  for (; i0 + 16 <= n; i0 += 16) {
+    __m512 v[16];
+    for (int i = 0; i < 16; ++i) v[i] = _mm512_loadu_ps(cols + (i0 + i) * 16);
+    transpose_16x16(v);
+    for (int64_t r = 0; r < nrows; ++r) _mm512_storeu_ps(rows + r * row_stride + i0, v[r]);
+  }
+  rows_of_columns_16_scalar(cols, n, i0, nrows, rows, row_stride);
+}
 #else
 void pixel_columns_16(const uint8_t* const rows[16], int64_t w, float* cols) { pixel_columns_16_scalar(rows, w, 0, cols); }
+void rows_of_columns_16(const float* cols, int64_t n, int64_t nrows, float* rows, int64_t row_stride) {
+  rows_of_columns_16_scalar(cols, n, 0, nrows, rows, row_stride);
+}
 #endif
 
 }  // namespace pfq::data

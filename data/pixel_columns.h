@@ -1,5 +1,6 @@
 // pixel_columns.h — 16 rows of an 8-bit interleaved image turned into columns of floats, the
-// layout the 8-bit resize's horizontal pass works on (data/transforms.cpp, resize_window_u8).
+// layout the 8-bit resize's horizontal pass works on (data/transforms.cpp, resize_window_u8), and
+// its output columns turned back into rows.
 #pragma once
 #include <cstdint>
 
@@ -12,5 +13,13 @@ void pixel_columns_16(const uint8_t* const rows[16], int64_t w, float* cols);
 
 // The one-value-at-a-time version: the reference of the tests, and the tail of the vector one.
 void pixel_columns_16_scalar(const uint8_t* const rows[16], int64_t w, int64_t first_column, float* cols);
+
+// The way back: rows[r * row_stride + i] = cols[i * 16 + r] for the first `nrows` (<= 16) rows and
+// every column i < n. With AVX-512 sixteen columns at a time, else one value at a time.
+void rows_of_columns_16(const float* cols, int64_t n, int64_t nrows, float* rows, int64_t row_stride);
+
+// The one-value-at-a-time version, from column first_column on.
+void rows_of_columns_16_scalar(const float* cols, int64_t n, int64_t first_column, int64_t nrows, float* rows,
+                               int64_t row_stride);
 
 }  // namespace pfq::data

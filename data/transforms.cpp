@@ -178,20 +178,16 @@ Image resize_window_u8(const ImageU8& img, int64_t top, int64_t left, int64_t h,
       for (int64_t x = 0; x < out_w; ++x) {
         const float* wx = tx.w.data() + tx.first[static_cast<size_t>(x)];
         const int64_t start = tx.start[static_cast<size_t>(x)], n = tx.count[static_cast<size_t>(x)];
-        float* o = acc.data() + (c * out_w + x) * kRows;
-        std::fill(o, o + kRows, 0.0f);
+        float o[kRows] = {};  // a local sum the compiler keeps in a register, stored once
         for (int64_t k = 0; k < n; ++k) {
           const float wk = wx[k];
           const float* src = in.data() + (c * w + start + k) * kRows;
 #pragma omp simd
           for (int64_t r = 0; r < kRows; ++r) o[r] += wk * src[r];
         }
+        std::copy(o, o + kRows, acc.data() + (c * out_w + x) * kRows);
       }
-    for (int64_t c = 0; c < 3; ++c)
-      for (int64_t r = 0; r < rows; ++r) {
-        float* d = mid.data() + (c * h + y0 + r) * out_w;
-        for (int64_t x = 0; x < out_w; ++x) d[x] = acc[static_cast<size_t>((c * out_w + x) * kRows + r)];
-      }
+    for (int64_t c = 0; c < 3; ++c) rows_of_columns_16(acc.data() + c * out_w * kRows, out_w, rows, mid.data() + (c * h + y0) * out_w, out_w);
   }
   return resize_vertical(mid.data(), 3, h, out_w, ty, out_h);
 }

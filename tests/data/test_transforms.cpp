@@ -251,7 +251,7 @@ TEST_CASE("transforms: 8-bit input (apply_u8) gives apply(to_float)'s bits; sour
   CHECK(Compose({std::make_shared<RandomResizedCrop>(16), std::make_shared<RandomHorizontalFlip>()}).source_scale(400, 300, g7) == s);
 }
 
-TEST_CASE("transforms: pixel_columns_16 (16 x 16 transposes) equals the one-value-at-a-time reference") {
+TEST_CASE("transforms: pixel_columns_16 and rows_of_columns_16 (16 x 16 transposes) equal the one-value-at-a-time references") {
   Generator noise(11);
   for (int64_t w : {1, 5, 6, 16, 21, 224, 301}) {
     CAPTURE(w);
@@ -268,6 +268,15 @@ TEST_CASE("transforms: pixel_columns_16 (16 x 16 transposes) equals the one-valu
     pixel_columns_16_scalar(ptrs, w, 0, slow.data());
     CHECK(fast == slow);
     CHECK(slow[static_cast<size_t>((2 * w + w - 1) * 16 + 15)] == static_cast<float>(rows[15][static_cast<size_t>(3 * w - 1)]) / 255.0f);
+    // and back: rows of the first nrows of 16, other values untouched
+    for (int64_t nrows : {16, 7}) {
+      std::vector<float> back(static_cast<size_t>(16 * 3 * w), -1.0f), back_slow(back.size(), -1.0f);
+      rows_of_columns_16(fast.data(), 3 * w, nrows, back.data(), 3 * w);
+      rows_of_columns_16_scalar(fast.data(), 3 * w, 0, nrows, back_slow.data(), 3 * w);
+      CHECK(back == back_slow);
+      CHECK(back[static_cast<size_t>((nrows - 1) * 3 * w + w)] == fast[static_cast<size_t>(w * 16 + nrows - 1)]);
+      CHECK(back[static_cast<size_t>(nrows * 3 * w)] == (nrows == 16 ? back[static_cast<size_t>(nrows * 3 * w)] : -1.0f));
+    }
   }
 }
 
