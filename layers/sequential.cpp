@@ -1,6 +1,8 @@
 // sequential.cpp — Sequential (sequential.h).
 #include "layers/sequential.h"
 
+#include "layers/bn_act.h"
+
 namespace pfq {
 
 Sequential::Sequential(const std::vector<ModulePtr>& modules) {
@@ -30,6 +32,13 @@ Tensor Sequential::forward(const Tensor& x) {
       i += 2;
       continue;
     }
+    // bn, relu / relu6 of the plain layers: one fused op, as in the model blocks (the stems)
+    if (i + 1 < ch.size())
+      if (auto [bn, act] = fusable_bn_act(ch[i].second, ch[i + 1].second); bn) {
+        y = bn->forward_act(y, act);
+        ++i;
+        continue;
+      }
     y = ch[i].second->forward(y);
   }
   return y;

@@ -1,6 +1,7 @@
 // blocks.cpp — ConvBNAct, BasicBlock, DepthwiseSeparable, InvertedResidual (blocks.h).
 #include "layers/models/blocks.h"
 
+#include "layers/bn_act.h"
 #include "layers/init.h"
 #include "layers/model_graph.h"
 
@@ -16,32 +17,16 @@ ConvBNAct::ConvBNAct(int64_t in, int64_t out, int64_t kernel, int64_t stride, in
 
 namespace {
 
-// The BatchNorm2d module `bn` and the activation of module `act` when both are still the plain
-// layers the builders made (not QAT wrappers or folded/identity stand-ins): then BN and the
-// activation run as one fused op. {nullptr, None} otherwise.
-std::pair<std::shared_ptr<BatchNorm2d>, BnAct> fusable(const ModulePtr& bn, const ModulePtr& act) {
-  if (bn->type_name() != "BatchNorm2d") return {nullptr, BnAct::None};
-  const std::string a = act->type_name();
-  if (a != "ReLU" && a != "ReLU6") return {nullptr, BnAct::None};
-  return {std::dynamic_pointer_cast<BatchNorm2d>(bn), a == "ReLU" ? BnAct::ReLU : BnAct::ReLU6};
-}
-
 // conv -> bn -> the block's `relu` child, with BN and the activation fused while both are the
 // plain layers, or the activation handed to a QAT conv whose BN is folded (it may fuse it).
 Tensor conv_bn_relu(Module& blk, const char* conv, const char* bn, const Tensor& x) {
   Module& relu = *blk.child("relu");
-  if (auto [b, act] = fusable(blk.child(bn), blk.child("relu")); b) return b->forward_act(blk.child(conv)->forward(x), act);
+  if (auto [b, act] = fusable_bn_act(blk.child(bn), blk.child("relu")); b) return b->forward_act(blk.child(conv)->forward(x), act);
   if (blk.child(bn)->is_identity()) return blk.child(conv)->forward_into(x, relu);
   return relu(blk.child(bn)->forward(blk.child(conv)->forward(x)));
 }
 
 }  // namespace
-
-Tensor ConvBNAct::forward(const Tensor& x) {
-  if (size() == 3)
-    if (auto [bn, act] = fusable(child("1"), child("2")); bn) return bn->forward_act(child("0")->forward(x), act);
-  return Sequential::forward(x);
-}
 
 // branch, [downsample], add, relu: torchvision's order of execution.
 int ResidualBlock::trace(GraphBuilder& g, const std::string& path, int x) {

@@ -21,9 +21,8 @@ class ConvBNAct : public Sequential {
   /// `in` -> `out` channels, square `kernel`, `stride`, `groups`, activation `act`; weights from `gen`.
   ConvBNAct(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act, Generator& gen);
   std::string type_name() const override { return "Conv2dNormActivation"; }
-  /// The children in order; BN and the activation fused into one op while both are plain.
-  Tensor forward(const Tensor& x) override;
-  /// The convolution (child "0").
+  /// The convolution (child "0"). Its forward is Sequential's, which runs BN and the activation
+  /// as one fused op while both are the plain layers.
   std::shared_ptr<Conv2d> conv() const { return child_as<Conv2d>("0"); }
   /// The batch norm (child "1").
   std::shared_ptr<BatchNorm2d> bn() const { return child_as<BatchNorm2d>("1"); }

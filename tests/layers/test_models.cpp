@@ -307,6 +307,16 @@ TEST_CASE("models: BN -> ReLU/ReLU6 pairs of the blocks run as one fused op, and
     Tensor e3 = a == Act::ReLU ? relu(e2) : relu6(e2);
     CHECK(e1.to_vector<float>() == e3.to_vector<float>());
   }
+  // any Sequential (a ResNet's stem: conv1, bn1, relu) fuses a plain BN -> ReLU pair the same way
+  Sequential stem;
+  stem.add("conv1", std::make_shared<Conv2d>(3, 4, 3, Conv2dArgs{.padding = 1, .bias = false}, gen));
+  stem.add("bn1", std::make_shared<BatchNorm2d>(4));
+  stem.add("relu", std::make_shared<ReLU>());
+  stem.train();
+  Tensor xs = Tensor::randn({2, 3, 6, 6}, gen).set_requires_grad(true);
+  Tensor ys = stem.forward(xs);
+  CHECK(ys.impl().grad_fn->name == "batch_norm+act");
+  CHECK(ys.to_vector<float>() == relu(stem[1]->forward(stem[0]->forward(xs))).to_vector<float>());
   BasicBlock bb(4, 4, 4, 1, false, gen);
   bb.train();
   Tensor x = Tensor::randn({2, 4, 5, 5}, gen).set_requires_grad(true);
