@@ -19,7 +19,7 @@ void add_export_command(CLI::App& app) {
   struct Opts {
     std::string checkpoint, out, format = "pfqint";
     bool force = false, keep_bn = false, int32_bias = false;
-    int64_t reference_images = 0;
+    int64_t reference_images = 0, image_size = 224, resize_size = 256, eval_batch_size = 0;
     std::string dataset = "fashion-mnist", data_dir;
     WeightsOptions weights;
   };
@@ -39,12 +39,20 @@ void add_export_command(CLI::App& app) {
       ->check(::pfq::app::NonNegative);
   cmd->add_option("--dataset", o->dataset, "onnx --reference-images: the dataset")->check(CLI::IsMember(data::dataset_names()));
   cmd->add_option("--data-dir", o->data_dir, "onnx --reference-images: dataset folder (default: the dataset's standard location)");
+  cmd->add_option("--image-size", o->image_size, "onnx --reference-images, image folders: the evaluation crop size")
+      ->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--resize-size", o->resize_size, "onnx --reference-images, image folders: shorter side resized to before the crop")
+      ->check(::pfq::app::Positive)->capture_default_str();
+  cmd->add_option("--eval-batch-size", o->eval_batch_size,
+                  "onnx --reference-images: images per forward pass (0: 256 for the small-image datasets, 128 for image folders)")
+      ->check(::pfq::app::NonNegative);
   cmd->callback([o] {
     if (o->format == "onnx") {
       const auto r = export_onnx_checkpoint({.checkpoint = o->checkpoint, .out = o->out.empty() ? "model.onnx" : o->out,
                                              .force = o->force, .fold_bn = !o->keep_bn, .int32_bias = o->int32_bias,
-                                             .reference_images = o->reference_images, .dataset = o->dataset,
-                                             .data_dir = o->data_dir, .weights = o->weights});
+                                             .reference_images = o->reference_images, .eval_batch_size = o->eval_batch_size,
+                                             .dataset = o->dataset, .data_dir = o->data_dir, .image_size = o->image_size,
+                                             .resize_size = o->resize_size, .weights = o->weights});
       std::printf("wrote %s: %s\n", (o->out.empty() ? "model.onnx" : o->out).c_str(), r.summary().c_str());
       return;
     }

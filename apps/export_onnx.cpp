@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "apps/model_loading.h"
 #include "apps/run_options.h"
@@ -24,31 +25,41 @@ std::vector<std::pair<std::string, Tensor>> reference(const OnnxExportRequest& r
   d.limit_test = r.reference_images;
   d.image_size = r.image_size;
   d.resize_size = r.resize_size;
+  d.eval_batch_size = r.eval_batch_size;
   auto loader = make_test_loader(d, 0);
   check_checkpoint_fits(ckpt, "checkpoint " + r.checkpoint, *loader, r.dataset);
-  loader->start_epoch(0);
-  std::vector<Tensor> xs;
-  int64_t n = 0;
-  while (auto b = loader->next()) xs.push_back(b->images.contiguous()), n += xs.back().size(0);
-  PFQ_CHECK(n > 0, "pfq export: the test split of ", r.dataset, " gave no images");
-  Shape shape = xs[0].shape();
-  shape[0] = n;
-  Tensor x = Tensor::empty(shape);
-  int64_t at = 0;
-  for (const Tensor& b : xs) {
-    std::copy(b.data<float>(), b.data<float>() + b.numel(), x.data<float>() + at);
-    at += b.numel();
-  }
   NoGradGuard ng;
   model.eval();
-  std::vector<std::pair<std::string, Tensor>> t{{"input", x}, {"logits", model.forward(x).contiguous()}};
+  // One evaluation batch per forward pass, as pfq eval runs: 500 ImageNet images in one pass
+  // would need several GB of activations. The integer model's logits too, where pfq's integer
+  // runtime takes this model.
+  std::optional<quant::IntModel> int_model;
+  const auto no_int = [&](const Error& e) {
+    std::fprintf(stderr, "pfq export: reference without the integer model's logits: %s\n", e.what());
+    int_model.reset();
+  };
   if (is_qat_checkpoint(ckpt)) {
-    try {  // the integer model's logits too, where pfq's integer runtime takes this model
-      t.emplace_back("int_logits", quant::convert_to_integer(model, ckpt.model).forward(x));
+    try {
+      int_model.emplace(quant::convert_to_integer(model, ckpt.model));
     } catch (const Error& e) {
-      std::fprintf(stderr, "pfq export: reference without the integer model's logits: %s\n", e.what());
+      no_int(e);
     }
   }
+  std::vector<Tensor> xs, logits, int_logits;
+  loader->start_epoch(0);
+  while (auto b = loader->next()) {
+    xs.push_back(b->images.contiguous());
+    logits.push_back(model.forward(xs.back()).contiguous());
+    if (!int_model) continue;
+    try {
+      int_logits.push_back(int_model->forward(xs.back()));
+    } catch (const Error& e) {
+      no_int(e);
+    }
+  }
+  PFQ_CHECK(!xs.empty(), "pfq export: the test split of ", r.dataset, " gave no images");
+  std::vector<std::pair<std::string, Tensor>> t{{"input", concat(xs, 0)}, {"logits", concat(logits, 0)}};
+  if (int_model) t.emplace_back("int_logits", concat(int_logits, 0));
   return t;
 }
 

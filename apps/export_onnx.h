@@ -20,6 +20,7 @@ struct OnnxExportRequest {
   // runtime takes the model), for
   // tools/onnx_check.py.
   int64_t reference_images = 0;
+  int64_t eval_batch_size = 0;  // reference images per forward pass (0: the evaluation default, DataOptions)
   std::string dataset = "fashion-mnist", data_dir;
   int64_t image_size = 224, resize_size = 256;  // image folders: the evaluation crop and resize (DataOptions)
   WeightsOptions weights;  // plain weights' architecture (apps/plain_weights.h)

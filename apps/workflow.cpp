@@ -274,6 +274,7 @@ nlohmann::json onnx_stage(const WorkflowOptions& o, const std::string& qat_check
   r.data_dir = o.data_dir;
   r.image_size = o.image_size;  // an image folder's reference images at the run's input size
   r.resize_size = o.resize_size;
+  r.eval_batch_size = eval_batch_size(o);  // the run's evaluation batches
   nlohmann::json j;
   try {
     const onnx_export::Result e = export_onnx_checkpoint(r);

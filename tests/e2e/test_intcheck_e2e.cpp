@@ -187,6 +187,20 @@ TEST_CASE("e2e: pfq export + pfq intcheck on a tiny QAT run") {
     CHECK(ref.at("input").shape() == Shape{64, 1, 28, 28});
     CHECK(ref.at("logits").shape() == Shape{64, 10});
     CHECK(ref.at("int_logits").shape() == Shape{64, 10});
+    // the reference in evaluation batches of 5 (13 forward passes, the last of 4 images): the
+    // same images and, per image, the same logits as in one pass of 64
+    const std::string batched = (base / "qat5.onnx").string();
+    run_cli({"export", r.checkpoint, "--format", "onnx", "--out", batched, "--reference-images", "64", "--eval-batch-size", "5"});
+    const io::SafetensorsFile ref5 = io::load_safetensors((base / "qat5.ref.safetensors").string());
+    CHECK(ref5.at("input").to_vector<float>() == ref.at("input").to_vector<float>());
+    for (const char* key : {"logits", "int_logits"}) {
+      CAPTURE(key);
+      REQUIRE(ref5.at(key).shape() == Shape{64, 10});
+      const std::vector<float> a = ref5.at(key).to_vector<float>(), b = ref.at(key).to_vector<float>();
+      float worst = 0;
+      for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+      CHECK(worst <= 1e-4f);
+    }
     const auto before = std::filesystem::last_write_time(onnx_path);
     CHECK_THROWS_WITH_AS(run_cli({"export", r.checkpoint, "--format", "onnx", "--out", onnx_path}),
                          doctest::Contains("exists; pass --force"), Error);
