@@ -10,6 +10,7 @@
 #include <set>
 
 #include "apps/data_parallel.h"
+#include "apps/gradient_buckets.h"
 #include "apps/run_options.h"
 #include "core/dist/communicator.h"
 #include "core/dist/sync_stats.h"
@@ -101,6 +102,32 @@ TEST_CASE("dist: a group of one is the process itself") {
   CHECK(t.to_vector<double>() == std::vector<double>{1, -2, 3});
   CHECK(w.all_gather("x") == std::vector<std::string>{"x"});
   CHECK_NOTHROW(app::check_same_configuration({{"a", 1}}, "test"));
+  dist::AllReduceHandle h = w.all_reduce_async(t, dist::ReduceOp::Max);
+  CHECK(h.test());  // complete at once
+  h.wait();
+  CHECK(h.tensor().to_vector<double>() == std::vector<double>{1, -2, 3});
+}
+
+TEST_CASE("dist: gradient buckets in reverse registration order, the first one small, cut where the dtype changes") {
+  // Four float32 parameters of 400 bytes and a float64 one registered first.
+  NamedTensors params = {{"d", Tensor::zeros({100}, DType::Float64)}};
+  for (const char* n : {"p0", "p1", "p2", "p3"}) params.emplace_back(n, Tensor::zeros({100}));
+  for (auto& [n, p] : params) p.set_requires_grad(true);
+  // Reversed: p3 | p2 p1 | p0 | d (first bucket up to 500 bytes, the others 800; d is float64).
+  app::GradientBuckets b(params, 800, 500);
+  CHECK(b.size() == 4);
+  CHECK(app::GradientBuckets(params, 1 << 20, 1 << 20).size() == 2);  // the dtype still cuts
+  CHECK(b.same_parameters(params));
+  NamedTensors other = params;
+  other[1].second = Tensor::zeros({100}).set_requires_grad(true);
+  CHECK_FALSE(b.same_parameters(other));
+  // A group of one: the sums are the gradients themselves; a parameter reported twice is an error.
+  for (auto& [n, p] : params) p.set_grad(Tensor::full(p.shape(), 2.0, p.dtype()));
+  b.begin();
+  for (auto it = params.rbegin(); it != params.rend(); ++it) b.ready(&it->second.impl());
+  CHECK_THROWS_WITH_AS(b.ready(&params[2].second.impl()), doctest::Contains("parameter 'p1' reported twice"), Error);
+  b.finish();
+  for (auto& [n, p] : params) CHECK(p.grad().to(DType::Float64).to_vector<double>() == std::vector<double>(100, 2.0));
 }
 
 TEST_CASE("dist: sync_batch_norm in a group of one equals batch_norm, running statistics included") {
