@@ -27,6 +27,8 @@ class GradientBuckets {
   // or moved to another device): the owner makes new buckets.
   bool same_parameters(const NamedTensors& params) const;
   size_t size() const { return buckets_.size(); }
+  // Buckets started in this backward pass so far.
+  size_t started() const { return next_; }
 
   // Starts a backward pass: no parameter reported, no bucket started.
   void begin();
