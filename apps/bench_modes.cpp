@@ -202,7 +202,7 @@ std::unique_ptr<ModeRun> prepare_mode(const BenchOptions& o, const std::string& 
   oo.weight_decay = 5e-4;
   m.opt = make_optimizer(oo, *m.model);
   m.model->train(m.train);
-  if (ranks > 1 && m.train) m.parallel = std::make_unique<DataParallel>(*m.model);
+  if (ranks > 1 && m.train) m.parallel = std::make_unique<DataParallel>(*m.model, DataParallelOptions{.overlap = !o.no_overlap});
   if (m.qat) calibrate_quantizers(*m.model, m.x);
   ModeRun* p = &m;  // stable: the run lives on the heap
   m.enqueue = [p] {
@@ -210,8 +210,8 @@ std::unique_ptr<ModeRun> prepare_mode(const BenchOptions& o, const std::string& 
       Tensor loss = cross_entropy(p->model->forward(p->x), p->y, 0, p->y_host);  // host labels: no mid-step wait
       if (p->parallel) loss = mul(loss, p->share);  // the global batch's mean loss, summed over the ranks
       p->opt->zero_grad();
-      loss.backward();
-      if (p->parallel) p->parallel->all_reduce_gradients();
+      if (p->parallel) p->parallel->backward(loss);
+      else loss.backward();
       p->opt->step();
     } else {
       NoGradGuard ng;

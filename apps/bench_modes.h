@@ -19,6 +19,7 @@ struct BenchOptions {
   double width = 1.0;
   int threads = 0, warmup = 3, steps = 10;
   bool json = false;
+  bool no_overlap = false;  // under mpirun: gradients all-reduced after backward (DataParallelOptions::overlap)
   int profile_steps = 0;  // --profile N: N more steps with the op profiler on (bench_profile.h)
   bool profile_shapes = false;  // --profile-shapes: convolution rows split by pass and layer shape
   bool profile_host = false;    // --profile-host: on a GPU, scopes do not wait: rows are launch (host) time

@@ -106,6 +106,7 @@ nlohmann::ordered_json run_bench(const BenchOptions& o) {
                                 {"peak_rss", "peak_rss_mib of a row: the process's peak resident memory after that row's steps"
                                              " (monotonic: one model and mode per process gives per-model peaks)"},
                                 {"results", nlohmann::json::array()}};
+  if (dist::world().size() > 1) out["gradient_overlap"] = !o.no_overlap;  // all-reduce during backward (--no-overlap: after)
   if (dev.is_cuda()) {
     const auto devs = cuda_devices();
     out["gpu"] = devs.at(dev.index).name;

@@ -49,6 +49,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup)->check(::pfq::app::NonNegative)->capture_default_str();
   cmd->add_option("--steps", o->steps)->check(::pfq::app::Positive)->capture_default_str();
   cmd->add_flag("--json", o->json, "print one JSON document");
+  cmd->add_flag("--no-overlap", o->no_overlap, "under mpirun: all-reduce the gradients after the backward pass instead of during it");
   cmd->add_option("--profile", o->profile_steps, "after timing, run N more steps with the op profiler and print the per-op breakdown")
       ->check(::pfq::app::NonNegative);
   cmd->add_flag("--profile-shapes", o->profile_shapes, "with --profile: split convolution time by pass (fwd, dX, dW) and layer shape")

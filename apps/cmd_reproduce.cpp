@@ -59,6 +59,7 @@ void add_reproduce_command(CLI::App& app) {
                   "cpu | cuda | cuda:N, or a list the --jobs share (cuda:0,cuda:1): where pretraining and fine-tuning run")
       ->capture_default_str();
   cmd->add_flag("--quick", o->quick, "reduced schedule and data subsets (smoke test)");
+  add_parallel_flags(cmd, *o);
   cmd->add_option("--finetune-epochs,--epochs", o->finetune_epochs, "QAT fine-tuning epochs per run")->check(::pfq::app::Positive)->capture_default_str();
   cmd->add_option("--stages", o->stages, "wa | w,wa (first half weights only)")->check(CLI::IsMember({"wa", "w,wa"}))->capture_default_str();
   cmd->add_option("--calib-batches", o->calib_batches, "ema observers: batches observed before quantizing")->check(::pfq::app::NonNegative)->capture_default_str();

@@ -2,6 +2,9 @@
 // (apps/data_parallel.h).
 #include "apps/data_parallel.h"
 
+#include "apps/gradient_buckets.h"
+#include "core/grad_ready.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <thread>
@@ -72,7 +75,7 @@ std::optional<BnStatistics> bn_statistics(Module* m) {
 }  // namespace
 
 DataParallel::DataParallel(Module& model, const DataParallelOptions& o) : model_(model), o_(o), ranks_(dist::world().size()) {
-  PFQ_CHECK(o.bucket_bytes > 0, "DataParallel: bucket_bytes must be positive");
+  PFQ_CHECK(o.bucket_bytes > 0 && o.first_bucket_bytes > 0, "DataParallel: bucket_bytes and first_bucket_bytes must be positive");
   if (o.sync_bn)
     for (auto& [name, m] : model.named_modules())
       if (auto s = bn_statistics(m)) *s->sync = true;
@@ -84,23 +87,40 @@ DataParallel::DataParallel(Module& model, const DataParallelOptions& o) : model_
       dist::world().broadcast(c, 0);
       if (!c.is_same(t)) Tensor(t).copy_(c);
     }
+  buckets();
+}
+
+DataParallel::~DataParallel() = default;
+
+GradientBuckets& DataParallel::buckets() {
+  const NamedTensors params = model_.named_parameters();
+  if (!buckets_ || !buckets_->same_parameters(params))
+    buckets_ = std::make_unique<GradientBuckets>(params, o_.bucket_bytes, o_.first_bucket_bytes);
+  return *buckets_;
+}
+
+void DataParallel::backward(const Tensor& loss) {
+  if (ranks_ == 1 || !o_.overlap) {
+    loss.backward();
+    all_reduce_gradients();
+    return;
+  }
+  GradientBuckets& b = buckets();
+  b.begin();
+  {
+    // Which parameter is reported when depends on the graph alone, the same on every rank, so
+    // the ranks start the buckets (and sync BN's all-reduces inside backward) in the same order.
+    GradReadyHookScope hook([&b](const Tensor& leaf) { b.ready(&leaf.impl()); });
+    loss.backward();
+  }
+  b.finish();
 }
 
 void DataParallel::all_reduce_gradients() {
   if (ranks_ == 1) return;
-  NoGradGuard ng;
-  std::vector<Tensor> grads;
-  for (const auto& [name, p] : model_.named_parameters()) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    PFQ_CHECK(g.is_contiguous(), "all_reduce_gradients: the gradient of '", name, "' is not contiguous");
-    if (!grads.empty() && (g.dtype() != grads.front().dtype() || g.device() != grads.front().device())) {
-      all_reduce_in_buckets(grads, o_.bucket_bytes);
-      grads.clear();
-    }
-    grads.push_back(g);
-  }
-  all_reduce_in_buckets(grads, o_.bucket_bytes);
+  GradientBuckets& b = buckets();
+  b.begin();
+  b.finish();  // every bucket, in the order backward() starts them
 }
 
 void DataParallel::average_buffers() {

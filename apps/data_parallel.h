@@ -1,13 +1,15 @@
 // data_parallel.h — what a model needs to train on several ranks (apps/): the same starting
-// weights everywhere (rank 0's, broadcast), gradients summed over ranks in buckets after each
-// backward pass (every rank's loss scaled by its share of the global batch first, so the sum is
-// the gradient of the global batch's mean loss), BatchNorm's running statistics averaged before
+// weights everywhere (rank 0's, broadcast), gradients summed over ranks in buckets, each bucket's
+// all-reduce started during the backward pass once its gradients are final (apps/gradient_buckets.h;
+// every rank's loss scaled by its share of the global batch first, so the sum is the gradient of
+// the global batch's mean loss), BatchNorm's running statistics averaged before
 // every evaluation and checkpoint (or exact with --sync-bn), and checks that the ranks run the
 // same configuration and still hold the same weights. One rank: every call returns at once.
 // The launch, the communicator and the loader's shards: core/dist/communicator.h, data/loader.h.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -16,9 +18,16 @@
 
 namespace pfq::app {
 
+class GradientBuckets;
+
 struct DataParallelOptions {
   bool sync_bn = false;                // BatchNorm2d normalises with all ranks' batch statistics
+  // backward() starts each bucket's all-reduce during the backward pass (false: after it, the
+  // same buckets in the same order; the sums are the same, bit for bit with 2 ranks). Must be the
+  // same on every rank (--no-overlap is part of the configuration the ranks compare).
+  bool overlap = true;
   int64_t bucket_bytes = 16 << 20;     // gradients per all-reduce call
+  int64_t first_bucket_bytes = 1 << 20;  // the first bucket's (the last layers'), as PyTorch's DDP
 };
 
 class DataParallel {
@@ -26,9 +35,15 @@ class DataParallel {
   // Broadcasts rank 0's parameters and buffers (identical seeds make them equal already; this
   // makes it so whatever the caller did) and, with sync_bn, switches every BatchNorm2d to it.
   DataParallel(Module& model, const DataParallelOptions& o = {});
+  ~DataParallel();
   int ranks() const { return ranks_; }
-  // Sums every parameter's gradient over the ranks (parameters without a gradient on every rank
-  // are skipped on all: which have one is the same everywhere, the model being the same).
+  // loss.backward(), then every parameter's gradient summed over the ranks. With overlap, each
+  // bucket's all-reduce starts as soon as backward has finished its gradients (and the buckets
+  // before it have started); returns when all are summed. One rank: loss.backward().
+  void backward(const Tensor& loss);
+  // Sums every parameter's gradient over the ranks, after a backward pass run without backward()
+  // (parameters without a gradient on every rank are skipped on all: which have one is the same
+  // everywhere, the model being the same).
   void all_reduce_gradients();
   // Averages the floating-point buffers that each rank updates from its own batches (BN running
   // mean / variance): after it every rank evaluates and saves the same model.
@@ -38,9 +53,11 @@ class DataParallel {
   void check_replicas_agree(const std::string& when);
 
  private:
+  GradientBuckets& buckets();  // made at construction, again if the parameters were replaced
   Module& model_;
   DataParallelOptions o_;
   int ranks_ = 1;
+  std::unique_ptr<GradientBuckets> buckets_;
 };
 
 // Every rank's `config` (the command's options and the data it found) must equal rank 0's:

@@ -204,8 +204,8 @@ LoopResult run_epochs(Module& model, optim::Optimizer& opt, const optim::LrSched
         bad.parameter = first_nonfinite(model.named_parameters(), false);
       } else {
         opt.zero_grad();
-        loss.backward();
-        if (dp) dp->all_reduce_gradients();
+        if (dp) dp->backward(loss);  // gradients summed over the ranks, during backward
+        else loss.backward();
         if (hooks.after_backward) hooks.after_backward();
         bad.gradient = first_nonfinite(model.named_parameters(), true);
         finite = bad.gradient.empty();

@@ -68,7 +68,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   quant::QatReport rep = quant::prepare_qat(*model, qcfg);
   const Device dev = rank_device(o.device.resolve());
   model->to(dev);  // after prepare_qat: the quantizers' parameters and buffers move too
-  DataParallel parallel(*model, {.sync_bn = o.sync_bn});
+  DataParallel parallel(*model, {.sync_bn = o.sync_bn, .overlap = !o.no_overlap});
   if (say)
     std::fprintf(stderr, "prepare_qat: %lld folded conv+BN, %lld plain convs, %lld linears, %lld activation quantizers\n",
                  (long long)rep.folded_convs, (long long)rep.plain_convs, (long long)rep.linears, (long long)rep.act_quantizers);

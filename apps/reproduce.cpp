@@ -47,11 +47,17 @@ void to_json(nlohmann::json& j, const ReproduceOptions& o) {
   PFQ_JSON_WRITE_FIELDS(j, o, PFQ_REPRODUCE_FIELDS);
   groups_to_json<StageOptions>(j, o);
   if (o.pretrained_weights.any()) j["pretrained_weights"] = o.pretrained_weights;  // only when given: older configs stay as they were
+  // Each only when set, for the same reason (and so that the free no_overlap adds no other key).
+  const nlohmann::json parallel = static_cast<const ParallelOptions&>(o);
+  for (const auto& [k, v] : parallel.items())
+    if (v.get<bool>()) j[k] = v;
 }
 void from_json(const nlohmann::json& j, ReproduceOptions& o) {
   nlohmann::json known = o;
   known["pretrained_weights"] = o.pretrained_weights;
+  known.update(nlohmann::json(static_cast<const ParallelOptions&>(o)));
   check_option_keys(j, known, "reproduce config");
+  from_json(j, static_cast<ParallelOptions&>(o));
   if (j.contains("pretrained_weights")) o.pretrained_weights = j.at("pretrained_weights").get<WeightsOptions>();
   groups_from_json<StageOptions>(j, o);
   PFQ_JSON_READ_FIELDS(j, o, PFQ_REPRODUCE_FIELDS, nullptr);
@@ -65,6 +71,7 @@ void apply_workflow_recipe(const WorkflowOptions& w, ReproduceOptions& o) {
   o.device = w.device.str();
   o.pretrained = w.pretrained;  // a recipe that starts from pretrained weights (configs/*-pretrained.json)
   o.pretrained_weights = w.pretrained_weights;
+  static_cast<ParallelOptions&>(o) = w;  // a recipe's --sync-bn / --scale-lr
 }
 
 std::pair<int, int> parse_bits(const std::string& wa) {
@@ -103,6 +110,7 @@ std::string seed_root(const ReproduceOptions& o, uint64_t seed) {
 WorkflowOptions stage_options(const ReproduceOptions& o, const std::string& root, uint64_t seed, int threads, int workers) {
   WorkflowOptions w;
   static_cast<StageOptions&>(w) = o;  // model, data, schedule
+  static_cast<ParallelOptions&>(w) = o;  // --sync-bn, --scale-lr, --no-overlap of the pretraining
   w.out = root;
   w.seed = seed;
   w.threads = threads;
@@ -217,6 +225,7 @@ nlohmann::json finetune_run(const ReproduceOptions& o, const ReproduceRun& r, in
   f.workers = workers;
   f.device = parse_devices(o.device).front();
   f.quiet = quiet;
+  static_cast<ParallelOptions&>(f) = o;
   require_shared_file(f.checkpoint, "the checkpoint");
   FinetuneResult fr = finetune(f);  // on every rank of a data-parallel run
   PFQ_CHECK(!stop_requested(), "reproduce interrupted during run ", r.id, "; run the same command again to redo it");
@@ -328,7 +337,7 @@ std::vector<std::string> run_tasks(const ReproduceOptions& o, const std::vector<
 // run. Everything else is the schedule and must match the folder's config.json.
 // Speed settings and the folder's own path do not change results either.
 const char* const kFreeKeys[] = {"bits", "quantizers", "pruning", "baseline_quantizers", "seeds",
-                                 "out",  "jobs",       "threads", "workers", "device", "backend", "export_onnx", "eval_batch_size"};
+                                 "out",  "jobs",       "threads", "workers", "device", "backend", "export_onnx", "eval_batch_size", "no_overlap"};
 
 void check_config(const ReproduceOptions& o, bool save) {
   const std::string path = o.out + "/config.json";

@@ -17,7 +17,9 @@ namespace pfq::app {
 
 // `pfq reproduce`: the stage schedule shared with `pfq workflow` (apps/run_options.h) and the
 // grid, jobs and devices of a reproduction.
-struct ReproduceOptions : StageOptions {
+// ParallelOptions: --sync-bn, --scale-lr and --no-overlap reach every pretraining and
+// fine-tuning run of a data-parallel reproduction (mpirun), as pfq workflow's stages.
+struct ReproduceOptions : StageOptions, ParallelOptions {
   std::string out = "runs/reproduce";
   std::string pretrained;          // float checkpoint to start from ("" = run the pretrain stage)
   WeightsOptions pretrained_weights;  // --pretrained as plain weights: their architecture (apps/plain_weights.h)

@@ -51,7 +51,7 @@ void from_json(const nlohmann::json& j, DeviceOption& o) { o = DeviceOption(j.ge
   X(dataset) X(data_dir) X(limit_train) X(limit_test) X(batch_size) X(workers) X(eval_batch_size) X(skip_bad) X(image_size) X(resize_size)
 #define PFQ_RUN_FIELDS(X) X(out) X(seed) X(threads) X(device)
 #define PFQ_OPTIMIZER_FIELDS(X) X(optimizer) X(lr) X(momentum) X(nesterov) X(weight_decay) X(no_decay_bn_bias)
-#define PFQ_PARALLEL_FIELDS(X) X(sync_bn) X(scale_lr)
+#define PFQ_PARALLEL_FIELDS(X) X(sync_bn) X(scale_lr) X(no_overlap)
 #define PFQ_STAGE_FIELDS(X) \
   X(quick) X(pretrain_epochs) X(pretrain_lr) X(weight_decay) X(criterion) X(border) X(finetune_epochs) X(finetune_lr)
 
@@ -178,6 +178,8 @@ double scaled_lr(const ParallelOptions& p, double lr) { return p.scale_lr ? lr *
 void add_parallel_flags(CLI::App* cmd, ParallelOptions& o) {
   cmd->add_flag("--sync-bn", o.sync_bn, "data-parallel runs: BatchNorm statistics over all ranks' images (default: per rank, averaged at evaluation)");
   cmd->add_flag("--scale-lr", o.scale_lr, "data-parallel runs: multiply the learning rate by the number of ranks (linear scaling rule)");
+  cmd->add_flag("--no-overlap", o.no_overlap,
+                "data-parallel runs: all-reduce the gradients after the backward pass instead of during it (same results; for comparison)");
 }
 
 }  // namespace pfq::app

@@ -76,6 +76,7 @@ struct ParallelOptions {
   bool sync_bn = false;   // BatchNorm statistics over every rank's share of the batch
   bool scale_lr = false;  // --lr (and the fine-tuning LR) times the number of ranks (the linear
                           // scaling rule, for runs whose --batch-size grows with the ranks)
+  bool no_overlap = false;  // gradients all-reduced after the backward pass, not during it
 };
 // The learning rate a run uses: lr, times the ranks with scale_lr.
 double scaled_lr(const ParallelOptions& p, double lr);

@@ -115,7 +115,7 @@ TrainResult train(const TrainOptions& o) {
     std::filesystem::remove(o.out + "/metrics.csv");
   }
   io::write_file_atomic(o.out + "/train_config.json", with_backend(o).dump(2) + "\n");
-  DataParallel parallel(*model, {.sync_bn = o.sync_bn});
+  DataParallel parallel(*model, {.sync_bn = o.sync_bn, .overlap = !o.no_overlap});
 
   optim::ScheduleOptions so;
   so.base_lr = scaled_lr(o, o.lr);

@@ -34,7 +34,7 @@ void to_json(nlohmann::json& j, const WorkflowOptions& o) {
   // only when given: the config.json of a run that pretrains stays as it was
   if (!o.pretrained.empty()) j["pretrained"] = o.pretrained;
   if (o.pretrained_weights.any()) j["pretrained_weights"] = o.pretrained_weights;
-  if (o.sync_bn || o.scale_lr) j.update(nlohmann::json(static_cast<const ParallelOptions&>(o)));  // only when set: older config.json stay valid
+  if (o.sync_bn || o.scale_lr || o.no_overlap) j.update(nlohmann::json(static_cast<const ParallelOptions&>(o)));  // only when set: older config.json stay valid
 }
 void from_json(const nlohmann::json& j, WorkflowOptions& o) {
   nlohmann::json known = o;

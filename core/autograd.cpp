@@ -1,9 +1,11 @@
-// autograd.cpp — graph recording and the iterative, deterministic backward pass.
+// autograd.cpp — graph recording and the iterative, deterministic backward pass, which reports
+// leaves whose gradient is final to the hook of core/grad_ready.h.
 #include "core/autograd.h"
 
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/grad_ready.h"
 #include "core/layout.h"
 #include "core/ops.h"
 #include "core/profiler.h"
@@ -11,7 +13,14 @@
 namespace pfq {
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local const GradReadyHook* g_grad_ready_hook = nullptr;
 }
+
+GradReadyHookScope::GradReadyHookScope(GradReadyHook hook) : hook_(std::move(hook)), outer_(g_grad_ready_hook) {
+  g_grad_ready_hook = hook_ ? &hook_ : outer_;
+}
+GradReadyHookScope::~GradReadyHookScope() { g_grad_ready_hook = outer_; }
+const GradReadyHook* current_grad_ready_hook() { return g_grad_ready_hook; }
 
 bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) { g_grad_enabled = false; }
@@ -69,9 +78,11 @@ void run_backward(const Tensor& root, const Tensor& seed) {
   PFQ_CHECK(root.requires_grad(), "backward: the tensor does not require grad (no input of the graph has requires_grad set, or it was computed under NoGradGuard)");
   PFQ_CHECK(seed.shape() == root.shape(), "backward: seed gradient has shape ", shape_str(seed.shape()), " but the tensor has shape ", shape_str(root.shape()));
   NoGradGuard no_grad;
+  const GradReadyHook* hook = current_grad_ready_hook();
   if (!root.impl().grad_fn) {  // a leaf: its gradient is the seed
     auto slot = root.impl_ptr();
     accumulate(slot->grad, seed);
+    if (hook) (*hook)(root);
     return;
   }
   // Topological order by iterative post-order DFS; inputs visited in op-argument order so
@@ -95,6 +106,21 @@ void run_backward(const Tensor& root, const Tensor& seed) {
       stack.pop_back();
     }
   }
+  // With a hook: how many edges of the walk's nodes still point at each leaf. The last one to be
+  // processed (or skipped, no gradient having reached its node) makes the leaf's .grad final.
+  // A skipped node is read after the node that fed it cleared its inputs, which may have held
+  // its last reference: the hook's walk keeps every node alive until the end.
+  std::unordered_map<const TensorImpl*, int64_t> pending;
+  std::vector<std::shared_ptr<Node>> hook_keep_alive;
+  if (hook)
+    for (const Node* node : order)
+      for (const Edge& e : node->inputs) {
+        if (e.leaf) ++pending[e.leaf.get()];
+        if (e.grad_fn) hook_keep_alive.push_back(e.grad_fn);
+      }
+  const auto edge_done = [&](const Edge& e) {
+    if (hook && e.leaf && --pending[e.leaf.get()] == 0) (*hook)(Tensor(e.leaf));
+  };
   std::unordered_map<Node*, std::shared_ptr<TensorImpl>> grads;
   grads[root_node] = seed.detach().impl_ptr();
   // Keep every node alive until the walk ends even when inputs are released on the way.
@@ -103,7 +129,10 @@ void run_backward(const Tensor& root, const Tensor& seed) {
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = *it;
     auto git = grads.find(node);
-    if (git == grads.end()) continue;  // no gradient reached this node
+    if (git == grads.end()) {  // no gradient reached this node: its leaves get nothing from it
+      for (const Edge& e : node->inputs) edge_done(e);
+      continue;
+    }
     Tensor gout(git->second);
     grads.erase(git);
     PFQ_CHECK(node->backward, "backward through '", node->name, "' a second time: the graph was freed by the first backward (compute the forward again)");
@@ -115,14 +144,16 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     PFQ_CHECK(gin.size() == node->inputs.size(), "internal: backward of '", node->name, "' returned ", gin.size(), " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < gin.size(); ++i) {
       Edge& in = node->inputs[i];
-      if (!in.needs_grad() || !gin[i].defined()) continue;
-      PFQ_CHECK(gin[i].shape() == in.shape, "internal: backward of '", node->name, "' gave input ", i, " a gradient of shape ", shape_str(gin[i].shape()), ", expected ", shape_str(in.shape));
-      if (in.grad_fn) {
-        keep_alive.push_back(in.grad_fn);
-        accumulate(grads[in.grad_fn.get()], gin[i]);
-      } else {
-        accumulate(in.leaf->grad, gin[i]);
+      if (in.needs_grad() && gin[i].defined()) {
+        PFQ_CHECK(gin[i].shape() == in.shape, "internal: backward of '", node->name, "' gave input ", i, " a gradient of shape ", shape_str(gin[i].shape()), ", expected ", shape_str(in.shape));
+        if (in.grad_fn) {
+          keep_alive.push_back(in.grad_fn);
+          accumulate(grads[in.grad_fn.get()], gin[i]);
+        } else {
+          accumulate(in.leaf->grad, gin[i]);
+        }
       }
+      edge_done(in);
     }
     node->backward = nullptr;  // frees saved tensors
     node->inputs.clear();

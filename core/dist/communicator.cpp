@@ -47,6 +47,43 @@ int env_int(std::initializer_list<const char*> names) {
 
 }  // namespace
 
+AllReduceHandle::AllReduceHandle(Tensor t, std::unique_ptr<PendingCollective> op) : t_(std::move(t)), op_(std::move(op)) {}
+
+AllReduceHandle& AllReduceHandle::operator=(AllReduceHandle&& o) noexcept {
+  if (this != &o) {
+    abandon();
+    t_ = std::move(o.t_);
+    op_ = std::move(o.op_);
+  }
+  return *this;
+}
+
+AllReduceHandle::~AllReduceHandle() { abandon(); }
+
+// Still in flight: the backend may write into the buffer and hold its request after this, so
+// both are left alive on purpose (a leak that only a run ending with an error reaches).
+void AllReduceHandle::abandon() {
+  if (!op_) return;
+  new Tensor(std::move(t_));
+  (void)op_.release();
+}
+
+bool AllReduceHandle::test() {
+  if (op_ && op_->test()) op_.reset();
+  return !op_;
+}
+
+void AllReduceHandle::wait() {
+  if (!op_) return;
+  op_->wait();
+  op_.reset();
+}
+
+AllReduceHandle Communicator::all_reduce_async(Tensor t, ReduceOp op) {
+  all_reduce(t, op);
+  return AllReduceHandle(std::move(t), nullptr);
+}
+
 std::unique_ptr<Communicator> make_single_communicator() { return std::make_unique<SingleCommunicator>(); }
 
 LaunchInfo launch_from_environment() {

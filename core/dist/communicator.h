@@ -16,6 +16,40 @@ namespace pfq::dist {
 
 enum class ReduceOp { Sum, Min, Max };
 
+// What a started collective is to its backend (MPI request, NCCL's completion event): test()
+// moves it on and says whether it is complete; wait() completes it.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual bool test() = 0;
+  virtual void wait() = 0;
+};
+
+// A non-blocking all-reduce (Communicator::all_reduce_async). It holds the tensor, so the
+// buffer outlives the collective whatever the caller drops. wait() completes it: a CPU tensor
+// then holds the result; a CUDA tensor holds it for every kernel queued after wait() (pfq's
+// stream waits for the communication stream). test() is a non-blocking check that also lets MPI
+// progress the transfer (Open MPI moves non-blocking collectives only inside MPI calls). A
+// handle destroyed before its collective completed (an error is ending the run) keeps the buffer
+// alive rather than wait: waiting could hang on ranks that stopped. Move-only; an empty
+// (default) handle is complete.
+class AllReduceHandle {
+ public:
+  AllReduceHandle() = default;
+  AllReduceHandle(Tensor t, std::unique_ptr<PendingCollective> op);
+  AllReduceHandle(AllReduceHandle&& o) noexcept = default;
+  AllReduceHandle& operator=(AllReduceHandle&& o) noexcept;
+  ~AllReduceHandle();
+  bool test();  // true once complete
+  void wait();
+  const Tensor& tensor() const { return t_; }
+
+ private:
+  void abandon();
+  Tensor t_;
+  std::unique_ptr<PendingCollective> op_;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -29,6 +63,11 @@ class Communicator {
   // every rank. t: contiguous float32 / float64 / int64, same shape everywhere; on the CPU (MPI)
   // or a CUDA device (NCCL, when the run has it).
   virtual void all_reduce(Tensor& t, ReduceOp op) = 0;
+  // all_reduce started without waiting (same contract on t), completed by the handle's wait().
+  // Collectives, blocking or not, must be started in the same order on every rank. The MPI
+  // group uses MPI_Iallreduce; CUDA tensors go to NCCL on a communication stream that starts
+  // after the work already queued on pfq's stream. This default (the group of one) completes at once.
+  virtual AllReduceHandle all_reduce_async(Tensor t, ReduceOp op);
   // In place: every rank's t becomes root's.
   virtual void broadcast(Tensor& t, int root) = 0;
   // Every rank's text, in rank order, on every rank.

@@ -1,5 +1,6 @@
 // mpi_communicator.cpp — the process group over MPI (communicator.h): MPI_Init_thread at start,
-// CPU tensors reduced with MPI_Allreduce in place, CUDA tensors handed to NCCL (nccl_ops.h),
+// CPU tensors reduced with MPI_Allreduce in place (MPI_Iallreduce when asynchronous), CUDA
+// tensors handed to NCCL (nccl_ops.h),
 // the ranks of one machine counted with MPI_Comm_split_type. Errors in MPI calls are returned,
 // not fatal (MPI_ERRORS_RETURN), so they reach the user as pfq errors naming the call.
 // Open MPI's and MPICH's deprecated C++ bindings are not used (the C API is).
@@ -38,6 +39,19 @@ MPI_Datatype mpi_type(DType d) {
 
 MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::Sum ? MPI_SUM : op == ReduceOp::Min ? MPI_MIN : MPI_MAX; }
 
+// An MPI_Iallreduce in flight. MPI_Test and MPI_Wait set the request to MPI_REQUEST_NULL once it
+// completes, after which both return at once.
+class MpiPending final : public PendingCollective {
+ public:
+  bool test() override {
+    int done = 0;
+    check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    return done != 0;
+  }
+  void wait() override { check_mpi(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait"); }
+  MPI_Request request = MPI_REQUEST_NULL;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(const LaunchInfo& l) {
@@ -68,6 +82,15 @@ class MpiCommunicator final : public Communicator {
     if (t.device().is_cuda()) return nccl_all_reduce(t, op);
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), mpi_op(op), MPI_COMM_WORLD),
               "MPI_Allreduce");
+  }
+  AllReduceHandle all_reduce_async(Tensor t, ReduceOp op) override {
+    check_tensor(t, "all_reduce_async");
+    if (t.device().is_cuda()) return nccl_all_reduce_async(std::move(t), op);
+    auto pending = std::make_unique<MpiPending>();
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), mpi_op(op), MPI_COMM_WORLD,
+                             &pending->request),
+              "MPI_Iallreduce");
+    return AllReduceHandle(std::move(t), std::move(pending));
   }
   void broadcast(Tensor& t, int root) override {
     check_tensor(t, "broadcast");

@@ -13,6 +13,9 @@ void enable_nccl(int) {
             " ranks needs NCCL, and this pfq was built without it (meson option nccl; NCCL comes with the CUDA toolkit)");
 }
 void nccl_all_reduce(Tensor&, ReduceOp) { PFQ_FAIL("all_reduce of a CUDA tensor across ranks needs NCCL: this pfq was built without it"); }
+AllReduceHandle nccl_all_reduce_async(Tensor, ReduceOp) {
+  PFQ_FAIL("all_reduce_async of a CUDA tensor across ranks needs NCCL: this pfq was built without it");
+}
 void nccl_broadcast(Tensor&, int) { PFQ_FAIL("broadcast of a CUDA tensor across ranks needs NCCL: this pfq was built without it"); }
 void nccl_shutdown() {}
 void nccl_single_rank_check(Tensor&, int) { PFQ_FAIL("this pfq was built without NCCL (meson option nccl; needs the CUDA backend)"); }

@@ -1,18 +1,22 @@
 // test_dist.cpp — the data-parallel pieces that run in one process: the launcher's environment
 // read, --sync-bn's batch norm equal to the fused one in a group of one (forward and running
-// statistics), the loader's shards partitioning every global batch, and DataParallel / the
-// configuration check doing nothing to a single process. The several-rank runs (mpirun) are in
+// statistics), the loader's shards partitioning every global batch, DataParallel / the
+// configuration check doing nothing to a single process, and the gradient buckets (their layout,
+// and the first ones started while backward still runs). The several-rank runs (mpirun) are in
 // tests/e2e/test_distributed_e2e.cpp.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
 
 #include "apps/data_parallel.h"
+#include "apps/gradient_buckets.h"
 #include "apps/run_options.h"
 #include "core/dist/communicator.h"
 #include "core/dist/sync_stats.h"
+#include "core/grad_ready.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "data/dataset.h"
@@ -101,6 +105,66 @@ TEST_CASE("dist: a group of one is the process itself") {
   CHECK(t.to_vector<double>() == std::vector<double>{1, -2, 3});
   CHECK(w.all_gather("x") == std::vector<std::string>{"x"});
   CHECK_NOTHROW(app::check_same_configuration({{"a", 1}}, "test"));
+  dist::AllReduceHandle h = w.all_reduce_async(t, dist::ReduceOp::Max);
+  CHECK(h.test());  // complete at once
+  h.wait();
+  CHECK(h.tensor().to_vector<double>() == std::vector<double>{1, -2, 3});
+}
+
+TEST_CASE("dist: gradient buckets in reverse registration order, the first one small, cut where the dtype changes") {
+  // Four float32 parameters of 400 bytes and a float64 one registered first.
+  NamedTensors params = {{"d", Tensor::zeros({100}, DType::Float64)}};
+  for (const char* n : {"p0", "p1", "p2", "p3"}) params.emplace_back(n, Tensor::zeros({100}));
+  for (auto& [n, p] : params) p.set_requires_grad(true);
+  // Reversed: p3 | p2 p1 | p0 | d (first bucket up to 500 bytes, the others 800; d is float64).
+  app::GradientBuckets b(params, 800, 500);
+  CHECK(b.size() == 4);
+  CHECK(app::GradientBuckets(params, 1 << 20, 1 << 20).size() == 2);  // the dtype still cuts
+  CHECK(b.same_parameters(params));
+  NamedTensors other = params;
+  other[1].second = Tensor::zeros({100}).set_requires_grad(true);
+  CHECK_FALSE(b.same_parameters(other));
+  // A group of one: the sums are the gradients themselves; a parameter reported twice is an error.
+  for (auto& [n, p] : params) p.set_grad(Tensor::full(p.shape(), 2.0, p.dtype()));
+  b.begin();
+  for (auto it = params.rbegin(); it != params.rend(); ++it) b.ready(&it->second.impl());
+  CHECK_THROWS_WITH_AS(b.ready(&params[2].second.impl()), doctest::Contains("parameter 'p1' reported twice"), Error);
+  b.finish();
+  for (auto& [n, p] : params) CHECK(p.grad().to(DType::Float64).to_vector<double>() == std::vector<double>(100, 2.0));
+}
+
+TEST_CASE("dist: during a ResNet-20 backward the first gradient buckets start before the last gradient is final") {
+  manual_seed(3);
+  models::ModelConfig cfg;
+  cfg.arch = "resnet20";
+  cfg.in_channels = 1;
+  cfg.input_size = 8;
+  cfg.num_classes = 10;
+  cfg.seed = 3;
+  ModulePtr m = models::build_model("resnet20", cfg);
+  m->train();
+  const NamedTensors params = m->named_parameters();
+  app::GradientBuckets b(params, 64 << 10, 16 << 10);  // small buckets: ResNet-20 has about 1 MB of gradients
+  REQUIRE(b.size() > 3);
+  Generator gen(5);
+  const Tensor x = Tensor::randn({2, 1, 8, 8}, gen), y = Tensor::from_vector<int64_t>({1, 3}, {2});
+  std::vector<size_t> started;  // buckets started after each report
+  b.begin();
+  {
+    GradReadyHookScope hook([&](const Tensor& leaf) {
+      b.ready(&leaf.impl());
+      started.push_back(b.started());
+    });
+    cross_entropy(m->forward(x), y, 0, y).backward();
+  }
+  REQUIRE(started.size() == params.size());
+  CHECK(started[started.size() / 2] >= 1);  // half way through backward, at least one bucket is on its way
+  CHECK(started.back() == b.size());        // the last report completes the last bucket
+  CHECK(std::is_sorted(started.begin(), started.end()));
+  std::vector<std::vector<double>> before;
+  for (const auto& [n, p] : params) before.push_back(p.grad().to(DType::Float64).to_vector<double>());
+  b.finish();  // a group of one: the sums are the gradients
+  for (size_t i = 0; i < params.size(); ++i) CHECK(params[i].second.grad().to(DType::Float64).to_vector<double>() == before[i]);
 }
 
 TEST_CASE("dist: sync_batch_norm in a group of one equals batch_norm, running statistics included") {

@@ -8,7 +8,8 @@
 // gradient by 7.6e-5 here (docs/distributed.md). One step, because these models' float32
 // training amplifies rounding: 1 vs 2 threads of one process already differ by 100% in some
 // weights after 4 steps of MobileNetV1; the loop is the same every step, so one step and the
-// ranks' per-epoch replica check cover the rest. Also: per-rank BN keeps the replicas identical
+// ranks' per-epoch replica check cover the rest. Also: the all-reduce overlapped with backward
+// equals the one after it bit for bit; per-rank BN keeps the replicas identical
 // and learns, ranks given different flags are refused before training, and a rank killed
 // mid-run ends the whole run within seconds with nothing half-written; `pfq workflow` runs on 2
 // ranks, and a run trained on 2 ranks resumes in one process. Skipped without MPI in the
@@ -147,6 +148,27 @@ TEST_CASE("distributed: per-rank BatchNorm keeps the replicas identical (checked
   std::filesystem::remove_all(out);
 }
 
+// The gradient all-reduce overlapped with backward (the default) against --no-overlap, which
+// runs the same buckets in the same order after backward: only when each bucket starts differs.
+// With 2 ranks every element of a sum is a + b, and IEEE addition gives the same bits whichever
+// operand comes first, so the weights, momentum buffers and BN statistics after 8 steps must be
+// identical bit for bit; any difference means a bucket was started before all its gradients were
+// final. Per-rank BN, and --sync-bn, whose backward runs blocking all-reduces between the
+// buckets' (the ranks must start all of them in one order, or the run hangs or mixes them up).
+TEST_CASE("distributed: gradients all-reduced during backward give bit for bit what --no-overlap gives, with and without --sync-bn") {
+  if (const std::string why = cannot_run(); !why.empty()) PFQ_SKIP(why);
+  for (const std::string bn : {"", " --sync-bn"}) {
+    CAPTURE(bn);
+    const std::string overlap = temp_dir("overlap"), after = temp_dir("no-overlap");
+    const std::string args = " train --model resnet20 --epochs 1 --lr 0.05 --schedule constant" + bn + kEightSteps;
+    REQUIRE(shell(mpirun(2) + pfq_exe() + args + " --out " + overlap).rc == 0);
+    REQUIRE(shell(mpirun(2) + pfq_exe() + args + " --no-overlap --out " + after).rc == 0);
+    check_states_agree(overlap + "/last.safetensors", after + "/last.safetensors", 0.0);
+    std::filesystem::remove_all(overlap);
+    std::filesystem::remove_all(after);
+  }
+}
+
 TEST_CASE("distributed: ranks started with different flags are refused before training, naming the flag") {
   if (const std::string why = cannot_run(); !why.empty()) PFQ_SKIP(why);
   const std::string out = temp_dir("mismatch");
@@ -242,10 +264,10 @@ TEST_CASE("distributed: a run trained on 2 ranks resumes in one process, and tha
   std::filesystem::remove_all(out);
 }
 
-TEST_CASE("distributed: pfq reproduce on 2 ranks runs its grid, pruning on rank 0, and writes one report") {
+TEST_CASE("distributed: pfq reproduce on 2 ranks runs its grid, pruning on rank 0, and writes one report; --sync-bn reaches every run") {
   if (const std::string why = cannot_run(); !why.empty()) PFQ_SKIP(why);
   const std::string out = temp_dir("reproduce");
-  const std::string args = " reproduce --only-bits 4/4 --quantizers minmax --pruning pfq,l1 --seeds 0 --pretrain-epochs 1 "
+  const std::string args = " reproduce --sync-bn --only-bits 4/4 --quantizers minmax --pruning pfq,l1 --seeds 0 --pretrain-epochs 1 "
                            "--finetune-epochs 1 --dataset fashion-mnist --limit-train 256 --limit-test 128 --batch-size 32 "
                            "--workers 1 --threads 1 --out " + out;
   Run r = shell(mpirun(2) + pfq_exe() + args + " --jobs 2");
@@ -257,6 +279,11 @@ TEST_CASE("distributed: pfq reproduce on 2 ranks runs its grid, pruning on rank 
   for (const char* run : {"w4a4-minmax-pfq-s0", "w4a4-minmax-l1-s0"})
     CHECK_MESSAGE(std::filesystem::exists(out + "/runs/" + run + "/done.json"), run);
   CHECK(std::filesystem::exists(out + "/report.md"));
+  // --sync-bn in the reproduction's config and in the pretraining's and every fine-tune's
+  CHECK(app::read_json_object(out + "/config.json").value("sync_bn", false));
+  CHECK(app::read_json_object(out + "/pretrain/train_config.json").value("sync_bn", false));
+  for (const char* run : {"w4a4-minmax-pfq-s0", "w4a4-minmax-l1-s0"})
+    CHECK_MESSAGE(app::read_json_object(out + "/runs/" + run + "/finetune_config.json").value("sync_bn", false), run);
   for (const auto& e : std::filesystem::recursive_directory_iterator(out))
     CHECK_MESSAGE(e.path().filename().string().find(".tmp.") == std::string::npos, e.path());
   std::filesystem::remove_all(out);
