@@ -19,6 +19,7 @@
 #include "apps/data_parallel.h"
 #include "apps/quantizer_presets.h"
 #include "apps/trainer.h"
+#include "core/allocator.h"
 #include "core/device.h"
 #include "core/dist/communicator.h"
 #include "core/ops.h"
@@ -289,6 +290,13 @@ nlohmann::ordered_json bench_model_mode(const BenchOptions& o, const std::string
                               {"forward_macs_per_image", m.fwd_macs},
                               {"peak_rss_mib", peak_rss_mib()},
                               {"rss_before_model_mib", m.rss_before_model}};
+  if (dev.is_cpu()) {
+    // What the CPU caching allocator held (in use + cached) and had in use at its peaks so far: the
+    // part of the RSS that tensors account for, and how far caching lifts it above the live bytes.
+    const AllocatorStats a = cpu_allocator_stats();
+    r["allocator_peak_held_mib"] = static_cast<double>(a.peak_bytes_held) / (1 << 20);
+    r["allocator_peak_in_use_mib"] = static_cast<double>(a.peak_bytes_in_use) / (1 << 20);
+  }
   if (!host_ms.empty()) {
     r["host_launch_ms"] = summarize_times(host_ms).median_ms;
     r["device_busy_ms"] = dev_ms.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(summarize_times(dev_ms).median_ms);

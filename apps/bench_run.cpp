@@ -59,9 +59,10 @@ void print_row(const BenchOptions& o, const Device& dev, const nlohmann::ordered
       std::printf("  host launches %.2f ms (device time not measurable: the host waited for the device)", num("host_launch_ms"));
     std::printf("\n");
   } else
-    std::printf("%-12s %-5s batch %lld: median %.1f ms (min %.1f, max %.1f)  %.0f img/s  %.1f GFLOP/s (%.1f%% of peak)  peak RSS %.0f MiB\n",
+    std::printf("%-12s %-5s batch %lld: median %.1f ms (min %.1f, max %.1f)  %.0f img/s  %.1f GFLOP/s (%.1f%% of peak)  peak RSS %.0f MiB"
+                " (allocator peaks: %.0f MiB held, %.0f in use)\n",
                 model.c_str(), mode.c_str(), batch, num("median_ms"), num("min_ms"), num("max_ms"), num("images_per_s"), num("gflops"),
-                num("percent_of_peak"), num("peak_rss_mib"));
+                num("percent_of_peak"), num("peak_rss_mib"), num("allocator_peak_held_mib"), num("allocator_peak_in_use_mib"));
 }
 
 // When train and qat of `model` both ran: the qat row gets qat_over_float_train (median over

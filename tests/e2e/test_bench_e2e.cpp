@@ -40,6 +40,8 @@ TEST_CASE("e2e: pfq bench train, infer and qat rows for every CIFAR model") {
       CHECK((*r)["median_ms"].get<double>() > 0);
       CHECK((*r)["min_ms"].get<double>() <= (*r)["max_ms"].get<double>());
       CHECK((*r)["peak_rss_mib"].get<double>() >= (*r)["rss_before_model_mib"].get<double>());
+      CHECK((*r)["allocator_peak_in_use_mib"].get<double>() > 0);  // the model's weights at least
+      CHECK((*r)["allocator_peak_held_mib"].get<double>() >= (*r)["allocator_peak_in_use_mib"].get<double>());
       CHECK((*r)["params"] == train["params"]);  // qat reports the float model's count
     }
     CHECK(train["mode"] == "train");
