@@ -23,11 +23,18 @@ CpuArena::~CpuArena() {
 }
 
 CpuArena::Range* CpuArena::new_range(size_t at_least) {
-  const size_t bytes = std::max(kReserve, (at_least + kCommitStep - 1) / kCommitStep * kCommitStep);
-  void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
-  ranges_.push_back(Range{static_cast<char*>(p), bytes, 0, 0, 0});
-  return &ranges_.back();
+  // 64 GiB of address space when the process may have it; under an address-space limit
+  // (ulimit -v, RLIMIT_AS: batch schedulers set one) halves until the reservation fits, down to
+  // the block itself
+  const size_t need = (at_least + kCommitStep - 1) / kCommitStep * kCommitStep;
+  for (size_t bytes = std::max(kReserve, need);; bytes = std::max(need, bytes / 2)) {
+    void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) {
+      ranges_.push_back(Range{static_cast<char*>(p), bytes, 0, 0, 0});
+      return &ranges_.back();
+    }
+    if (bytes == need) return nullptr;
+  }
 }
 
 CpuArena::Range& CpuArena::range_of(char* p) {

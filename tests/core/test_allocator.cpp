@@ -3,6 +3,11 @@
 // their live peak without taking new memory after the first batch (core/allocator.h).
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <vector>
 
 #include "core/allocator.h"
@@ -120,4 +125,37 @@ TEST_CASE("allocator: repeated inference batches take no new memory after the fi
     return;
   }
   CHECK(static_cast<double>(end.peak_bytes_held) <= 1.2 * static_cast<double>(end.peak_bytes_in_use));
+}
+
+TEST_CASE("allocator: under an address-space limit (ulimit -v) the arena reserves less and still serves large blocks") {
+  if (cpu_allocator_uses_arena() == false) {
+    MESSAGE("skipped: sanitizer build (no arena)");
+    return;
+  }
+  // in a child process: the limit cannot be lifted again once set
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    rlimit lim{};
+    getrlimit(RLIMIT_AS, &lim);
+    // the address space in use now plus 2 GiB: far below one 64 GiB reservation
+    long pages = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    lim.rlim_cur = static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (rlim_t{2} << 30);
+    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(3);
+    detail::CpuArena arena;
+    bool reused = false;
+    void* p = arena.alloc(256 * kMiB, &reused);
+    if (!p) _exit(1);
+    static_cast<char*>(p)[256 * kMiB - 1] = 1;  // the pages are usable
+    arena.free(p, 256 * kMiB);
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
