@@ -135,13 +135,8 @@ TEST_CASE("dist: gradient buckets in reverse registration order, the first one s
 
 TEST_CASE("dist: during a ResNet-20 backward the first gradient buckets start before the last gradient is final") {
   manual_seed(3);
-  models::ModelConfig cfg;
-  cfg.arch = "resnet20";
-  cfg.in_channels = 1;
-  cfg.input_size = 8;
-  cfg.num_classes = 10;
-  cfg.seed = 3;
-  ModulePtr m = models::build_model("resnet20", cfg);
+  ModulePtr m = models::build_model(
+      "resnet20", models::ModelConfig{.in_channels = 1, .input_size = 8, .num_classes = 10, .seed = 3, .arch = "resnet20"});
   m->train();
   const NamedTensors params = m->named_parameters();
   app::GradientBuckets b(params, 64 << 10, 16 << 10);  // small buckets: ResNet-20 has about 1 MB of gradients
@@ -275,13 +270,8 @@ TEST_CASE("dist: a ResNet-20 step with sync BN in float32 is within 5e-3 of the 
   std::vector<NamedTensors> grads;  // fused BN, sync BN (float32), the float64 model
   for (int k = 0; k < 3; ++k) {
     manual_seed(3);
-    models::ModelConfig cfg;
-    cfg.arch = "resnet20";
-    cfg.in_channels = 1;
-    cfg.input_size = 28;
-    cfg.num_classes = 10;
-    cfg.seed = 3;
-    ModulePtr m = models::build_model("resnet20", cfg);
+    ModulePtr m = models::build_model(
+        "resnet20", models::ModelConfig{.in_channels = 1, .input_size = 28, .num_classes = 10, .seed = 3, .arch = "resnet20"});
     if (k == 2) m->to(DType::Float64);
     m->train();
     if (k == 1) app::DataParallel dp(*m, {.sync_bn = true});

@@ -129,13 +129,8 @@ TEST_CASE("grad ready: every parameter of a ResNet-20 reported once, with its fi
   std::vector<NamedTensors> grads;
   for (int with_hook = 0; with_hook < 2; ++with_hook) {
     manual_seed(3);
-    models::ModelConfig cfg;
-    cfg.arch = "resnet20";
-    cfg.in_channels = 1;
-    cfg.input_size = 8;
-    cfg.num_classes = 10;
-    cfg.seed = 3;
-    ModulePtr m = models::build_model("resnet20", cfg);
+    ModulePtr m = models::build_model(
+        "resnet20", models::ModelConfig{.in_channels = 1, .input_size = 8, .num_classes = 10, .seed = 3, .arch = "resnet20"});
     m->train();
     Generator gen(5);
     Tensor x = Tensor::randn({4, 1, 8, 8}, gen);
