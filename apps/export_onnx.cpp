@@ -11,6 +11,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/io/safetensors.h"
+#include "core/ops.h"
 #include "quant/integer/model.h"
 
 namespace pfq::app {
