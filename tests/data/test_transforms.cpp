@@ -275,7 +275,7 @@ TEST_CASE("transforms: pixel_columns_16 and rows_of_columns_16 (16 x 16 transpos
       rows_of_columns_16_scalar(fast.data(), 3 * w, 0, nrows, back_slow.data(), 3 * w);
       CHECK(back == back_slow);
       CHECK(back[static_cast<size_t>((nrows - 1) * 3 * w + w)] == fast[static_cast<size_t>(w * 16 + nrows - 1)]);
-      CHECK(back[static_cast<size_t>(nrows * 3 * w)] == (nrows == 16 ? back[static_cast<size_t>(nrows * 3 * w)] : -1.0f));
+      if (nrows < 16) CHECK(back[static_cast<size_t>(nrows * 3 * w)] == -1.0f);  // the first row not asked for
     }
   }
 }
