@@ -32,15 +32,9 @@ void all_reduce_in_buckets(const std::vector<Tensor>& tensors, int64_t bucket_by
       bytes += nbytes(tensors[i]);
       bucket.push_back(tensors[i++]);
     }
-    std::vector<Tensor> flat;
-    for (const Tensor& t : bucket) flat.push_back(reshape(t.contiguous(), {-1}));
-    Tensor buf = flat.size() == 1 ? flat[0].clone() : concat(flat, 0);
+    Tensor buf = flatten_copy(bucket);
     dist::world().all_reduce(buf, dist::ReduceOp::Sum);
-    int64_t off = 0;
-    for (const Tensor& t : bucket) {
-      Tensor(t).copy_(reshape(slice(buf, 0, off, off + t.numel()), t.shape()));
-      off += t.numel();
-    }
+    copy_from_flat(buf, bucket);
   }
 }
 

@@ -11,6 +11,20 @@ namespace {
 int64_t grad_bytes(const Tensor& t) { return t.numel() * static_cast<int64_t>(dtype_size(t.dtype())); }
 }  // namespace
 
+Tensor flatten_copy(const std::vector<Tensor>& tensors) {
+  std::vector<Tensor> flat;
+  for (const Tensor& t : tensors) flat.push_back(reshape(t.contiguous(), {-1}));
+  return flat.size() == 1 ? flat[0].clone() : concat(flat, 0);
+}
+
+void copy_from_flat(const Tensor& flat, const std::vector<Tensor>& tensors) {
+  int64_t off = 0;
+  for (const Tensor& t : tensors) {
+    Tensor(t).copy_(reshape(slice(flat, 0, off, off + t.numel()), t.shape()));
+    off += t.numel();
+  }
+}
+
 GradientBuckets::GradientBuckets(const NamedTensors& params, int64_t bucket_bytes, int64_t first_bucket_bytes)
     : params_(params.rbegin(), params.rend()) {
   PFQ_CHECK(bucket_bytes > 0 && first_bucket_bytes > 0, "gradient buckets: sizes must be positive, got ", bucket_bytes, " and ", first_bucket_bytes);
@@ -72,19 +86,17 @@ void GradientBuckets::start(Bucket& b) {
   NoGradGuard ng;
   b.started = true;
   b.grads.clear();
-  std::vector<Tensor> flat;
   for (size_t i : b.members) {
     const Tensor g = params_[i].second.grad();
     if (!g.defined()) continue;
     PFQ_CHECK(g.is_contiguous(), "all_reduce_gradients: the gradient of '", params_[i].first, "' is not contiguous");
-    PFQ_CHECK(flat.empty() || (g.dtype() == b.grads.front().dtype() && g.device() == b.grads.front().device()),
+    PFQ_CHECK(b.grads.empty() || (g.dtype() == b.grads.front().dtype() && g.device() == b.grads.front().device()),
               "all_reduce_gradients: the gradient of '", params_[i].first, "' is ", g.describe(), ", unlike the others of its bucket (",
               b.grads.front().describe(), ")");
     b.grads.push_back(g);
-    flat.push_back(reshape(g, {-1}));
   }
-  if (flat.empty()) return;  // no gradient in the bucket, on any rank: nothing to sum
-  b.handle = dist::world().all_reduce_async(flat.size() == 1 ? flat[0].clone() : concat(flat, 0), dist::ReduceOp::Sum);
+  if (b.grads.empty()) return;  // no gradient in the bucket, on any rank: nothing to sum
+  b.handle = dist::world().all_reduce_async(flatten_copy(b.grads), dist::ReduceOp::Sum);
 }
 
 void GradientBuckets::finish() {
@@ -92,12 +104,7 @@ void GradientBuckets::finish() {
   while (next_ < buckets_.size()) start(buckets_[next_++]);
   for (Bucket& b : buckets_) {
     b.handle.wait();
-    const Tensor buf = b.handle.tensor();
-    int64_t off = 0;
-    for (const Tensor& g : b.grads) {
-      Tensor(g).copy_(reshape(slice(buf, 0, off, off + g.numel()), g.shape()));
-      off += g.numel();
-    }
+    if (!b.grads.empty()) copy_from_flat(b.handle.tensor(), b.grads);
     b.handle = dist::AllReduceHandle();
     b.grads.clear();
     b.started = false;

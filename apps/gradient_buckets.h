@@ -17,6 +17,12 @@
 
 namespace pfq::app {
 
+// `tensors` (same dtype and device) as one flat copy of their values, in order: what one
+// all-reduce call sums for all of them.
+Tensor flatten_copy(const std::vector<Tensor>& tensors);
+// Writes `flat` (flatten_copy's layout) back into `tensors`.
+void copy_from_flat(const Tensor& flat, const std::vector<Tensor>& tensors);
+
 class GradientBuckets {
  public:
   // `params`: the model's named_parameters(). The first bucket (the last layers') holds about
